@@ -1,0 +1,114 @@
+"""Store twin command line (DESIGN.md section 10). Thin: parse, dispatch, turn input errors into one line.
+
+    python run_sim.py                      the default store, headless, prints its summary
+    python run_sim.py run [STORE] [--seed N] [--seconds S]
+    python run_sim.py validate FILE...     store files: errors with file, line and key
+
+A bad file or argument ends with one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_STORE = ROOT / "assets" / "stores" / "corner_store.yaml"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
+        print(f"run_sim.py: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sim.errors import InputError
+
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["run"])
+    try:
+        return args.func(args)
+    except InputError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="run_sim.py", description="Store twin: a physics digital twin of a checkout-free store.")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+
+    run = sub.add_parser("run", help="build a store and run it headless")
+    run.add_argument("store", nargs="?", default=str(DEFAULT_STORE))
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seconds", type=float, default=2.0)
+    run.set_defaults(func=_cmd_run)
+
+    validate = sub.add_parser("validate", help="check store files")
+    validate.add_argument("files", nargs="+")
+    validate.set_defaults(func=_cmd_validate)
+    return parser
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    from sim.errors import InputError
+    from sim.layout import load_store
+
+    failed = 0
+    for name in args.files:
+        try:
+            layout = load_store(name)
+        except InputError as exc:
+            print(str(exc), file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{name}: ok (store '{layout.name}': {len(layout.spec.gondolas)} gondolas, "
+              f"{len(layout.bins)} bins, {len(layout.spec.catalog)} SKUs, {layout.item_count} items)")
+    return 2 if failed else 0
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    import time
+
+    import numpy as np
+
+    from sim.layout import load_store
+    from sim.simulation import Simulation
+    from sim.stream import LoadCellBatch
+
+    layout = load_store(args.store)
+    t0 = time.perf_counter()
+    sim = Simulation(layout, args.seed)
+    build_s = time.perf_counter() - t0
+    spec = layout.spec
+    print(f"store {layout.name}: floor {spec.floor_m[0]} x {spec.floor_m[1]} m, {len(spec.gondolas)} gondolas, "
+          f"{len(layout.bins)} bins on load cells, {len(spec.catalog)} SKUs, {layout.item_count} items, "
+          f"{len(spec.gates)} gates; {sim.world.body_count()} bodies")
+    print(f"built and settled in {build_s:.1f} s wall ({sim.settle_s:.2f} s of physics to rest)")
+    t0 = time.perf_counter()
+    last: LoadCellBatch | None = None
+    for msg in sim.run(args.seconds, stop_when_done=False):
+        if isinstance(msg, LoadCellBatch):
+            last = msg
+    wall = time.perf_counter() - t0
+    print(f"ran {sim.t_s:.2f} s of sim time in {wall:.2f} s wall (realtime factor {sim.t_s / max(wall, 1e-9):.1f})")
+    if last is not None:
+        mean = np.nanmean(last.grams, axis=0)
+        truth = {b: sum(sim.ledger.items[i].weight_g for i in sim.ledger.items_in(b)) for b in last.cell_ids}
+        print("load cells (mean of the last batch, g) against the true weight on each plate:")
+        for j, cell in enumerate(last.cell_ids[:12]):
+            print(f"  {cell:>8}: {mean[j]:9.1f}   true {truth[cell]:9.1f}")
+        if len(last.cell_ids) > 12:
+            err = np.abs(mean - np.array([truth[c] for c in last.cell_ids]))
+            print(f"  ... {len(last.cell_ids)} cells; largest |reading - truth| {np.nanmax(err):.1f} g")
+    sim.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,420 @@
+"""Store layout files (DESIGN.md section 4): schema, checks, and the derived geometry.
+
+`load_store(path)` parses and validates a layout and returns a `StoreLayout`
+whose derived `bins` (centre, size, facing, level) the physics builder, the
+sensors and the store info all share. Every problem raises `InputError` naming
+the file, the line and the key.
+
+Choices where the design is silent (written here so users can rely on them):
+- A gondola's first shelf plate sits 0.15 m above the floor (kick plate); the
+  levels are spaced evenly up to `height_m`; each plate is 25 mm thick.
+- Items stand upright in rows, `size_mm` = [width, depth, height]; a bin holds
+  as many as fit side by side on its plate, 4 mm apart, in either orientation,
+  no stacking.
+- Gondolas may touch (an island is two back to back) but not overlap; gondolas
+  must keep 0.5 m from every wall they face.
+- A gate lies on a wall: its centre on the floor's boundary, its opening
+  within that wall.
+- `weight_sd_g` defaults to 1 % of `weight_g` (at least 0.5 g): filled packs
+  and cans vary by about that much.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from shapely.geometry import Polygon, box
+
+from sim.errors import InputError
+from sim.yamlsrc import LineMap, load_yaml
+
+KICK_M = 0.15
+PLATE_THICKNESS_M = 0.025
+BACK_PANEL_M = 0.04
+WALL_CLEARANCE_M = 0.5
+ITEM_GAP_M = 0.004  # between neighbouring items, so that a full bin settles and sleeps
+FACINGS = {"north": (0.0, 1.0), "south": (0.0, -1.0), "east": (1.0, 0.0), "west": (-1.0, 0.0)}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Gate(_Strict):
+    id: str
+    kind: Literal["entry", "exit"]
+    at: tuple[float, float]
+    width_m: float = Field(0.9, gt=0.3, le=4.0)
+
+
+class Gondola(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9_]+$")
+    at: tuple[float, float]
+    facing: Literal["north", "south", "east", "west"]
+    length_m: float = Field(gt=0.2, le=30.0)
+    depth_m: float = Field(0.45, gt=0.15, le=1.5)
+    height_m: float = Field(1.8, gt=0.4, le=3.0)
+    shelves: int = Field(ge=1, le=12)
+    bins_per_shelf: int = Field(ge=1, le=60)
+
+    def footprint(self) -> Polygon:
+        fx, fy = FACINGS[self.facing]
+        half_len, half_depth = self.length_m / 2, self.depth_m / 2
+        if fx:  # faces east/west: long side runs north-south
+            return box(self.at[0] - half_depth, self.at[1] - half_len, self.at[0] + half_depth, self.at[1] + half_len)
+        return box(self.at[0] - half_len, self.at[1] - half_depth, self.at[0] + half_len, self.at[1] + half_depth)
+
+
+class CatalogItem(_Strict):
+    sku: str
+    name: str
+    price: float = Field(ge=0)
+    weight_g: float = Field(gt=0, le=20000)
+    weight_sd_g: float | None = Field(None, ge=0)
+    shape: Literal["box", "cylinder"]
+    size_mm: tuple[float, float, float]
+    color: str
+
+    @field_validator("size_mm")
+    @classmethod
+    def _positive_size(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if min(v) <= 0:
+            raise ValueError("every size must be > 0 mm")
+        return v
+
+    @field_validator("color")
+    @classmethod
+    def _hex_color(cls, v: str) -> str:
+        if not re.fullmatch(r"#[0-9a-fA-F]{6}", v):
+            raise ValueError("expected an sRGB hex colour like '#c8102e'")
+        return v
+
+    @property
+    def sd_g(self) -> float:
+        return self.weight_sd_g if self.weight_sd_g is not None else max(0.5, 0.01 * self.weight_g)
+
+    @property
+    def rgb(self) -> tuple[float, float, float]:
+        return tuple(int(self.color[i : i + 2], 16) / 255.0 for i in (1, 3, 5))  # type: ignore[return-value]
+
+
+class PlanogramEntry(_Strict):
+    sku: str
+    count: int = Field(ge=0)
+
+
+class CameraGrid(_Strict):
+    spacing_m: float = Field(gt=0.5, le=20)
+    height_m: float = Field(3.0, gt=1.5, le=10)
+    fov_deg: float = Field(90.0, gt=10, lt=170)
+
+
+class CameraPose(_Strict):
+    id: str
+    at: tuple[float, float, float]
+    look_at: tuple[float, float, float]
+    fov_deg: float = Field(90.0, gt=10, lt=170)
+
+
+class Cameras(_Strict):
+    grid: CameraGrid | None = None
+    list: tuple[CameraPose, ...] | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> "Cameras":
+        if (self.grid is None) == (self.list is None):
+            raise ValueError("give exactly one of 'grid' or 'list'")
+        return self
+
+
+class CameraSettings(_Strict):
+    """Defaults: Intel RealSense D435 class overhead depth camera, binned to 320x240 at 10 fps."""
+
+    fps: float = Field(10.0, gt=0, le=90)
+    resolution: tuple[int, int] = (320, 240)
+    depth_noise_m: float = Field(0.005, ge=0)
+    drop_rate: float = Field(0.0, ge=0, le=1)
+    rgb_noise: float = Field(2.0, ge=0)
+    jitter_ms: float = Field(2.0, ge=0)
+    renderer: Literal["auto", "tiny", "egl"] = "auto"
+    outages: tuple[tuple[str, float, float], ...] = ()
+
+
+class LoadCellSettings(_Strict):
+    """Defaults: AiFi-style shelf plate, 20 kg single-point cell on a 24-bit ADC, 60 Hz, batches of 12."""
+
+    rate_hz: float = Field(60.0, gt=0, le=1000)
+    noise_g: float = Field(1.0, ge=0)
+    resolution_g: float = Field(1.0, ge=0)
+    drift_g_per_min: float = Field(0.2, ge=0)
+    capacity_g: float = Field(20000.0, gt=0)
+    batch: int = Field(12, ge=1, le=600)
+    dead: tuple[str, ...] = ()
+
+
+class Sensors(_Strict):
+    cameras: CameraSettings = CameraSettings()
+    load_cells: LoadCellSettings = LoadCellSettings()
+
+
+class StoreFile(_Strict):
+    """The file as written; `StoreLayout` adds the derived geometry."""
+
+    name: str
+    floor_m: tuple[float, float]
+    gates: tuple[Gate, ...] = Field(min_length=2)
+    gondolas: tuple[Gondola, ...] = Field(min_length=1)
+    catalog: tuple[CatalogItem, ...] = Field(min_length=1)
+    planogram: dict[str, PlanogramEntry]
+    cameras: Cameras = Cameras(grid=CameraGrid(spacing_m=2.5))
+    sensors: Sensors = Sensors()
+    description: str = ""
+
+    @field_validator("floor_m")
+    @classmethod
+    def _floor(cls, v: tuple[float, float]) -> tuple[float, float]:
+        if min(v) < 2 or max(v) > 200:
+            raise ValueError("floor sides must be between 2 and 200 m")
+        return v
+
+
+@dataclass(frozen=True)
+class Bin:
+    """One shelf bin: a plate on its own load cell. Geometry in world metres."""
+
+    id: str
+    gondola: str
+    shelf: int
+    index: int
+    center: tuple[float, float, float]  # centre of the plate's top surface
+    width_m: float  # along the shelf
+    depth_m: float  # from the front edge to the back panel
+    clearance_m: float  # free height above the plate
+    facing: tuple[float, float]  # outward normal of the shelf front
+    right: tuple[float, float]  # direction bins advance (a facing shopper's right)
+
+    @property
+    def front(self) -> tuple[float, float]:
+        """A floor point at the bin's front edge (where a shopper's hands enter)."""
+        return (self.center[0] + self.facing[0] * self.depth_m / 2, self.center[1] + self.facing[1] * self.depth_m / 2)
+
+
+@dataclass(frozen=True)
+class StoreLayout:
+    """A validated store: the file plus derived bins."""
+
+    spec: StoreFile
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @cached_property
+    def bins(self) -> dict[str, Bin]:
+        return {b.id: b for g in self.spec.gondolas for b in gondola_bins(g)}
+
+    @cached_property
+    def catalog(self) -> dict[str, CatalogItem]:
+        return {c.sku: c for c in self.spec.catalog}
+
+    @property
+    def item_count(self) -> int:
+        return sum(e.count for e in self.spec.planogram.values())
+
+    def with_sensors(self, overrides: dict) -> "StoreLayout":
+        """A copy with scenario sensor overrides merged key by key (pydantic-checked)."""
+        merged = self.spec.sensors.model_dump()
+        for group, values in overrides.items():
+            merged.setdefault(group, {}).update(values)
+        spec = self.spec.model_copy(update={"sensors": Sensors.model_validate(merged)})
+        return StoreLayout(spec, self.path)
+
+
+def gondola_bins(g: Gondola) -> list[Bin]:
+    fx, fy = FACINGS[g.facing]
+    rx, ry = _right_of(fx, fy)
+    pitch = (g.height_m - KICK_M) / g.shelves
+    bin_w = g.length_m / g.bins_per_shelf
+    plate_depth = g.depth_m - BACK_PANEL_M
+    # The plate's centre sits forward of the gondola centre by half the back panel.
+    cx = g.at[0] + fx * BACK_PANEL_M / 2
+    cy = g.at[1] + fy * BACK_PANEL_M / 2
+    out = []
+    for s in range(1, g.shelves + 1):
+        z = KICK_M + (s - 1) * pitch + PLATE_THICKNESS_M
+        for k in range(1, g.bins_per_shelf + 1):
+            off = -g.length_m / 2 + (k - 0.5) * bin_w
+            out.append(
+                Bin(
+                    id=f"{g.id}-{s}-{k}",
+                    gondola=g.id,
+                    shelf=s,
+                    index=k,
+                    center=(cx + rx * off, cy + ry * off, z),
+                    width_m=bin_w,
+                    depth_m=plate_depth,
+                    clearance_m=pitch - PLATE_THICKNESS_M - 0.01,
+                    facing=(fx, fy),
+                    right=(rx, ry),
+                )
+            )
+    return out
+
+
+def _right_of(fx: float, fy: float) -> tuple[float, float]:
+    vx, vy = -fx, -fy  # the shopper's view direction
+    return (vy, -vx)  # turned clockwise
+
+
+def bin_capacity(b: Bin, item: CatalogItem) -> int:
+    """Items standing upright side by side on the plate, best of the two orientations."""
+    if item.size_mm[2] / 1000.0 > b.clearance_m:
+        return 0
+    w, d, _ = _footprint_on(b, item)
+    return math.floor(b.width_m / w + 1e-9) * math.floor(b.depth_m / d + 1e-9)
+
+
+def load_store(path: Path | str) -> StoreLayout:
+    """Read, parse and check a layout file; raise `InputError` on the first problem."""
+    path = Path(path)
+    data, lines = load_yaml(path)
+    return parse_store(data, lines)
+
+
+def parse_store(data: object, lines: LineMap) -> StoreLayout:
+    if not isinstance(data, dict):
+        raise lines.error((), "expected a mapping of store keys (name, floor_m, gates, gondolas, catalog, planogram)")
+    try:
+        spec = StoreFile.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise pydantic_error(exc, lines) from None
+    layout = StoreLayout(spec, lines.path)
+    check_store(layout, lines)
+    return layout
+
+
+def pydantic_error(exc: pydantic.ValidationError, lines: LineMap) -> InputError:
+    """The first pydantic error as a one-line `InputError` with file, line and key."""
+    err = exc.errors()[0]
+    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _PYDANTIC_UNION_TAGS))
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        msg = f"unknown key '{loc[-1]}'"
+    elif kind == "missing":
+        msg = f"missing key '{loc[-1]}'"
+    else:
+        got = err.get("input")
+        shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+        msg = f"{err['msg'].removeprefix('Value error, ')} (got {shown})"
+    return lines.error(loc, msg)
+
+
+_PYDANTIC_UNION_TAGS = {"function-after[_one_form(), Cameras]"}
+
+
+def check_store(layout: StoreLayout, lines: LineMap) -> None:
+    """The checks a schema cannot express: references, geometry, capacity."""
+    spec = layout.spec
+    _unique(lines, "gates", [g.id for g in spec.gates])
+    _unique(lines, "gondolas", [g.id for g in spec.gondolas])
+    _unique(lines, "catalog", [c.sku for c in spec.catalog], field="sku")
+    kinds = {g.kind for g in spec.gates}
+    if kinds != {"entry", "exit"}:
+        missing = ({"entry", "exit"} - kinds).pop()
+        raise lines.error(("gates",), f"a store needs at least one {missing} gate")
+    width, depth = spec.floor_m
+    floor = box(0, 0, width, depth)
+    for i, g in enumerate(spec.gates):
+        _check_gate(g, width, depth, lines, ("gates", i, "at"))
+    footprints = []
+    for i, g in enumerate(spec.gondolas):
+        fp = g.footprint()
+        if not floor.contains(fp):
+            raise lines.error(("gondolas", i, "at"), f"gondola {g.id} reaches outside the {width} x {depth} m floor")
+        fx, fy = FACINGS[g.facing]
+        front = fp.bounds
+        reach = {(1.0, 0.0): width - front[2], (-1.0, 0.0): front[0], (0.0, 1.0): depth - front[3], (0.0, -1.0): front[1]}[(fx, fy)]
+        if reach < WALL_CLEARANCE_M:
+            raise lines.error(("gondolas", i, "facing"), f"gondola {g.id} faces a wall {reach:.2f} m away; shoppers need {WALL_CLEARANCE_M} m")
+        for j, (other_id, other) in enumerate(footprints):
+            if fp.intersection(other).area > 1e-6:
+                raise lines.error(("gondolas", i, "at"), f"gondola {g.id} overlaps gondola {other_id}")
+        footprints.append((g.id, fp))
+    bins = layout.bins
+    catalog = layout.catalog
+    for bin_id, entry in spec.planogram.items():
+        loc = ("planogram", bin_id)
+        if bin_id not in bins:
+            raise lines.error(loc, f"no such bin '{bin_id}' (bins are GONDOLA-SHELF-BIN, e.g. {next(iter(bins))})")
+        if entry.sku not in catalog:
+            raise lines.error(loc + ("sku",), f"SKU '{entry.sku}' is not in the catalog")
+        cap = bin_capacity(bins[bin_id], catalog[entry.sku])
+        if entry.count > cap:
+            b, item = bins[bin_id], catalog[entry.sku]
+            why = (
+                f"a {item.size_mm[2]:.0f} mm tall item does not fit under the {b.clearance_m * 1000:.0f} mm clearance"
+                if cap == 0
+                else f"the {b.width_m * 1000:.0f} x {b.depth_m * 1000:.0f} mm plate holds at most {cap} of {entry.sku}"
+            )
+            raise lines.error(loc + ("count",), f"{entry.count} items do not fit: {why}")
+
+
+def _unique(lines: LineMap, group: str, ids: list[str], field: str = "id") -> None:
+    seen: set[str] = set()
+    for i, ident in enumerate(ids):
+        if ident in seen:
+            raise lines.error((group, i, field), f"duplicate {field} '{ident}'")
+        seen.add(ident)
+
+
+def _check_gate(g: Gate, width: float, depth: float, lines: LineMap, loc: tuple) -> None:
+    x, y = g.at
+    tol = 1e-6
+    half = g.width_m / 2
+    if abs(y) < tol or abs(y - depth) < tol:
+        ok = half <= x <= width - half
+    elif abs(x) < tol or abs(x - width) < tol:
+        ok = half <= y <= depth - half
+    else:
+        raise lines.error(loc, f"gate {g.id} at {list(g.at)} is not on a wall of the {width} x {depth} m floor")
+    if not ok:
+        raise lines.error(loc, f"gate {g.id}'s {g.width_m} m opening runs past the end of its wall")
+
+
+def item_positions(b: Bin, item: CatalogItem, count: int) -> np.ndarray:
+    """Where `count` items stand on a plate: rows from the front, left to right. Shape (count, 3)."""
+    w, d, rotated = _footprint_on(b, item)
+    h = item.size_mm[2] / 1000.0
+    per_row = max(1, math.floor(b.width_m / w + 1e-9))
+    gap_w = (b.width_m - per_row * w) / per_row
+    out = np.zeros((count, 3))
+    fx, fy = b.facing
+    rx, ry = b.right
+    for n in range(count):
+        row, col = divmod(n, per_row)
+        off_r = -b.width_m / 2 + (col + 0.5) * (w + gap_w)
+        off_f = b.depth_m / 2 - (row + 0.5) * d
+        out[n] = (b.center[0] + rx * off_r + fx * off_f, b.center[1] + ry * off_r + fy * off_f, b.center[2] + h / 2)
+    return out
+
+
+def item_yaw(b: Bin, item: CatalogItem) -> float:
+    """Yaw that turns an item's width along the shelf (a quarter turn when that fits more)."""
+    _, _, rotated = _footprint_on(b, item)
+    return math.atan2(b.right[1], b.right[0]) + (math.pi / 2 if rotated else 0.0)
+
+
+def _footprint_on(b: Bin, item: CatalogItem) -> tuple[float, float, bool]:
+    """(along-shelf, depth, rotated): the space an upright item takes, gap included, in the orientation that fits more."""
+    w, d = item.size_mm[0] / 1000.0 + ITEM_GAP_M, item.size_mm[1] / 1000.0 + ITEM_GAP_M
+    along = math.floor(b.width_m / w + 1e-9) * math.floor(b.depth_m / d + 1e-9)
+    across = math.floor(b.width_m / d + 1e-9) * math.floor(b.depth_m / w + 1e-9)
+    return (d, w, True) if across > along else (w, d, False)

@@ -1,0 +1,132 @@
+"""One episode's world: clock, physics store, ledger, sensors, and the actors that act in it.
+
+`Simulation.step()` is the one place the tick order lives (see `sim.clock`):
+actors act -> physics -> ledger/pose update -> sensors sample what is due ->
+messages published. The simulation steps anything that implements `Actor`;
+it does not know what a shopper is.
+"""
+from __future__ import annotations
+
+from dataclasses import astuple
+from typing import Iterator, Protocol
+
+from sim.clock import PHYSICS_HZ, Clock
+from sim.gates import GateRig, Person
+from sim.layout import StoreLayout
+from sim.loadcell import LoadCellRig
+from sim.seeding import generator
+from sim.stream import (
+    BinInfo,
+    GateInfo,
+    GondolaInfo,
+    Message,
+    ProductInfo,
+    StoreInfo,
+)
+from sim.world import StoreWorld
+
+MAX_SETTLE_S = 8.0  # before opening, items come to rest and fall asleep (Bullet sleeps a body after 2 s still)
+
+
+class Actor(Protocol):
+    """Anything the simulation steps: a shopper, a test probe, a fault injector."""
+
+    id: str
+    account: str
+
+    def act(self, sim: "Simulation") -> None: ...
+
+    def position(self) -> tuple[float, float] | None: ...
+
+    @property
+    def done(self) -> bool: ...
+
+
+class Sensor(Protocol):
+    period_ticks: int
+
+    def sample(self) -> list: ...
+
+    def flush(self) -> list: ...
+
+
+class Simulation:
+    def __init__(self, layout: StoreLayout, seed: int, *, physics_hz: int = PHYSICS_HZ) -> None:
+        self.layout = layout
+        self.seed = int(seed)
+        self.clock = Clock(1.0 / physics_hz)
+        self.world = StoreWorld(layout, generator(seed, "item_weights"), self.clock.dt_s)
+        self.settle_s = self.world.settle_until_asleep(MAX_SETTLE_S)
+        self.ledger = self.world.ledger
+        self.actors: list[Actor] = []
+        self.load_cells = LoadCellRig(
+            self.world.bin_ids,
+            layout.spec.sensors.load_cells,
+            self.clock,
+            generator(seed, "load_cells"),
+            self.world.plate_forces_n,
+            self.world.plate_tare_n(),
+        )
+        self.gates = GateRig(layout.spec.gates, layout.spec.floor_m, self.clock, self.ledger, self._people)
+        self.sensors: list[Sensor] = [self.load_cells, self.gates]
+
+    @property
+    def t_s(self) -> float:
+        return self.clock.t_s
+
+    def add_actor(self, actor: Actor) -> None:
+        self.actors.append(actor)
+
+    def add_sensor(self, sensor: Sensor) -> None:
+        self.sensors.append(sensor)
+
+    def step(self) -> list[Message]:
+        for actor in self.actors:
+            if not actor.done:
+                actor.act(self)
+        self.world.step()
+        self.clock.advance()
+        out: list[Message] = []
+        for sensor in self.sensors:
+            if self.clock.due(sensor.period_ticks):
+                out.extend(sensor.sample())
+        return out
+
+    def run(self, duration_s: float, stop_when_done: bool = True) -> Iterator[Message]:
+        """The whole stream: `StoreInfo`, then every message until `duration_s` (or all actors done)."""
+        yield self.store_info()
+        end_tick = int(round(duration_s / self.clock.dt_s))
+        while self.clock.tick < end_tick:
+            yield from self.step()
+            if stop_when_done and self.actors and all(a.done for a in self.actors):
+                break
+        for sensor in self.sensors:
+            yield from sensor.flush()
+
+    def store_info(self) -> StoreInfo:
+        """What the operator knows: floor plan, catalog, planogram at opening, calibrations, rates."""
+        spec = self.layout.spec
+        return StoreInfo(
+            t_s=self.clock.t_s,
+            store=spec.name,
+            floor_m=spec.floor_m,
+            gates=tuple(GateInfo(g.id, g.kind, g.at, g.width_m) for g in spec.gates),
+            gondolas=tuple(
+                GondolaInfo(g.id, g.at, g.facing, g.length_m, g.depth_m, g.height_m, g.shelves, g.bins_per_shelf)
+                for g in spec.gondolas
+            ),
+            bins=tuple(BinInfo(*astuple(b)) for b in self.layout.bins.values()),
+            catalog=tuple(
+                ProductInfo(c.sku, c.name, c.price, c.weight_g, c.sd_g, c.shape, c.size_mm, c.color) for c in spec.catalog
+            ),
+            planogram=tuple((b, e.sku, e.count) for b, e in spec.planogram.items()),
+            cameras=tuple(s.calibration for s in self.sensors if hasattr(s, "calibration")),
+            load_cell_rate_hz=spec.sensors.load_cells.rate_hz,
+            load_cell_batch=spec.sensors.load_cells.batch,
+        )
+
+    def close(self) -> None:
+        self.world.close()
+
+    def _people(self) -> list[Person]:
+        return [Person(a.id, a.account, a.position()) for a in self.actors]
