@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-PHYSICS_HZ = 120
+from sim.layout import PHYSICS_HZ
 
 
 @dataclass

@@ -348,6 +348,7 @@ def check_store(layout: StoreLayout, lines: LineMap) -> None:
             if fp.intersection(other).area > 1e-6:
                 raise lines.error(("gondolas", i, "at"), f"gondola {g.id} overlaps gondola {other_id}")
         footprints.append((g.id, fp))
+    _check_rates(spec.sensors, lines)
     bins = layout.bins
     catalog = layout.catalog
     for bin_id, entry in spec.planogram.items():
@@ -365,6 +366,19 @@ def check_store(layout: StoreLayout, lines: LineMap) -> None:
                 else f"the {b.width_m * 1000:.0f} x {b.depth_m * 1000:.0f} mm plate holds at most {cap} of {entry.sku}"
             )
             raise lines.error(loc + ("count",), f"{entry.count} items do not fit: {why}")
+
+
+PHYSICS_HZ = 120  # the physics step (sim.clock); every sensor period must be a whole number of steps
+
+
+def _check_rates(sensors: Sensors, lines: LineMap, root: tuple = ("sensors",)) -> None:
+    for group, key, hz in (("load_cells", "rate_hz", sensors.load_cells.rate_hz), ("cameras", "fps", sensors.cameras.fps)):
+        ticks = PHYSICS_HZ / hz
+        if abs(ticks - round(ticks)) > 1e-9:
+            raise lines.error(
+                root + (group, key),
+                f"{hz:g} Hz does not divide the {PHYSICS_HZ} Hz physics step (try one of 120, 60, 40, 30, 24, 20, 15, 12, 10, 8, 6, 5)",
+            )
 
 
 def _unique(lines: LineMap, group: str, ids: list[str], field: str = "id") -> None:

@@ -258,7 +258,7 @@ class StoreWorld:
             orn = pb.getQuaternionFromEuler([0, 0, item_yaw(b, item)])
             weights_g = np.maximum(rng.normal(item.weight_g, item.sd_g, entry.count), 0.2 * item.weight_g)
             for pos, w in zip(positions, weights_g):
-                body = pb.createMultiBody(float(w) / 1000.0, col, vis, pos.tolist(), orn, useMaximalCoordinates=True, physicsClientId=c)
+                body = pb.createMultiBody(float(w) / 1000.0, col, vis, pos.tolist(), orn, physicsClientId=c)
                 pb.changeDynamics(
                     body, -1, lateralFriction=ITEM_FRICTION, rollingFriction=0.001, spinningFriction=0.001,
                     activationState=pb.ACTIVATION_STATE_ENABLE_SLEEPING, physicsClientId=c,
