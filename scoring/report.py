@@ -1,0 +1,181 @@
+"""One episode's report (DESIGN.md section 9): `report.json` for machines and `report.md` for people.
+
+Place in the data path: after `scoring.metrics`. `build_report` assembles the
+figures into one plain, JSON-ready dict with every key of section 9 plus
+`mode`, `unfinished`, `tracking`, `errors` and `stages` (per-stage wall-clock
+costs when the stack reports them); `write_report` writes both files;
+`summary_lines` is the few lines the command line prints.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from scoring.metrics import ReceiptScore
+
+REPORT_KEYS = (
+    "scenario", "seed", "mode", "sim_seconds", "wall_seconds", "realtime_factor", "accounts",
+    "receipt_accuracy", "item_precision", "item_recall", "item_f1", "billing_error", "review_rate",
+    "receipts", "events", "unfinished", "tracking", "errors", "stages",
+)
+
+
+def build_report(
+    *,
+    scenario: str,
+    seed: int,
+    mode: str,
+    sim_seconds: float,
+    wall_seconds: float,
+    receipts: ReceiptScore,
+    events: Mapping,
+    tracking: Mapping | None,
+    errors: Sequence[str] = (),
+    stages: Mapping[str, float] | None = None,
+    extra: Mapping | None = None,
+) -> dict:
+    """Every figure of one episode as a plain dict (the content of `report.json`)."""
+    scored = receipts.as_dict()
+    report = {
+        "scenario": scenario,
+        "seed": int(seed),
+        "mode": mode,
+        "sim_seconds": round(float(sim_seconds), 4),
+        "wall_seconds": round(float(wall_seconds), 4),
+        "realtime_factor": round(float(sim_seconds) / wall_seconds, 4) if wall_seconds > 0 else None,
+        "accounts": scored["accounts"],
+        "receipt_accuracy": scored["receipt_accuracy"],
+        "item_precision": scored["item_precision"],
+        "item_recall": scored["item_recall"],
+        "item_f1": scored["item_f1"],
+        "billing_error": scored["billing_error"],
+        "review_rate": scored["review_rate"],
+        "receipts": scored["receipts"],
+        "items": scored["items"],
+        "events": dict(events),
+        "unfinished": scored["unfinished"],
+        "tracking": dict(tracking) if tracking is not None else None,
+        "errors": list(errors),
+        "stages": {k: round(float(v), 4) for k, v in (stages or {}).items()},
+    }
+    if extra:
+        report.update(extra)
+    return _json_safe(report)
+
+
+def write_report(report: Mapping, out_dir: Path | str) -> tuple[Path, Path]:
+    """Write `report.json` and `report.md` into `out_dir` (created if needed)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, md_path = out / "report.json", out / "report.md"
+    json_path.write_text(json.dumps(report, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    md_path.write_text(report_markdown(report), encoding="utf-8")
+    return json_path, md_path
+
+
+def summary_lines(report: Mapping) -> list[str]:
+    """The episode in a few lines, for the terminal."""
+    ev = report.get("events") or {}
+    tr = report.get("tracking") or {}
+    lines = [
+        f"{report['scenario']} seed {report['seed']} ({report['mode']}): {report['sim_seconds']:.1f} s simulated "
+        f"in {report['wall_seconds']:.1f} s wall, realtime factor {_num(report['realtime_factor'])}",
+        f"receipts: {report['accounts']} accounts exited, accuracy {_pct(report['receipt_accuracy'])}, "
+        f"item P/R/F1 {_num(report['item_precision'])}/{_num(report['item_recall'])}/{_num(report['item_f1'])}, "
+        f"billing error {report['billing_error']:.2f}, review rate {_pct(report['review_rate'])}",
+    ]
+    if ev:
+        lines.append(
+            f"shelf events: {sum(ev['true'].values())} true, {sum(ev['detected'].values())} detected, "
+            f"{ev['matched']} matched within {ev['tolerance_s']} s, attribution {_pct(ev['attribution_accuracy'])}"
+        )
+    if tr:
+        lines.append(f"tracking: MOTA {_num(tr.get('mota'))}, IDF1 {_num(tr.get('idf1'))}, "
+                     f"ID switches {tr.get('id_switches', 'n/a')} over {tr.get('frames', 0)} frames")
+    if report.get("unfinished"):
+        lines.append(f"unfinished (still inside, not scored): {', '.join(report['unfinished'])}")
+    if report.get("errors"):
+        lines.append(f"errors: {len(report['errors'])} (first: {report['errors'][0]})")
+    return lines
+
+
+def report_markdown(report: Mapping) -> str:
+    """`report.md`: the same figures as `report.json`, laid out for people."""
+    out = [f"# Episode report: {report['scenario']} (seed {report['seed']}, {report['mode']})", ""]
+    out += ["## Summary", "", "| figure | value |", "|---|---|"]
+    for key, label, fmt in (
+        ("accounts", "accounts that exited", str),
+        ("receipt_accuracy", "receipt accuracy", _pct),
+        ("item_precision", "item precision", _num),
+        ("item_recall", "item recall", _num),
+        ("item_f1", "item F1", _num),
+        ("billing_error", "billing error", lambda v: f"{v:.2f}"),
+        ("review_rate", "review rate", _pct),
+        ("sim_seconds", "simulated seconds", lambda v: f"{v:.1f}"),
+        ("wall_seconds", "wall seconds", lambda v: f"{v:.1f}"),
+        ("realtime_factor", "realtime factor", _num),
+    ):
+        out.append(f"| {label} | {fmt(report.get(key))} |")
+    out += ["", "## Receipts", ""]
+    receipts = report.get("receipts") or []
+    if receipts:
+        out += ["| account | charged | truth | total | true total | correct | flagged | confidence |",
+                "|---|---|---|---|---|---|---|---|"]
+        for r in receipts:
+            name = r["account"] + (" (phantom)" if r.get("phantom") else "") + ("" if r.get("issued", True) else " (no receipt)")
+            out.append(f"| {name} | {_items(r['items'])} | {_items(r['truth'])} | {r.get('total', 0):.2f} | "
+                       f"{r.get('true_total', 0):.2f} | {'yes' if r['correct'] else '**no**'} | "
+                       f"{'yes' if r['flagged'] else 'no'} | {_num(r['confidence'])} |")
+    else:
+        out.append("No account exited.")
+    if report.get("unfinished"):
+        out += ["", f"Unfinished (still inside at the end, left out of the figures): {', '.join(report['unfinished'])}"]
+    ev = report.get("events") or {}
+    if ev:
+        out += ["", "## Shelf events", "", "| | take | put back |", "|---|---|---|",
+                f"| true | {ev['true'].get('take', 0)} | {ev['true'].get('put_back', 0)} |",
+                f"| detected | {ev['detected'].get('take', 0)} | {ev['detected'].get('put_back', 0)} |", "",
+                f"Matched within {ev['tolerance_s']} s: {ev['matched']} (missed {ev['missed']}, spurious "
+                f"{ev['spurious']}); precision {_num(ev['precision'])}, recall {_num(ev['recall'])}, "
+                f"SKU accuracy {_pct(ev['sku_accuracy'])}, attribution accuracy {_pct(ev['attribution_accuracy'])}."]
+    tr = report.get("tracking")
+    out += ["", "## Tracking", ""]
+    if tr and tr.get("mota") is not None:
+        out.append(f"MOTA {_num(tr['mota'])}, IDF1 {_num(tr['idf1'])}, MOTP {_num(tr['motp_m'])} m, "
+                   f"{tr['id_switches']} identity switches, {tr['misses']} misses, {tr['false_positives']} false "
+                   f"positives over {tr['frames']} frames (match within {tr['max_distance_m']} m; py-motmetrics).")
+    else:
+        out.append("Not measured (no truth poses or no tracks in this episode).")
+    if report.get("stages"):
+        out += ["", "## Cost per stage (wall seconds)", "", "| stage | seconds |", "|---|---|"]
+        out += [f"| {k} | {v:.3f} |" for k, v in report["stages"].items()]
+    if report.get("errors"):
+        out += ["", "## Errors", ""] + [f"- {e}" for e in report["errors"]]
+    return "\n".join(out) + "\n"
+
+
+def _items(items: Mapping[str, int]) -> str:
+    return ", ".join(f"{q}× {s}" for s, q in items.items()) or "—"
+
+
+def _num(v: object) -> str:
+    return "n/a" if v is None else f"{float(v):.3f}"  # type: ignore[arg-type]
+
+
+def _pct(v: object) -> str:
+    return "n/a" if v is None else f"{100 * float(v):.1f} %"  # type: ignore[arg-type]
+
+
+def _json_safe(value: object) -> object:
+    """NaN/inf become null so the file is strict JSON; numpy scalars become Python numbers."""
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()  # type: ignore[union-attr]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
