@@ -25,7 +25,7 @@ from sim.stream import (
 )
 from sim.world import StoreWorld
 
-MAX_SETTLE_S = 8.0  # before opening, items come to rest and fall asleep (Bullet sleeps a body after 2 s still)
+MAX_SETTLE_S = 8.0  # before opening, items come to rest and are put to sleep (see StoreWorld.settle_and_sleep)
 
 
 class Actor(Protocol):
@@ -56,7 +56,7 @@ class Simulation:
         self.seed = int(seed)
         self.clock = Clock(1.0 / physics_hz)
         self.world = StoreWorld(layout, generator(seed, "item_weights"), self.clock.dt_s)
-        self.settle_s = self.world.settle_until_asleep(MAX_SETTLE_S)
+        self.settle_s = self.world.settle_and_sleep(max_s=MAX_SETTLE_S)
         self.ledger = self.world.ledger
         self.actors: list[Actor] = []
         self.load_cells = LoadCellRig(

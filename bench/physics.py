@@ -1,0 +1,79 @@
+"""Benchmark: the cost of building a store and of one physics step with every item resting.
+
+    .venv/bin/python -m bench.physics [STORE] [--seconds S] [--seed N]
+
+Prints the build cost (creating bodies, settling, putting them to sleep), then
+the cost per physics step (120 Hz) over S seconds of sim time, split into the
+pybullet step itself and the sensors (load cells sampled at their rate, gates),
+and the realtime factor of the bare store. The default store is the realistic
+default (assets/stores/corner_store.yaml). One process, one core.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sim.layout import load_store
+    from sim.seeding import generator
+    from sim.simulation import Simulation
+    from sim.world import StoreWorld
+
+    parser = argparse.ArgumentParser(prog="bench.physics")
+    parser.add_argument("store", nargs="?", default=str(ROOT / "assets" / "stores" / "corner_store.yaml"))
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    layout = load_store(args.store)
+    t0 = time.perf_counter()
+    world = StoreWorld(layout, generator(args.seed, "item_weights"), 1.0 / 120)
+    create_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    settle_sim_s = world.settle_and_sleep()
+    settle_s = time.perf_counter() - t0
+    world.close()
+
+    t0 = time.perf_counter()
+    sim = Simulation(layout, args.seed)
+    build_s = time.perf_counter() - t0
+    n_steps = int(round(args.seconds * 120))
+    physics = np.empty(n_steps)
+    sensors = np.empty(n_steps)
+    for k in range(n_steps):
+        a = time.perf_counter()
+        sim.world.step()
+        sim.clock.advance()
+        b = time.perf_counter()
+        for sensor in sim.sensors:
+            if sim.clock.due(sensor.period_ticks):
+                sensor.sample()
+        sensors[k] = time.perf_counter() - b
+        physics[k] = b - a
+    total = physics + sensors
+    truth = np.array([sum(sim.ledger.items[i].weight_g for i in sim.ledger.items_in(b)) for b in sim.world.bin_ids])
+    err = np.abs(sim.load_cells.true_grams() - truth)
+    sim.close()
+
+    print(f"store {layout.name}: {len(layout.spec.gondolas)} gondolas, {len(layout.bins)} load cells, "
+          f"{layout.item_count} items, {len(layout.spec.catalog)} SKUs")
+    print(f"build: create bodies {create_s:.2f} s + settle {settle_s:.2f} s wall ({settle_sim_s:.2f} s of physics) "
+          f"= {create_s + settle_s:.2f} s; full Simulation() {build_s:.2f} s")
+    print(f"per physics step over {args.seconds:g} s sim ({n_steps} steps, all items resting):")
+    print(f"  pybullet step    mean {physics.mean() * 1e3:.3f} ms   median {np.median(physics) * 1e3:.3f} ms")
+    print(f"  sensors          mean {sensors.mean() * 1e3:.3f} ms   (load cells at "
+          f"{layout.spec.sensors.load_cells.rate_hz:g} Hz, gates)")
+    print(f"  total            mean {total.mean() * 1e3:.3f} ms   p95 {np.percentile(total, 95) * 1e3:.3f} ms   "
+          f"-> realtime factor {1.0 / 120 / total.mean():.1f}")
+    print(f"resting plates: |physics reading - true weight| max {err.max():.3f} g, mean {err.mean():.3f} g")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
