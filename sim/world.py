@@ -60,6 +60,9 @@ class StoreWorld:
         self.plates: dict[str, int] = {}
         self.items: dict[int, ItemBody] = {}
         self.static_bodies: list[int] = []
+        # Bodies that move by themselves (shoppers, what they carry): the ceiling cameras redraw these every
+        # frame and keep the rest of the store as a cached background. Whoever adds one registers it here.
+        self.dynamic_bodies: set[int] = set()
         self._body_item: dict[int, int] = {}
         self._shapes: dict[tuple, int] = {}
         pb.setGravity(0, 0, -GRAVITY_MS2, physicsClientId=self.client)
@@ -156,6 +159,10 @@ class StoreWorld:
     def wake_bin(self, bin_id: str) -> None:
         """Wake a plate's island (it sleeps with its items); needed after teleporting bodies."""
         pb.changeDynamics(self.plates[bin_id], 0, activationState=pb.ACTIVATION_STATE_WAKE_UP, physicsClientId=self.client)
+
+    def add_dynamic_body(self, body: int) -> None:
+        """Register a body that moves by itself (a shopper, a basket): cameras redraw it every frame."""
+        self.dynamic_bodies.add(body)
 
     def item_at(self, body: int) -> int | None:
         return self._body_item.get(body)
