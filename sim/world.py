@@ -72,7 +72,6 @@ class StoreWorld:
             # is solved to a fraction of a gram before its island falls asleep.
             numSolverIterations=50,
             solverResidualThreshold=1e-9,
-            deterministicOverlappingPairs=1,
             # Cone friction leaves resting boxes rocking by a few grams' worth of force for ever,
             # which a sleeping island then freezes into the plate reading; pyramid friction settles.
             enableConeFriction=0,

@@ -198,3 +198,25 @@ def test_gates_scan_accounts_at_entry_and_count_exits_without_identity():
     assert 1.0 / 1.3 <= passages[0].t_s < 1.0 / 1.3 + 1.0 / 30 + 1e-9  # crossed y = 0 then; gates poll at 30 Hz
     assert "ann" in sim.ledger.inside and "bob" in sim.ledger.exited
     sim.close()
+
+
+_DIGEST = """
+from sim.layout import load_store
+from sim.simulation import Simulation
+from sim.stream import stream_digest
+sim = Simulation(load_store({path!r}), 3)
+print(stream_digest(sim.run(1.0, stop_when_done=False)))
+"""
+
+
+def test_the_load_cell_stream_is_identical_in_another_process(tiny_store_path):
+    import subprocess
+    import sys
+
+    sim = Simulation(load_store(tiny_store_path), 3)
+    here = stream_digest(sim.run(1.0, stop_when_done=False))
+    sim.close()
+    proc = subprocess.run(
+        [sys.executable, "-c", _DIGEST.format(path=str(tiny_store_path))], capture_output=True, text=True, check=True
+    )
+    assert proc.stdout.split()[-1] == here
