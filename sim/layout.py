@@ -135,7 +135,12 @@ class Cameras(_Strict):
 
 
 class CameraSettings(_Strict):
-    """Defaults: Intel RealSense D435 class overhead depth camera, binned to 320x240 at 10 fps."""
+    """Defaults: Intel RealSense D435 class overhead depth camera, binned to 320x240 at 10 fps (see `sim.cameras`).
+
+    `depth_noise_m`: standard deviation of depth at 1 m; it grows as z^2 (stereo). `rgb_noise`: per-channel
+    standard deviation in 8-bit levels. `jitter_ms`: standard deviation of frame timestamps. `outages`:
+    (camera id, start_s, end_s) spans with no frames from that camera. `renderer`: auto picks EGL on a GPU.
+    """
 
     fps: float = Field(10.0, gt=0, le=90)
     resolution: tuple[int, int] = (320, 240)
@@ -145,6 +150,9 @@ class CameraSettings(_Strict):
     jitter_ms: float = Field(2.0, ge=0)
     renderer: Literal["auto", "tiny", "egl"] = "auto"
     outages: tuple[tuple[str, float, float], ...] = ()
+    depth_min_m: float = Field(0.28, ge=0)  # D435 minimum depth at 848x480; nearer reads 0
+    depth_max_m: float = Field(10.0, gt=0)  # D435 practical maximum range; farther reads 0
+    depth_unit_m: float = Field(0.001, ge=0)  # D435 default depth unit (16-bit millimetres); 0 = no quantisation
 
 
 class LoadCellSettings(_Strict):
