@@ -1,0 +1,127 @@
+"""Stage 4, attribution: which track's hand was in that bin during a shelf event.
+
+Every frame set, each hand blob seen in a bin is given to the person it
+belongs to — the nearest tracked head within arm's reach of the blob — and
+logged (`HandLog`). A weight change over [t_start, t_end] is then attributed
+by the hands logged in that bin around it: each track's share is its number
+of frames with a hand there, weighted by how close in time, so two people
+reaching at once into neighbouring bins keep their own hands (hand geometry)
+and two reaching into one bin one after another are told apart by timing.
+When the cameras saw no hand, the people standing at the bin front are the
+candidates; when there are no tracks at all (no cameras, an outage), the
+accounts inside are, evenly — and the result says so, so the receipt is
+flagged rather than guessed.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+
+from checkout.perception import HandBlob
+from checkout.storemodel import StoreModel
+from checkout.tracking import Track
+
+ARM_REACH_M = 1.0  # shoulder-to-fingertip plus a lean, horizontally, for an adult
+PRE_S = 1.0  # a hand enters the bin before the load changes
+POST_S = 1.0  # and leaves it after
+
+
+@dataclass(frozen=True)
+class HandSighting:
+    t_s: float
+    bin: str
+    track: int | None
+    n_points: int
+    centroid: tuple[float, float, float]
+    rgb: np.ndarray
+
+
+@dataclass(frozen=True)
+class Candidate:
+    track: int | None
+    account: str | None
+    probability: float
+    evidence: str  # "hand" | "proximity" | "inside"
+
+
+class HandLog:
+    """Hand sightings per bin, each given to the nearest person within reach."""
+
+    def __init__(self, store: StoreModel, keep_s: float = 60.0) -> None:
+        self.store = store
+        self.keep_s = keep_s
+        self.by_bin: dict[str, list[HandSighting]] = defaultdict(list)
+
+    def add(self, blobs: tuple[HandBlob, ...], tracks: list[Track]) -> list[HandSighting]:
+        out = []
+        pos = np.array([tr.x[:2] for tr in tracks]) if tracks else np.zeros((0, 2))
+        for b in blobs:
+            owner = None
+            if len(pos):
+                # Horizontal distance from the head to the hand; the arm runs from one to the other.
+                d = np.hypot(pos[:, 0] - b.centroid[0], pos[:, 1] - b.centroid[1])
+                k = int(np.argmin(d))
+                if d[k] <= ARM_REACH_M:
+                    owner = tracks[k].id
+            s = HandSighting(b.t_s, b.bin, owner, b.n_points, b.centroid, b.rgb)
+            self.by_bin[b.bin].append(s)
+            out.append(s)
+        return out
+
+    def in_bin(self, bin_id: str, t_s: float, within_s: float = 0.35) -> bool:
+        return any(t_s - within_s <= s.t_s <= t_s + 1e-9 for s in reversed(self.by_bin.get(bin_id, ())[-8:]))
+
+    def window(self, bin_id: str, t0: float, t1: float) -> list[HandSighting]:
+        return [s for s in self.by_bin.get(bin_id, ()) if t0 <= s.t_s <= t1]
+
+    def prune(self, t_s: float) -> None:
+        for k, v in self.by_bin.items():
+            if v and v[0].t_s < t_s - self.keep_s:
+                self.by_bin[k] = [s for s in v if s.t_s >= t_s - self.keep_s]
+
+
+def attribute(
+    store: StoreModel,
+    log: HandLog,
+    tracks: dict[int, Track],
+    bin_id: str,
+    t_start_s: float,
+    t_end_s: float,
+    accounts_inside: list[str],
+) -> list[Candidate]:
+    """Who moved the load of `bin_id` between t_start and t_end: candidates, most likely first."""
+    seen = [s for s in log.window(bin_id, t_start_s - PRE_S, t_end_s + POST_S) if s.track is not None]
+    if seen:
+        score: dict[int, float] = defaultdict(float)
+        for s in seen:
+            gap = max(0.0, t_start_s - s.t_s, s.t_s - t_end_s)
+            score[s.track] += math.exp(-gap / 0.5) * math.log1p(s.n_points)  # type: ignore[index]
+        return _normalise([(tid, tracks[tid].account, sc, "hand") for tid, sc in score.items() if tid in tracks])
+    front = store.bin_front(bin_id)
+    near = []
+    t_mid = 0.5 * (t_start_s + t_end_s)
+    for tr in tracks.values():
+        if tr.born_s > t_end_s or (tr.ended_s is not None and tr.ended_s < t_start_s):
+            continue
+        x, y = tr.position_at(t_mid)
+        d = math.hypot(x - front[0], y - front[1])
+        if d <= ARM_REACH_M + 0.3:
+            near.append((tr.id, tr.account, math.exp(-0.5 * (d / 0.4) ** 2), "proximity"))
+    if near:
+        cands = _normalise(near)
+        # Proximity alone is weaker evidence than a seen hand.
+        return [Candidate(c.track, c.account, c.probability * 0.9, c.evidence) for c in cands]
+    if accounts_inside:
+        p = 1.0 / len(accounts_inside) * (0.95 if len(accounts_inside) == 1 else 1.0)
+        return [Candidate(None, a, p, "inside") for a in accounts_inside]
+    return [Candidate(None, None, 0.0, "nobody")]
+
+
+def _normalise(rows: list[tuple[int | None, str | None, float, str]]) -> list[Candidate]:
+    total = sum(r[2] for r in rows) or 1.0
+    out = [Candidate(t, a, s / total, e) for t, a, s, e in rows]
+    out.sort(key=lambda c: -c.probability)
+    return out

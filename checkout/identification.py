@@ -1,0 +1,137 @@
+"""Stage 5, identification: which SKU and how many, from a weight change, beliefs and colour.
+
+A take can only remove what the bin is believed to hold (the planogram at
+opening, updated by every take and put-back — wrong-place ones included, so a
+later take of a misplaced item is recognised). A put-back can only return
+something some cart is believed to hold, and the cart remembers what each
+item weighed when it left its shelf, so the put-back is matched to the item it
+returns (from any cart). Hypotheses are scored by likelihood:
+
+    |delta| ~ N(n * w, n * sd_w^2 + sd_meas^2)   (catalog weight and spread)
+    |delta| ~ N(w_item, 2 * sd_meas^2)           (a carted item's measured weight)
+
+times a prior (bin contents, carts: the putter's own cart first) and, when the
+cameras saw the hand, a colour factor that separates look-alikes of equal
+weight. An *unexplained* hypothesis with a flat density competes with them, so
+a lean or a foreign object is not forced into an item.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.stream import ProductInfo
+
+MAX_QTY = 6  # most items one hand moves at once
+FOREIGN_PRIOR = 0.01  # a SKU the beliefs say is not there (the beliefs can be wrong)
+OTHER_CART_PRIOR = 0.3  # returning an item another account picked (a hand-over) vs one's own
+COLOUR_FLOOR = 0.15  # colour factor of a SKU whose colour was not seen, against 1 for the best-seen one
+
+
+@dataclass(frozen=True)
+class CartedUnit:
+    account: str
+    sku: str
+    unit_g: float  # measured when it left the shelf
+    sd_g: float
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    kind: str  # take | put_back | unexplained
+    sku: str | None
+    qty: int
+    probability: float
+    from_account: str | None = None  # for a put-back: whose cart it returns
+
+
+def identify(
+    delta_g: float,
+    sd_meas_g: float,
+    catalog: dict[str, ProductInfo],
+    bin_contents: dict[str, int],
+    carted: list[CartedUnit],
+    putter_accounts: tuple[str, ...] = (),
+    colour: dict[str, float] | None = None,
+) -> list[Hypothesis]:
+    """Posterior over what moved, best first (probabilities sum to 1 with the unexplained one)."""
+    w = abs(delta_g)
+    rows: list[tuple[str, str, int, str | None, float]] = []  # kind, sku, n, account, score
+    if delta_g < 0:
+        total = sum(c for c in bin_contents.values() if c > 0)
+        for sku, p in catalog.items():
+            have = bin_contents.get(sku, 0)
+            for n in range(1, MAX_QTY + 1):
+                prior = have / total if (have >= n and total) else FOREIGN_PRIOR / len(catalog)
+                like = _gauss(w, n * p.weight_g, math.sqrt(n * p.weight_sd_g**2 + sd_meas_g**2))
+                rows.append(("take", sku, n, None, prior * like))
+    else:
+        own = set(putter_accounts)
+        by_sku: dict[tuple[str, str], list[CartedUnit]] = {}
+        for u in carted:
+            by_sku.setdefault((u.account, u.sku), []).append(u)
+        for (acct, sku), units in by_sku.items():
+            prior_acct = 1.0 if (not own or acct in own) else OTHER_CART_PRIOR
+            for u in units:  # one item back: match the very unit by its measured weight
+                like = _gauss(w, u.unit_g, math.sqrt(u.sd_g**2 + 2 * sd_meas_g**2))
+                rows.append(("put_back", sku, 1, acct, prior_acct / len(units) * like * len(units) / max(len(carted), 1)))
+            p = catalog[sku]
+            for n in range(2, min(len(units), MAX_QTY) + 1):
+                mean = float(np.mean([x.unit_g for x in units])) * n
+                like = _gauss(w, mean, math.sqrt(n * p.weight_sd_g**2 + sd_meas_g**2))
+                rows.append(("put_back", sku, n, acct, prior_acct * len(units) / max(len(carted), 1) * like))
+        for sku, p in catalog.items():
+            for n in range(1, 3):
+                like = _gauss(w, n * p.weight_g, math.sqrt(n * p.weight_sd_g**2 + sd_meas_g**2))
+                rows.append(("put_back", sku, n, None, FOREIGN_PRIOR / len(catalog) * like))
+    if colour:
+        rows = [(k, s, n, a, sc * colour_factor(colour, s)) for (k, s, n, a, sc) in rows]
+    heaviest = max(p.weight_g for p in catalog.values()) * MAX_QTY
+    unexplained = 0.02 / heaviest  # flat over every load a hand can move
+    total = sum(r[4] for r in rows) + unexplained
+    merged: dict[tuple, float] = {}
+    for kind, sku, n, acct, sc in rows:
+        merged[(kind, sku, n, acct)] = merged.get((kind, sku, n, acct), 0.0) + sc / total
+    hyps = [Hypothesis(k, s, n, p, a) for (k, s, n, a), p in merged.items()]
+    hyps.append(Hypothesis("unexplained", None, 0, unexplained / total))
+    hyps.sort(key=lambda h: -h.probability)
+    return hyps
+
+
+def plausible(delta_g: float, sd_meas_g: float, catalog: dict[str, ProductInfo], max_qty: int = MAX_QTY) -> bool:
+    """Could any whole number of any catalog item make this change? (The shelf stage's 'is it an item' test.)"""
+    w = abs(delta_g)
+    for p in catalog.values():
+        for n in range(1, max_qty + 1):
+            sd = math.sqrt(n * p.weight_sd_g**2 + sd_meas_g**2)
+            if abs(w - n * p.weight_g) < 4.0 * sd:
+                return True
+    return False
+
+
+def colour_factor(colour: dict[str, float], sku: str) -> float:
+    best = max(colour.values()) if colour else 0.0
+    if best <= 0:
+        return 1.0
+    return COLOUR_FLOOR + (1.0 - COLOUR_FLOOR) * colour.get(sku, 0.0) / best
+
+
+def _gauss(x: float, mean: float, sd: float) -> float:
+    return math.exp(-0.5 * ((x - mean) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
+
+
+def colour_evidence(rgb: np.ndarray, sku_rgb: dict[str, np.ndarray], skus: list[str], max_dist: float = 0.12) -> dict[str, float]:
+    """Fraction of the seen pixels that match each SKU's colour under any brightness (shading-invariant)."""
+    px = np.asarray(rgb, dtype=float).reshape(-1, 3)
+    if not len(px) or not skus:
+        return {}
+    out = {}
+    for sku in skus:
+        c = sku_rgb[sku]
+        s = np.clip(px @ c / max(float(c @ c), 1.0), 0.4, 1.6)  # best brightness scale per pixel
+        fit = s[:, None] * c[None, :]
+        d = np.linalg.norm(px - fit, axis=1) / (np.linalg.norm(fit, axis=1) + 30.0)
+        out[sku] = float(np.mean(d < max_dist))
+    return out

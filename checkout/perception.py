@@ -1,0 +1,213 @@
+"""Stage 1, perception: ceiling RGB-D frames in, people (heads) and hands in bins out, fused across cameras.
+
+Per camera, a background of the empty store is learned per pixel (running mean
+and spread of depth, the store opens empty; a pixel that reads *farther* than
+its background shows what was hidden, so it re-learns at once; a foreground
+that stays still long enough is absorbed). Foreground = valid depth nearer than
+the background by more than `fg_sigmas` of that pixel's own spread — the
+spread is learned, so range-dependent stereo noise (D435: sigma ~ z^2) needs
+no constant. Foreground pixels are lifted to world points with the published
+K, R, t and fused on one floor grid (the highest point per cell):
+
+- people: peaks of that height map between `head_min_m` and `head_max_m`
+  with enough support, at least `head_sep_m` apart (one peak per head, so a
+  group standing close is several people);
+- hands: foreground points inside a bin's volume or in the slab just in front
+  of it (`reach_out_m`), with a sample of their colours for identification.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import ndimage
+
+from sim.stream import CameraFrame
+from checkout.storemodel import CameraModel, StoreModel
+
+
+@dataclass
+class PerceptionConfig:
+    learn_alpha: float = 0.05  # background update rate after the first frames
+    fg_sigmas: float = 4.0
+    fg_min_m: float = 0.05  # an arm is thicker than this; below it depth noise and shelf clutter dominate
+    static_absorb_s: float = 6.0  # a foreground pixel unchanged this long becomes background
+    grid_m: float = 0.05
+    head_min_m: float = 1.0  # shortest adult head top the population model draws
+    head_max_m: float = 2.3
+    head_sep_m: float = 0.35  # two heads are never closer than this
+    head_support_cells: int = 6
+    reach_out_m: float = 0.15  # hands counted this far in front of a bin's front edge
+    colour_samples: int = 96
+
+
+@dataclass(frozen=True)
+class HandBlob:
+    bin: str
+    t_s: float
+    centroid: tuple[float, float, float]
+    n_points: int
+    rgb: np.ndarray  # (k, 3) uint8, a deterministic sample of the blob's pixels
+
+
+@dataclass(frozen=True)
+class Percept:
+    t_s: float
+    heads: np.ndarray  # (N, 3) world x, y, height
+    hands: tuple[HandBlob, ...]
+    cameras: tuple[str, ...]
+    foreground_points: int
+
+
+class CameraBackground:
+    """Per-pixel depth background of one camera, learned online."""
+
+    def __init__(self, cam: CameraModel, cfg: PerceptionConfig) -> None:
+        n = cam.width * cam.height
+        self.cam = cam
+        self.cfg = cfg
+        self.mean = np.zeros(n, dtype=np.float32)
+        self.var = np.zeros(n, dtype=np.float32)
+        self.count = np.zeros(n, dtype=np.int32)
+        self.still_frames = np.zeros(n, dtype=np.int32)
+        self.prev = np.zeros(n, dtype=np.float32)
+        self.frames = 0
+
+    def foreground(self, depth: np.ndarray) -> np.ndarray:
+        """Boolean mask (H*W,) of foreground pixels; updates the background."""
+        d = np.asarray(depth, dtype=np.float32).ravel()
+        valid = d > 0
+        fresh = valid & (self.count == 0)
+        self.mean[fresh] = d[fresh]
+        sd = np.sqrt(self.var) + 0.002 * self.mean * self.mean + 0.002  # floor: never trust a spread learned from few frames
+        k = self.cfg.fg_sigmas
+        known = valid & (self.count >= 3)
+        diff = self.mean - d
+        fg = known & (diff > np.maximum(k * sd, self.cfg.fg_min_m))
+        farther = valid & (self.count > 0) & (-diff > np.maximum(k * sd, self.cfg.fg_min_m))
+        self.mean[farther] = d[farther]
+        self.var[farther] = 0.0
+        self.count[farther] = 1
+        bg = valid & ~fg & ~farther & ~fresh
+        alpha = np.maximum(1.0 / (self.count[bg] + 1.0), self.cfg.learn_alpha).astype(np.float32)
+        delta = d[bg] - self.mean[bg]
+        self.mean[bg] += alpha * delta
+        self.var[bg] = (1 - alpha) * (self.var[bg] + alpha * delta * delta)
+        self.count[bg] += 1
+        self.count[fresh] = 1
+        # A foreground that holds still (an item put on a shelf, a bag left behind) becomes background.
+        still = fg & (np.abs(d - self.prev) < np.maximum(k * sd, 0.02))
+        self.still_frames = np.where(still, self.still_frames + 1, 0)
+        absorb = self.still_frames > self.cfg.static_absorb_s * self.cam.fps
+        if absorb.any():
+            self.mean[absorb] = d[absorb]
+            self.count[absorb] = 1
+            self.still_frames[absorb] = 0
+            fg &= ~absorb
+        self.prev = d
+        self.frames += 1
+        return fg
+
+
+class Perception:
+    def __init__(self, store: StoreModel, config: PerceptionConfig | None = None) -> None:
+        self.store = store
+        self.cfg = config or PerceptionConfig()
+        self.backgrounds = {cid: CameraBackground(cam, self.cfg) for cid, cam in store.cameras.items()}
+        fx, fy = store.floor_m
+        self.grid_shape = (int(np.ceil(fx / self.cfg.grid_m)), int(np.ceil(fy / self.cfg.grid_m)))
+
+    def process(self, t_s: float, frames: list[CameraFrame]) -> Percept:
+        pts, rgbs, used = [], [], []
+        for f in frames:
+            bg = self.backgrounds.get(f.camera_id)
+            if bg is None:
+                continue
+            fg = bg.foreground(f.depth)
+            idx = np.flatnonzero(fg)
+            used.append(f.camera_id)
+            if idx.size == 0:
+                continue
+            d = np.asarray(f.depth, dtype=np.float64).ravel()[idx]
+            p = bg.cam.centre_w + d[:, None] * bg.cam.rays_w[idx]
+            pts.append(p)
+            rgbs.append(np.asarray(f.rgb).reshape(-1, 3)[idx])
+        if pts:
+            P = np.concatenate(pts)
+            C = np.concatenate(rgbs)
+        else:
+            P = np.zeros((0, 3))
+            C = np.zeros((0, 3), dtype=np.uint8)
+        keep = (P[:, 2] > 0.05) & (P[:, 2] < self.cfg.head_max_m + 0.3)
+        keep &= (P[:, 0] >= 0) & (P[:, 0] < self.store.floor_m[0]) & (P[:, 1] >= 0) & (P[:, 1] < self.store.floor_m[1])
+        P, C = P[keep], C[keep]
+        heads = self.find_heads(self.height_map(P))
+        hands = tuple(self.find_hands(t_s, P, C))
+        return Percept(t_s, heads, hands, tuple(used), int(len(P)))
+
+    def height_map(self, P: np.ndarray) -> np.ndarray:
+        g = self.cfg.grid_m
+        hm = np.zeros(self.grid_shape, dtype=np.float64)
+        if len(P):
+            ix = np.minimum((P[:, 0] / g).astype(int), self.grid_shape[0] - 1)
+            iy = np.minimum((P[:, 1] / g).astype(int), self.grid_shape[1] - 1)
+            np.maximum.at(hm, (ix, iy), P[:, 2])
+        return hm
+
+    def find_heads(self, hm: np.ndarray) -> np.ndarray:
+        cfg = self.cfg
+        tall = (hm >= cfg.head_min_m) & (hm <= cfg.head_max_m)
+        if not tall.any():
+            return np.zeros((0, 3))
+        # Fill single-cell holes (pixels the cameras missed) before looking for peaks.
+        hm = np.where(tall, hm, 0.0)
+        hm = np.maximum(hm, ndimage.grey_closing(hm, size=3) * tall.astype(float))
+        win = max(3, int(round(cfg.head_sep_m / cfg.grid_m)) | 1)
+        support = ndimage.uniform_filter(tall.astype(float), size=5) * 25.0
+        peaks = (hm == ndimage.maximum_filter(hm, size=win)) & tall & (support >= cfg.head_support_cells)
+        ix, iy = np.nonzero(peaks)
+        order = np.argsort(-hm[ix, iy], kind="stable")
+        chosen: list[tuple[float, float, float]] = []
+        sep = cfg.head_sep_m
+        for k in order:
+            i, j = ix[k], iy[k]
+            x, y, h = (i + 0.5) * cfg.grid_m, (j + 0.5) * cfg.grid_m, hm[i, j]
+            if any((x - a) ** 2 + (y - b) ** 2 < sep * sep for a, b, _ in chosen):
+                continue
+            # Centre of the head top: cells within 0.25 m of the peak height nearby.
+            r = 3
+            sub = hm[max(0, i - r) : i + r + 1, max(0, j - r) : j + r + 1]
+            w = sub >= h - 0.25
+            si, sj = np.nonzero(w)
+            cx = (si.mean() + max(0, i - r) + 0.5) * cfg.grid_m
+            cy = (sj.mean() + max(0, j - r) + 0.5) * cfg.grid_m
+            chosen.append((cx, cy, h))
+        return np.array(chosen, dtype=float).reshape(-1, 3)
+
+    def find_hands(self, t_s: float, P: np.ndarray, C: np.ndarray) -> list[HandBlob]:
+        out: list[HandBlob] = []
+        if not len(P):
+            return out
+        for g in self.store.gondolas:
+            along = P[:, :2] @ g.right - g.along_start_m
+            out_m = P[:, :2] @ g.facing - g.front_out_m
+            sel = (along >= 0) & (along < g.length_m) & (out_m <= self.cfg.reach_out_m) & (out_m >= g.back_out_m - g.front_out_m)
+            sel &= (P[:, 2] >= g.shelf_z[0]) & (P[:, 2] < g.shelf_z[-1] + g.clearance_m[-1])
+            if not sel.any():
+                continue
+            idx = np.flatnonzero(sel)
+            z = P[idx, 2]
+            shelf = np.searchsorted(g.shelf_z, z, side="right") - 1
+            inside = z < g.shelf_z[shelf] + g.clearance_m[shelf]
+            idx, shelf = idx[inside], shelf[inside]
+            col = np.minimum((along[idx] / (g.length_m / g.bins_per_shelf)).astype(int), g.bins_per_shelf - 1)
+            code = shelf * g.bins_per_shelf + col
+            for c in np.unique(code):
+                members = idx[code == c]
+                bin_id = g.bin_ids[c // g.bins_per_shelf][c % g.bins_per_shelf]
+                if not bin_id or len(members) < 3:
+                    continue
+                step = max(1, len(members) // self.cfg.colour_samples)
+                cen = P[members].mean(axis=0)
+                out.append(HandBlob(bin_id, t_s, (float(cen[0]), float(cen[1]), float(cen[2])), int(len(members)), C[members[::step]].copy()))
+        return out

@@ -1,0 +1,244 @@
+"""Stage 3, shelf events: load-cell batches in, weight changes (and mere interactions) out.
+
+Cells drift and are never re-zeroed (AiFi AutoCheckout: only changes are
+reliable), so nothing here reads an absolute weight. Per cell, vectorised over
+all cells:
+
+1. `LoadCellSettler` turns each 12-sample batch into a median and a spread, tracks
+   the resting level (following drift while the cell is quiet), opens an
+   *activity* when the median leaves that level or the spread jumps, and closes
+   it once the medians have agreed for `settle_s` — reporting the level before
+   and after (`Settled`).
+2. `ShelfEventDetector` keeps, per bin, the last *committed* level (the baseline)
+   and decides what each settle means: back at the baseline -> an interaction
+   (a touch or a lean: a rise that returned; kept for attribution only); a
+   change that an item explains, with no hand still in the bin -> a
+   `WeightChange` event; anything else (a hand still resting on the plate, a
+   level no item explains) stays open until it resolves or times out, when it
+   is committed as unexplained so that the receipt gets flagged, never guessed.
+
+A dead cell (NaN) is reported once as a fault and then ignored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from sim.stream import LoadCellBatch
+
+
+@dataclass(frozen=True)
+class Settled:
+    bin: str
+    t_start_s: float  # first batch that left the resting level
+    t_end_s: float  # when the new level began to hold
+    before_g: float
+    after_g: float
+
+
+@dataclass(frozen=True)
+class WeightChange:
+    """A committed change of a bin's load: `delta_g` < 0 a take, > 0 a put-back (identification decides what)."""
+
+    bin: str
+    t_start_s: float
+    t_end_s: float
+    delta_g: float
+    sd_g: float  # measurement uncertainty of delta_g
+    explained: bool = True
+
+
+@dataclass(frozen=True)
+class Interaction:
+    """Something touched or leaned on a bin and the load came back: no item moved."""
+
+    bin: str
+    t_start_s: float
+    t_end_s: float
+    peak_g: float
+
+
+@dataclass(frozen=True)
+class DeadCell:
+    bin: str
+    t_s: float
+
+
+@dataclass
+class SettlerConfig:
+    settle_s: float = 0.6  # medians must agree this long (3 batches at 60 Hz / 12) before a level is trusted
+    min_open_g: float = 4.0  # never open on less than this (a 1 g-quantum, 1 g-noise cell; AiFi plate)
+    open_sigmas: float = 8.0  # or on this many median sigmas
+    quiet_spread_sigmas: float = 5.0
+    drift_alpha: float = 0.1  # how fast a quiet cell's level follows its wandering zero
+
+
+class LoadCellSettler:
+    """Vectorised change detector over every cell of a store."""
+
+    def __init__(self, cell_ids: tuple[str, ...], config: SettlerConfig | None = None) -> None:
+        self.cell_ids = tuple(cell_ids)
+        self.cfg = config or SettlerConfig()
+        n = len(cell_ids)
+        self.level = np.full(n, np.nan)
+        self.sample_sd = np.full(n, 1.0)  # learned per cell from quiet batches
+        self.active = np.zeros(n, dtype=bool)
+        self.t_open = np.zeros(n)
+        self.before = np.zeros(n)
+        self.run_len = np.zeros(n, dtype=int)
+        self.run_sum = np.zeros(n)
+        self.run_t0 = np.zeros(n)
+        self.last_med = np.full(n, np.nan)
+        self.dead = np.zeros(n, dtype=bool)
+        self._batches = 0
+
+    def process(self, batch: LoadCellBatch) -> tuple[list[Settled], list[DeadCell]]:
+        g = np.asarray(batch.grams, dtype=float)
+        n_samples = g.shape[0]
+        batch_s = n_samples / batch.rate_hz
+        dead_now = np.isnan(g).any(axis=0) & ~self.dead
+        deaths = [DeadCell(self.cell_ids[i], batch.t_s) for i in np.flatnonzero(dead_now)]
+        self.dead |= dead_now
+        with np.errstate(invalid="ignore"):
+            med = np.median(g, axis=0)
+            spread = np.std(g, axis=0)
+        med_sd = np.maximum(self.sample_sd * 1.25 / np.sqrt(n_samples), 0.3)
+        tol = np.maximum(2.0, 5.0 * med_sd)
+        quiet = (spread < np.maximum(2.5, self.cfg.quiet_spread_sigmas * self.sample_sd)) & ~self.dead
+        first = np.isnan(self.level) & ~self.dead
+        self.level[first] = med[first]
+        self.last_med[first] = med[first]
+        out: list[Settled] = []
+        live = ~self.dead
+        # Resting cells: open an activity, or follow the drift.
+        rest = live & ~self.active & ~first
+        opening = rest & ((np.abs(med - self.level) > np.maximum(self.cfg.min_open_g, self.cfg.open_sigmas * med_sd)) | ~quiet)
+        self.active |= opening
+        self.t_open[opening] = batch.t_s
+        self.before[opening] = self.level[opening]
+        self.run_len[opening] = 0
+        calm = rest & ~opening
+        self.level[calm] += self.cfg.drift_alpha * (med[calm] - self.level[calm])
+        learn = calm & quiet
+        self.sample_sd[learn] = 0.98 * self.sample_sd[learn] + 0.02 * np.maximum(spread[learn], 0.5)
+        # Active cells: wait for a run of agreeing quiet medians.
+        act = live & self.active & ~opening
+        run_mean = np.where(self.run_len > 0, self.run_sum / np.maximum(self.run_len, 1), np.nan)
+        extend = act & quiet & (self.run_len > 0) & (np.abs(med - run_mean) < tol)
+        restart = act & quiet & ~extend
+        broken = act & ~quiet
+        self.run_len[extend] += 1
+        self.run_sum[extend] += med[extend]
+        self.run_len[restart] = 1
+        self.run_sum[restart] = med[restart]
+        self.run_t0[restart] = batch.t_s
+        self.run_len[broken] = 0
+        need = max(1, int(round(self.cfg.settle_s / batch_s)))
+        done = act & (self.run_len >= need)
+        for i in np.flatnonzero(done):
+            after = self.run_sum[i] / self.run_len[i]
+            out.append(Settled(self.cell_ids[i], float(self.t_open[i]), float(self.run_t0[i]), float(self.before[i]), float(after)))
+            self.level[i] = after
+        self.active[done] = False
+        self.last_med = np.where(live, med, self.last_med)
+        self._batches += 1
+        return out, deaths
+
+    def busy(self, cell: str) -> bool:
+        i = self.cell_ids.index(cell)
+        return bool(self.active[i])
+
+
+@dataclass
+class _Open:
+    t_start_s: float
+    t_end_s: float
+    baseline_g: float
+    level_g: float
+    peak_g: float = 0.0
+
+
+@dataclass
+class ShelfEventConfig:
+    interaction_fraction: float = 0.4  # a settle closer to the baseline than this x the lightest SKU is no event
+    min_change_g: float = 6.0
+    hold_s: float = 8.0  # an unexplained level is committed (flagged) after this long
+
+
+@dataclass
+class ShelfEventDetector:
+    """Baselines per bin, and the decision take/put-back vs interaction vs wait."""
+
+    cell_ids: tuple[str, ...]
+    min_item_g: float
+    explains: Callable[[str, float], bool] = lambda bin_id, delta_g: True
+    hand_in_bin: Callable[[str, float], bool] = lambda bin_id, t_s: False
+    config: ShelfEventConfig = field(default_factory=ShelfEventConfig)
+
+    def __post_init__(self) -> None:
+        self.settler = LoadCellSettler(self.cell_ids)
+        self._open: dict[str, _Open] = {}
+        self._baseline: dict[str, float] = {}
+        self.dead: dict[str, float] = {}
+
+    def process(self, batch: LoadCellBatch) -> list:
+        settled, deaths = self.settler.process(batch)
+        out: list = []
+        for d in deaths:
+            self.dead[d.bin] = d.t_s
+            self._open.pop(d.bin, None)
+            out.append(d)
+        for s in settled:
+            out.extend(self._settle(s))
+        t_now = batch.t_s + batch.grams.shape[0] / batch.rate_hz
+        out.extend(self._recheck(t_now))
+        return out
+
+    def flush(self, t_now_s: float) -> list:
+        """End of stream: commit whatever is still open."""
+        out = self._recheck(t_now_s, force=True)
+        return out
+
+    def pending(self) -> list[str]:
+        """Bins with an undecided change (open, or the cell still moving)."""
+        busy = [c for c, a in zip(self.cell_ids, self.settler.active) if a]
+        return sorted(set(busy) | set(self._open))
+
+    def _settle(self, s: Settled) -> list:
+        if s.bin not in self._baseline:
+            self._baseline[s.bin] = s.before_g
+        op = self._open.get(s.bin)
+        if op is None:
+            op = _Open(s.t_start_s, s.t_end_s, self._baseline[s.bin], s.after_g)
+            self._open[s.bin] = op
+        op.t_end_s = s.t_end_s
+        op.level_g = s.after_g
+        op.peak_g = max(op.peak_g, abs(s.after_g - op.baseline_g))
+        return self._decide(s.bin, s.t_end_s, force=False)
+
+    def _recheck(self, t_now: float, force: bool = False) -> list:
+        out = []
+        for bin_id in list(self._open):
+            if self.settler.busy(bin_id) and not force:
+                continue
+            out.extend(self._decide(bin_id, t_now, force=force))
+        return out
+
+    def _decide(self, bin_id: str, t_now: float, force: bool) -> list:
+        op = self._open[bin_id]
+        delta = op.level_g - op.baseline_g
+        threshold = max(self.config.min_change_g, self.config.interaction_fraction * self.min_item_g)
+        if abs(delta) < threshold:
+            del self._open[bin_id]
+            self._baseline[bin_id] = op.level_g
+            return [Interaction(bin_id, op.t_start_s, op.t_end_s, op.peak_g)]
+        if not force and self.hand_in_bin(bin_id, t_now):
+            return []
+        explained = self.explains(bin_id, delta)
+        if not explained and not force and t_now - op.t_end_s < self.config.hold_s:
+            return []
+        del self._open[bin_id]
+        self._baseline[bin_id] = op.level_g
+        return [WeightChange(bin_id, op.t_start_s, op.t_end_s, delta, 2.0, explained=explained)]

@@ -1,0 +1,415 @@
+"""The checkout stack: the message stream in, one receipt per account out (DESIGN.md section 8).
+
+    StoreInfo ─► StoreModel (geometry, catalog, calibration)
+    CameraFrame ─► perception (heads, hands) ─► tracking (tracks bound to accounts) ─► hand log
+    LoadCellBatch ─► shelf events (weight changes) ─► attribution (hand log) ─► identification
+                     (weight, bin beliefs, carts, colour) ─► carts and bin beliefs
+    GateScan / GatePassage ─► accounts open / members leave ─► receipts (issued `settle_s` after the last exit)
+
+Modes (ablations): "fused" — weight changes, held while a hand is still in the
+bin, identified by weight, beliefs and colour; "weight" — weight changes and
+beliefs only (cameras still say *who*, never *what*); "vision" — the cameras
+alone: a hand that leaves a bin carrying a colour it did not bring is a take.
+
+Faults are never guessed past: a dead load cell, a camera outage covering the
+bin, a change no item explains, an exit nobody was tracked to — each adds a
+reason to the receipts it may touch, and a receipt with a reason is flagged.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from checkout.attribution import Candidate, HandLog, attribute
+from checkout.identification import CartedUnit, Hypothesis, colour_evidence, identify
+from checkout.perception import Perception
+from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
+from checkout.shelf_events import DeadCell, Interaction, ShelfEventDetector, WeightChange
+from checkout.storemodel import StoreModel
+from checkout.tracking import Tracker
+from checkout.vision_events import VisionEventDetector
+from sim.stream import CameraFrame, GatePassage, GateScan, LoadCellBatch, StoreInfo
+
+MODES = ("fused", "weight", "vision")
+SETTLE_S = 1.0  # after the last member's exit, a last shelf change may still be settling
+DEADLINE_S = 1.9  # a receipt goes out by then, flagged if something is still undecided
+OUTAGE_S = 1.0  # a camera silent this long is out (frame drops are shorter)
+
+
+@dataclass
+class _Unit:
+    sku: str
+    unit_g: float
+    sd_g: float
+
+
+@dataclass
+class _Account:
+    id: str
+    scanned_s: float
+    exit_s: float | None = None
+    issued: bool = False
+    factors: list[float] = field(default_factory=list)
+    reasons: list[str] = field(default_factory=list)
+    blind_members_out: int = 0
+
+
+class CheckoutStack:
+    def __init__(self, mode: str = "fused", review_threshold: float = REVIEW_THRESHOLD) -> None:
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        self.mode = mode
+        self.review_threshold = review_threshold
+        self.events: list[ShelfEvent] = []
+        self.interactions: list[Interaction] = []
+        self.store: StoreModel | None = None
+        self.t_s = 0.0
+        self.stage_s: dict[str, float] = {}  # wall seconds per stage, for the benchmark
+        self._accounts: dict[str, _Account] = {}
+        self._carts: dict[str, list[_Unit]] = {}
+        self._bins: dict[str, dict[str, int]] = {}
+        self._frames: list[CameraFrame] = []
+        self._frame_key: int | None = None
+        self._camera_last: dict[str, float] = {}
+        self._outages: dict[str, list[list[float]]] = {}
+        self._dead: dict[str, float] = {}
+        self._bin_cameras: dict[str, list[str]] = {}
+
+    # -- public -------------------------------------------------------------------------------------------------
+    def consume(self, msg: object) -> list[Receipt]:
+        if isinstance(msg, StoreInfo):
+            self._open(msg)
+            return []
+        if self.store is None:
+            raise ValueError("the stream must start with StoreInfo")
+        t = float(getattr(msg, "t_s", self.t_s))
+        if isinstance(msg, CameraFrame):
+            self._frame(msg)
+        elif isinstance(msg, LoadCellBatch):
+            self._timed("shelf_events", self._load_cells, msg)
+            t = msg.t_s + msg.grams.shape[0] / msg.rate_hz
+        elif isinstance(msg, GateScan):
+            self.tracker.scan(msg)
+            self._accounts.setdefault(msg.account, _Account(msg.account, msg.t_s))
+            self._carts.setdefault(msg.account, [])
+        elif isinstance(msg, GatePassage):
+            self._flush_frames()
+            self._passage(msg)
+        self.t_s = max(self.t_s, t)
+        return self._due(final=False)
+
+    def finish(self) -> list[Receipt]:
+        if self.store is None:
+            return []
+        self._flush_frames()
+        for ev in self.shelf.flush(self.t_s):
+            self._shelf_result(ev)
+        if self.vision_events is not None:
+            for ev in self.vision_events.flush(self.t_s):
+                self._vision_event(ev)
+        return self._due(final=True)
+
+    def run(self, messages: Iterable[object]) -> list[Receipt]:
+        out: list[Receipt] = []
+        for m in messages:
+            out.extend(self.consume(m))
+        out.extend(self.finish())
+        return out
+
+    def tracks(self) -> list[TrackView]:
+        if self.store is None:
+            return []
+        return [TrackView(tr.id, tr.account, float(tr.x[0]), float(tr.x[1]), tr.t_s) for tr in self.tracker.live()]
+
+    def carts(self) -> dict[str, dict[str, int]]:
+        out = {}
+        for acct, units in self._carts.items():
+            c: dict[str, int] = {}
+            for u in units:
+                c[u.sku] = c.get(u.sku, 0) + 1
+            out[acct] = dict(sorted(c.items()))
+        return out
+
+    def bin_beliefs(self) -> dict[str, dict[str, int]]:
+        return {b: {s: n for s, n in c.items() if n > 0} for b, c in self._bins.items()}
+
+    # -- set-up -------------------------------------------------------------------------------------------------
+    def _open(self, info: StoreInfo) -> None:
+        self.store = store = StoreModel(info)
+        self.perception = Perception(store)
+        self.tracker = Tracker(store)
+        self.hands = HandLog(store)
+        use_hands = self.mode == "fused"
+        self.shelf = ShelfEventDetector(
+            store.bin_ids,
+            store.min_item_g,
+            explains=self._explains,
+            hand_in_bin=(lambda b, t: self.hands.in_bin(b, t)) if use_hands else (lambda b, t: False),
+        )
+        self.vision_events = VisionEventDetector(store) if self.mode == "vision" else None
+        self._bins = {b: dict(store.planogram.get(b, {})) for b in store.bin_ids}
+        self._camera_last = {c: info.t_s for c in store.cameras}
+        self._outages = {c: [] for c in store.cameras}
+        for b in info.bins:
+            centre = np.array([b.center])
+            self._bin_cameras[b.id] = [
+                c.camera_id
+                for c in info.cameras
+                if _sees(c, centre)
+            ]
+
+    # -- cameras ------------------------------------------------------------------------------------------------
+    def _frame(self, f: CameraFrame) -> None:
+        cam = self.store.cameras.get(f.camera_id)
+        if cam is None:
+            return
+        key = int(round(f.t_s * cam.fps))
+        if self._frame_key is not None and key != self._frame_key:
+            self._flush_frames()
+        self._frame_key = key
+        self._frames.append(f)
+        last = self._camera_last.get(f.camera_id, f.t_s)
+        if f.t_s - last > OUTAGE_S:
+            self._outages[f.camera_id].append([last, f.t_s])
+        self._camera_last[f.camera_id] = f.t_s
+
+    def _flush_frames(self) -> None:
+        if not self._frames:
+            return
+        frames, self._frames = self._frames, []
+        t = max(f.t_s for f in frames)
+        percept = self._timed("perception", self.perception.process, t, frames)
+        self._timed("tracking", self.tracker.update, t, percept.heads[:, :2])
+        sightings = self._timed("attribution", self.hands.add, percept.hands, self.tracker.live())
+        for s in sightings:
+            if s.bin in self._dead and s.track is not None:
+                acct = self.tracker.tracks[s.track].account
+                self._reason(acct, f"dead load cell {s.bin}: a hand went in, what it took is unknown")
+        if self.vision_events is not None:
+            for ev in self._timed("shelf_events", self.vision_events.add, t, sightings):
+                self._vision_event(ev)
+        self.hands.prune(t)
+
+    # -- load cells ---------------------------------------------------------------------------------------------
+    def _load_cells(self, batch: LoadCellBatch) -> None:
+        if self.mode == "vision":
+            return
+        for ev in self.shelf.process(batch):
+            self._shelf_result(ev)
+
+    def _shelf_result(self, ev: object) -> None:
+        if isinstance(ev, Interaction):
+            self.interactions.append(ev)
+        elif isinstance(ev, DeadCell):
+            self._dead[ev.bin] = ev.t_s
+            if not self.store.cameras:  # nobody can say who reaches in there now: every shopper inside may be affected
+                for a in self._inside():
+                    self._reason(a, f"dead load cell {ev.bin}")
+        elif isinstance(ev, WeightChange):
+            self._timed("identification", self._weight_change, ev)
+
+    def _explains(self, bin_id: str, delta_g: float) -> bool:
+        hyps = identify(delta_g, 2.0, self.store.catalog, self._bins[bin_id], self._carted(), ())
+        return next(h for h in hyps if h.kind == "unexplained").probability < 0.5
+
+    def _weight_change(self, ev: WeightChange) -> None:
+        cands = self._candidates(ev.bin, ev.t_start_s, ev.t_end_s)
+        by_acct = _by_account(cands)
+        top = max(by_acct, key=by_acct.get) if by_acct else None
+        colour = self._colour(ev.bin, ev.t_start_s, ev.t_end_s, cands) if self.mode == "fused" else None
+        hyps = identify(ev.delta_g, ev.sd_g, self.store.catalog, self._bins[ev.bin], self._carted(), (top,) if top else (), colour)
+        best = hyps[0]
+        reasons = self._coverage_reasons(ev.bin, ev.t_start_s, ev.t_end_s, cands)
+        if best.kind == "unexplained" or not ev.explained:
+            for a, p in by_acct.items():
+                if a is not None and p > 0.2:
+                    self._reason(a, f"unexplained load change {ev.delta_g:+.0f} g at {ev.bin}")
+            return
+        self._apply(ev.t_end_s, ev.bin, best, hyps, by_acct, top, ev.delta_g, cands, "fused" if colour else "weight", reasons)
+
+    # -- vision-only events -------------------------------------------------------------------------------------
+    def _vision_event(self, ev) -> None:
+        by_acct = {self.tracker.tracks[ev.track].account: 1.0} if ev.track in self.tracker.tracks else {}
+        top = next(iter(by_acct), None)
+        if ev.kind == "take":
+            hyp = Hypothesis("take", ev.sku, 1, ev.confidence)
+        else:
+            owners = [a for a, units in self._carts.items() if any(u.sku == ev.sku for u in units)]
+            src = top if top in owners else (owners[0] if owners else None)
+            hyp = Hypothesis("put_back", ev.sku, 1, ev.confidence, src)
+        cands = [Candidate(ev.track, top, 1.0, "hand")]
+        self._apply(ev.t_s, ev.bin, hyp, [hyp], by_acct, top, 0.0, cands, "vision", [])
+
+    # -- carts, beliefs, accounts -------------------------------------------------------------------------------
+    def _apply(self, t_s, bin_id, best: Hypothesis, hyps, by_acct, top, delta_g, cands, source, reasons) -> None:
+        p_attr = by_acct.get(top, 0.0) if top else 0.0
+        track = next((c.track for c in cands if c.account == top), None)
+        belief = self._bins[bin_id]
+        if best.kind == "take":
+            conf = best.probability * p_attr
+            belief[best.sku] = max(0, belief.get(best.sku, 0) - best.qty)
+            if top is not None:
+                cart = self._carts.setdefault(top, [])
+                unit = abs(delta_g) / best.qty if delta_g else self.store.catalog[best.sku].weight_g
+                sd = math.sqrt(4.0 / best.qty + (self.store.catalog[best.sku].weight_sd_g ** 2 if best.qty > 1 else 0.0))
+                cart.extend(_Unit(best.sku, unit, sd) for _ in range(best.qty))
+                self._factor(top, conf)
+            charged = top
+        else:
+            conf = best.probability
+            belief[best.sku] = belief.get(best.sku, 0) + best.qty
+            charged = best.from_account
+            if charged is not None:
+                self._remove(charged, best.sku, best.qty, abs(delta_g) / best.qty if delta_g else None)
+                self._factor(charged, conf)
+            elif top is not None:
+                self._reason(top, f"put-back at {bin_id} of {best.sku} that no cart held")
+        # The accounts that were not chosen are right only if it really was not theirs.
+        for a, p in by_acct.items():
+            if a is not None and a != top:
+                self._factor(a, 1.0 - p)
+        for h in hyps[1:]:
+            if h.kind == "put_back" and h.from_account not in (None, charged):
+                self._factor(h.from_account, 1.0 - h.probability)
+        for r in reasons:
+            for a in {top, charged} - {None}:
+                self._reason(a, r)
+        self.events.append(
+            ShelfEvent(t_s, bin_id, best.kind, best.sku, best.qty, charged if best.kind == "put_back" else top, conf, delta_g, track, source, tuple(reasons))
+        )
+
+    def _remove(self, account: str, sku: str, qty: int, unit_g: float | None) -> None:
+        cart = self._carts.get(account, [])
+        for _ in range(qty):
+            idx = [i for i, u in enumerate(cart) if u.sku == sku]
+            if not idx:
+                return
+            if unit_g is not None:
+                idx.sort(key=lambda i: abs(cart[i].unit_g - unit_g))
+            cart.pop(idx[0])
+
+    def _carted(self) -> list[CartedUnit]:
+        return [CartedUnit(a, u.sku, u.unit_g, u.sd_g) for a, units in self._carts.items() for u in units]
+
+    def _candidates(self, bin_id: str, t0: float, t1: float) -> list[Candidate]:
+        return attribute(self.store, self.hands, self.tracker.tracks, bin_id, t0, t1, self._inside(at=t0))
+
+    def _colour(self, bin_id: str, t0: float, t1: float, cands: list[Candidate]) -> dict[str, float] | None:
+        tracks = {c.track for c in cands[:1]}
+        seen = [s for s in self.hands.window(bin_id, t0 - 1.0, t1 + 1.5) if s.track in tracks or not tracks]
+        if not seen:
+            return None
+        rgb = np.concatenate([s.rgb for s in seen])
+        return colour_evidence(rgb, self.store.sku_rgb, list(self.store.catalog)) or None
+
+    def _coverage_reasons(self, bin_id: str, t0: float, t1: float, cands: list[Candidate]) -> list[str]:
+        out = []
+        for cam in self._bin_cameras.get(bin_id, []):
+            for a, b in self._outages.get(cam, []):
+                if a - 0.5 <= t1 and t0 <= b + 0.5:
+                    out.append(f"camera {cam} out during the event at {bin_id}")
+        if self.store.cameras and cands and cands[0].evidence == "inside" and len(cands) > 1:
+            out.append(f"nobody seen at {bin_id}: who took it is a guess")
+        if cands and cands[0].evidence == "nobody":
+            out.append(f"change at {bin_id} with nobody inside")
+        return out
+
+    def _inside(self, at: float | None = None) -> list[str]:
+        t = self.t_s if at is None else at
+        return [a.id for a in self._accounts.values() if a.scanned_s <= t and (a.exit_s is None or a.exit_s >= t)]
+
+    def _passage(self, msg: GatePassage) -> None:
+        tr = self.tracker.passage(msg)
+        if tr is None and self.store.cameras:
+            live = self.tracker.live()
+            blind = [a for a in self._inside() if not any(t.account == a for t in self.tracker.tracks.values())]
+            if live and not blind:
+                gate = self.store.exit_gates.get(msg.gate)
+                tr = min(live, key=lambda x: math.hypot(x.x[0] - gate.at[0], x.x[1] - gate.at[1])) if gate else live[0]
+                tr.ended_s = msg.t_s
+                self._reason(tr.account, "exit matched to a track far from the gate")
+        if tr is not None:
+            acct = self._accounts.setdefault(tr.account, _Account(tr.account, tr.born_s))
+            if all(t.ended_s is not None for t in self.tracker.tracks.values() if t.account == tr.account):
+                acct.exit_s = msg.t_s
+            return
+        # Nobody tracked left: the earliest account inside that has no track (no cameras, or one missed at entry).
+        untracked = [self._accounts[a] for a in self._inside() if not any(t.account == a for t in self.tracker.tracks.values())]
+        if untracked:
+            acct = min(untracked, key=lambda a: a.scanned_s)
+            acct.exit_s = msg.t_s
+            if self.store.cameras:
+                acct.reasons.append("never tracked: group size and exit are guesses")
+
+    def _due(self, final: bool) -> list[Receipt]:
+        out = []
+        pending = set(self.shelf.pending()) if self.store else set()
+        for acct in self._accounts.values():
+            if acct.issued:
+                continue
+            if acct.exit_s is None:
+                if not final:
+                    continue
+                acct.reasons.append("still inside at the end of the stream")
+            elif not final:
+                if self.t_s < acct.exit_s + SETTLE_S:
+                    continue
+                mine = self._pending_for(acct.id, pending)
+                if mine and self.t_s < acct.exit_s + DEADLINE_S:
+                    continue
+                for b in mine:
+                    acct.reasons.append(f"shelf change at {b} still settling at checkout")
+            out.append(self._receipt(acct))
+        return out
+
+    def _pending_for(self, account: str, pending: set[str]) -> list[str]:
+        if not pending:
+            return []
+        if not self.store.cameras:
+            return sorted(pending)
+        mine = {t.id for t in self.tracker.tracks.values() if t.account == account}
+        return sorted(b for b in pending if any(s.track in mine for s in self.hands.by_bin.get(b, ())[-20:]))
+
+    def _receipt(self, acct: _Account) -> Receipt:
+        acct.issued = True
+        items = self.carts().get(acct.id, {})
+        total = round(sum(self.store.catalog[s].price * n for s, n in items.items()), 2)
+        conf = float(np.prod(acct.factors)) if acct.factors else 1.0
+        reasons = tuple(dict.fromkeys(acct.reasons))
+        if conf < self.review_threshold:
+            reasons += (f"confidence {conf:.2f} below {self.review_threshold:.2f}",)
+        t = self.t_s if acct.exit_s is None else max(self.t_s, acct.exit_s)
+        return Receipt(acct.id, items, total, conf, bool(reasons), t, reasons)
+
+    def _factor(self, account: str, p: float) -> None:
+        a = self._accounts.setdefault(account, _Account(account, self.t_s))
+        a.factors.append(max(0.0, min(1.0, p)))
+
+    def _reason(self, account: str | None, why: str) -> None:
+        if account is None:
+            return
+        self._accounts.setdefault(account, _Account(account, self.t_s)).reasons.append(why)
+
+    def _timed(self, stage: str, fn, *args):
+        import time
+
+        t0 = time.perf_counter()
+        out = fn(*args)
+        self.stage_s[stage] = self.stage_s.get(stage, 0.0) + time.perf_counter() - t0
+        return out
+
+
+def _by_account(cands: list[Candidate]) -> dict[str | None, float]:
+    out: dict[str | None, float] = {}
+    for c in cands:
+        if c.account is not None:
+            out[c.account] = out.get(c.account, 0.0) + c.probability
+    return out
+
+
+def _sees(cal, points: np.ndarray) -> bool:
+    uv, z = cal.project(points)
+    return bool((z[0] > 0) and 0 <= uv[0, 0] < cal.width and 0 <= uv[0, 1] < cal.height)

@@ -1,0 +1,100 @@
+"""The stack's picture of the store, built once from `StoreInfo`: bins as volumes, catalog, cameras as rays.
+
+Everything here comes from the published store info (floor plan, catalog,
+calibration); nothing is tuned per store. Every later stage reads geometry
+from this one place.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.stream import BinInfo, CameraCalibration, ProductInfo, StoreInfo
+
+
+@dataclass(frozen=True)
+class CameraModel:
+    """One ceiling camera: world ray per pixel (unit along camera z, so world = centre + depth * ray)."""
+
+    id: str
+    width: int
+    height: int
+    centre_w: np.ndarray  # (3,)
+    rays_w: np.ndarray  # (H*W, 3): world displacement per metre of depth
+    fps: float
+
+
+@dataclass(frozen=True)
+class GondolaModel:
+    """A gondola's bins as arrays, in the gondola's own frame: along = right, out = facing, z up."""
+
+    id: str
+    along_start_m: float  # p . right at the gondola's left end (as a facing shopper sees it)
+    right: np.ndarray  # (2,)
+    facing: np.ndarray  # (2,)
+    length_m: float
+    front_out_m: float  # `out` coordinate of the bins' front edge
+    back_out_m: float
+    bins_per_shelf: int
+    shelf_z: np.ndarray  # (shelves,) plate tops
+    clearance_m: np.ndarray  # (shelves,)
+    bin_ids: tuple[tuple[str, ...], ...]  # [shelf][index]
+
+
+class StoreModel:
+    def __init__(self, info: StoreInfo) -> None:
+        self.info = info
+        self.floor_m = tuple(info.floor_m)
+        self.bins: dict[str, BinInfo] = {b.id: b for b in info.bins}
+        self.bin_ids: tuple[str, ...] = tuple(self.bins)
+        self.bin_index = {b: i for i, b in enumerate(self.bin_ids)}
+        self.catalog: dict[str, ProductInfo] = {p.sku: p for p in info.catalog}
+        self.sku_rgb = {p.sku: hex_rgb(p.color) for p in info.catalog}
+        self.planogram: dict[str, dict[str, int]] = {}
+        for bin_id, sku, count in info.planogram:
+            self.planogram.setdefault(bin_id, {})[sku] = self.planogram.get(bin_id, {}).get(sku, 0) + int(count)
+        self.entry_gates = {g.id: g for g in info.gates if g.kind == "entry"}
+        self.exit_gates = {g.id: g for g in info.gates if g.kind == "exit"}
+        self.cameras = {c.camera_id: camera_model(c) for c in info.cameras}
+        self.gondolas = [gondola_model(g.id, [b for b in info.bins if b.gondola == g.id]) for g in info.gondolas]
+        weights = [p.weight_g for p in info.catalog]
+        self.min_item_g = float(min(weights)) if weights else 50.0
+
+    def bin_front(self, bin_id: str) -> np.ndarray:
+        b = self.bins[bin_id]
+        return np.array(b.center[:2]) + np.array(b.facing) * b.depth_m / 2
+
+
+def hex_rgb(color: str) -> np.ndarray:
+    return np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
+
+
+def camera_model(c: CameraCalibration) -> CameraModel:
+    K = c.K_matrix()
+    R = c.R_matrix()
+    t = np.array(c.t, dtype=float)
+    u, v = np.meshgrid(np.arange(c.width, dtype=float), np.arange(c.height, dtype=float))
+    pix = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=1)
+    rays_c = pix @ np.linalg.inv(K).T  # z component 1: scales with depth along the optical axis
+    return CameraModel(c.camera_id, c.width, c.height, -R.T @ t, rays_c @ R, c.fps)
+
+
+def gondola_model(gondola_id: str, bins: list[BinInfo]) -> GondolaModel:
+    first = bins[0]
+    right = np.array(first.right, dtype=float)
+    facing = np.array(first.facing, dtype=float)
+    shelves = sorted({b.shelf for b in bins})
+    per_shelf = max(b.index for b in bins)
+    centres = np.array([b.center[:2] for b in bins])
+    along = centres @ right
+    start = float((along - np.array([b.width_m for b in bins]) / 2).min())
+    end = float((along + np.array([b.width_m for b in bins]) / 2).max())
+    out = centres @ facing
+    front = float((out + np.array([b.depth_m for b in bins]) / 2).max())
+    back = float((out - np.array([b.depth_m for b in bins]) / 2).min())
+    by_key = {(b.shelf, b.index): b for b in bins}
+    shelf_z = np.array([min(b.center[2] for b in bins if b.shelf == s) for s in shelves])
+    clearance = np.array([min(b.clearance_m for b in bins if b.shelf == s) for s in shelves])
+    ids = tuple(tuple(by_key[(s, k)].id if (s, k) in by_key else "" for k in range(1, per_shelf + 1)) for s in shelves)
+    return GondolaModel(gondola_id, start, right, facing, end - start, front, back, per_shelf, shelf_z, clearance, ids)

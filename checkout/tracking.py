@@ -1,0 +1,181 @@
+"""Stage 2, tracking: fused head detections in, people as tracks bound to accounts out.
+
+Constant-velocity Kalman filter per person on the floor plane and Hungarian
+assignment (scipy `linear_sum_assignment`) of detections to tracks each frame
+set. A track is born only near an entry gate shortly after a scan there, and
+is bound to the account scanned (a group: several tracks, one account). A
+track never dies of missed detections — a person who entered must leave by an
+exit, so an unseen person coasts, growing uncertain, until a detection
+re-attaches — and ends only at an exit passage, which closes the nearest
+track to that gate.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+
+from checkout.storemodel import StoreModel
+from sim.stream import GatePassage, GateScan
+
+
+@dataclass
+class TrackerConfig:
+    meas_sd_m: float = 0.08  # head-top centroid scatter
+    accel_sd_ms2: float = 1.5  # walking people start, stop and turn
+    gate_m: float = 0.9  # a detection farther than this (plus the track's own uncertainty) is not the track
+    max_gate_m: float = 3.0
+    birth_radius_m: float = 2.0  # from an entry gate's centre
+    birth_window_s: float = 20.0  # after a scan, its group walks through within this
+    birth_confirm: int = 2  # frame sets a new detection must persist before it is a person
+    duplicate_m: float = 0.45  # a detection this close to a track is that track (a second peak of it)
+    exit_radius_m: float = 2.5
+    history_s: float = 120.0
+
+
+@dataclass
+class Track:
+    id: int
+    account: str
+    x: np.ndarray  # x, y, vx, vy
+    P: np.ndarray
+    t_s: float
+    born_s: float
+    ended_s: float | None = None
+    last_seen_s: float = 0.0
+    hist_t: list[float] = field(default_factory=list)
+    hist_xy: list[tuple[float, float]] = field(default_factory=list)
+
+    def position_at(self, t_s: float) -> tuple[float, float]:
+        if not self.hist_t:
+            return float(self.x[0]), float(self.x[1])
+        i = min(bisect_left(self.hist_t, t_s), len(self.hist_t) - 1)
+        return self.hist_xy[i]
+
+
+@dataclass
+class _Scan:
+    gate: str
+    account: str
+    t_s: float
+    births: int = 0
+
+
+class Tracker:
+    def __init__(self, store: StoreModel, config: TrackerConfig | None = None) -> None:
+        self.store = store
+        self.cfg = config or TrackerConfig()
+        self.tracks: dict[int, Track] = {}
+        self.scans: list[_Scan] = []
+        self._next_id = 1
+        self._candidates: list[tuple[np.ndarray, int, float]] = []  # xy, frames seen, last t
+        self.t_s = 0.0
+
+    # -- gate events --------------------------------------------------------------------------------------------
+    def scan(self, msg: GateScan) -> None:
+        self.scans.append(_Scan(msg.gate, msg.account, msg.t_s))
+
+    def passage(self, msg: GatePassage) -> Track | None:
+        """End the live track nearest the exit; None if no tracked person is near it."""
+        gate = self.store.exit_gates.get(msg.gate)
+        live = self.live()
+        if gate is None or not live:
+            return None
+        self.predict(msg.t_s)
+        d = [np.hypot(tr.x[0] - gate.at[0], tr.x[1] - gate.at[1]) for tr in live]
+        k = int(np.argmin(d))
+        if d[k] > self.cfg.exit_radius_m:
+            return None
+        tr = live[k]
+        tr.ended_s = msg.t_s
+        return tr
+
+    # -- frames -------------------------------------------------------------------------------------------------
+    def live(self) -> list[Track]:
+        return [t for t in self.tracks.values() if t.ended_s is None]
+
+    def predict(self, t_s: float) -> None:
+        for tr in self.live():
+            dt = t_s - tr.t_s
+            if dt <= 0:
+                continue
+            F = np.eye(4)
+            F[0, 2] = F[1, 3] = dt
+            q = self.cfg.accel_sd_ms2**2
+            G = np.array([[dt * dt / 2, 0], [0, dt * dt / 2], [dt, 0], [0, dt]])
+            tr.x = F @ tr.x
+            tr.P = F @ tr.P @ F.T + q * G @ G.T
+            if t_s - tr.last_seen_s > 1.0:  # an unseen person is more likely standing than walking on
+                tr.x[2:] *= 0.5
+            tr.t_s = t_s
+
+    def update(self, t_s: float, heads_xy: np.ndarray) -> None:
+        cfg = self.cfg
+        self.predict(t_s)
+        self.t_s = t_s
+        live = self.live()
+        dets = np.asarray(heads_xy, dtype=float).reshape(-1, 2)
+        matched_det: set[int] = set()
+        if live and len(dets):
+            pos = np.array([tr.x[:2] for tr in live])
+            cost = np.linalg.norm(pos[:, None, :] - dets[None, :, :], axis=2)
+            gate = np.array([min(cfg.max_gate_m, cfg.gate_m + 2.0 * np.sqrt(max(tr.P[0, 0], tr.P[1, 1]))) for tr in live])
+            big = 1e6
+            c = np.where(cost <= gate[:, None], cost, big)
+            rows, cols = linear_sum_assignment(c)
+            for r, k in zip(rows, cols):
+                if c[r, k] >= big:
+                    continue
+                self._correct(live[r], dets[k], t_s)
+                matched_det.add(int(k))
+        rest = [dets[k] for k in range(len(dets)) if k not in matched_det]
+        if live:
+            pos = np.array([tr.x[:2] for tr in live])
+            rest = [d for d in rest if np.min(np.linalg.norm(pos - d, axis=1)) > cfg.duplicate_m]
+        self._births(t_s, rest)
+        for tr in live:
+            tr.hist_t.append(t_s)
+            tr.hist_xy.append((float(tr.x[0]), float(tr.x[1])))
+            while tr.hist_t and tr.hist_t[0] < t_s - cfg.history_s:
+                tr.hist_t.pop(0)
+                tr.hist_xy.pop(0)
+
+    def _correct(self, tr: Track, z: np.ndarray, t_s: float) -> None:
+        H = np.zeros((2, 4))
+        H[0, 0] = H[1, 1] = 1
+        S = H @ tr.P @ H.T + np.eye(2) * self.cfg.meas_sd_m**2
+        K = tr.P @ H.T @ np.linalg.inv(S)
+        tr.x = tr.x + K @ (z - H @ tr.x)
+        tr.P = (np.eye(4) - K @ H) @ tr.P
+        tr.last_seen_s = t_s
+
+    def _births(self, t_s: float, dets: list[np.ndarray]) -> None:
+        cfg = self.cfg
+        open_scans = [s for s in self.scans if 0 <= t_s - s.t_s <= cfg.birth_window_s]
+        survivors: list[tuple[np.ndarray, int, float]] = []
+        for d in dets:
+            near = [s for s in open_scans if self._gate_dist(s.gate, d) <= cfg.birth_radius_m]
+            if not near:
+                continue
+            seen = 1
+            for xy, n, t_prev in self._candidates:
+                if np.linalg.norm(xy - d) < cfg.duplicate_m + 0.3:
+                    seen = n + 1
+            if seen < cfg.birth_confirm:
+                survivors.append((d, seen, t_s))
+                continue
+            # Every scan lets at least one person in: the earliest scan nobody has walked through on yet takes
+            # this person; otherwise it is one more member of the latest group.
+            unused = [s for s in near if s.births == 0]
+            scan = min(unused, key=lambda s: s.t_s) if unused else max(near, key=lambda s: s.t_s)
+            scan.births += 1
+            tr = Track(self._next_id, scan.account, np.array([d[0], d[1], 0.0, 0.0]), np.diag([0.05, 0.05, 1.0, 1.0]), t_s, t_s, last_seen_s=t_s)
+            self.tracks[tr.id] = tr
+            self._next_id += 1
+        self._candidates = survivors
+
+    def _gate_dist(self, gate_id: str, xy: np.ndarray) -> float:
+        g = self.store.entry_gates[gate_id]
+        return float(np.hypot(xy[0] - g.at[0], xy[1] - g.at[1]))

@@ -1,0 +1,85 @@
+"""Stage 3, vision-only variant (the "vision" ablation): shelf events from what the cameras saw at the bin.
+
+A *visit* is one person's hand seen in one bin, with gaps shorter than
+`gap_s`. When it ends, the colours of the hand blob as it came in are compared
+with the colours as it went out: a catalog colour that left with the hand but
+did not come with it is a take of that SKU; one that came and did not leave is a
+put-back. No weight, so always one item, and the confidence is the contrast.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from checkout.attribution import HandSighting
+from checkout.identification import colour_evidence
+from checkout.storemodel import StoreModel
+
+
+@dataclass(frozen=True)
+class VisionEvent:
+    t_s: float
+    bin: str
+    track: int
+    kind: str  # take | put_back
+    sku: str
+    confidence: float
+
+
+@dataclass
+class _Visit:
+    sightings: list[HandSighting] = field(default_factory=list)
+
+
+class VisionEventDetector:
+    def __init__(self, store: StoreModel, gap_s: float = 0.6, min_contrast: float = 0.15) -> None:
+        self.store = store
+        self.gap_s = gap_s
+        self.min_contrast = min_contrast
+        self._visits: dict[tuple[str, int], _Visit] = {}
+
+    def add(self, t_s: float, sightings: list[HandSighting]) -> list[VisionEvent]:
+        for s in sightings:
+            if s.track is None:
+                continue
+            self._visits.setdefault((s.bin, s.track), _Visit()).sightings.append(s)
+        return self._close(t_s, force=False)
+
+    def flush(self, t_s: float) -> list[VisionEvent]:
+        return self._close(t_s, force=True)
+
+    def _close(self, t_s: float, force: bool) -> list[VisionEvent]:
+        out = []
+        for key in sorted(self._visits):
+            v = self._visits[key]
+            if not force and t_s - v.sightings[-1].t_s <= self.gap_s:
+                continue
+            del self._visits[key]
+            ev = self._judge(key[0], key[1], v.sightings)
+            if ev is not None:
+                out.append(ev)
+        return out
+
+    def _judge(self, bin_id: str, track: int, seen: list[HandSighting]) -> VisionEvent | None:
+        if len(seen) < 2:
+            return None
+        k = max(1, len(seen) // 3)
+        skus = list(self.store.catalog)
+        came = colour_evidence(np.concatenate([s.rgb for s in seen[:k]]), self.store.sku_rgb, skus)
+        went = colour_evidence(np.concatenate([s.rgb for s in seen[-k:]]), self.store.sku_rgb, skus)
+        diff = {s: went[s] - came[s] for s in skus}
+        best = max(diff, key=diff.get)
+        worst = min(diff, key=diff.get)
+        t = seen[-1].t_s
+        if diff[best] >= self.min_contrast and diff[best] >= -diff[worst]:
+            return VisionEvent(t, bin_id, track, "take", best, _confidence(diff, best))
+        if -diff[worst] >= self.min_contrast:
+            return VisionEvent(t, bin_id, track, "put_back", worst, _confidence({s: -d for s, d in diff.items()}, worst))
+        return None
+
+
+def _confidence(diff: dict[str, float], chosen: str) -> float:
+    rest = sorted((d for s, d in diff.items() if s != chosen), reverse=True)
+    runner = max(rest[0], 0.0) if rest else 0.0
+    return float(np.clip(0.5 + (diff[chosen] - runner), 0.0, 0.99))

@@ -1,0 +1,202 @@
+"""Hand-built streams for the checkout stack's tests: store info, load-cell batches, analytic RGB-D frames, gates.
+
+Nothing here is the simulator: frames are rendered analytically from a height
+field (floor, gondola blocks, people as a shoulder disc, a dome head and an
+arm segment) through the same published calibration the stack reads, so the
+stack's geometry is tested against an independent forward model.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import astuple, dataclass, field
+
+import numpy as np
+
+from sim.layout import load_store
+from sim.stream import (
+    BinInfo,
+    CameraCalibration,
+    CameraFrame,
+    GateInfo,
+    GondolaInfo,
+    LoadCellBatch,
+    ProductInfo,
+    StoreInfo,
+)
+from tests.conftest import STORES
+
+RATE_HZ = 60.0
+BATCH = 12
+
+
+def tiny_store_info(cameras: tuple[CameraCalibration, ...] = ()) -> StoreInfo:
+    layout = load_store(STORES / "tiny_store.yaml")
+    spec = layout.spec
+    return StoreInfo(
+        t_s=0.0,
+        store=spec.name,
+        floor_m=spec.floor_m,
+        gates=tuple(GateInfo(g.id, g.kind, g.at, g.width_m) for g in spec.gates),
+        gondolas=tuple(
+            GondolaInfo(g.id, g.at, g.facing, g.length_m, g.depth_m, g.height_m, g.shelves, g.bins_per_shelf)
+            for g in spec.gondolas
+        ),
+        bins=tuple(BinInfo(*astuple(b)) for b in layout.bins.values()),
+        catalog=tuple(ProductInfo(c.sku, c.name, c.price, c.weight_g, c.sd_g, c.shape, c.size_mm, c.color) for c in spec.catalog),
+        planogram=tuple((b, e.sku, e.count) for b, e in spec.planogram.items()),
+        cameras=cameras,
+        load_cell_rate_hz=RATE_HZ,
+        load_cell_batch=BATCH,
+    )
+
+
+def down_camera(cam_id: str, x: float, y: float, z: float = 3.0, width: int = 160, height: int = 120, fov_deg: float = 90.0, fps: float = 10.0) -> CameraCalibration:
+    """A ceiling camera looking straight down; image x = world east, image y = world south."""
+    f = 0.5 * width / math.tan(math.radians(fov_deg) / 2)
+    K = (f, 0.0, width / 2, 0.0, f, height / 2, 0.0, 0.0, 1.0)
+    R = np.array([[1.0, 0, 0], [0, -1.0, 0], [0, 0, -1.0]])
+    t = -R @ np.array([x, y, z])
+    return CameraCalibration(cam_id, width, height, K, (0.0,) * 5, tuple(R.ravel()), tuple(t), fps)
+
+
+# -- load cells ------------------------------------------------------------------------------------------------------
+@dataclass
+class CellScript:
+    """A bin's true load over time: a base, plus steps (t, grams) and temporary bumps (t0, t1, grams)."""
+
+    base_g: float
+    steps: list[tuple[float, float]] = field(default_factory=list)
+    bumps: list[tuple[float, float, float]] = field(default_factory=list)
+
+    def at(self, t: np.ndarray) -> np.ndarray:
+        g = np.full_like(t, self.base_g)
+        for ts, dg in self.steps:
+            g += np.where(t >= ts, dg, 0.0)
+        for t0, t1, dg in self.bumps:
+            g += np.where((t >= t0) & (t < t1), dg, 0.0)
+        return g
+
+
+def load_batches(
+    cells: dict[str, CellScript],
+    duration_s: float,
+    seed: int = 0,
+    noise_g: float = 1.0,
+    drift_g_per_min: float = 0.2,
+    dead: dict[str, float] | None = None,
+) -> list[LoadCellBatch]:
+    """Batches as the AiFi-style rig sends them: noise, 1 g quantum, a wandering zero, NaN once dead."""
+    rng = np.random.default_rng(seed)
+    ids = tuple(cells)
+    n = int(round(duration_s * RATE_HZ))
+    t = np.arange(n) / RATE_HZ
+    true = np.stack([cells[c].at(t) for c in ids], axis=1)
+    step_sd = drift_g_per_min * math.sqrt(1.0 / RATE_HZ / 60.0)
+    zero = np.cumsum(rng.normal(0, step_sd, true.shape), axis=0) if step_sd > 0 else 0.0
+    g = np.round(true + zero + rng.normal(0, noise_g, true.shape))
+    for c, td in (dead or {}).items():
+        g[t >= td, ids.index(c)] = np.nan
+    return [LoadCellBatch(float(t[i]), RATE_HZ, ids, g[i : i + BATCH]) for i in range(0, n, BATCH)]
+
+
+def store_cells(info: StoreInfo, scripts: dict[str, CellScript] | None = None) -> dict[str, CellScript]:
+    """Every bin of the store, loaded with its planogram at nominal weights, plus the given scripts."""
+    weight = {p.sku: p.weight_g for p in info.catalog}
+    out = {}
+    for b in info.bins:
+        base = sum(weight[s] * n for bb, s, n in info.planogram if bb == b.id)
+        out[b.id] = CellScript(base)
+    for k, v in (scripts or {}).items():
+        out[k] = v
+    return out
+
+
+# -- people and frames -----------------------------------------------------------------------------------------------
+@dataclass
+class Person:
+    x: float
+    y: float
+    height_m: float = 1.75
+    hand: tuple[float, float, float] | None = None  # where the hand is (an arm reaches to it)
+    hand_rgb: tuple[int, int, int] = (220, 180, 150)
+    shirt_rgb: tuple[int, int, int] = (60, 90, 140)
+
+
+class Renderer:
+    """Analytic overhead RGB-D: a height field ray-marched along each pixel's ray (1 cm grid, 1 cm steps)."""
+
+    def __init__(self, info: StoreInfo, cell_m: float = 0.01) -> None:
+        self.info = info
+        self.cell = cell_m
+        self.shape = (int(info.floor_m[0] / cell_m), int(info.floor_m[1] / cell_m))
+        self.static_h = np.zeros(self.shape)
+        self.static_rgb = np.zeros(self.shape + (3,), dtype=np.uint8)
+        self.static_rgb[:] = (128, 128, 120)
+        xs = (np.arange(self.shape[0]) + 0.5) * cell_m
+        ys = (np.arange(self.shape[1]) + 0.5) * cell_m
+        self.X, self.Y = np.meshgrid(xs, ys, indexing="ij")
+        for g in info.gondolas:
+            half_x, half_y = (g.depth_m / 2, g.length_m / 2) if g.facing in ("east", "west") else (g.length_m / 2, g.depth_m / 2)
+            m = (np.abs(self.X - g.at[0]) <= half_x) & (np.abs(self.Y - g.at[1]) <= half_y)
+            self.static_h[m] = g.height_m
+            self.static_rgb[m] = (200, 200, 205)
+
+    def scene(self, people: list[Person]) -> tuple[np.ndarray, np.ndarray]:
+        h = self.static_h.copy()
+        rgb = self.static_rgb.copy()
+        for p in people:
+            shoulder = 0.82 * p.height_m
+            d2 = (self.X - p.x) ** 2 + (self.Y - p.y) ** 2
+            body = d2 <= 0.2**2
+            h[body] = np.maximum(h[body], shoulder)
+            rgb[body & (h <= shoulder + 1e-9)] = p.shirt_rgb
+            head = d2 <= 0.1**2
+            dome = p.height_m - d2 * 6.0
+            up = head & (dome > h)
+            h[up] = dome[up]
+            rgb[up] = (50, 40, 30)
+            if p.hand is not None:
+                self._arm(h, rgb, (p.x, p.y, shoulder), p.hand, p.shirt_rgb, p.hand_rgb)
+        return h, rgb
+
+    def _arm(self, h, rgb, a, b, sleeve, hand) -> None:
+        a, b = np.array(a), np.array(b)
+        r = 0.05
+        k = int(np.ceil(r / self.cell))
+        for s in np.linspace(0.0, 1.0, 60):
+            q = a + s * (b - a)
+            i0, j0 = int(q[0] / self.cell), int(q[1] / self.cell)
+            win = (slice(max(0, i0 - k), i0 + k + 1), slice(max(0, j0 - k), j0 + k + 1))
+            m = (self.X[win] - q[0]) ** 2 + (self.Y[win] - q[1]) ** 2 <= r * r
+            higher = m & (h[win] < q[2])
+            h[win][higher] = q[2]
+            rgb[win][higher] = hand if s > 0.8 else sleeve
+
+    def frames(self, cams, t_s: float, people: list[Person], rng: np.random.Generator, noise_m_at_1m: float = 0.002) -> list[CameraFrame]:
+        scene = self.scene(people)
+        return [self.frame(c, t_s, people, rng, noise_m_at_1m, scene) for c in cams]
+
+    def frame(self, cal: CameraCalibration, t_s: float, people: list[Person], rng: np.random.Generator, noise_m_at_1m: float = 0.002, scene=None) -> CameraFrame:
+        h, rgb = scene if scene is not None else self.scene(people)
+        K = np.array(cal.K).reshape(3, 3)
+        R = np.array(cal.R).reshape(3, 3)
+        C = -R.T @ np.array(cal.t)
+        u, v = np.meshgrid(np.arange(cal.width) + 0.0, np.arange(cal.height) + 0.0)
+        rays = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], 1) @ np.linalg.inv(K).T @ R
+        depth = np.zeros(u.size)
+        hit = np.zeros(u.size, dtype=bool)
+        out_rgb = np.zeros((u.size, 3), dtype=np.uint8)
+        for d in np.arange(max(0.3, C[2] - 2.3), C[2] + 0.02, 0.01):
+            p = C + d * rays[~hit]
+            ix = np.clip((p[:, 0] / self.cell).astype(int), 0, self.shape[0] - 1)
+            iy = np.clip((p[:, 1] / self.cell).astype(int), 0, self.shape[1] - 1)
+            inside = (p[:, 0] >= 0) & (p[:, 0] < self.info.floor_m[0]) & (p[:, 1] >= 0) & (p[:, 1] < self.info.floor_m[1])
+            now = (p[:, 2] <= h[ix, iy]) | (p[:, 2] <= 0.0)
+            idx = np.flatnonzero(~hit)[now]
+            depth[idx] = d
+            out_rgb[idx] = np.where(inside[now, None], rgb[ix[now], iy[now]], 0)
+            hit[idx] = True
+            if hit.all():
+                break
+        depth = depth + rng.normal(0, 1, depth.shape) * noise_m_at_1m * depth**2
+        return CameraFrame(t_s, cal.camera_id, out_rgb.reshape(cal.height, cal.width, 3), depth.reshape(cal.height, cal.width).astype(np.float32))

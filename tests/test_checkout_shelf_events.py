@@ -1,0 +1,94 @@
+"""Stage 3: weight changes from load-cell batches; leans, touches and drift are not events."""
+from __future__ import annotations
+
+import numpy as np
+
+from checkout.shelf_events import DeadCell, Interaction, LoadCellSettler, ShelfEventDetector, WeightChange
+from tests.checkout_synth import CellScript, load_batches
+
+
+def _run(detector, batches):
+    out = []
+    for b in batches:
+        out.extend(detector.process(b))
+    out.extend(detector.flush(batches[-1].t_s + 0.2))
+    return out
+
+
+def _only_items(bin_id, delta_g):  # stands in for identification: multiples of a 350 g can
+    n = round(abs(delta_g) / 350)
+    return n >= 1 and abs(abs(delta_g) - 350 * n) < 12
+
+
+def test_take_of_one_can_is_one_weight_change_of_minus_350_g():
+    cells = {"A-1-1": CellScript(2100.0, steps=[(3.0, -351.0)]), "A-1-2": CellScript(1400.0)}
+    det = ShelfEventDetector(tuple(cells), min_item_g=105.0)
+    out = _run(det, load_batches(cells, 8.0, seed=1))
+    changes = [e for e in out if isinstance(e, WeightChange)]
+    assert len(changes) == 1
+    assert changes[0].bin == "A-1-1"
+    assert abs(changes[0].delta_g + 351.0) < 3.0
+    assert 2.5 <= changes[0].t_start_s <= 3.4
+
+
+def test_put_back_is_a_positive_change():
+    cells = {"B-1-1": CellScript(1000.0, steps=[(2.0, 520.0)])}
+    out = _run(ShelfEventDetector(tuple(cells), 105.0), load_batches(cells, 6.0, seed=2))
+    changes = [e for e in out if isinstance(e, WeightChange)]
+    assert len(changes) == 1 and abs(changes[0].delta_g - 520.0) < 3.0
+
+
+def test_lean_that_returns_is_an_interaction_not_an_event():
+    cells = {"A-1-1": CellScript(2100.0, bumps=[(2.0, 5.0, 830.0)])}
+    det = ShelfEventDetector(tuple(cells), 105.0, explains=_only_items)
+    out = _run(det, load_batches(cells, 9.0, seed=3))
+    assert not [e for e in out if isinstance(e, WeightChange)]
+    assert [e for e in out if isinstance(e, Interaction)]
+
+
+def test_lean_held_open_while_a_hand_is_in_the_bin():
+    # The lean's force happens to look like a can; the hand still resting there keeps it from becoming a put-back.
+    cells = {"A-1-1": CellScript(2100.0, bumps=[(2.0, 5.0, 350.0)])}
+    det = ShelfEventDetector(tuple(cells), 105.0, explains=_only_items, hand_in_bin=lambda b, t: 1.8 <= t <= 5.3)
+    out = _run(det, load_batches(cells, 9.0, seed=4))
+    assert not [e for e in out if isinstance(e, WeightChange)]
+
+
+def test_brief_touch_is_no_event():
+    cells = {"A-2-3": CellScript(525.0, bumps=[(1.5, 1.8, 140.0)])}
+    out = _run(ShelfEventDetector(tuple(cells), 105.0), load_batches(cells, 5.0, seed=5))
+    assert not [e for e in out if isinstance(e, WeightChange)]
+
+
+def test_drift_of_the_zero_is_never_an_event():
+    cells = {f"A-1-{k}": CellScript(1000.0 * k) for k in range(1, 4)}
+    batches = load_batches(cells, 180.0, seed=6, drift_g_per_min=3.0)  # 15x the AiFi-class default
+    out = _run(ShelfEventDetector(tuple(cells), 105.0), batches)
+    assert not [e for e in out if isinstance(e, WeightChange)]
+
+
+def test_take_during_a_lean_counts_the_take_only():
+    cells = {"A-1-1": CellScript(2100.0, steps=[(3.0, -350.0)], bumps=[(2.0, 4.5, 600.0)])}
+    det = ShelfEventDetector(tuple(cells), 105.0, explains=_only_items)
+    changes = [e for e in _run(det, load_batches(cells, 10.0, seed=7)) if isinstance(e, WeightChange)]
+    assert len(changes) == 1 and abs(changes[0].delta_g + 350.0) < 4.0
+
+
+def test_dead_cell_is_reported_once_and_the_others_keep_working():
+    cells = {"A-1-1": CellScript(2100.0), "A-1-2": CellScript(2100.0, steps=[(4.0, -350.0)])}
+    out = _run(ShelfEventDetector(tuple(cells), 105.0), load_batches(cells, 7.0, seed=8, dead={"A-1-1": 1.0}))
+    assert [e.bin for e in out if isinstance(e, DeadCell)] == ["A-1-1"]
+    changes = [e for e in out if isinstance(e, WeightChange)]
+    assert [c.bin for c in changes] == ["A-1-2"]
+
+
+def test_settler_is_vectorised_over_cells():
+    ids = tuple(f"X-1-{k}" for k in range(1, 301))
+    cells = {c: CellScript(500.0, steps=[(1.0, -100.0)] if i % 50 == 0 else []) for i, c in enumerate(ids)}
+    settler = LoadCellSettler(ids)
+    settled = []
+    for b in load_batches(cells, 4.0, seed=9):
+        settled.extend(settler.process(b)[0])
+    assert sorted(s.bin for s in settled) == sorted(ids[i] for i in range(0, 300, 50))
+    assert all(abs(s.after_g - s.before_g + 100.0) < 3 for s in settled)
+    assert np.all(settler.sample_sd < 2.0)
