@@ -1,0 +1,191 @@
+"""Ceiling RGB-D cameras: the device model between the renderer and the stream.
+
+Place in the data path: `sim.render` draws the clean picture of the physics world; a `CameraRig` (one
+`Sensor` of the `Simulation`) samples every camera on its period, turns the picture into what the device
+delivers — depth noise, quantisation, range limits, RGB noise, lost frames, timestamp jitter, outages —
+and publishes `CameraFrame`s. Each camera's `CameraCalibration` (OpenCV convention) goes into `StoreInfo`.
+
+Device modelled: Intel RealSense D435, an active-stereo RGB-D camera (REFERENCE.md):
+- depth noise grows with the square of range, as for any stereo camera: sigma_z = z^2 s / (f_px B).
+  `depth_noise_m` is sigma at 1 m. Default 5 mm: Intel's formula with subpixel error s = 0.08 and the
+  50 mm baseline gives 3.6 mm at 1 m in the 848x480 mode and 7.2 mm in the native 424x240 mode that a
+  320x240 stream is binned from; 5 mm sits between. Noise is drawn per pixel, independently.
+- depth in the device's 1 mm unit (`depth_unit_m`); nearer than its minimum range (`depth_min_m`) or
+  farther than `depth_max_m`, and where nothing was seen, a pixel reads 0 = invalid, as on the device;
+- RGB read noise `rgb_noise` (8-bit levels, per channel);
+- frames lost independently at `drop_rate`; timestamps = capture time + N(0, `jitter_ms`), in whole
+  microseconds (the device clock's resolution); `outages` (and `fail()` at run time) silence a camera.
+
+Placement: `cameras.grid` puts one camera over the centre of each cell of a regular grid over the floor
+(cells as close to `spacing_m` as divide the floor evenly), at `height_m`, looking straight down, image
+up = north; `cameras.list` gives eye and look-at points. `fov_deg` is the *horizontal* field of view, as
+datasheets give it (D435 depth: 87 x 58 deg); pixels are square, so the vertical one follows from the
+aspect ratio. Intrinsics put the principal point at the image centre; distortion is zero (the D435 depth
+stream is rectified).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from sim.clock import Clock
+from sim.layout import CameraSettings, StoreLayout
+from sim.render import Pinhole, StoreRenderer, choose_renderer, gpu_present
+from sim.seeding import generator
+from sim.stream import CameraCalibration, CameraFrame
+
+NEAR_CLIP_M = 0.05  # render clip plane; the device's own minimum range is `depth_min_m`
+
+
+@dataclass(frozen=True)
+class CameraMount:
+    """Where a ceiling camera hangs and where it looks (world metres); `fov_deg` horizontal."""
+
+    id: str
+    eye: tuple[float, float, float]
+    look_at: tuple[float, float, float]
+    fov_deg: float
+
+
+def camera_mounts(layout: StoreLayout) -> list[CameraMount]:
+    """The store's cameras as its layout places them (grid or explicit list), in a stable order."""
+    spec = layout.spec.cameras
+    if spec.list is not None:
+        return [CameraMount(c.id, tuple(c.at), tuple(c.look_at), c.fov_deg) for c in spec.list]
+    grid = spec.grid
+    assert grid is not None, "cameras: neither grid nor list"
+    width, depth = layout.spec.floor_m
+    nx = max(1, round(width / grid.spacing_m))
+    ny = max(1, round(depth / grid.spacing_m))
+    mounts = []
+    for j in range(ny):  # south to north, west to east
+        for i in range(nx):
+            x, y = (i + 0.5) * width / nx, (j + 0.5) * depth / ny
+            mounts.append(CameraMount(f"cam-{j * nx + i + 1}", (x, y, grid.height_m), (x, y, 0.0), grid.fov_deg))
+    return mounts
+
+
+def calibrate(mount: CameraMount, resolution: tuple[int, int], fps: float) -> CameraCalibration:
+    """The calibration of a mounted camera: x_cam = R x_world + t (x right, y down, z forward), u = K x_cam."""
+    width, height = resolution
+    f = (width / 2.0) / math.tan(math.radians(mount.fov_deg) / 2.0)
+    K = (f, 0.0, (width - 1) / 2.0, 0.0, f, (height - 1) / 2.0, 0.0, 0.0, 1.0)
+    R = look_at_rotation(np.array(mount.eye, float), np.array(mount.look_at, float))
+    t = -R @ np.array(mount.eye, float)
+    return CameraCalibration(
+        camera_id=mount.id, width=width, height=height, K=K, dist=(0.0,) * 5,
+        R=tuple(float(v) for v in R.ravel()), t=tuple(float(v) for v in t), fps=float(fps),
+    )
+
+
+def look_at_rotation(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """World -> camera rotation (OpenCV axes) of a camera at `eye` looking at `target`.
+
+    Image up is world up projected, or north when the camera looks (nearly) straight down.
+    """
+    z = target - eye
+    z = z / np.linalg.norm(z)
+    up = np.array([0.0, 1.0, 0.0]) if abs(z[2]) > 0.99 else np.array([0.0, 0.0, 1.0])
+    x = np.cross(z, up)
+    x /= np.linalg.norm(x)
+    y = np.cross(z, x)
+    return np.vstack([x, y, z])
+
+
+def pinhole(calib: CameraCalibration, far_m: float) -> Pinhole:
+    """What the renderer needs of a calibrated camera."""
+    K = calib.K_matrix()
+    return Pinhole(
+        calib.width, calib.height, float(K[0, 0]), float(K[1, 1]), float(K[0, 2]), float(K[1, 2]),
+        calib.R, calib.t, NEAR_CLIP_M, far_m,
+    )
+
+
+def device_image(
+    rgb: np.ndarray, depth_m: np.ndarray, settings: CameraSettings, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """A clean render -> what the D435 delivers: noisy, quantised, range-limited depth (0 = invalid) and noisy RGB."""
+    z = depth_m.astype(np.float32)
+    valid = (z >= settings.depth_min_m) & (z <= settings.depth_max_m)
+    if settings.depth_noise_m > 0:
+        z = z + np.float32(settings.depth_noise_m) * z * z * rng.standard_normal(z.shape, dtype=np.float32)
+    if settings.depth_unit_m > 0:
+        unit = np.float32(settings.depth_unit_m)
+        z = np.round(z / unit) * unit
+    z = np.where(valid & (z > 0), z, np.float32(0.0)).astype(np.float32)
+    if settings.rgb_noise > 0:
+        noisy = rgb.astype(np.float32) + np.float32(settings.rgb_noise) * rng.standard_normal(rgb.shape, dtype=np.float32)
+        rgb = np.clip(np.rint(noisy), 0, 255).astype(np.uint8)
+    return rgb, z
+
+
+class CameraRig:
+    """Every ceiling camera of the store, sampled together on their common period (a `Sensor`)."""
+
+    def __init__(
+        self,
+        layout: StoreLayout,
+        world_client: int,
+        dynamic_bodies: set[int],
+        clock: Clock,
+        seed: int,
+        *,
+        settings: CameraSettings | None = None,
+        full_render: bool = False,
+    ) -> None:
+        self.settings = settings or layout.spec.sensors.cameras
+        s = self.settings
+        self.period_ticks = clock.period_ticks(1.0 / s.fps, "cameras.fps")
+        self.mounts = camera_mounts(layout)
+        self.calibrations = tuple(calibrate(m, s.resolution, s.fps) for m in self.mounts)
+        self.ids = tuple(m.id for m in self.mounts)
+        for cam, _, _ in s.outages:
+            if cam not in self.ids:
+                raise ValueError(f"cameras.outages: no camera '{cam}' (cameras are {', '.join(self.ids)})")
+        width, depth = layout.spec.floor_m
+        far_m = math.hypot(width, depth) + max(m.eye[2] for m in self.mounts) + 1.0
+        self.renderer = StoreRenderer(
+            world_client, dynamic_bodies, [pinhole(c, far_m) for c in self.calibrations],
+            choose_renderer(s.renderer, gpu_present()),
+        )
+        self.full_render = full_render  # draw every body every frame (the reference the fast path must equal)
+        self._clock = clock
+        self._rngs = [generator(seed, "camera", cam) for cam in self.ids]
+        self._failed: set[str] = set()
+
+    def fail(self, camera_id: str) -> None:
+        """A runtime fault: the camera stops sending frames until `recover`."""
+        if camera_id not in self.ids:
+            raise KeyError(f"no camera '{camera_id}'")
+        self._failed.add(camera_id)
+
+    def recover(self, camera_id: str) -> None:
+        self._failed.discard(camera_id)
+
+    def sample(self) -> list[CameraFrame]:
+        """One frame from every camera that is up and does not lose it."""
+        t = self._clock.t_s
+        s = self.settings
+        self.renderer.sync()
+        frames = []
+        for i, cam in enumerate(self.ids):
+            if cam in self._failed or any(c == cam and a <= t < b for c, a, b in s.outages):
+                continue
+            rng = self._rngs[i]
+            if rng.random() < s.drop_rate:
+                continue
+            t_us = round((t + rng.normal(0.0, s.jitter_ms / 1000.0)) * 1e6) if s.jitter_ms > 0 else round(t * 1e6)
+            clean = self.renderer.render_full(i) if self.full_render else self.renderer.render(i)
+            rgb, depth = device_image(*clean, s, rng)
+            rgb.setflags(write=False)
+            depth.setflags(write=False)
+            frames.append(CameraFrame(t_s=max(t_us, 0) * 1000 / 1e9, camera_id=cam, rgb=rgb, depth=depth))
+        return frames
+
+    def flush(self) -> list[CameraFrame]:
+        return []
+
+    def close(self) -> None:
+        self.renderer.close()

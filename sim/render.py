@@ -1,0 +1,419 @@
+"""Rendering for the ceiling cameras: clean RGB-D of the physics world as a pinhole camera sees it.
+
+Place in the data path: `sim.cameras` (the device model: noise, drops, timestamps) asks a `StoreRenderer`
+for the noise-free image of each camera; this module turns the pybullet world into pixels.
+
+Backends: pybullet's TinyRenderer (CPU, everywhere) or its EGL plugin (OpenGL on a GPU). `choose_renderer`
+is the one place that picks between them.
+
+Why a mirror, and why it agrees with a full render. The store is almost all static: gondolas, plates and
+2,000+ sleeping items, which cost a TinyRenderer ~70 ms per 320x240 frame, against ~2 ms for an empty
+scene. So the renderer keeps two render-only pybullet clients beside the physics world:
+
+- the *static* client holds a copy of every body that is not moving; each camera renders it once and
+  caches the result (its background);
+- the *dynamic* client holds copies of the bodies that move: those the world registers as dynamic
+  (`StoreWorld.dynamic_bodies`: shoppers, what they carry), bodies added to the world after the start,
+  and any static-looking body that has been seen to move (an item taken, knocked or settling).
+
+Each frame renders only the dynamic client and composites it over the cached background by depth,
+nearer wins: exactly what the z-buffer of a full render does, since TinyRenderer draws each triangle
+independently, lights it by one directional light with shadows off, and the copies carry the same
+shapes, colours and poses. When a static-looking body moves (a take leaves a hole) it moves to the
+dynamic client and the backgrounds of the cameras that see where it was are re-rendered; a moved body
+that stays still for `SETTLE_TICKS` samples goes back into the background the same way. Every sample,
+the poses of all movable static bodies are compared with their copies (a few ms for the default store),
+so nothing stale survives longer than one frame: the fast path shows what a full render shows, to
+within `MOVE_TOLERANCE_M` of pose.
+
+Conventions: images are row 0 at the top; the camera follows OpenCV (x right, y down, z forward);
+depth is metres along the optical axis (the pinhole z), 0 where nothing was drawn.
+"""
+from __future__ import annotations
+
+import os
+import pkgutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Literal
+
+import numpy as np
+import pybullet as pb
+
+Renderer = Literal["tiny", "egl"]
+
+# One light for every path, shadows off, so the cached background and a full render light a surface
+# identically: a store is lit by many ceiling panels, mostly diffuse, so a high ambient term.
+LIGHT = dict(
+    lightDirection=[0.25, 0.15, 1.0],
+    lightColor=[1.0, 1.0, 1.0],
+    lightDistance=3.0,
+    lightAmbientCoeff=0.55,
+    lightDiffuseCoeff=0.45,
+    lightSpecularCoeff=0.05,
+    shadow=0,
+)
+MOVE_TOLERANCE_M = 0.0005  # a static-looking body that moved more than this (or turned by TURN_TOLERANCE_RAD) is re-rendered
+TURN_TOLERANCE_RAD = 0.001
+SETTLE_TICKS = 10  # camera samples a moved body must stay still before it is baked back into the background
+
+
+def choose_renderer(setting: str, gpu_present: bool) -> Renderer:
+    """The rendering backend for a `renderer:` setting (`auto`, `tiny`, `egl`) on this machine."""
+    if setting == "tiny":
+        return "tiny"
+    if setting == "egl":
+        if not gpu_present:
+            raise ValueError("renderer 'egl' needs a GPU with EGL; this machine has none (use 'tiny' or 'auto')")
+        return "egl"
+    if setting == "auto":
+        return "egl" if gpu_present else "tiny"
+    raise ValueError(f"unknown renderer '{setting}' (expected auto, tiny or egl)")
+
+
+def gpu_present() -> bool:
+    """Whether pybullet's EGL plugin can render here: the plugin is installed and a GPU device node exists."""
+    if pkgutil.get_loader("eglRenderer") is None:
+        return False
+    return any(Path(p).exists() for p in ("/dev/nvidia0", "/dev/dri/renderD128"))
+
+
+def depth_from_buffer(buffer: np.ndarray, near_m: float, far_m: float) -> np.ndarray:
+    """OpenGL's non-linear depth buffer (0 at near, 1 at far) -> metres along the optical axis; 0 where nothing was drawn."""
+    d = np.asarray(buffer, dtype=np.float64)
+    z = far_m * near_m / (far_m - (far_m - near_m) * d)
+    z[d >= 1.0] = 0.0
+    return z.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Pinhole:
+    """What a renderer needs of a camera: OpenCV intrinsics (pixel centres at integers), world->camera pose, clip planes."""
+
+    width: int
+    height: int
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+    R: tuple[float, ...]  # 3x3 row-major, world -> camera (OpenCV axes)
+    t: tuple[float, float, float]
+    near_m: float = 0.05
+    far_m: float = 60.0
+
+    def view_matrix(self) -> list[float]:
+        """OpenGL view matrix (column-major): OpenCV camera axes with y and z flipped."""
+        flip = np.diag([1.0, -1.0, -1.0])
+        v = np.eye(4)
+        v[:3, :3] = flip @ np.array(self.R).reshape(3, 3)
+        v[:3, 3] = flip @ np.array(self.t)
+        return v.T.ravel().tolist()
+
+    def projection_matrix(self, renderer: Renderer) -> list[float]:
+        """OpenGL projection (column-major) that puts pixel (u, v) = K @ x_cam where `renderer` samples it.
+
+        pybullet's own `computeProjectionMatrixFOV` takes the *vertical* field of view and a centred
+        principal point; building the matrix from K covers both and any principal point. Where the
+        rasteriser samples: TinyRenderer tests integer viewport coordinates, x = (ndc_x + 1) W / 2 and
+        row = H - (ndc_y + 1) H / 2 - 1 (it flips rows when copying out); OpenGL (EGL) samples pixel
+        centres, x + 0.5 and row + 0.5. The offsets below put those samples at the OpenCV pixel centres.
+        """
+        if renderer == "tiny":
+            sx, sy = self.cx, self.cy + 1.0
+        else:
+            sx, sy = self.cx + 0.5, self.cy + 0.5
+        n, f = self.near_m, self.far_m
+        p = np.zeros((4, 4))
+        p[0, 0] = 2.0 * self.fx / self.width
+        p[0, 2] = 1.0 - 2.0 * sx / self.width
+        p[1, 1] = 2.0 * self.fy / self.height
+        p[1, 2] = 2.0 * sy / self.height - 1.0
+        p[2, 2] = -(f + n) / (f - n)
+        p[2, 3] = -2.0 * f * n / (f - n)
+        p[3, 2] = -1.0
+        return p.T.ravel().tolist()
+
+    def sees_box(self, lo: np.ndarray, hi: np.ndarray) -> bool:
+        """Whether any part of an axis-aligned world box can fall in the image (conservative)."""
+        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+        pc = corners @ np.array(self.R).reshape(3, 3).T + np.array(self.t)
+        z = pc[:, 2]
+        if (z <= self.near_m).all():
+            return False
+        if (z <= self.near_m).any():
+            return True  # straddles the camera plane: cannot bound its projection simply
+        u = self.fx * pc[:, 0] / z + self.cx
+        v = self.fy * pc[:, 1] / z + self.cy
+        return bool(u.max() >= -1 and u.min() <= self.width and v.max() >= -1 and v.min() <= self.height)
+
+
+def render_client(client: int, cam: Pinhole, renderer: Renderer) -> tuple[np.ndarray, np.ndarray]:
+    """Render one pybullet client: RGB (H, W, 3) uint8 and the raw depth buffer (H, W) float32 in [0, 1]."""
+    kind = pb.ER_TINY_RENDERER if renderer == "tiny" else pb.ER_BULLET_HARDWARE_OPENGL
+    _, _, rgba, depth, _ = pb.getCameraImage(
+        cam.width, cam.height, cam.view_matrix(), cam.projection_matrix(renderer),
+        renderer=kind, flags=pb.ER_NO_SEGMENTATION_MASK, physicsClientId=client, **LIGHT,
+    )
+    rgba = np.asarray(rgba, dtype=np.uint8).reshape(cam.height, cam.width, 4)
+    depth = np.asarray(depth, dtype=np.float32).reshape(cam.height, cam.width)
+    return rgba[..., :3].copy(), depth
+
+
+def load_egl(client: int) -> None:
+    """Load pybullet's EGL renderer plugin into a client (needs a GPU; see `gpu_present`)."""
+    egl = pkgutil.get_loader("eglRenderer")
+    assert egl is not None, "eglRenderer plugin is not installed with pybullet"
+    plugin = pb.loadPlugin(egl.get_filename(), "_eglRendererPlugin", physicsClientId=client)  # type: ignore[attr-defined]
+    if plugin < 0:
+        raise RuntimeError("pybullet could not load the EGL renderer plugin")
+
+
+# -- the mirror ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Copy:
+    """A world body copied into a render client: one render body per visual shape of the world body."""
+
+    body: int
+    links: tuple[int, ...]  # world link index of each visual (-1 = base)
+    poses: np.ndarray  # (len(links), 7): position and quaternion of each link frame when last synced
+    ids: list[int] = field(default_factory=list)  # bodies in the render client
+    still: int = 0  # samples in a row without moving (for baking back)
+
+
+class StoreRenderer:
+    """Renders the physics world for a set of cameras, paying for the static store once per camera.
+
+    `world_client` is the physics client; `dynamic_bodies` is the world's live registry of bodies that
+    move by themselves (read, never written). Call `sync()` once per camera sample, then `render(i)`.
+    """
+
+    def __init__(self, world_client: int, dynamic_bodies: set[int], cameras: Iterable[Pinhole], renderer: Renderer) -> None:
+        self.world = world_client
+        self.registry = dynamic_bodies
+        self.cameras = list(cameras)
+        self.renderer: Renderer = renderer
+        self.static_client = pb.connect(pb.DIRECT)
+        self.dynamic_client = pb.connect(pb.DIRECT)
+        if renderer == "egl":
+            load_egl(self.static_client)
+            load_egl(self.dynamic_client)
+        self._shapes: dict[tuple[int, tuple], int] = {}
+        self._visuals: dict[int, list[tuple]] = {}
+        self._inertia: dict[int, tuple | None] = {}
+        self.static: dict[int, _Copy] = {}
+        self.dynamic: dict[int, _Copy] = {}
+        self._backgrounds: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(self.cameras)
+        self._body_count = -1
+        self._rows: list[tuple[int, int]] | None = None
+        self._row_poses = np.empty((0, 7))
+        self._dynamic_boxes = np.empty((0, 2, 3))
+        self._fixed: dict[int, bool] = {}
+        self.background_renders = 0  # how many times a camera re-rendered its background (for benchmarks)
+        for body in self._world_bodies():
+            if body in self.registry:
+                self.dynamic[body] = self._copy(body, self.dynamic_client)
+            else:
+                self.static[body] = self._copy(body, self.static_client)
+        self._body_count = pb.getNumBodies(physicsClientId=self.world)
+
+    # -- per sample ------------------------------------------------------------------------------------
+
+    def sync(self) -> None:
+        """Bring the copies up to date with the world: new, removed, registered and moved bodies."""
+        if pb.getNumBodies(physicsClientId=self.world) != self._body_count or any(b not in self.dynamic for b in self.registry):
+            self._adopt_new_bodies()
+        for body in self._moved_static_bodies():
+            copy = self.static[body]
+            self._invalidate(copy, self.static_client)
+            self._drop(body, self.static, self.static_client, dirty=False)
+            if self._poses(body, copy.links) is not None:  # moved, not removed
+                self.dynamic[body] = self._copy(body, self.dynamic_client)
+        boxes = []
+        for body in list(self.dynamic):
+            copy = self.dynamic[body]
+            poses = self._poses(body, copy.links)
+            if poses is None:
+                self._drop(body, self.dynamic, self.dynamic_client, dirty=False)
+                continue
+            copy.still = copy.still + 1 if not _moved(poses, copy.poses) else 0
+            if copy.still >= SETTLE_TICKS and body not in self.registry:
+                self._drop(body, self.dynamic, self.dynamic_client, dirty=False)
+                self.static[body] = self._copy(body, self.static_client)
+                self._rows = None
+                self._invalidate(self.static[body], self.static_client)
+                continue
+            self._place(copy, poses, self.dynamic_client)
+            boxes.extend(pb.getAABB(rid, physicsClientId=self.dynamic_client) for rid in copy.ids)
+        self._dynamic_boxes = np.array(boxes, dtype=float).reshape(-1, 2, 3)
+
+    def render(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Camera `index`: RGB (H, W, 3) uint8 and depth (H, W) float32 metres (0 = nothing), via the cached background."""
+        cam = self.cameras[index]
+        bg = self._backgrounds[index]
+        if bg is None:
+            bg = self._backgrounds[index] = render_client(self.static_client, cam, self.renderer)
+            self.background_renders += 1
+        rgb, buf = bg
+        if self._dynamic_in_view(cam):
+            dyn_rgb, dyn_buf = render_client(self.dynamic_client, cam, self.renderer)
+            nearer = dyn_buf < buf
+            rgb = np.where(nearer[..., None], dyn_rgb, rgb)
+            buf = np.where(nearer, dyn_buf, buf)
+        return rgb, depth_from_buffer(buf, cam.near_m, cam.far_m)
+
+    def render_full(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        """Camera `index` rendered straight from the physics world, every body drawn: the reference for the fast path."""
+        cam = self.cameras[index]
+        rgb, buf = render_client(self.world, cam, self.renderer)
+        return rgb, depth_from_buffer(buf, cam.near_m, cam.far_m)
+
+    def close(self) -> None:
+        for c in (self.static_client, self.dynamic_client):
+            if c >= 0:
+                pb.disconnect(physicsClientId=c)
+        self.static_client = self.dynamic_client = -1
+
+    # -- helpers ---------------------------------------------------------------------------------------
+
+    def _world_bodies(self) -> list[int]:
+        w = self.world
+        return [pb.getBodyUniqueId(i, physicsClientId=w) for i in range(pb.getNumBodies(physicsClientId=w))]
+
+    def _adopt_new_bodies(self) -> None:
+        """Bodies the copies do not know yet (or newly registered as dynamic) go to the dynamic client."""
+        for body in self._world_bodies():
+            if body in self.dynamic:
+                continue
+            if body in self.static:
+                if body not in self.registry:
+                    continue
+                self._invalidate(self.static[body], self.static_client)
+                self._drop(body, self.static, self.static_client, dirty=False)
+            self.dynamic[body] = self._copy(body, self.dynamic_client)
+        self._body_count = pb.getNumBodies(physicsClientId=self.world)
+
+    def _moved_static_bodies(self) -> list[int]:
+        """Static-looking bodies whose pose differs from their copy's (or that left the world), in one sweep."""
+        if self._rows is None:  # (body, link) of every visual that can move: not on a fixed base
+            self._rows = [(b, link) for b, c in self.static.items() for link in c.links if not (link < 0 and self._fixed_base(b))]
+            self._row_poses = np.array([self.static[b].poses[self.static[b].links.index(link)] for b, link in self._rows]).reshape(-1, 7)
+        if not self._rows:
+            return []
+        try:
+            now = np.array([self._pose(b, link) for b, link in self._rows])
+        except pb.error:  # a body was removed: find which, the slow way
+            return [b for b, c in self.static.items() if self._poses(b, c.links) is None]
+        moved = np.abs(now[:, :3] - self._row_poses[:, :3]).max(axis=1) > MOVE_TOLERANCE_M
+        dots = np.abs(np.einsum("ij,ij->i", now[:, 3:], self._row_poses[:, 3:])).clip(0.0, 1.0)
+        moved |= 2.0 * np.arccos(dots) > TURN_TOLERANCE_RAD
+        return sorted({self._rows[i][0] for i in np.flatnonzero(moved)})
+
+    def _dynamic_in_view(self, cam: Pinhole) -> bool:
+        return any(cam.sees_box(lo, hi) for lo, hi in self._dynamic_boxes)
+
+    def _invalidate(self, copy: _Copy, client: int) -> None:
+        """Forget the backgrounds of every camera that sees where `copy` is drawn in `client`."""
+        for rid in copy.ids:
+            lo, hi = pb.getAABB(rid, physicsClientId=client)
+            lo, hi = np.array(lo), np.array(hi)
+            for i, cam in enumerate(self.cameras):
+                if self._backgrounds[i] is not None and cam.sees_box(lo, hi):
+                    self._backgrounds[i] = None
+
+    def _drop(self, body: int, table: dict[int, _Copy], client: int, dirty: bool) -> None:
+        copy = table.pop(body)
+        if table is self.static:
+            self._rows = None
+        if dirty:
+            self._invalidate(copy, client)
+        for rid in copy.ids:
+            pb.removeBody(rid, physicsClientId=client)
+
+    def _visual_data(self, body: int) -> list[tuple]:
+        if body not in self._visuals:
+            self._visuals[body] = list(pb.getVisualShapeData(body, physicsClientId=self.world))
+        return self._visuals[body]
+
+    def _copy(self, body: int, client: int) -> _Copy:
+        """Copy a world body's visual shapes into a render client, posed as in the world now."""
+        visuals = self._visual_data(body)
+        links = tuple(v[1] for v in visuals)
+        poses = self._poses(body, links)
+        assert poses is not None, f"body {body} vanished while being copied"
+        copy = _Copy(body, links, poses)
+        for v, pose in zip(visuals, poses):
+            shape = self._shape(client, v)
+            copy.ids.append(pb.createMultiBody(0.0, -1, shape, pose[:3].tolist(), pose[3:].tolist(), physicsClientId=client))
+        return copy
+
+    def _shape(self, client: int, v: tuple) -> int:
+        """A visual shape in a render client equal to world visual `v` (cached: items share shapes)."""
+        _, _, geom, dims, mesh, frame_pos, frame_orn, rgba = v[:8]
+        assert len(v) < 9 or v[8] < 0, "textured visual shapes are not mirrored"  # no textures in the store
+        key = (client, (geom, tuple(dims), mesh, tuple(frame_pos), tuple(frame_orn), tuple(rgba)))
+        if key in self._shapes:
+            return self._shapes[key]
+        kw = dict(rgbaColor=rgba, visualFramePosition=frame_pos, visualFrameOrientation=frame_orn, physicsClientId=client)
+        if geom == pb.GEOM_BOX:
+            shape = pb.createVisualShape(geom, halfExtents=[d / 2 for d in dims], **kw)
+        elif geom in (pb.GEOM_CYLINDER, pb.GEOM_CAPSULE):
+            shape = pb.createVisualShape(geom, length=dims[0], radius=dims[1], **kw)
+        elif geom == pb.GEOM_SPHERE:
+            shape = pb.createVisualShape(geom, radius=dims[0], **kw)
+        elif geom == pb.GEOM_MESH:
+            name = mesh.decode() if isinstance(mesh, bytes) else mesh
+            assert name and os.path.exists(name), f"mesh visual without a file ({name!r}) cannot be mirrored"
+            shape = pb.createVisualShape(geom, fileName=name, meshScale=dims, **kw)
+        elif geom == pb.GEOM_PLANE:
+            shape = pb.createVisualShape(geom, planeNormal=[0, 0, 1], **kw)
+        else:
+            raise AssertionError(f"visual geometry type {geom} is not mirrored")
+        self._shapes[key] = shape
+        return shape
+
+    def _pose(self, body: int, link: int) -> tuple[float, ...]:
+        """World pose (x, y, z, qx, qy, qz, qw) of the frame a visual hangs on: the link's URDF frame, not its inertial one."""
+        w = self.world
+        if link >= 0:
+            state = pb.getLinkState(body, link, physicsClientId=w)  # as of the last step: read-only
+            return state[4] + state[5]
+        pos, orn = pb.getBasePositionAndOrientation(body, physicsClientId=w)
+        inverse = self._base_inertia_inverse(body)
+        if inverse is not None:
+            pos, orn = pb.multiplyTransforms(pos, orn, inverse[0], inverse[1])
+        return pos + orn
+
+    def _fixed_base(self, body: int) -> bool:
+        """A base of mass 0 never moves (pybullet treats it as fixed); bodies moved by hand must be registered dynamic."""
+        if body not in self._fixed:
+            self._fixed[body] = pb.getDynamicsInfo(body, -1, physicsClientId=self.world)[0] == 0.0
+        return self._fixed[body]
+
+    def _poses(self, body: int, links: tuple[int, ...]) -> np.ndarray | None:
+        """World pose of the link frame each visual hangs on (the URDF frame, not the inertial one); None if gone."""
+        try:
+            return np.array([self._pose(body, link) for link in links]).reshape(-1, 7)
+        except pb.error:
+            return None
+
+    def _base_inertia_inverse(self, body: int) -> tuple | None:
+        """The base's inertial frame inverted (None when it is the identity), cached: it never changes."""
+        if body not in self._inertia:
+            info = pb.getDynamicsInfo(body, -1, physicsClientId=self.world)
+            identity = not any(info[3]) and tuple(info[4]) == (0.0, 0.0, 0.0, 1.0)
+            self._inertia[body] = None if identity else pb.invertTransform(info[3], info[4])
+        return self._inertia[body]
+
+    def _place(self, copy: _Copy, poses: np.ndarray, client: int) -> None:
+        for rid, pose in zip(copy.ids, poses):
+            pb.resetBasePositionAndOrientation(rid, pose[:3].tolist(), pose[3:].tolist(), physicsClientId=client)
+        copy.poses = poses
+
+
+def _moved(a: np.ndarray, b: np.ndarray) -> bool:
+    if np.abs(a[:, :3] - b[:, :3]).max() > MOVE_TOLERANCE_M:
+        return True
+    dots = np.abs(np.sum(a[:, 3:] * b[:, 3:], axis=1)).clip(0.0, 1.0)
+    return bool((2.0 * np.arccos(dots)).max() > TURN_TOLERANCE_RAD)
