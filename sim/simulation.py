@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import astuple
 from typing import Iterator, Protocol
 
+from sim.cameras import CameraRig
 from sim.clock import PHYSICS_HZ, Clock
 from sim.gates import GateRig, Person
 from sim.layout import StoreLayout
@@ -51,7 +52,7 @@ class Sensor(Protocol):
 
 
 class Simulation:
-    def __init__(self, layout: StoreLayout, seed: int, *, physics_hz: int = PHYSICS_HZ) -> None:
+    def __init__(self, layout: StoreLayout, seed: int, *, physics_hz: int = PHYSICS_HZ, cameras: bool = True) -> None:
         self.layout = layout
         self.seed = int(seed)
         self.clock = Clock(1.0 / physics_hz)
@@ -69,6 +70,10 @@ class Simulation:
         )
         self.gates = GateRig(layout.spec.gates, layout.spec.floor_m, self.clock, self.ledger, self._people)
         self.sensors: list[Sensor] = [self.load_cells, self.gates]
+        self.cameras: CameraRig | None = None  # cameras=False: a store without rendering (load-cell and gate tests)
+        if cameras:
+            self.cameras = CameraRig(layout, self.world.client, self.world.dynamic_bodies, self.clock, self.seed)
+            self.sensors.append(self.cameras)
 
     @property
     def t_s(self) -> float:
@@ -120,12 +125,14 @@ class Simulation:
                 ProductInfo(c.sku, c.name, c.price, c.weight_g, c.sd_g, c.shape, c.size_mm, c.color) for c in spec.catalog
             ),
             planogram=tuple((b, e.sku, e.count) for b, e in spec.planogram.items()),
-            cameras=tuple(s.calibration for s in self.sensors if hasattr(s, "calibration")),
+            cameras=tuple(c for s in self.sensors for c in getattr(s, "calibrations", ())),
             load_cell_rate_hz=spec.sensors.load_cells.rate_hz,
             load_cell_batch=spec.sensors.load_cells.batch,
         )
 
     def close(self) -> None:
+        if self.cameras is not None:
+            self.cameras.close()
         self.world.close()
 
     def _people(self) -> list[Person]:
