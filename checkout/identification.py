@@ -27,7 +27,7 @@ from sim.stream import ProductInfo
 MAX_QTY = 6  # most items one hand moves at once
 FOREIGN_PRIOR = 0.01  # a SKU the beliefs say is not there (the beliefs can be wrong)
 OTHER_CART_PRIOR = 0.3  # returning an item another account picked (a hand-over) vs one's own
-COLOUR_FLOOR = 0.15  # colour factor of a SKU whose colour was not seen, against 1 for the best-seen one
+COLOUR_FLOOR = 0.03  # colour likelihood of a SKU none of whose colour was seen (shadows, occlusion, mixed pixels)
 
 
 @dataclass(frozen=True)
@@ -112,10 +112,10 @@ def plausible(delta_g: float, sd_meas_g: float, catalog: dict[str, ProductInfo],
 
 
 def colour_factor(colour: dict[str, float], sku: str) -> float:
-    best = max(colour.values()) if colour else 0.0
-    if best <= 0:
+    """Likelihood of the seen hand pixels if the item were `sku`: grows with the fraction of them in its colour."""
+    if not colour or max(colour.values()) <= 0:
         return 1.0
-    return COLOUR_FLOOR + (1.0 - COLOUR_FLOOR) * colour.get(sku, 0.0) / best
+    return COLOUR_FLOOR + colour.get(sku, 0.0)
 
 
 def _gauss(x: float, mean: float, sd: float) -> float:

@@ -186,7 +186,7 @@ class Renderer:
         depth = np.zeros(u.size)
         hit = np.zeros(u.size, dtype=bool)
         out_rgb = np.zeros((u.size, 3), dtype=np.uint8)
-        for d in np.arange(max(0.3, C[2] - 2.3), C[2] + 0.02, 0.01):
+        for d in np.arange(max(0.3, C[2] - 2.3), C[2] + 0.02, 0.015):
             p = C + d * rays[~hit]
             ix = np.clip((p[:, 0] / self.cell).astype(int), 0, self.shape[0] - 1)
             iy = np.clip((p[:, 1] / self.cell).astype(int), 0, self.shape[1] - 1)

@@ -1,0 +1,58 @@
+"""Stage 5: SKU and count from the weight change, the bin's beliefs, carts' measured units and colour."""
+from __future__ import annotations
+
+import numpy as np
+
+from checkout.identification import CartedUnit, colour_evidence, identify
+from checkout.storemodel import StoreModel
+from tests.checkout_synth import tiny_store_info
+
+STORE = StoreModel(tiny_store_info())
+CAT = STORE.catalog
+
+
+def test_take_from_a_cola_bin_is_one_cola():
+    best = identify(-352.0, 2.0, CAT, {"cola-330": 6}, [])[0]
+    assert (best.kind, best.sku, best.qty) == ("take", "cola-330", 1)
+    assert best.probability > 0.95
+
+
+def test_two_at_once_is_qty_two():
+    best = identify(-1041.0, 2.0, CAT, {"water-500": 4}, [])[0]
+    assert (best.sku, best.qty) == ("water-500", 2)
+
+
+def test_lookalike_misplaced_in_a_bin_is_uncertain_by_weight_and_resolved_by_colour():
+    contents = {"cola-330": 5, "lemon-330": 1}
+    by_weight = identify(-350.0, 2.0, CAT, contents, [])[0]
+    assert by_weight.sku == "cola-330" and by_weight.probability < 0.9  # weight alone cannot tell the cans apart
+    yellow = np.tile(np.array([[230, 205, 30]], dtype=np.uint8), (40, 1))
+    skin = np.tile(np.array([[220, 180, 150]], dtype=np.uint8), (40, 1))
+    colour = colour_evidence(np.vstack([yellow, skin]), STORE.sku_rgb, list(CAT))
+    by_both = identify(-350.0, 2.0, CAT, contents, [], colour=colour)[0]
+    assert by_both.sku == "lemon-330" and by_both.probability > 0.6
+
+
+def test_put_back_is_matched_to_the_carted_unit_of_that_weight_from_any_cart():
+    carted = [CartedUnit("acct-a", "cola-330", 344.0, 2.0), CartedUnit("acct-b", "lemon-330", 357.0, 2.0)]
+    best = identify(356.5, 2.0, CAT, {"water-500": 3}, carted, putter_accounts=("acct-a",))[0]
+    assert (best.kind, best.sku, best.from_account) == ("put_back", "lemon-330", "acct-b")
+
+
+def test_own_cart_is_preferred_when_weights_agree():
+    carted = [CartedUnit("acct-a", "cola-330", 350.0, 2.0), CartedUnit("acct-b", "cola-330", 350.5, 2.0)]
+    best = identify(350.2, 2.0, CAT, {}, carted, putter_accounts=("acct-b",))[0]
+    assert best.from_account == "acct-b"
+
+
+def test_a_rise_no_carted_item_explains_is_unexplained():
+    carted = [CartedUnit("acct-a", "cola-330", 350.0, 2.0)]
+    best = identify(812.0, 2.0, CAT, {}, carted)[0]
+    assert best.kind == "unexplained"
+
+
+def test_colour_evidence_ignores_shading():
+    red = np.array([[200, 16, 46]], dtype=np.uint8)
+    dim_red = (red * 0.6).astype(np.uint8)
+    ev = colour_evidence(np.vstack([red, dim_red]), STORE.sku_rgb, ["cola-330", "lemon-330"])
+    assert ev["cola-330"] == 1.0 and ev["lemon-330"] == 0.0

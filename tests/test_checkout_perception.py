@@ -1,0 +1,58 @@
+"""Stage 1: foreground against a learned background, lifted with the published calibration, fused: heads and hands."""
+from __future__ import annotations
+
+import numpy as np
+
+from checkout.perception import Perception
+from checkout.storemodel import StoreModel
+from tests.checkout_synth import Person, Renderer, down_camera, tiny_store_info
+
+CAMS = (down_camera("c1", 1.5, 1.8), down_camera("c2", 1.5, 3.4))
+INFO = tiny_store_info(CAMS)
+
+
+def _learned(noise=0.002, seed=0):
+    rng = np.random.default_rng(seed)
+    r = Renderer(INFO)
+    p = Perception(StoreModel(INFO))
+    for i in range(4):
+        p.process(i * 0.1, r.frames(CAMS, i * 0.1, [], rng, noise))
+    return p, r, rng
+
+
+def test_empty_store_has_no_people_and_no_hands():
+    p, r, rng = _learned()
+    out = p.process(0.5, r.frames(CAMS, 0.5, [], rng))
+    assert len(out.heads) == 0 and out.hands == ()
+
+
+def test_one_person_is_one_head_at_their_place_and_height():
+    p, r, rng = _learned()
+    out = p.process(0.5, r.frames(CAMS, 0.5, [Person(1.6, 2.6, height_m=1.68)], rng))
+    assert len(out.heads) == 1
+    assert np.hypot(out.heads[0, 0] - 1.6, out.heads[0, 1] - 2.6) < 0.12
+    assert abs(out.heads[0, 2] - 1.68) < 0.08
+
+
+def test_two_people_half_a_metre_apart_are_two_heads():
+    p, r, rng = _learned()
+    out = p.process(0.5, r.frames(CAMS, 0.5, [Person(1.4, 2.4), Person(1.4, 2.9, height_m=1.6)], rng))
+    assert len(out.heads) == 2
+
+
+def test_arm_reaching_into_a_bin_is_a_hand_in_that_bin():
+    p, r, rng = _learned()
+    # Gondola A faces west, its front edge at x = 2.55; A-1-2 is the middle bin of the lower shelf (y 2.6..3.4).
+    out = p.process(0.5, r.frames(CAMS, 0.5, [Person(2.05, 2.8, hand=(2.52, 3.0, 0.55), hand_rgb=(200, 16, 46))], rng))
+    by_bin = {h.bin: h for h in out.hands}
+    assert "A-1-2" in by_bin
+    assert by_bin["A-1-2"].n_points == max(h.n_points for h in out.hands if h.bin.startswith("A-1"))
+    assert not any(b.startswith("B") for b in by_bin)
+    red = np.all(np.abs(by_bin["A-1-2"].rgb.astype(int) - (200, 16, 46)) < 40, axis=1)
+    assert red.any()  # the hand's colour travels with the blob, for identification
+
+
+def test_noisier_depth_raises_no_false_people():
+    p, r, rng = _learned(noise=0.008, seed=1)
+    outs = [p.process(0.5 + 0.1 * i, r.frames(CAMS, 0.5 + 0.1 * i, [], rng, 0.008)) for i in range(3)]
+    assert all(len(o.heads) == 0 for o in outs)

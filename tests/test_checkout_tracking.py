@@ -1,0 +1,73 @@
+"""Stage 2: Kalman + Hungarian tracks, born only at an entry after a scan, bound to its account, ended at exits."""
+from __future__ import annotations
+
+import numpy as np
+
+from checkout.storemodel import StoreModel
+from checkout.tracking import Tracker
+from sim.stream import GatePassage, GateScan
+from tests.checkout_synth import tiny_store_info
+
+STORE = StoreModel(tiny_store_info())  # entry in-1 at (1.0, 0.0), exit out-1 at (5.0, 0.0)
+
+
+def _walk(tracker, t0, t1, paths, dt=0.1):
+    for t in np.arange(t0, t1, dt):
+        tracker.update(float(t), np.array([p(t) for p in paths]).reshape(-1, 2))
+
+
+def test_person_walking_in_after_a_scan_becomes_a_track_of_that_account():
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "acct-7"))
+    _walk(tr, 0.1, 3.0, [lambda t: (1.0, 0.2 + 0.8 * t)])
+    live = tr.live()
+    assert len(live) == 1 and live[0].account == "acct-7"
+    assert abs(live[0].x[1] - (0.2 + 0.8 * 2.9)) < 0.2
+
+
+def test_no_scan_no_track():
+    tr = Tracker(STORE)
+    _walk(tr, 0.1, 2.0, [lambda t: (1.0, 0.5 + 0.5 * t)])
+    assert tr.live() == []
+
+
+def test_group_on_one_scan_is_several_tracks_of_one_account():
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "family"))
+    _walk(tr, 0.1, 3.0, [lambda t: (0.8, 0.2 + 0.8 * t), lambda t: (1.4, 0.1 + 0.8 * max(0.0, t - 0.5))])
+    assert sorted(t.account for t in tr.live()) == ["family", "family"]
+
+
+def test_two_shoppers_passing_keep_their_accounts():
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    _walk(tr, 0.1, 1.0, [lambda t: (1.0, 0.3 + t)])
+    tr.scan(GateScan(1.0, "in-1", "b"))
+    _walk(tr, 1.0, 2.0, [lambda t: (1.0, 0.3 + t), lambda t: (1.0, 0.3 + 0.5 * (t - 1.0))])
+    # a walks east along y = 2.3, b walks north-east; their paths cross near (2.2, 2.3) at different times.
+    a = lambda t: (1.0 + 0.8 * (t - 2.0), 2.3)
+    b = lambda t: (1.0 + 0.5 * (t - 2.0), 0.8 + 0.6 * (t - 2.0))
+    _walk(tr, 2.0, 6.0, [a, b])
+    by_acct = {t.account: t.x[:2] for t in tr.live()}
+    assert np.linalg.norm(by_acct["a"] - np.array(a(5.9))) < 0.3
+    assert np.linalg.norm(by_acct["b"] - np.array(b(5.9))) < 0.3
+
+
+def test_exit_passage_ends_the_track_nearest_the_exit():
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    tr.scan(GateScan(0.5, "in-1", "b"))
+    _walk(tr, 0.1, 0.5, [lambda t: (1.0, 0.3 + t)])
+    _walk(tr, 0.5, 5.0, [lambda t: (1.0 + 0.9 * (t - 0.5), 0.8 - 0.15 * (t - 0.5)), lambda t: (1.0, 0.3 + 0.3 * (t - 0.5))])
+    ended = tr.passage(GatePassage(5.0, "out-1"))
+    assert ended is not None and ended.account == "a"
+    assert [t.account for t in tr.live()] == ["b"]
+
+
+def test_track_coasts_through_missed_detections():
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    _walk(tr, 0.1, 2.0, [lambda t: (1.0, 0.3 + 0.5 * t)])
+    _walk(tr, 2.0, 3.0, [])  # a camera gap
+    _walk(tr, 3.0, 4.0, [lambda t: (1.0, 0.3 + 0.5 * t)])
+    assert len(tr.tracks) == 1 and tr.live()[0].account == "a"
