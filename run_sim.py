@@ -2,6 +2,7 @@
 
     python run_sim.py                      the default store, headless, prints its summary
     python run_sim.py run [STORE] [--seed N] [--seconds S]
+    python run_sim.py bench SUITE|SCENARIO... [--seeds A:B] [--workers N] [--backend local|ray] [--out DIR]
     python run_sim.py validate FILE...     store files: errors with file, line and key
 
 A bad file or argument ends with one line on stderr and exit status 2.
@@ -48,6 +49,21 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--seconds", type=float, default=2.0)
     run.set_defaults(func=_cmd_run)
+
+    bench = sub.add_parser("bench", help="run many episodes headless (process pool or Ray) and summarise them")
+    bench.add_argument("targets", nargs="+", metavar="SUITE|SCENARIO",
+                       help="suite names (assets/suites/NAME.yaml), suite files or scenario files")
+    bench.add_argument("--seeds", default=None, help="A:B (range(A, B)), N or N,M,...; overrides the suites' seeds")
+    bench.add_argument("--workers", type=int, default=2, help="episodes at once (default 2)")
+    bench.add_argument("--backend", choices=("local", "ray"), default="local")
+    bench.add_argument("--ray-address", default=None, help="a running Ray cluster (default: start a local runtime)")
+    bench.add_argument("--mode", choices=("fused", "weight", "vision"), action="append", default=None,
+                       help="stack ablation(s) to run, overriding the suites' modes (repeatable)")
+    bench.add_argument("--out", default="out/bench", help="results.jsonl, summary.md, plots (default out/bench)")
+    bench.add_argument("--retry-errors", action="store_true", help="rerun episodes whose row is an error")
+    bench.add_argument("--episode-fn", default="scoring.episode:run_episode", help=argparse.SUPPRESS)
+    bench.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
+    bench.set_defaults(func=_cmd_bench)
 
     validate = sub.add_parser("validate", help="check store files")
     validate.add_argument("files", nargs="+")
@@ -107,6 +123,23 @@ def _cmd_run(args: argparse.Namespace) -> int:
             err = np.abs(mean - np.array([truth[c] for c in last.cell_ids]))
             print(f"  ... {len(last.cell_ids)} cells; largest |reading - truth| {np.nanmax(err):.1f} g")
     sim.close()
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from bench.batch import parse_seeds, plan_episodes, run_bench
+    from sim.errors import InputError, Where
+
+    if args.workers < 1:
+        raise InputError(Where(Path("--workers")), f"must be at least 1, not {args.workers}")
+    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
+    specs = plan_episodes(args.targets, seeds=seeds, modes=args.mode)
+    result = run_bench(specs, args.out, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
+                       episode_fn=args.episode_fn, retry_errors=args.retry_errors, plots=not args.no_plots)
+    rate = f", {result.episodes_per_hour:.1f} episodes per hour" if result.episodes_per_hour else ""
+    print(f"bench: {result.ran} episodes run ({result.errors} errors), {result.skipped} resumed from "
+          f"{args.out}/results.jsonl, {result.wall_s:.1f} s wall on {args.workers} {args.backend} workers{rate}")
+    print(f"summary: {Path(args.out) / 'summary.md'}")
     return 0
 
 
