@@ -1,0 +1,612 @@
+"""Headless batch benchmarks: many (scenario, seed, mode) episodes on a process pool or a Ray cluster.
+
+Place in the data path: above the episode runner. An episode is a pure function
+of (scenario, seed, mode) -> report (`scoring.episode.run_episode`), so the
+bench only has to spread those calls over workers and collect the rows:
+
+- `local` backend (default): each episode runs in a fresh spawned process, at
+  most `workers` at a time. A fresh process per episode keeps pybullet clients,
+  memory and any native crash to that episode alone: a worker that dies becomes
+  one error row, and the bench goes on.
+- `ray` backend: the same function as Ray tasks (`num_cpus=1` each), on a local
+  runtime started with `workers` CPUs and no dashboard, or on the cluster at
+  `ray_address` (the project folder is shipped as the job's working_dir there).
+  Same rows as the local backend, timings aside.
+
+`results.jsonl` gets one row per finished episode, appended and flushed as it
+ends; a rerun over the same `--out` skips every (scenario, seed, mode) already
+there, so an interrupted bench resumes where it stopped and loses nothing
+(error rows count as done unless `retry_errors`). Then `summary.md` (a table
+per scenario, mean ± sd over seeds, and totals per suite), `bench.json` (wall
+time, episodes per hour) and matplotlib PNG plots are written from every row
+in the file. A progress line with an ETA goes to stderr.
+
+Suites (`assets/suites/NAME.yaml`) are named lists of scenarios × seeds:
+
+    name: standard
+    seeds: "0:3"              # default for every entry; A:B is range(A, B); or a list
+    modes: [fused]            # optional; stack ablations to run
+    scenarios:
+      - ../scenarios/one_shopper.yaml              # relative to the suite file
+      - {path: ../scenarios/crowd.yaml, seeds: [0, 1]}
+
+`--seeds` on the command line overrides every entry's seeds.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import math
+import os
+import socket
+import statistics
+import sys
+import time
+import traceback
+from collections import defaultdict
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+from sim.errors import InputError, Where
+from sim.yamlsrc import load_yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+SUITES_DIR = ROOT / "assets" / "suites"
+DEFAULT_EPISODE_FN = "scoring.episode:run_episode"
+MODES = ("fused", "weight", "vision")
+RESULTS_FILE = "results.jsonl"
+# Row fields that depend on wall time or on where the episode ran; everything else is a pure function of the key.
+TIMING_KEYS = ("elapsed_s", "worker")
+REPORT_TIMING_KEYS = ("wall_seconds", "realtime_factor", "stages")
+# Figures summarised per scenario, in this order, when the episode reports them ("a.b" = nested key).
+SUMMARY_FIGURES = (
+    "receipt_accuracy", "item_precision", "item_recall", "item_f1", "billing_error", "review_rate",
+    "events.attribution_accuracy", "events.recall", "tracking.mota", "tracking.idf1", "realtime_factor",
+)
+
+
+@dataclass(frozen=True)
+class EpisodeSpec:
+    suite: str
+    scenario: str  # the scenario file, relative to the project root when inside it
+    seed: int
+    mode: str = "fused"
+
+    @property
+    def key(self) -> tuple[str, int, str]:
+        return (self.scenario, self.seed, self.mode)
+
+
+@dataclass
+class BenchResult:
+    out_dir: Path
+    planned: int
+    skipped: int
+    ran: int
+    errors: int
+    wall_s: float
+    rows: list[dict] = field(default_factory=list)
+
+    @property
+    def episodes_per_hour(self) -> float | None:
+        return 3600.0 * self.ran / self.wall_s if self.ran and self.wall_s > 0 else None
+
+
+# --- planning ------------------------------------------------------------------------------------------------------
+
+
+def parse_seeds(text: str | int | Sequence[int], where: Where | None = None) -> list[int]:
+    """'0:20' -> 0..19; '3' -> [3]; '1,4,7' -> [1, 4, 7]; a list of ints as it is."""
+    where = where or Where(Path("--seeds"))
+    if isinstance(text, bool):
+        raise InputError(where, f"seeds must be A:B, N or a list of integers, not {text!r}")
+    if isinstance(text, int):
+        return [text]
+    if isinstance(text, (list, tuple)):
+        if not all(isinstance(s, int) and not isinstance(s, bool) for s in text) or not text:
+            raise InputError(where, f"seeds must be a non-empty list of integers, not {text!r}")
+        return list(text)
+    s = str(text).strip()
+    try:
+        if ":" in s:
+            a, b = (int(p) for p in s.split(":", 1))
+            seeds = list(range(a, b))
+        else:
+            seeds = [int(p) for p in s.split(",")]
+    except ValueError:
+        raise InputError(where, f"seeds must be A:B, N or N,M,..., not {s!r}") from None
+    if not seeds or any(x < 0 for x in seeds):
+        raise InputError(where, f"seeds {s!r} name no episode (A:B is range(A, B), seeds are >= 0)")
+    return seeds
+
+
+def resolve_target(name: str) -> Path:
+    """A suite name (assets/suites/NAME.yaml), a suite file or a scenario file."""
+    p = Path(name)
+    if p.suffix not in (".yaml", ".yml") and (SUITES_DIR / f"{name}.yaml").exists():
+        return SUITES_DIR / f"{name}.yaml"
+    if not p.exists():
+        known = sorted(x.stem for x in SUITES_DIR.glob("*.yaml")) if SUITES_DIR.exists() else []
+        raise InputError(Where(p), f"no such suite or scenario file (suites: {', '.join(known) or 'none'})")
+    return p
+
+
+def plan_episodes(targets: Sequence[str], *, seeds: Sequence[int] | None = None,
+                  modes: Sequence[str] | None = None) -> list[EpisodeSpec]:
+    """Every (suite, scenario, seed, mode) the targets name, in order, without duplicates."""
+    specs: list[EpisodeSpec] = []
+    for target in targets:
+        path = resolve_target(target)
+        data, lines = load_yaml(path)
+        if isinstance(data, dict) and "scenarios" in data:
+            specs += _plan_suite(path, data, lines, seeds, modes)
+        else:  # a scenario file on its own: its own suite
+            for mode in modes or ("fused",):
+                specs += [EpisodeSpec("-", _scenario_key(path), s, mode) for s in (seeds or [_scenario_seed(data)])]
+    seen: set = set()
+    unique = []
+    for s in specs:
+        if s.key not in seen:
+            seen.add(s.key)
+            unique.append(s)
+    return unique
+
+
+# --- running -------------------------------------------------------------------------------------------------------
+
+
+def run_bench(
+    specs: Sequence[EpisodeSpec],
+    out_dir: str | Path,
+    *,
+    workers: int = 1,
+    backend: str = "local",
+    ray_address: str | None = None,
+    episode_fn: str = DEFAULT_EPISODE_FN,
+    retry_errors: bool = False,
+    progress: bool = True,
+    plots: bool = True,
+) -> BenchResult:
+    """Run the episodes not yet in `out_dir/results.jsonl`, append their rows, then write the summary and plots."""
+    assert backend in ("local", "ray"), f"backend must be local or ray, not {backend!r}"
+    assert workers >= 1, "workers must be at least 1"
+    _import_episode_fn(episode_fn)  # fail here, once, rather than in every worker
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    results_path = out / RESULTS_FILE
+    done = {_row_key(r): r for r in read_rows(results_path)}
+    todo = [s for s in specs if s.key not in done or (retry_errors and done[s.key]["status"] != "ok")]
+    bar = Progress(len(todo), enabled=progress)
+    new_rows: list[dict] = []
+
+    def sink(row: dict) -> None:
+        append_row(results_path, row)
+        new_rows.append(row)
+        bar.update(row)
+
+    t0 = time.perf_counter()
+    try:
+        if todo:
+            runner = _run_local if backend == "local" else _run_ray
+            runner(todo, out, workers, episode_fn, sink, ray_address)
+    finally:
+        wall_s = time.perf_counter() - t0
+        bar.close()
+        all_rows = list({_row_key(r): r for r in read_rows(results_path)}.values())
+        result = BenchResult(out, len(specs), len(specs) - len(todo), len(new_rows),
+                             sum(r["status"] != "ok" for r in new_rows), wall_s, all_rows)
+        planned_keys = {s.key for s in specs}
+        write_summary(out, [r for r in all_rows if _row_key(r) in planned_keys] or all_rows, result,
+                      backend=backend, workers=workers, plots=plots)
+    return result
+
+
+def run_one(episode_fn: str, spec: Mapping, episode_dir: str | None) -> dict:
+    """One episode in a worker: the row for `results.jsonl`, an error row if it raised."""
+    t0 = time.perf_counter()
+    row = {"suite": spec["suite"], "scenario": spec["scenario"], "seed": spec["seed"], "mode": spec["mode"]}
+    try:
+        fn = _import_episode_fn(episode_fn)
+        scenario_path = str(ROOT / spec["scenario"]) if not Path(spec["scenario"]).is_absolute() else spec["scenario"]
+        report = fn(scenario_path, spec["seed"], mode=spec["mode"], out_dir=episode_dir)
+        row.update(status="ok", error=None, report=_row_report(report))
+    except Exception as exc:
+        row.update(status="error", error=_one_line(exc), report=None, traceback=traceback.format_exc(limit=8))
+    row["elapsed_s"] = round(time.perf_counter() - t0, 3)
+    row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
+    return row
+
+
+def comparable(row: Mapping) -> dict:
+    """A row without what depends on wall time or the worker: equal across backends for the same key."""
+    out = {k: v for k, v in row.items() if k not in TIMING_KEYS}
+    if isinstance(out.get("report"), Mapping):
+        out["report"] = {k: v for k, v in out["report"].items() if k not in REPORT_TIMING_KEYS}
+    return out
+
+
+def read_rows(path: Path) -> list[dict]:
+    """Every complete row of a results file; a line cut short by an interruption is skipped."""
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and {"scenario", "seed", "mode", "status"} <= set(row):
+            rows.append(row)
+    return rows
+
+
+def append_row(path: Path, row: Mapping) -> None:
+    line = json.dumps(row, sort_keys=True, allow_nan=False, default=_json_default) + "\n"
+    with path.open("a+", encoding="utf-8") as f:
+        f.seek(0, os.SEEK_END)
+        if f.tell() > 0:  # a row cut short by a kill must not swallow this one
+            f.seek(f.tell() - 1)
+            if f.read(1) != "\n":
+                f.write("\n")
+        f.write(line)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _run_local(todo: Sequence[EpisodeSpec], out: Path, workers: int, episode_fn: str,
+               sink: Callable[[dict], None], _address: str | None) -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that may hold a pybullet client
+    queue = list(reversed(todo))
+    running: dict[Future, tuple[EpisodeSpec, ProcessPoolExecutor]] = {}
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                spec = queue.pop()
+                pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+                running[pool.submit(run_one, episode_fn, asdict(spec), _episode_dir(out, spec))] = (spec, pool)
+            finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                spec, pool = running.pop(fut)
+                try:
+                    row = fut.result()
+                except BrokenProcessPool:
+                    row = _error_row(spec, "worker process died (native crash or killed)")
+                except Exception as exc:  # the row could not come back (e.g. it would not pickle)
+                    row = _error_row(spec, f"episode result lost: {_one_line(exc)}")
+                pool.shutdown(wait=True)
+                sink(row)
+    finally:
+        for fut, (_, pool) in running.items():  # interrupted: end the children this bench started
+            children = list((getattr(pool, "_processes", None) or {}).values())
+            fut.cancel()
+            pool.shutdown(wait=False, cancel_futures=True)
+            for proc in children:
+                if proc.is_alive():
+                    proc.terminate()
+
+
+def _run_ray(todo: Sequence[EpisodeSpec], out: Path, workers: int, episode_fn: str,
+             sink: Callable[[dict], None], address: str | None) -> None:
+    import ray
+
+    started = False
+    if not ray.is_initialized():
+        if address:
+            ray.init(address=address, log_to_driver=False,
+                     runtime_env={"working_dir": str(ROOT),
+                                  "excludes": [".venv", ".git", "out", ".cache", "*.mcap", "**/__pycache__"]})
+        else:
+            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+        started = True
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(run_one)
+        refs = {task.remote(episode_fn, asdict(s), _episode_dir(out, s)): s for s in todo}
+        while refs:
+            ready, _ = ray.wait(list(refs), num_returns=1)
+            for ref in ready:
+                spec = refs.pop(ref)
+                try:
+                    row = ray.get(ref)
+                except Exception as exc:  # worker died, node lost, ...
+                    row = _error_row(spec, f"ray task failed: {_one_line(exc)}")
+                sink(row)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+# --- summary and plots ---------------------------------------------------------------------------------------------
+
+
+def write_summary(out: Path, rows: Sequence[Mapping], result: BenchResult, *, backend: str, workers: int,
+                  plots: bool = True) -> None:
+    """`summary.md`, `bench.json` and the PNG plots, from every row of the bench."""
+    figures = _figures_present(rows)
+    lines = [f"# Bench summary ({out.name})", ""]
+    lines.append(
+        f"This run: {result.ran} episodes ({result.errors} errors) in {result.wall_s:.1f} s wall on {workers} "
+        f"{backend} worker(s)" + (f", {result.episodes_per_hour:.1f} episodes per hour" if result.episodes_per_hour
+                                  else "") + f"; {result.skipped} already in {RESULTS_FILE} (resumed)."
+    )
+    by_suite: dict[str, list[Mapping]] = defaultdict(list)
+    for r in rows:
+        by_suite[r["suite"]].append(r)
+    for suite, suite_rows in by_suite.items():
+        lines += ["", f"## Suite `{suite}`", "", _table_header(figures, "scenario (mode)")]
+        groups: dict[tuple, list[Mapping]] = defaultdict(list)
+        for r in suite_rows:
+            groups[(r["scenario"], r["mode"])].append(r)
+        for (scenario, mode), group in groups.items():
+            lines.append(_table_row(f"{Path(scenario).stem} ({mode})", group, figures))
+        lines.append(_table_row("**all**", suite_rows, figures))
+        errors = [r for r in suite_rows if r["status"] != "ok"]
+        if errors:
+            lines += ["", "Errors:", ""] + [f"- {Path(r['scenario']).stem} seed {r['seed']} ({r['mode']}): {r['error']}"
+                                            for r in errors]
+    lines += ["", "Cells: mean ± sd over seeds [min–max]; n = episodes scored (errors excluded).", ""]
+    plotted = make_plots(out, rows) if plots else []
+    if plotted:
+        lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plotted] + [""]
+    (out / "summary.md").write_text("\n".join(lines), encoding="utf-8")
+    ok = [r for r in rows if r["status"] == "ok"]
+    sim_s = sum((r["report"] or {}).get("sim_seconds") or 0.0 for r in ok)
+    (out / "bench.json").write_text(json.dumps({
+        "backend": backend, "workers": workers, "planned": result.planned, "ran": result.ran,
+        "skipped": result.skipped, "errors": result.errors, "wall_s": round(result.wall_s, 3),
+        "episodes_per_hour": result.episodes_per_hour, "episodes_in_file": len(rows),
+        "sim_seconds_in_file": round(sim_s, 3), "plots": [p.name for p in plotted],
+    }, indent=2) + "\n", encoding="utf-8")
+
+
+def make_plots(out: Path, rows: Sequence[Mapping]) -> list[Path]:
+    """Accuracy per scenario; accuracy against shoppers inside, cameras and sensor noise; real-time factor."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ok = [r for r in rows if r["status"] == "ok" and isinstance(r.get("report"), Mapping)]
+    made: list[Path] = []
+    accuracy = "receipt_accuracy" if any(_get(r, "receipt_accuracy") is not None for r in ok) else None
+    labels = sorted({(r["scenario"], r["mode"]) for r in ok})
+
+    def per_scenario(figure: str, name: str, ylabel: str) -> None:
+        means, sds, names = [], [], []
+        for scenario, mode in labels:
+            vals = [v for r in ok if (r["scenario"], r["mode"]) == (scenario, mode)
+                    if (v := _get(r, figure)) is not None]
+            if vals:
+                means.append(statistics.fmean(vals))
+                sds.append(statistics.pstdev(vals) if len(vals) > 1 else 0.0)
+                names.append(f"{Path(scenario).stem}\n({mode})")
+        if not names:
+            return
+        fig, ax = plt.subplots(figsize=(max(5.0, 0.9 * len(names) + 2), 4))
+        ax.bar(range(len(names)), means, yerr=sds, capsize=3, color="#4c72b0")
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.set_title(f"{ylabel} per scenario (mean ± sd over seeds)")
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+        made.append(out / name)
+
+    def against(x_figure: str, name: str, xlabel: str) -> None:
+        pts = [(x, y) for r in ok if (x := _get(r, x_figure)) is not None and (y := _get(r, accuracy)) is not None]
+        if not pts:
+            return
+        fig, ax = plt.subplots(figsize=(5, 4))
+        xs, ys = zip(*pts)
+        ax.scatter(xs, ys, alpha=0.6, color="#dd8452")
+        by_x: dict = defaultdict(list)
+        for x, y in pts:
+            by_x[x].append(y)
+        mx = sorted(by_x)
+        ax.plot(mx, [statistics.fmean(by_x[x]) for x in mx], color="#333333", label="mean")
+        ax.set_xlabel(xlabel)
+        ax.set_ylabel("receipt accuracy")
+        ax.set_ylim(-0.05, 1.05)
+        ax.legend()
+        ax.set_title(f"receipt accuracy against {xlabel}")
+        fig.tight_layout()
+        fig.savefig(out / name, dpi=100)
+        plt.close(fig)
+        made.append(out / name)
+
+    if accuracy:
+        per_scenario(accuracy, "accuracy_per_scenario.png", "receipt accuracy")
+        against("shoppers_peak", "accuracy_vs_shoppers.png", "shoppers inside at once (peak)")
+        against("cameras", "accuracy_vs_cameras.png", "ceiling cameras")
+        against("load_cell_noise_g", "accuracy_vs_load_cell_noise.png", "load-cell noise sd (g)")
+        against("depth_noise_m", "accuracy_vs_depth_noise.png", "depth noise sd at 1 m (m)")
+    per_scenario("realtime_factor", "realtime_factor.png", "real-time factor (sim s / wall s)")
+    return made
+
+
+class Progress:
+    """One progress line on stderr: done/total, errors, elapsed, ETA, the last episode."""
+
+    def __init__(self, total: int, *, enabled: bool = True, stream=None) -> None:
+        self.total, self.done, self.errors = total, 0, 0
+        self.enabled = enabled and total > 0
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.t0 = time.perf_counter()
+        if self.enabled:
+            self._emit(f"bench: {total} episodes to run")
+
+    def update(self, row: Mapping) -> None:
+        self.done += 1
+        self.errors += row["status"] != "ok"
+        if not self.enabled:
+            return
+        elapsed = time.perf_counter() - self.t0
+        eta = elapsed / self.done * (self.total - self.done)
+        last = f"{Path(row['scenario']).stem} seed {row['seed']} {row['mode']}: {row['status']}"
+        self._emit(f"bench [{self.done}/{self.total}] {100 * self.done / self.total:3.0f}% | {self.errors} errors | "
+                   f"elapsed {_hms(elapsed)} | ETA {_hms(eta)} | {last} ({row.get('elapsed_s', 0):.1f} s)")
+
+    def close(self) -> None:
+        if self.enabled and self.tty:
+            self.stream.write("\n")
+            self.stream.flush()
+
+    def _emit(self, text: str) -> None:
+        if self.tty:
+            self.stream.write("\r\x1b[2K" + text)
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+
+# --- helpers -------------------------------------------------------------------------------------------------------
+
+
+def _plan_suite(path: Path, data: dict, lines, seeds: Sequence[int] | None,
+                modes: Sequence[str] | None) -> list[EpisodeSpec]:
+    name = str(data.get("name") or path.stem)
+    unknown = set(data) - {"name", "description", "seeds", "modes", "scenarios"}
+    if unknown:
+        k = sorted(unknown)[0]
+        raise lines.error((k,), "unknown key (expected name, description, seeds, modes, scenarios)")
+    entries = data["scenarios"]
+    if not isinstance(entries, list) or not entries:
+        raise lines.error(("scenarios",), "expected a non-empty list of scenario files")
+    default_seeds = parse_seeds(data.get("seeds", "0:1"), lines.where(("seeds",)))
+    default_modes = _modes(data.get("modes", ["fused"]), lines, ("modes",))
+    specs = []
+    for i, entry in enumerate(entries):
+        loc = ("scenarios", i)
+        if isinstance(entry, str):
+            entry = {"path": entry}
+        if not isinstance(entry, dict) or "path" not in entry:
+            raise lines.error(loc, "expected a scenario path or {path: ..., seeds: ..., modes: ...}")
+        extra = set(entry) - {"path", "seeds", "modes"}
+        if extra:
+            raise lines.error(loc + (sorted(extra)[0],), "unknown key (expected path, seeds, modes)")
+        scenario = (path.parent / str(entry["path"])).resolve()
+        if not scenario.exists():
+            raise lines.error(loc + ("path",), f"no such scenario file: {entry['path']}")
+        entry_seeds = seeds or (parse_seeds(entry["seeds"], lines.where(loc + ("seeds",))) if "seeds" in entry
+                                else default_seeds)
+        entry_modes = modes or (_modes(entry["modes"], lines, loc + ("modes",)) if "modes" in entry else default_modes)
+        specs += [EpisodeSpec(name, _scenario_key(scenario), s, m) for m in entry_modes for s in entry_seeds]
+    return specs
+
+
+def _modes(value: object, lines, loc: tuple) -> list[str]:
+    vals = [value] if isinstance(value, str) else value
+    if not isinstance(vals, list) or not vals or any(v not in MODES for v in vals):
+        raise lines.error(loc, f"modes must be a list of {', '.join(MODES)}")
+    return list(vals)
+
+
+def _scenario_key(path: Path) -> str:
+    p = path.resolve()
+    try:
+        return p.relative_to(ROOT).as_posix()
+    except ValueError:
+        return p.as_posix()
+
+
+def _scenario_seed(data: object) -> int:
+    seed = data.get("seed", 0) if isinstance(data, dict) else 0
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else 0
+
+
+def _row_key(row: Mapping) -> tuple[str, int, str]:
+    return (row["scenario"], row["seed"], row["mode"])
+
+
+def _episode_dir(out: Path, spec: EpisodeSpec) -> str:
+    return str(out / "episodes" / Path(spec.scenario).stem / f"seed-{spec.seed}-{spec.mode}")
+
+
+def _error_row(spec: EpisodeSpec, error: str) -> dict:
+    return {"suite": spec.suite, "scenario": spec.scenario, "seed": spec.seed, "mode": spec.mode,
+            "status": "error", "error": error, "report": None, "elapsed_s": None, "worker": None}
+
+
+def _row_report(report: Mapping) -> dict:
+    """The episode's figures for the results row: everything but the per-receipt list (it stays in report.json)."""
+    return {k: v for k, v in report.items() if k != "receipts"}
+
+
+def _import_episode_fn(dotted: str) -> Callable:
+    module, _, name = dotted.partition(":")
+    if not module or not name:
+        raise InputError(Where(Path("--episode-fn")), f"expected module:function, not {dotted!r}")
+    try:
+        fn = getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError) as exc:
+        raise InputError(Where(Path("--episode-fn")), f"cannot import {dotted}: {exc}") from None
+    return fn
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _json_default(value: object) -> object:
+    if hasattr(value, "item"):
+        return value.item()  # numpy scalars
+    if isinstance(value, (set, tuple)):
+        return list(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def _get(row: Mapping, figure: str) -> float | None:
+    value: object = row.get("report") or {}
+    for part in figure.split("."):
+        value = value.get(part) if isinstance(value, Mapping) else None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _figures_present(rows: Iterable[Mapping]) -> list[str]:
+    rows = [r for r in rows if r["status"] == "ok"]
+    known = [f for f in SUMMARY_FIGURES if any(_get(r, f) is not None for r in rows)]
+    if len(known) > 1 or (known and known != ["realtime_factor"]):
+        return known
+    # An episode function of another kind (a probe): summarise whatever scalar figures it returns.
+    names = {k for r in rows for k, v in (r.get("report") or {}).items()
+             if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "seed"}
+    return sorted(names)
+
+
+def _table_header(figures: Sequence[str], first: str) -> str:
+    return "\n".join([f"| {first} | n | errors | " + " | ".join(figures) + " |",
+                      "|---|---|---|" + "---|" * len(figures)])
+
+
+def _table_row(label: str, rows: Sequence[Mapping], figures: Sequence[str]) -> str:
+    ok = [r for r in rows if r["status"] == "ok"]
+    cells = []
+    for f in figures:
+        vals = [v for r in ok if (v := _get(r, f)) is not None]
+        if not vals:
+            cells.append("n/a")
+        elif len(vals) == 1:
+            cells.append(_fmt(vals[0]))
+        else:
+            cells.append(f"{_fmt(statistics.fmean(vals))} ± {_fmt(statistics.stdev(vals))} "
+                         f"[{_fmt(min(vals))}–{_fmt(max(vals))}]")
+    return f"| {label} | {len(ok)} | {len(rows) - len(ok)} | " + " | ".join(cells) + " |"
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.3g}" if abs(x) >= 1000 or (x and abs(x) < 0.001) else f"{x:.3f}"
+
+
+def _hms(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

@@ -1,0 +1,165 @@
+"""The episode runner: one scenario and one seed in, one scored report out (DESIGN.md sections 1, 9).
+
+Place in the data path: it assembles everything. It builds the simulation from
+the scenario (agents), feeds the sensor stream, message by message, to the
+checkout stack — the same `consume` path an offline replay uses — while it keeps
+the truth (the ledger, the shoppers' true positions) on its own side, never
+handed to the stack; then it scores the stack's receipts, shelf events and
+tracks against that truth with `scoring.metrics`.
+
+`run_episode` is a pure function of (scenario, seed, mode): same inputs, same
+receipts and figures (wall-clock figures aside), in any process — which is what
+lets `bench` spread episodes over a process pool or a Ray cluster.
+
+Choices:
+- `wall_seconds` covers the stream (physics, sensors, stack), from the first
+  message to the last receipt; building and settling the store is reported
+  apart as `stages.build`, since it is paid once per episode whatever its length.
+- Tracking truth is sampled online at `TRACK_SAMPLE_HZ` from the shoppers' own
+  positions (the `Actor` protocol), for shoppers inside the store, alongside the
+  stack's current tracks at the same instant.
+- A stack exception on one message is a runtime fault: it is recorded in
+  `errors` (each distinct fault once, with a count) and the episode goes on.
+"""
+from __future__ import annotations
+
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from scoring.metrics import IssuedReceipt, ShelfEvent, match_events, score_receipts, tracking_quality
+from scoring.report import build_report, write_report
+
+TRACK_SAMPLE_HZ = 10.0
+MODES = ("fused", "weight", "vision")
+
+
+def run_episode(
+    scenario_path: str,
+    seed: int,
+    *,
+    mode: str = "fused",
+    out_dir: str | Path | None = None,
+    record: str | Path | None = None,
+) -> dict:
+    """Run one episode headless and return its report (also written to `out_dir` when given)."""
+    from agents import build_simulation
+    from agents.scenario import load_scenario
+    from checkout.stack import CheckoutStack
+
+    assert mode in MODES, f"mode must be one of {MODES}, not {mode!r}"
+    scenario = load_scenario(scenario_path)
+    t0 = time.perf_counter()
+    sim = build_simulation(scenario, seed=seed)
+    build_s = time.perf_counter() - t0
+    try:
+        stack = CheckoutStack(mode=mode)
+        stream: Iterable = sim.run(scenario.duration_s)
+        if record is not None:
+            stream = _recorded(stream, Path(record))
+        faults: Counter = Counter()
+        issued: list = []
+        truth_frames: list = []
+        track_frames: list = []
+        next_sample_s = 0.0
+        t1 = time.perf_counter()
+        for msg in stream:
+            issued.extend(_guarded(stack.consume, msg, faults))
+            if sim.t_s + 1e-9 >= next_sample_s:
+                truth_frames.append((sim.t_s, _true_positions(sim)))
+                track_frames.append((sim.t_s, _track_positions(stack, faults)))
+                next_sample_s = sim.t_s + 1.0 / TRACK_SAMPLE_HZ
+        issued.extend(_guarded(lambda _: stack.finish(), None, faults))
+        wall_s = time.perf_counter() - t1
+        report = score_episode(
+            scenario=scenario.name,
+            seed=seed,
+            mode=mode,
+            sim=sim,
+            stack=stack,
+            issued=issued,
+            truth_frames=truth_frames,
+            track_frames=track_frames,
+            wall_seconds=wall_s,
+            errors=[f"{what} (x{n})" if n > 1 else what for what, n in faults.items()],
+            stages={"build": build_s, **_stage_costs(stack)},
+        )
+    finally:
+        sim.close()
+    if out_dir is not None:
+        write_report(report, out_dir)
+    return report
+
+
+def score_episode(*, scenario: str, seed: int, mode: str, sim, stack, issued: list, truth_frames: list,
+                  track_frames: list, wall_seconds: float, errors: list[str], stages: dict) -> dict:
+    """Score what the stack said against the simulation's truth (the ledger stays on this side)."""
+    ledger = sim.ledger
+    truth = ledger.receipts()
+    unfinished = sorted(a for a in ledger.members if a not in ledger.closed)
+    prices = {sku: item.price for sku, item in sim.layout.catalog.items()}
+    receipts = score_receipts([_as_issued(r) for r in issued], truth, prices, unfinished=unfinished)
+    true_events = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, 1, e.account)
+                   for e in ledger.events if e.kind in ("take", "put_back")]
+    detected = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account) for e in getattr(stack, "events", ())]
+    events = match_events(true_events, detected, accounts=set(truth))
+    has_truth = any(objs for _, objs in truth_frames)
+    tracking = tracking_quality(truth_frames, track_frames) if has_truth else None
+    return build_report(scenario=scenario, seed=seed, mode=mode, sim_seconds=sim.t_s, wall_seconds=wall_seconds,
+                        receipts=receipts, events=events, tracking=tracking, errors=errors, stages=stages)
+
+
+# --- helpers -------------------------------------------------------------------------------------------------------
+
+
+def _as_issued(receipt) -> IssuedReceipt:
+    return IssuedReceipt(
+        account=receipt.account,
+        items=dict(receipt.items),
+        confidence=getattr(receipt, "confidence", None),
+        flagged=bool(getattr(receipt, "flagged", False)),
+        total=getattr(receipt, "total", None),
+        reasons=tuple(getattr(receipt, "reasons", ())),
+    )
+
+
+def _guarded(fn, msg, faults: Counter) -> list:
+    try:
+        return list(fn(msg) or [])
+    except Exception as exc:  # a runtime fault of the stack: note it and keep the episode going
+        faults[f"stack fault on {type(msg).__name__}: {type(exc).__name__}: {exc}"] += 1
+        return []
+
+
+def _true_positions(sim) -> dict[str, tuple[float, float]]:
+    inside = sim.ledger.inside
+    out = {}
+    for actor in sim.actors:
+        if actor.id in inside:
+            p = actor.position()
+            if p is not None:
+                out[actor.id] = (float(p[0]), float(p[1]))
+    return out
+
+
+def _track_positions(stack, faults: Counter) -> dict[str, tuple[float, float]]:
+    try:
+        return {str(tv.id): (float(tv.x), float(tv.y)) for tv in stack.tracks()}
+    except Exception as exc:
+        faults[f"stack fault on tracks(): {type(exc).__name__}: {exc}"] += 1
+        return {}
+
+
+def _stage_costs(stack) -> dict[str, float]:
+    costs = getattr(stack, "stage_seconds", None)
+    if callable(costs):
+        costs = costs()
+    return {str(k): float(v) for k, v in (costs or {}).items()}
+
+
+def _recorded(stream: Iterable, path: Path) -> Iterator:
+    """Write the stream to an MCAP log as it passes (a wrapper, not a branch in the sim)."""
+    from sim.recording import record_stream
+
+    yield from record_stream(stream, path)

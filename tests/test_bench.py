@@ -1,0 +1,170 @@
+"""The bench machinery: planning, the process-pool backend, results rows, resume, error rows, summary and plots.
+
+Episodes here are `bench.probe.load_cell_episode`: a real store built in pybullet
+and run for a second of physics, cheap enough for tests; the production path
+(`scoring.episode.run_episode`) goes through the very same code.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bench.batch import (
+    EpisodeSpec,
+    append_row,
+    comparable,
+    parse_seeds,
+    plan_episodes,
+    read_rows,
+    run_bench,
+)
+from sim.errors import InputError
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = str(ROOT / "assets" / "stores" / "tiny_store.yaml")
+PROBE = "bench.probe:load_cell_episode"
+
+
+def _bench(specs, out, **kw):
+    kw.setdefault("workers", 2)
+    return run_bench(specs, out, episode_fn=PROBE, progress=False, **kw)
+
+
+def test_seeds_parse_ranges_lists_and_single_values():
+    assert parse_seeds("0:3") == [0, 1, 2]
+    assert parse_seeds("5") == [5]
+    assert parse_seeds("1,4,7") == [1, 4, 7]
+    assert parse_seeds([2, 3]) == [2, 3]
+    for bad in ("3:3", "a:b", "-1", ""):
+        with pytest.raises(InputError):
+            parse_seeds(bad)
+
+
+def test_suite_file_expands_scenarios_seeds_and_modes(tmp_path):
+    suite = tmp_path / "mini.yaml"
+    suite.write_text(f"name: mini\nseeds: '0:2'\nscenarios:\n  - {TINY}\n  - {{path: {TINY}, seeds: [7], modes: [weight]}}\n")
+    specs = plan_episodes([str(suite)])
+    assert [(s.suite, s.seed, s.mode) for s in specs] == [("mini", 0, "fused"), ("mini", 1, "fused"), ("mini", 7, "weight")]
+    assert specs[0].scenario == "assets/stores/tiny_store.yaml"  # relative to the project root: a stable resume key
+    assert [s.seed for s in plan_episodes([str(suite)], seeds=[4])] == [4, 4]  # --seeds overrides; duplicates dropped
+
+
+def test_bad_suite_names_file_line_and_key(tmp_path):
+    suite = tmp_path / "bad.yaml"
+    suite.write_text("name: bad\nscenarios:\n  - path: nowhere.yaml\n")
+    with pytest.raises(InputError) as err:
+        plan_episodes([str(suite)])
+    assert "bad.yaml:3: scenarios[0].path" in str(err.value)
+    with pytest.raises(InputError):
+        plan_episodes(["no-such-suite"])
+
+
+def test_bench_writes_rows_summary_and_plots_and_matches_a_direct_call(tmp_path):
+    from bench.probe import load_cell_episode
+
+    specs = plan_episodes([TINY], seeds=[0, 1, 2])
+    result = _bench(specs, tmp_path)
+    assert (result.ran, result.errors, result.skipped) == (3, 0, 0)
+    rows = read_rows(tmp_path / "results.jsonl")
+    assert sorted(r["seed"] for r in rows) == [0, 1, 2]
+    assert all(r["status"] == "ok" for r in rows)
+    assert len({r["worker"] for r in rows}) == 3  # one fresh process per episode
+    direct = load_cell_episode(TINY, 1)
+    row1 = next(r for r in rows if r["seed"] == 1)
+    assert row1["report"]["stream_sha256"] == direct["stream_sha256"]  # the pool changes nothing
+    assert rows[0]["report"]["stream_sha256"] != rows[1]["report"]["stream_sha256"]  # seeds differ
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| tiny_store (fused) | 3 | 0 |" in summary and "±" in summary
+    assert (tmp_path / "realtime_factor.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    bench = json.loads((tmp_path / "bench.json").read_text())
+    assert bench["ran"] == 3 and bench["episodes_per_hour"] > 0
+
+
+def test_resume_skips_finished_rows_and_survives_a_row_cut_short(tmp_path):
+    first = _bench(plan_episodes([TINY], seeds=[0, 1]), tmp_path)
+    assert first.ran == 2
+    path = tmp_path / "results.jsonl"
+    before = path.read_text()
+    with path.open("a") as f:  # a kill in the middle of writing a row
+        f.write('{"scenario": "assets/stores/tiny_store.yaml", "seed": 2, "mo')
+    second = _bench(plan_episodes([TINY], seeds=[0, 1, 2, 3]), tmp_path)
+    assert (second.skipped, second.ran) == (2, 2)
+    text = path.read_text()
+    assert text.startswith(before)  # nothing finished was rerun or rewritten
+    rows = read_rows(path)
+    assert sorted(r["seed"] for r in rows) == [0, 1, 2, 3]
+    third = _bench(plan_episodes([TINY], seeds=[0, 1, 2, 3]), tmp_path)
+    assert third.ran == 0 and third.skipped == 4
+
+
+def test_interrupted_bench_resumes_where_it_stopped(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "run_sim.py", "bench", TINY, "--seeds", "0:6", "--workers", "1",
+           "--episode-fn", PROBE, "--no-plots", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    results = out / "results.jsonl"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and len(read_rows(results)) < 2:
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)  # Ctrl-C in the middle of the bench
+    assert proc.wait(timeout=30) == 130
+    kept = read_rows(results)
+    assert 2 <= len(kept) < 6
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    rows = read_rows(results)
+    assert sorted(r["seed"] for r in rows) == list(range(6))  # each episode once: nothing lost, nothing twice
+    assert rows[: len(kept)] == kept
+    assert f"{len(kept)} resumed" in done.stdout
+
+
+def test_erroring_episode_becomes_an_error_row_and_the_bench_goes_on(tmp_path):
+    bad = tmp_path / "broken_store.yaml"
+    bad.write_text(Path(TINY).read_text().replace("length_m: 2.4", "length_m: -2.4", 1))
+    specs = plan_episodes([TINY, str(bad)], seeds=[0, 1])
+    result = _bench(specs, tmp_path / "out")
+    assert (result.ran, result.errors) == (4, 2)
+    rows = read_rows(tmp_path / "out" / "results.jsonl")
+    errors = [r for r in rows if r["status"] == "error"]
+    assert {r["seed"] for r in errors} == {0, 1}
+    assert all("broken_store.yaml" in r["error"] and "length_m" in r["error"] for r in errors)
+    assert all(r["report"] is None for r in errors)
+    assert sum(r["status"] == "ok" for r in rows) == 2
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    assert "| broken_store (fused) | 0 | 2 |" in summary and "Errors:" in summary
+    # An error row counts as done on resume, unless asked to retry.
+    assert _bench(specs, tmp_path / "out").ran == 0
+    assert _bench(specs, tmp_path / "out", retry_errors=True).ran == 2
+
+
+def test_append_row_starts_a_new_line_after_a_torn_row(tmp_path):
+    path = tmp_path / "results.jsonl"
+    path.write_text('{"scenario": "x", "se')
+    append_row(path, {"scenario": "x", "seed": 0, "mode": "fused", "status": "ok"})
+    assert [r["seed"] for r in read_rows(path)] == [0]
+
+
+def test_comparable_drops_only_timing_and_worker_fields():
+    row = {"scenario": "s", "seed": 1, "mode": "fused", "status": "ok", "elapsed_s": 3.0, "worker": "h:1",
+           "report": {"receipt_accuracy": 0.5, "wall_seconds": 2.0, "realtime_factor": 9.0, "stages": {"build": 1}}}
+    assert comparable(row) == {"scenario": "s", "seed": 1, "mode": "fused", "status": "ok",
+                               "report": {"receipt_accuracy": 0.5}}
+
+
+def test_bench_command_rejects_bad_arguments_in_one_line(tmp_path):
+    for args in (["bench", "no-such-suite"], ["bench", TINY, "--seeds", "x"], ["bench", TINY, "--workers", "0"]):
+        done = subprocess.run([sys.executable, "run_sim.py", *args, "--out", str(tmp_path)], cwd=ROOT,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2
+        assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr
+
+
+def test_episode_spec_key_is_scenario_seed_mode():
+    assert EpisodeSpec("suite", "a.yaml", 3, "weight").key == ("a.yaml", 3, "weight")
