@@ -1,7 +1,8 @@
 """Store twin command line (DESIGN.md section 10). Thin: parse, dispatch, turn input errors into one line.
 
     python run_sim.py                      the default store, headless, prints its summary
-    python run_sim.py run [STORE] [--seed N] [--seconds S]
+    python run_sim.py run [SCENARIO] [--seed N] [--out DIR] [--record LOG] [--mode fused|weight|vision]
+    python run_sim.py run STORE [--seed N] [--seconds S]   a store alone: its load cells against the truth
     python run_sim.py bench SUITE|SCENARIO... [--seeds A:B] [--workers N] [--backend local|ray] [--out DIR]
     python run_sim.py validate FILE...     store files: errors with file, line and key
 
@@ -15,6 +16,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_STORE = ROOT / "assets" / "stores" / "corner_store.yaml"
+DEFAULT_SCENARIO = ROOT / "assets" / "scenarios" / "corner_shoppers.yaml"  # a few shoppers in the corner store
 
 
 class _Parser(argparse.ArgumentParser):
@@ -44,10 +46,14 @@ def _build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="run_sim.py", description="Store twin: a physics digital twin of a checkout-free store.")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
-    run = sub.add_parser("run", help="build a store and run it headless")
-    run.add_argument("store", nargs="?", default=str(DEFAULT_STORE))
-    run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--seconds", type=float, default=2.0)
+    run = sub.add_parser("run", help="run a scenario headless and print its report (a store file: load cells only)")
+    run.add_argument("store", nargs="?", default=None, metavar="SCENARIO|STORE",
+                     help="a scenario file (default: the default scenario) or a store file")
+    run.add_argument("--seed", type=int, default=None, help="overrides the scenario's seed (store runs: default 0)")
+    run.add_argument("--seconds", type=float, default=2.0, help="store runs only: sim seconds to run")
+    run.add_argument("--out", default=None, help="write report.json and report.md there")
+    run.add_argument("--record", default=None, help="record the sensor stream to this MCAP log")
+    run.add_argument("--mode", choices=("fused", "weight", "vision"), default="fused", help="checkout stack ablation")
     run.set_defaults(func=_cmd_run)
 
     bench = sub.add_parser("bench", help="run many episodes headless (process pool or Ray) and summarise them")
@@ -89,6 +95,38 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from sim.errors import InputError, Where
+
+    target = Path(args.store) if args.store else (DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else DEFAULT_STORE)
+    if not target.exists():
+        raise InputError(Where(target), "no such scenario or store file")
+    if _is_store_file(target):
+        args.store = str(target)
+        args.seed = 0 if args.seed is None else args.seed
+        return _cmd_run_store(args)
+    from scoring.episode import run_episode
+    from scoring.report import summary_lines
+
+    if args.seed is None:
+        from agents.scenario import load_scenario
+
+        args.seed = load_scenario(target).seed
+    report = run_episode(str(target), args.seed, mode=args.mode, out_dir=args.out, record=args.record)
+    print("\n".join(summary_lines(report)))
+    if args.out:
+        print(f"report: {Path(args.out) / 'report.json'}, {Path(args.out) / 'report.md'}")
+    return 0
+
+
+def _is_store_file(path: Path) -> bool:
+    """A store layout has gondolas; a scenario names a store."""
+    from sim.yamlsrc import load_yaml
+
+    data, _ = load_yaml(path)
+    return isinstance(data, dict) and "gondolas" in data
+
+
+def _cmd_run_store(args: argparse.Namespace) -> int:
     import time
 
     import numpy as np
