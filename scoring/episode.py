@@ -63,10 +63,15 @@ def run_episode(
         truth_frames: list = []
         track_frames: list = []
         next_sample_s = 0.0
+        store_info = None
+        peak = 0
         t1 = time.perf_counter()
         for msg in stream:
+            if store_info is None and type(msg).__name__ == "StoreInfo":
+                store_info = msg
             issued.extend(_guarded(stack.consume, msg, faults))
             if sim.t_s + 1e-9 >= next_sample_s:
+                peak = max(peak, len(sim.ledger.inside))
                 truth_frames.append((sim.t_s, _true_positions(sim)))
                 track_frames.append((sim.t_s, _track_positions(stack, faults)))
                 next_sample_s = sim.t_s + 1.0 / TRACK_SAMPLE_HZ
@@ -84,6 +89,7 @@ def run_episode(
             wall_seconds=wall_s,
             errors=[f"{what} (x{n})" if n > 1 else what for what, n in faults.items()],
             stages={"build": build_s, **_stage_costs(stack)},
+            extra=_descriptors(sim, store_info, peak),
         )
     finally:
         sim.close()
@@ -93,10 +99,14 @@ def run_episode(
 
 
 def score_episode(*, scenario: str, seed: int, mode: str, sim, stack, issued: list, truth_frames: list,
-                  track_frames: list, wall_seconds: float, errors: list[str], stages: dict) -> dict:
+                  track_frames: list, wall_seconds: float, errors: list[str], stages: dict,
+                  extra: dict | None = None) -> dict:
     """Score what the stack said against the simulation's truth (the ledger stays on this side)."""
     ledger = sim.ledger
-    truth = ledger.receipts()
+    # The true receipt is what the account owed when its last member left (later moves cannot change it).
+    truth = dict(getattr(ledger, "closed_receipts", None) or ledger.receipts())
+    errors = list(errors) + [f"scenario fault: {e.shopper} at {e.t_s:.1f} s: {e.message}"
+                             for e in getattr(ledger, "faults", ())]
     unfinished = sorted(a for a in ledger.members if a not in ledger.closed)
     prices = {sku: item.price for sku, item in sim.layout.catalog.items()}
     receipts = score_receipts([_as_issued(r) for r in issued], truth, prices, unfinished=unfinished)
@@ -107,7 +117,8 @@ def score_episode(*, scenario: str, seed: int, mode: str, sim, stack, issued: li
     has_truth = any(objs for _, objs in truth_frames)
     tracking = tracking_quality(truth_frames, track_frames) if has_truth else None
     return build_report(scenario=scenario, seed=seed, mode=mode, sim_seconds=sim.t_s, wall_seconds=wall_seconds,
-                        receipts=receipts, events=events, tracking=tracking, errors=errors, stages=stages)
+                        receipts=receipts, events=events, tracking=tracking, errors=errors, stages=stages,
+                        extra=extra)
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
@@ -152,10 +163,24 @@ def _track_positions(stack, faults: Counter) -> dict[str, tuple[float, float]]:
 
 
 def _stage_costs(stack) -> dict[str, float]:
-    costs = getattr(stack, "stage_seconds", None)
-    if callable(costs):
-        costs = costs()
-    return {str(k): float(v) for k, v in (costs or {}).items()}
+    """Wall seconds per stack stage, as the stack measures them (`stage_s`)."""
+    return {str(k): float(v) for k, v in (getattr(stack, "stage_s", None) or {}).items()}
+
+
+def _descriptors(sim, store_info, shoppers_peak: int) -> dict:
+    """What the episode was, for plots against crowd size, cameras and sensor noise."""
+    sensors = sim.layout.spec.sensors
+    return {
+        "shoppers": len({e.shopper for e in sim.ledger.events if e.kind == "entry"}),
+        "shoppers_peak": shoppers_peak,
+        "cameras": len(store_info.cameras) if store_info is not None else 0,
+        "camera_fps": float(sensors.cameras.fps),
+        "camera_resolution": list(sensors.cameras.resolution),
+        "depth_noise_m": float(sensors.cameras.depth_noise_m),
+        "load_cell_noise_g": float(sensors.load_cells.noise_g),
+        "products": int(sim.layout.item_count),
+        "skus": len(sim.layout.catalog),
+    }
 
 
 def _recorded(stream: Iterable, path: Path) -> Iterator:
