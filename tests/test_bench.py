@@ -168,3 +168,34 @@ def test_bench_command_rejects_bad_arguments_in_one_line(tmp_path):
 
 def test_episode_spec_key_is_scenario_seed_mode():
     assert EpisodeSpec("suite", "a.yaml", 3, "weight").key == ("a.yaml", 3, "weight")
+
+
+def test_summary_and_plots_from_episode_reports(tmp_path):
+    from bench.batch import BenchResult, write_summary
+    from scoring.metrics import IssuedReceipt, match_events, score_receipts
+    from scoring.report import build_report
+
+    rows = []
+    for scenario, shoppers, noise in (("a.yaml", 2, 1.0), ("b.yaml", 8, 4.0)):
+        for seed in range(3):
+            wrong = seed if shoppers > 2 else 0  # the crowded scenario gets receipts wrong
+            truth = {f"acct-{i}": {"cola-330": 1} for i in range(4)}
+            issued = [IssuedReceipt(a, {} if i < wrong else items, 0.9) for i, (a, items) in enumerate(truth.items())]
+            report = build_report(scenario=scenario, seed=seed, mode="fused", sim_seconds=60, wall_seconds=30,
+                                  receipts=score_receipts(issued, truth, {"cola-330": 1.2}),
+                                  events=match_events([], []), tracking=None,
+                                  extra={"shoppers_peak": shoppers, "cameras": 6, "load_cell_noise_g": noise,
+                                         "depth_noise_m": 0.005})
+            rows.append({"suite": "s", "scenario": scenario, "seed": seed, "mode": "fused", "status": "ok",
+                         "error": None, "report": {k: v for k, v in report.items() if k != "receipts"}})
+    rows.append({"suite": "s", "scenario": "b.yaml", "seed": 9, "mode": "fused", "status": "error",
+                 "error": "RuntimeError: boom", "report": None})
+    write_summary(tmp_path, rows, BenchResult(tmp_path, 7, 0, 7, 1, 10.0), backend="local", workers=2)
+    summary = (tmp_path / "summary.md").read_text()
+    assert "| a (fused) | 3 | 0 | 1.000 ± 0.000 [1.000–1.000]" in summary
+    assert "| b (fused) | 3 | 1 | 0.750 ± 0.250 [0.500–1.000]" in summary
+    assert "| **all** | 6 | 1 |" in summary and "RuntimeError: boom" in summary
+    assert "2520.0 episodes per hour" in summary
+    for png in ("accuracy_per_scenario", "accuracy_vs_shoppers", "accuracy_vs_cameras",
+                "accuracy_vs_load_cell_noise", "accuracy_vs_depth_noise", "realtime_factor"):
+        assert (tmp_path / f"{png}.png").stat().st_size > 1000, png
