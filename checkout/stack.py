@@ -308,6 +308,8 @@ class CheckoutStack:
     def _coverage_reasons(self, bin_id: str, t0: float, t1: float, cands: list[Candidate]) -> list[str]:
         out = []
         for cam in self._bin_cameras.get(bin_id, []):
+            if self.t_s - self._camera_last.get(cam, self.t_s) > OUTAGE_S:
+                out.append(f"camera {cam} out during the event at {bin_id}")
             for a, b in self._outages.get(cam, []):
                 if a - 0.5 <= t1 and t0 <= b + 0.5:
                     out.append(f"camera {cam} out during the event at {bin_id}")

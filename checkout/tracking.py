@@ -27,7 +27,9 @@ class TrackerConfig:
     accel_sd_ms2: float = 1.5  # walking people start, stop and turn
     gate_m: float = 0.9  # a detection farther than this (plus the track's own uncertainty) is not the track
     max_gate_m: float = 3.0
-    birth_radius_m: float = 2.0  # from an entry gate's centre
+    walk_speed_ms: float = 1.4  # a person unseen for a while is within this speed times the gap of where last seen
+    lost_gate_max_m: float = 8.0
+    birth_radius_m: float = 1.2  # from an entry gate's centre: people are born walking in, not browsing nearby
     birth_window_s: float = 20.0  # after a scan, its group walks through within this
     birth_confirm: int = 2  # frame sets a new detection must persist before it is a person
     duplicate_m: float = 0.45  # a detection this close to a track is that track (a second peak of it)
@@ -107,8 +109,10 @@ class Tracker:
             G = np.array([[dt * dt / 2, 0], [0, dt * dt / 2], [dt, 0], [0, dt]])
             tr.x = F @ tr.x
             tr.P = F @ tr.P @ F.T + q * G @ G.T
-            if t_s - tr.last_seen_s > 1.0:  # an unseen person is more likely standing than walking on
-                tr.x[2:] *= 0.5
+            if t_s - tr.last_seen_s > 0.5:  # an unseen person is more likely standing than walking on
+                tr.x[2:] *= np.exp(-dt / 0.5)
+            tr.x[0] = np.clip(tr.x[0], 0.0, self.store.floor_m[0])  # people stay in the store until an exit
+            tr.x[1] = np.clip(tr.x[1], 0.0, self.store.floor_m[1])
             tr.t_s = t_s
 
     def update(self, t_s: float, heads_xy: np.ndarray) -> None:
@@ -121,7 +125,7 @@ class Tracker:
         if live and len(dets):
             pos = np.array([tr.x[:2] for tr in live])
             cost = np.linalg.norm(pos[:, None, :] - dets[None, :, :], axis=2)
-            gate = np.array([min(cfg.max_gate_m, cfg.gate_m + 2.0 * np.sqrt(max(tr.P[0, 0], tr.P[1, 1]))) for tr in live])
+            gate = np.array([self._gate(tr, t_s) for tr in live])
             big = 1e6
             c = np.where(cost <= gate[:, None], cost, big)
             rows, cols = linear_sum_assignment(c)
@@ -141,6 +145,15 @@ class Tracker:
             while tr.hist_t and tr.hist_t[0] < t_s - cfg.history_s:
                 tr.hist_t.pop(0)
                 tr.hist_xy.pop(0)
+
+    def _gate(self, tr: Track, t_s: float) -> float:
+        """How far a detection may be from a track: its uncertainty, or, for a person unseen a while, a walk's reach."""
+        cfg = self.cfg
+        g = min(cfg.max_gate_m, cfg.gate_m + 2.0 * np.sqrt(max(tr.P[0, 0], tr.P[1, 1])))
+        unseen = t_s - tr.last_seen_s
+        if unseen > 1.0:
+            g = max(g, min(cfg.lost_gate_max_m, cfg.walk_speed_ms * unseen))
+        return g
 
     def _correct(self, tr: Track, z: np.ndarray, t_s: float) -> None:
         H = np.zeros((2, 4))

@@ -200,3 +200,44 @@ class Renderer:
                 break
         depth = depth + rng.normal(0, 1, depth.shape) * noise_m_at_1m * depth**2
         return CameraFrame(t_s, cal.camera_id, out_rgb.reshape(cal.height, cal.width, 3), depth.reshape(cal.height, cal.width).astype(np.float32))
+
+
+def stream(
+    info: StoreInfo,
+    duration_s: float,
+    cells: dict[str, CellScript] | None = None,
+    gate_events: list = (),
+    people_at=None,
+    seed: int = 0,
+    dead: dict[str, float] | None = None,
+    camera_off: dict[str, tuple[float, float]] | None = None,
+    noise_m_at_1m: float = 0.002,
+) -> list:
+    """A whole hand-built stream, time-ordered: StoreInfo, load batches, frames, gate events."""
+    rng = np.random.default_rng(seed)
+    msgs: list[tuple[float, int, object]] = []
+    for b in load_batches(store_cells(info, cells), duration_s, seed=seed, dead=dead):
+        msgs.append((b.t_s + BATCH / RATE_HZ, 1, b))  # a batch is sent when its last sample is taken
+    if info.cameras:
+        r = Renderer(info)
+        fps = info.cameras[0].fps
+        for k in range(int(duration_s * fps)):
+            t = k / fps
+            people = people_at(t) if people_at else []
+            cams = [c for c in info.cameras if not (camera_off and c.camera_id in camera_off and camera_off[c.camera_id][0] <= t < camera_off[c.camera_id][1])]
+            for f in r.frames(cams, t, people, rng, noise_m_at_1m):
+                msgs.append((t, 0, f))
+    for g in gate_events:
+        msgs.append((g.t_s, 2, g))
+    msgs.sort(key=lambda m: (m[0], m[1]))
+    return [info] + [m[2] for m in msgs]
+
+
+def path(points: list[tuple[float, float, float]]):
+    """Piecewise-linear walk through (t, x, y) waypoints."""
+    ts = np.array([p[0] for p in points])
+
+    def at(t: float) -> tuple[float, float]:
+        return float(np.interp(t, ts, [p[1] for p in points])), float(np.interp(t, ts, [p[2] for p in points]))
+
+    return at

@@ -1,0 +1,118 @@
+"""The whole stack on hand-built streams: receipts, timing, put-backs, faults, modes, determinism."""
+from __future__ import annotations
+
+import pytest
+
+from checkout.receipts import Receipt
+from checkout.stack import CheckoutStack
+from sim.stream import GatePassage, GateScan
+from tests.checkout_synth import CellScript, Person, down_camera, path, stream, tiny_store_info
+
+BLIND = tiny_store_info()  # no cameras: who is inferred from who is inside
+
+
+def _receipts(msgs, mode="fused"):
+    stack = CheckoutStack(mode)
+    online: list[Receipt] = []
+    for m in msgs:
+        online.extend(stack.consume(m))
+    return stack, online, stack.finish()
+
+
+@pytest.mark.parametrize("mode", ["fused", "weight"])
+def test_one_shopper_one_can_gets_a_clean_receipt_within_two_seconds(mode):
+    msgs = stream(BLIND, 12.0, {"A-1-1": CellScript(2100.0, steps=[(3.0, -352.0)])},
+                  [GateScan(1.0, "in-1", "acct-1"), GatePassage(8.0, "out-1")])
+    stack, online, rest = _receipts(msgs, mode)
+    assert rest == []
+    (r,) = online
+    assert r.account == "acct-1" and r.items == {"cola-330": 1} and r.total == pytest.approx(1.20)
+    assert not r.flagged and r.confidence > 0.9
+    assert 8.0 <= r.t_s <= 10.0
+    assert [(e.kind, e.sku, e.account) for e in stack.events] == [("take", "cola-330", "acct-1")]
+
+
+def test_wrong_place_put_back_empties_the_cart_and_moves_the_belief():
+    cells = {"A-1-1": CellScript(2100.0, steps=[(3.0, -349.0)]), "A-1-2": CellScript(2100.0, steps=[(6.0, 349.5)])}
+    msgs = stream(BLIND, 12.0, cells, [GateScan(1.0, "in-1", "a"), GatePassage(9.0, "out-1")])
+    stack, online, _ = _receipts(msgs)
+    assert online[0].items == {} and not online[0].flagged
+    assert stack.bin_beliefs()["A-1-2"] == {"lemon-330": 6, "cola-330": 1}
+    assert [e.kind for e in stack.events] == ["take", "put_back"]
+
+
+def test_lean_is_not_charged():
+    msgs = stream(BLIND, 12.0, {"A-1-3": CellScript(2080.0, bumps=[(3.0, 6.0, 900.0)])},
+                  [GateScan(1.0, "in-1", "a"), GatePassage(9.0, "out-1")])
+    _, online, _ = _receipts(msgs)
+    assert online[0].items == {} and not online[0].flagged
+
+
+def test_dead_cell_flags_the_receipt_instead_of_guessing():
+    msgs = stream(BLIND, 10.0, {}, [GateScan(1.0, "in-1", "a"), GatePassage(7.0, "out-1")], dead={"A-1-1": 2.0})
+    _, online, _ = _receipts(msgs)
+    assert online[0].flagged and any("dead load cell A-1-1" in r for r in online[0].reasons)
+
+
+def test_two_accounts_inside_and_no_cameras_is_flagged():
+    msgs = stream(BLIND, 12.0, {"B-1-2": CellScript(2080.0, steps=[(4.0, -520.0)])},
+                  [GateScan(1.0, "in-1", "a"), GateScan(1.5, "in-1", "b"), GatePassage(8.0, "out-1"), GatePassage(8.5, "out-1")])
+    _, online, _ = _receipts(msgs)
+    assert len(online) == 2
+    charged = [r for r in online if r.items]
+    assert len(charged) == 1 and charged[0].items == {"water-500": 1}
+    assert all(r.flagged for r in online)
+
+
+def test_account_still_inside_at_the_end_is_issued_flagged_by_finish():
+    msgs = stream(BLIND, 6.0, {}, [GateScan(1.0, "in-1", "a")])
+    _, online, rest = _receipts(msgs)
+    assert online == [] and len(rest) == 1 and rest[0].flagged
+
+
+def test_same_stream_same_receipts():
+    msgs = stream(BLIND, 10.0, {"A-2-3": CellScript(525.0, steps=[(3.0, -105.0)])}, [GateScan(1.0, "in-1", "a"), GatePassage(7.0, "out-1")])
+    assert CheckoutStack().run(msgs) == CheckoutStack().run(msgs)
+
+
+def test_unknown_mode_is_refused():
+    with pytest.raises(ValueError):
+        CheckoutStack("magic")
+
+
+CAMS = (down_camera("c1", 1.5, 1.8, width=120, height=90, fps=5.0), down_camera("c2", 1.5, 3.4, width=120, height=90, fps=5.0))
+SEEN = tiny_store_info(CAMS)
+
+
+def _shopper_taking_lemon(camera_off=None):
+    walk = path([(0.0, 1.0, -0.3), (1.0, 1.0, 0.3), (3.0, 2.05, 2.8), (5.5, 2.05, 2.8), (7.0, 1.8, 1.0), (9.0, 5.0, 0.6), (10.0, 5.0, -0.4)])
+
+    def people(t):
+        if t < 0.6 or t > 9.8:
+            return []
+        x, y = walk(t)
+        hand = (2.52, 3.0, 0.55) if 3.4 <= t <= 4.8 else None
+        return [Person(x, y, hand=hand, hand_rgb=(240, 210, 30) if t > 4.2 else (220, 180, 150))]
+
+    gates = [GateScan(0.5, "in-1", "acct-9"), GatePassage(9.6, "out-1")]
+    return stream(SEEN, 12.0, {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}, gates, people, seed=3, camera_off=camera_off)
+
+
+def test_seen_shopper_is_tracked_and_charged_through_the_cameras():
+    msgs = _shopper_taking_lemon()
+    stack = CheckoutStack("fused")
+    online, tracked = [], set()
+    for m in msgs:
+        online.extend(stack.consume(m))
+        tracked |= {t.account for t in stack.tracks()}
+    assert tracked == {"acct-9"}
+    (r,) = online
+    assert r.items == {"lemon-330": 1} and not r.flagged
+    ev = stack.events[0]
+    assert ev.account == "acct-9" and ev.track is not None
+
+
+def test_camera_outage_over_the_bin_flags_the_receipt():
+    msgs = _shopper_taking_lemon(camera_off={"c1": (2.0, 6.0), "c2": (2.0, 6.0)})
+    receipts = CheckoutStack("fused").run(msgs)
+    assert len(receipts) == 1 and receipts[0].flagged
