@@ -27,7 +27,7 @@ class ItemRecord:
 
 @dataclass(frozen=True)
 class TruthEvent:
-    """One thing that truly happened. `kind`: take, put_back, give, touch, lean, entry, exit, scan."""
+    """One thing that truly happened. `kind`: take, put_back, give, touch, lean, entry, exit, scan, fault."""
 
     t_s: float
     kind: str
@@ -39,6 +39,24 @@ class TruthEvent:
     gate: str | None = None
     other: str | None = None  # the receiver of a give
     weight_g: float | None = None
+    seconds: float | None = None  # how long a touch or a lean lasted
+    force_n: float | None = None  # the extra downward force of a lean
+    message: str | None = None  # a scenario fault: why a shopper's script ended early
+
+
+@dataclass(frozen=True)
+class PoseSample:
+    """Where a shopper's head and hands truly were (world metres); sampled at `POSE_HZ`."""
+
+    t_s: float
+    shopper: str
+    head: tuple[float, float, float]
+    left_hand: tuple[float, float, float]
+    right_hand: tuple[float, float, float]
+    yaw_rad: float
+
+
+POSE_HZ = 10.0  # pose truth rate: enough for attribution (a reach lasts about a second)
 
 
 @dataclass
@@ -49,6 +67,9 @@ class Ledger:
     inside: set[str] = field(default_factory=set)
     exited: dict[str, float] = field(default_factory=dict)  # shopper -> time
     closed: dict[str, float] = field(default_factory=dict)  # account -> time its receipt closed
+    closed_receipts: dict[str, dict[str, int]] = field(default_factory=dict)  # account -> SKUs charged at closing
+    poses: dict[str, list[PoseSample]] = field(default_factory=dict)  # shopper -> samples in time order
+    faults: list[TruthEvent] = field(default_factory=list)  # scenario faults met at run time
 
     def add_item(self, record: ItemRecord) -> None:
         assert record.item_id not in self.items, f"item {record.item_id} added twice"
@@ -78,9 +99,24 @@ class Ledger:
         rec.location = f"basket:{receiver}"
         self.events.append(TruthEvent(t_s, "give", giver, account, item_id, rec.sku, other=receiver))
 
-    def note(self, t_s: float, kind: str, shopper: str, account: str, bin_id: str) -> None:
+    def note(
+        self, t_s: float, kind: str, shopper: str, account: str, bin_id: str,
+        seconds: float | None = None, force_n: float | None = None,
+    ) -> None:
         """A touch or a lean: nothing moves, but it happened."""
-        self.events.append(TruthEvent(t_s, kind, shopper, account, bin=bin_id))
+        self.events.append(TruthEvent(t_s, kind, shopper, account, bin=bin_id, seconds=seconds, force_n=force_n))
+
+    def pose(self, sample: PoseSample) -> None:
+        self.poses.setdefault(sample.shopper, []).append(sample)
+
+    def fault(self, t_s: float, shopper: str, account: str, message: str) -> None:
+        """A scenario step that could not be done (e.g. a pick from a bin without that item): the script ends there."""
+        ev = TruthEvent(t_s, "fault", shopper, account, message=message)
+        self.faults.append(ev)
+        self.events.append(ev)
+
+    def events_of(self, kind: str) -> list[TruthEvent]:
+        return [e for e in self.events if e.kind == kind]
 
     def scan(self, t_s: float, gate: str, account: str, shoppers: list[str]) -> None:
         self.members.setdefault(account, set()).update(shoppers)
@@ -97,6 +133,7 @@ class Ledger:
         self.events.append(TruthEvent(t_s, "exit", shopper, account, gate=gate))
         if all(m in self.exited for m in self.members.get(account, {shopper})):
             self.closed[account] = t_s
+            self.closed_receipts[account] = dict(sorted(self.receipt(account).items()))
 
     def receipt(self, account: str) -> Counter:
         """SKUs charged to an account now (the true receipt once the account has closed)."""

@@ -1,0 +1,345 @@
+"""Shopper bodies: articulated pybullet multibodies drawn from a population, with analytic arm IK.
+
+A body is one multibody: the base is the pelvis and legs (moved kinematically
+to the pedestrian model's position every physics tick), a waist joint pitches
+the torso (to lean into a deep bin), the head rides on the torso, a basket or
+bag hangs at the left hip, and two arms each have a shoulder (yaw + pitch), an
+elbow and a hand. Arm and waist joints are driven by position motors with
+human-sized torque limits, so a hand is a dynamic link: it presses on a plate
+through contact, and a grip constraint lifts a product through physics.
+
+Frames: the base frame has x forward (where the shopper faces), y to the left,
+z up, origin at hip height. Crouching lowers the base (the legs' lower part
+then sinks below the floor slab, where no camera sees it).
+
+Population (`draw_build`): adults 1.50-1.95 m (normal around 1.72 m, sd 0.09)
+and children 1.05-1.45 m; shoulder width about 0.245 x height with a spread;
+segment lengths as fractions of height after Drillis & Contini (1966):
+shoulder 0.818 H, hip 0.530 H, upper arm 0.186 H, forearm 0.146 H, hand 0.108 H.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pybullet as pb
+
+from sim.manipulation import GROUP_SHOPPER, MASK_SHOPPER_ARM, MASK_SHOPPER_BODY
+
+SHIRT_COLOURS = [
+    (0.80, 0.15, 0.15), (0.15, 0.35, 0.75), (0.12, 0.55, 0.25), (0.92, 0.75, 0.15), (0.55, 0.25, 0.60),
+    (0.95, 0.95, 0.95), (0.10, 0.10, 0.12), (0.95, 0.50, 0.15), (0.20, 0.70, 0.75), (0.85, 0.40, 0.60),
+]
+TROUSER_COLOURS = [(0.12, 0.15, 0.30), (0.20, 0.20, 0.22), (0.45, 0.38, 0.28), (0.30, 0.32, 0.35), (0.55, 0.55, 0.58)]
+SKIN_TONES = [(0.96, 0.80, 0.69), (0.87, 0.67, 0.52), (0.71, 0.51, 0.36), (0.55, 0.38, 0.26), (0.36, 0.24, 0.16)]
+
+TORSO, HEAD, BASKET = 0, 1, 10  # pybullet orders links depth first; built in this order
+ARM_LINKS = {"right": (2, 3, 4, 5), "left": (6, 7, 8, 9)}  # shoulder yaw, upper arm, forearm, hand
+WAIST_TORQUE_NM = 400.0
+SHOULDER_TORQUE_NM = 60.0  # adult shoulder flexion strength is about 60-90 N m
+ELBOW_TORQUE_NM = 35.0
+ARM_MASSES_KG = (0.3, 2.0, 1.2, 0.45)
+
+
+@dataclass(frozen=True)
+class Build:
+    """Body dimensions and looks of one shopper (metres, sRGB 0-1)."""
+
+    height_m: float
+    shoulder_width_m: float
+    child: bool
+    shirt: tuple[float, float, float]
+    trousers: tuple[float, float, float]
+    skin: tuple[float, float, float]
+    carrier: str  # "basket" | "bag"
+
+    @property
+    def hip_m(self) -> float:
+        return 0.530 * self.height_m
+
+    @property
+    def shoulder_m(self) -> float:
+        return 0.818 * self.height_m
+
+    @property
+    def torso_len_m(self) -> float:
+        return self.shoulder_m - self.hip_m
+
+    @property
+    def upper_arm_m(self) -> float:
+        return 0.186 * self.height_m
+
+    @property
+    def forearm_m(self) -> float:
+        return 0.146 * self.height_m
+
+    @property
+    def hand_m(self) -> float:
+        return 0.108 * self.height_m
+
+    @property
+    def head_r_m(self) -> float:
+        return 0.058 * self.height_m
+
+    @property
+    def torso_half_depth_m(self) -> float:
+        return 0.065 * self.height_m
+
+    @property
+    def radius_m(self) -> float:
+        """The pedestrian model's disc: shoulders plus hanging arms (and the carrier at the hip)."""
+        return self.shoulder_width_m / 2 + 0.07
+
+    @property
+    def reach_m(self) -> float:
+        return self.upper_arm_m + self.forearm_m + self.hand_m / 2
+
+
+def draw_build(rng: np.random.Generator, height_m: float | None = None, child: bool | None = None) -> Build:
+    """One body from the population; `height_m` overrides the drawn height."""
+    if child is None:
+        child = bool(height_m is not None and height_m < 1.45) if height_m is not None else bool(rng.random() < 0.12)
+    if height_m is None:
+        height_m = float(np.clip(rng.normal(1.25, 0.10), 1.05, 1.45)) if child else float(np.clip(rng.normal(1.72, 0.09), 1.50, 1.95))
+    width = float(np.clip(rng.normal(0.245, 0.012), 0.22, 0.27)) * height_m
+    return Build(
+        height_m=float(height_m),
+        shoulder_width_m=width,
+        child=child,
+        shirt=SHIRT_COLOURS[int(rng.integers(len(SHIRT_COLOURS)))],
+        trousers=TROUSER_COLOURS[int(rng.integers(len(TROUSER_COLOURS)))],
+        skin=SKIN_TONES[int(rng.integers(len(SKIN_TONES)))],
+        carrier="bag" if rng.random() < 0.3 else "basket",
+    )
+
+
+class ShopperBody:
+    """The multibody of one shopper and the kinematics that drive it."""
+
+    def __init__(self, client: int, build: Build, xy: tuple[float, float], yaw: float) -> None:
+        self.client = client
+        self.build = build
+        self.xy = (float(xy[0]), float(xy[1]))
+        self.yaw = float(yaw)
+        self.crouch_m = 0.0
+        self.waist_rad = 0.0
+        self.body = self._create()
+        self.hand_targets: dict[str, np.ndarray | None] = {"right": None, "left": None}
+        self._limp = {"right": False, "left": False}
+        self.set_pose(self.xy, self.yaw)
+        self._rest_arms()
+
+    # -- geometry -----------------------------------------------------------
+
+    def shoulder_local(self, side: str) -> np.ndarray:
+        """Shoulder joint in the torso frame."""
+        s = -1.0 if side == "right" else 1.0
+        return np.array([0.0, s * self.build.shoulder_width_m / 2, self.build.torso_len_m])
+
+    def base_z(self) -> float:
+        return self.build.hip_m - self.crouch_m
+
+    def torso_to_world(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rotation 3x3, origin) of the torso frame in the world, from the commanded posture."""
+        cy, sy = math.cos(self.yaw), math.sin(self.yaw)
+        rz = np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]])
+        cp, sp = math.cos(self.waist_rad), math.sin(self.waist_rad)
+        ry = np.array([[cp, 0.0, sp], [0.0, 1.0, 0.0], [-sp, 0.0, cp]])
+        return rz @ ry, np.array([self.xy[0], self.xy[1], self.base_z()])
+
+    def shoulder_world(self, side: str) -> np.ndarray:
+        r, o = self.torso_to_world()
+        return o + r @ self.shoulder_local(side)
+
+    # -- driving ------------------------------------------------------------
+
+    def set_pose(self, xy: tuple[float, float], yaw: float, crouch_m: float | None = None, waist_rad: float | None = None) -> None:
+        """Move the base kinematically; posture changes go to the waist motor."""
+        self.xy = (float(xy[0]), float(xy[1]))
+        self.yaw = float(yaw)
+        if crouch_m is not None:
+            self.crouch_m = float(crouch_m)
+        if waist_rad is not None and waist_rad != self.waist_rad:
+            self.waist_rad = float(waist_rad)
+            pb.setJointMotorControl2(self.body, TORSO, pb.POSITION_CONTROL, targetPosition=self.waist_rad,
+                                     force=WAIST_TORQUE_NM, positionGain=0.2, physicsClientId=self.client)
+        pb.resetBasePositionAndOrientation(
+            self.body, (self.xy[0], self.xy[1], self.base_z()), pb.getQuaternionFromEuler((0.0, 0.0, self.yaw)),
+            physicsClientId=self.client,
+        )
+
+    def aim_hand(self, side: str, target_w: np.ndarray | None) -> None:
+        """Drive an arm so its palm goes to a world point (None: hang at the side)."""
+        self.hand_targets[side] = None if target_w is None else np.asarray(target_w, dtype=float)
+        if target_w is None:
+            self._set_arm(side, (0.0, 0.05, 0.1) if side == "right" else (0.0, 0.05, 0.1))
+            return
+        r, o = self.torso_to_world()
+        local = r.T @ (np.asarray(target_w, dtype=float) - o) - self.shoulder_local(side)
+        self._set_arm(side, arm_ik(local, self.build.upper_arm_m, self.build.forearm_m + self.build.hand_m / 2))
+
+    def go_limp(self, side: str, torque_nm: float = 1.5) -> None:
+        """Relax an arm (for leaning: the hand rests where it is, held only by contact)."""
+        links = ARM_LINKS[side]
+        pb.setJointMotorControlArray(self.body, list(links[:3]), pb.VELOCITY_CONTROL, targetVelocities=[0, 0, 0],
+                                     forces=[torque_nm] * 3, physicsClientId=self.client)
+        self._limp[side] = True
+
+    def push_hand(self, side: str, force_w: tuple[float, float, float]) -> None:
+        """An external force on the palm (a person's weight through the arm); applies for one physics step."""
+        pb.applyExternalForce(self.body, ARM_LINKS[side][3], force_w, self.palm_world(side).tolist(), pb.WORLD_FRAME,
+                              physicsClientId=self.client)
+
+    def palm_world(self, side: str) -> np.ndarray:
+        st = pb.getLinkState(self.body, ARM_LINKS[side][3], computeForwardKinematics=1, physicsClientId=self.client)
+        pos, orn = st[4], st[5]
+        rot = np.array(pb.getMatrixFromQuaternion(orn)).reshape(3, 3)
+        return np.array(pos) + rot @ np.array([0.0, 0.0, -self.build.hand_m / 2])
+
+    def head_world(self) -> np.ndarray:
+        return np.array(pb.getLinkState(self.body, HEAD, computeForwardKinematics=1, physicsClientId=self.client)[4])
+
+    def basket_slot(self, k: int) -> tuple[tuple[float, float, float], tuple[float, float, float, float]]:
+        """World pose of carried item number k (rows of three along the basket, stacked)."""
+        r, o = self._base_to_world()
+        b = self.build
+        col, layer = k % 3, k // 3
+        local = np.array([(col - 1) * 0.11, b.shoulder_width_m / 2 + 0.03, -0.16 + 0.08 * layer])
+        return tuple((o + r @ local).tolist()), pb.getQuaternionFromEuler((0.0, 0.0, self.yaw))
+
+    def remove(self) -> None:
+        pb.removeBody(self.body, physicsClientId=self.client)
+
+    # -- helpers ------------------------------------------------------------
+
+    def _base_to_world(self) -> tuple[np.ndarray, np.ndarray]:
+        cy, sy = math.cos(self.yaw), math.sin(self.yaw)
+        return np.array([[cy, -sy, 0.0], [sy, cy, 0.0], [0.0, 0.0, 1.0]]), np.array([self.xy[0], self.xy[1], self.base_z()])
+
+    def _rest_arms(self) -> None:
+        for side in ("right", "left"):
+            self.aim_hand(side, None)
+            links = ARM_LINKS[side]
+            for j, q in zip(links[:3], self._rest_q(side)):
+                pb.resetJointState(self.body, j, q, physicsClientId=self.client)
+
+    def _rest_q(self, side: str) -> tuple[float, float, float]:
+        return (0.0, 0.05, 0.1)
+
+    def _set_arm(self, side: str, q: tuple[float, float, float]) -> None:
+        links = ARM_LINKS[side]
+        self._limp[side] = False
+        pb.setJointMotorControlArray(
+            self.body, list(links[:3]), pb.POSITION_CONTROL, targetPositions=list(q),
+            forces=[SHOULDER_TORQUE_NM, SHOULDER_TORQUE_NM, ELBOW_TORQUE_NM],
+            positionGains=[0.3, 0.3, 0.3], physicsClientId=self.client,
+        )
+
+    def _create(self) -> int:
+        c, b = self.client, self.build
+        hip = b.hip_m
+        leg_half = (0.055 * b.height_m, b.shoulder_width_m * 0.36, hip / 2)
+        torso_half = (b.torso_half_depth_m, b.shoulder_width_m / 2 - 0.025, b.torso_len_m / 2)
+        col = lambda **kw: pb.createCollisionShape(physicsClientId=c, **kw)  # noqa: E731
+        vis = lambda **kw: pb.createVisualShape(physicsClientId=c, **kw)  # noqa: E731
+        legs_c = col(shapeType=pb.GEOM_BOX, halfExtents=leg_half, collisionFramePosition=(0, 0, -hip / 2))
+        legs_v = vis(shapeType=pb.GEOM_BOX, halfExtents=leg_half, visualFramePosition=(0, 0, -hip / 2), rgbaColor=[*b.trousers, 1])
+        torso_c = col(shapeType=pb.GEOM_BOX, halfExtents=torso_half, collisionFramePosition=(0, 0, b.torso_len_m / 2))
+        torso_v = vis(shapeType=pb.GEOM_BOX, halfExtents=torso_half, visualFramePosition=(0, 0, b.torso_len_m / 2), rgbaColor=[*b.shirt, 1])
+        head_c = col(shapeType=pb.GEOM_SPHERE, radius=b.head_r_m)
+        head_v = vis(shapeType=pb.GEOM_SPHERE, radius=b.head_r_m, rgbaColor=[*b.skin, 1])
+        if b.carrier == "basket":
+            bk_half = (0.18, 0.06, 0.09)
+            bk_rgba = [0.85, 0.12, 0.12, 1]
+        else:
+            bk_half = (0.16, 0.06, 0.14)
+            bk_rgba = [0.92, 0.88, 0.78, 1]
+        basket_c = col(shapeType=pb.GEOM_BOX, halfExtents=bk_half)
+        basket_v = vis(shapeType=pb.GEOM_BOX, halfExtents=bk_half, rgbaColor=bk_rgba)
+        r_arm = 0.045 * b.height_m / 1.75
+        ua_c = col(shapeType=pb.GEOM_CAPSULE, radius=r_arm, height=max(0.01, b.upper_arm_m - 2 * r_arm), collisionFramePosition=(0, 0, -b.upper_arm_m / 2))
+        ua_v = vis(shapeType=pb.GEOM_CAPSULE, radius=r_arm, length=max(0.01, b.upper_arm_m - 2 * r_arm), visualFramePosition=(0, 0, -b.upper_arm_m / 2), rgbaColor=[*b.shirt, 1])
+        fa_c = col(shapeType=pb.GEOM_CAPSULE, radius=r_arm * 0.8, height=max(0.01, b.forearm_m - 1.6 * r_arm), collisionFramePosition=(0, 0, -b.forearm_m / 2))
+        fa_v = vis(shapeType=pb.GEOM_CAPSULE, radius=r_arm * 0.8, length=max(0.01, b.forearm_m - 1.6 * r_arm), visualFramePosition=(0, 0, -b.forearm_m / 2), rgbaColor=[*b.skin, 1])
+        hand_half = (0.012 * b.height_m / 1.75 * 1.5, 0.045 * b.height_m / 1.75, b.hand_m / 2)
+        hand_c = col(shapeType=pb.GEOM_BOX, halfExtents=hand_half, collisionFramePosition=(0, 0, -b.hand_m / 2))
+        hand_v = vis(shapeType=pb.GEOM_BOX, halfExtents=hand_half, visualFramePosition=(0, 0, -b.hand_m / 2), rgbaColor=[*b.skin, 1])
+
+        masses = [30.0 if not b.child else 14.0, 5.0 if not b.child else 3.5]
+        cols, viss = [torso_c, head_c], [torso_v, head_v]
+        pos = [(0, 0, 0), (0, 0, b.torso_len_m + 0.5 * b.head_r_m + 0.06 * b.height_m / 1.75 + 0.02)]
+        parents = [0, TORSO + 1]
+        types = [pb.JOINT_REVOLUTE, pb.JOINT_FIXED]
+        axes = [(0, 1, 0), (0, 0, 1)]
+        for side in ("right", "left"):
+            s = -1.0 if side == "right" else 1.0
+            first = len(masses)
+            masses += list(ARM_MASSES_KG)
+            cols += [-1, ua_c, fa_c, hand_c]
+            viss += [-1, ua_v, fa_v, hand_v]
+            pos += [(0, s * b.shoulder_width_m / 2, b.torso_len_m), (0, 0, 0), (0, 0, -b.upper_arm_m), (0, 0, -b.forearm_m)]
+            parents += [TORSO + 1, first + 1, first + 2, first + 3]
+            types += [pb.JOINT_REVOLUTE, pb.JOINT_REVOLUTE, pb.JOINT_REVOLUTE, pb.JOINT_FIXED]
+            axes += [(0, 0, 1), (0, 1, 0), (0, 1, 0), (0, 0, 1)]
+        masses.append(0.6)
+        cols.append(basket_c)
+        viss.append(basket_v)
+        pos.append((0.0, b.shoulder_width_m / 2 + 0.03, -0.22))
+        parents.append(0)
+        types.append(pb.JOINT_FIXED)
+        axes.append((0, 0, 1))
+        n = len(masses)
+        body = pb.createMultiBody(
+            baseMass=0.0,
+            baseCollisionShapeIndex=legs_c,
+            baseVisualShapeIndex=legs_v,
+            basePosition=(self.xy[0], self.xy[1], hip),
+            baseOrientation=pb.getQuaternionFromEuler((0, 0, self.yaw)),
+            linkMasses=masses,
+            linkCollisionShapeIndices=cols,
+            linkVisualShapeIndices=viss,
+            linkPositions=pos,
+            linkOrientations=[(0, 0, 0, 1)] * n,
+            linkInertialFramePositions=[(0, 0, 0)] * n,
+            linkInertialFrameOrientations=[(0, 0, 0, 1)] * n,
+            linkParentIndices=parents,
+            linkJointTypes=types,
+            linkJointAxis=axes,
+            physicsClientId=c,
+        )
+        for link in range(-1, n):
+            arm = link in (3, 4, 7, 8)
+            pb.setCollisionFilterGroupMask(body, link, GROUP_SHOPPER, MASK_SHOPPER_ARM if arm else MASK_SHOPPER_BODY, physicsClientId=c)
+            pb.changeDynamics(body, link, linearDamping=0.0, angularDamping=0.0, lateralFriction=0.8,
+                              activationState=pb.ACTIVATION_STATE_DISABLE_SLEEPING, physicsClientId=c)
+        pb.setJointMotorControl2(body, TORSO, pb.POSITION_CONTROL, targetPosition=0.0, force=WAIST_TORQUE_NM, positionGain=0.2, physicsClientId=c)
+        return body
+
+
+def arm_ik(p: np.ndarray, l1: float, l2: float) -> tuple[float, float, float]:
+    """Joint angles (shoulder yaw about z, shoulder pitch about y, elbow about y) putting the palm at `p`.
+
+    `p` is the palm target relative to the shoulder, in the torso frame. At zero the arm hangs
+    straight down; pitch -pi/2 points it forward; the elbow flexes forward (negative). A target
+    out of reach is approached along its direction.
+    """
+    px, py, pz = float(p[0]), float(p[1]), float(p[2])
+    rho = math.hypot(px, py)
+    yaw = math.atan2(py, px) if rho > 1e-4 else 0.0
+    d = min(max(math.hypot(rho, pz), abs(l1 - l2) + 1e-3), l1 + l2 - 1e-4)
+    theta_t = math.atan2(-rho, -pz)
+    cos_g = (l1 * l1 + d * d - l2 * l2) / (2 * l1 * d)
+    gamma = math.acos(max(-1.0, min(1.0, cos_g)))
+    cos_e = (l1 * l1 + l2 * l2 - d * d) / (2 * l1 * l2)
+    beta = math.pi - math.acos(max(-1.0, min(1.0, cos_e)))
+    return (yaw, theta_t + gamma, -beta)
+
+
+def arm_fk(q: tuple[float, float, float], l1: float, l2: float) -> np.ndarray:
+    """Palm position relative to the shoulder (torso frame) for joint angles `q` (inverse of `arm_ik`)."""
+    yaw, t1, e = q
+    a1 = np.array([-math.sin(t1), -math.cos(t1)])
+    a2 = np.array([-math.sin(t1 + e), -math.cos(t1 + e)])
+    rho, z = l1 * a1 + l2 * a2
+    return np.array([rho * math.cos(yaw), rho * math.sin(yaw), z])

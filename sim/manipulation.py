@@ -1,0 +1,140 @@
+"""Item moves through physics: grasp, carry, stow, release onto a plate, and finding free room on a plate.
+
+Sits between the agents (which decide what a hand does) and the physics store
+(`sim.world.StoreWorld`). A grasp is a fixed constraint from a hand link to
+the item at their relative pose of that moment, so the item is lifted by the
+contact solver and the plate's load cell feels the load go. An item in a
+basket or bag rides kinematically (mass 0, no collisions) at a slot of its
+carrier; taking it out gives it back its mass and collisions. A put-back
+releases the item just above free room on the target plate and lets it fall
+and settle; the plate's island is woken so the cell reads the new load.
+
+Collision groups (bit masks) keep hands out of the products they reach past:
+shopper links never collide with items (a hand reaching into a full bin would
+otherwise bulldoze the front row, which real hands do not), but hands do
+collide with plates and shelf structure (a lean presses on a plate through
+contact) and with other shoppers.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pybullet as pb
+from shapely import affinity
+from shapely.geometry import Point, Polygon, box
+from shapely.ops import unary_union
+
+from sim.layout import Bin
+from sim.world import StoreWorld
+
+GROUP_DEFAULT = 1  # Bullet's default for dynamic bodies (plates' moving link)
+GROUP_STATIC = 2  # Bullet's default for static bodies
+GROUP_SHOPPER = 4
+GROUP_ITEM = 8
+MASK_ALL = -1
+MASK_SHOPPER_BODY = GROUP_DEFAULT | GROUP_STATIC | GROUP_SHOPPER  # plates, shelves, other shoppers; never items
+MASK_SHOPPER_ARM = GROUP_SHOPPER  # upper arms and forearms touch only other shoppers (see agents.body)
+
+GRASP_FORCE_N = 80.0  # the most a grip constraint pulls with: a 1 kg pack with room for its swing
+ITEM_GAP_M = 0.006  # free room kept around an item put back
+
+
+def set_item_groups(world: StoreWorld) -> None:
+    """Put every item in the item collision group (idempotent)."""
+    for it in world.items.values():
+        pb.setCollisionFilterGroupMask(it.body, -1, GROUP_ITEM, MASK_ALL, physicsClientId=world.client)
+
+
+def grasp(world: StoreWorld, item_id: int, body: int, link: int) -> int:
+    """Fix the item to a hand link where it is now; return the constraint id."""
+    c = world.client
+    item = world.items[item_id].body
+    pb.changeDynamics(item, -1, activationState=pb.ACTIVATION_STATE_WAKE_UP, physicsClientId=c)
+    hs = pb.getLinkState(body, link, computeForwardKinematics=1, physicsClientId=c)
+    hpos, horn = hs[4], hs[5]
+    ipos, iorn = pb.getBasePositionAndOrientation(item, physicsClientId=c)
+    inv_p, inv_o = pb.invertTransform(hpos, horn)
+    rel_p, rel_o = pb.multiplyTransforms(inv_p, inv_o, ipos, iorn)
+    cid = pb.createConstraint(
+        body, link, item, -1, pb.JOINT_FIXED, (0, 0, 0), rel_p, (0, 0, 0),
+        parentFrameOrientation=rel_o, childFrameOrientation=(0, 0, 0, 1), physicsClientId=c,
+    )
+    pb.changeConstraint(cid, maxForce=GRASP_FORCE_N, physicsClientId=c)
+    return cid
+
+
+def release(world: StoreWorld, constraint: int) -> None:
+    pb.removeConstraint(constraint, physicsClientId=world.client)
+
+
+def make_carried(world: StoreWorld, item_id: int) -> None:
+    """The item rides in a basket or bag: kinematic, no collisions."""
+    c = world.client
+    body = world.items[item_id].body
+    pb.changeDynamics(body, -1, mass=0.0, physicsClientId=c)
+    pb.setCollisionFilterGroupMask(body, -1, 0, 0, physicsClientId=c)
+
+
+def make_loose(world: StoreWorld, item_id: int) -> None:
+    """Back to a dynamic product with its own mass and collisions."""
+    c = world.client
+    it = world.items[item_id]
+    pb.changeDynamics(it.body, -1, mass=it.mass_kg, activationState=pb.ACTIVATION_STATE_WAKE_UP, physicsClientId=c)
+    pb.setCollisionFilterGroupMask(it.body, -1, GROUP_ITEM, MASK_ALL, physicsClientId=c)
+
+
+def place(world: StoreWorld, item_id: int, pos, orn) -> None:
+    """Teleport an item (a carried one, kinematic) to a pose."""
+    pb.resetBasePositionAndOrientation(world.items[item_id].body, pos, orn, physicsClientId=world.client)
+    pb.resetBaseVelocity(world.items[item_id].body, (0, 0, 0), (0, 0, 0), physicsClientId=world.client)
+
+
+def item_half_height(world: StoreWorld, item_id: int) -> float:
+    return world.layout.catalog[world.items[item_id].sku].size_mm[2] / 2000.0
+
+
+def item_footprint(world: StoreWorld, item_id: int, xy=None, yaw: float | None = None) -> Polygon:
+    """The item's floor-plan outline at its pose (or at `xy`, `yaw`)."""
+    cat = world.layout.catalog[world.items[item_id].sku]
+    w, d = cat.size_mm[0] / 1000.0, cat.size_mm[1] / 1000.0
+    if xy is None or yaw is None:
+        pos, orn = world.item_pose(item_id)
+        xy = xy if xy is not None else pos[:2]
+        yaw = yaw if yaw is not None else pb.getEulerFromQuaternion(orn)[2]
+    if cat.shape == "cylinder":
+        return Point(xy).buffer(min(w, d) / 2, quad_segs=8)
+    poly = box(-w / 2, -d / 2, w / 2, d / 2)
+    return affinity.translate(affinity.rotate(poly, yaw, use_radians=True), xy[0], xy[1])
+
+
+def free_spot(world: StoreWorld, b: Bin, item_id: int, prefer_xy=None, ignore: set[int] = frozenset()) -> tuple[float, float, float] | None:
+    """Where on plate `b` the item fits without touching what stands there now: (x, y, yaw), front first.
+
+    Candidates lie on a 1.5 cm grid over the plate, the item upright and turned like the bin's rows;
+    those nearest the front edge win, then those nearest `prefer_xy`. None if the plate is full.
+    """
+    cat = world.layout.catalog[world.items[item_id].sku]
+    yaw = math.atan2(b.right[1], b.right[0])
+    w, d = cat.size_mm[0] / 1000.0, cat.size_mm[1] / 1000.0
+    here = [i for i in world.ledger.items_in(b.id) if i != item_id and i not in ignore]
+    occupied = unary_union([item_footprint(world, i) for i in here]).buffer(ITEM_GAP_M) if here else None
+    fx, fy = b.facing
+    rx, ry = b.right
+    half_u, half_v = b.width_m / 2 - w / 2 - 0.003, b.depth_m / 2 - d / 2 - 0.003
+    if half_u < 0 or half_v < 0:
+        return None
+    us = np.arange(-half_u, half_u + 1e-9, 0.015)
+    vs = np.arange(half_v, -half_v - 1e-9, -0.015)  # front (v = +half) first
+    px, py = prefer_xy if prefer_xy is not None else (b.center[0], b.center[1])
+    for v in vs:
+        row = []
+        for u in us:
+            x, y = b.center[0] + rx * u + fx * v, b.center[1] + ry * u + fy * v
+            row.append(((x - px) ** 2 + (y - py) ** 2, x, y))
+        row.sort()
+        for _, x, y in row:
+            fp = item_footprint(world, item_id, (x, y), yaw)
+            if occupied is None or not fp.intersects(occupied):
+                return (x, y, yaw)
+    return None
