@@ -77,6 +77,15 @@ def _build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_scenario_file(name: str) -> bool:
+    """A YAML with `shoppers`, `crowd` or `store` keys is a scenario; anything else is checked as a store."""
+    from agents.scenario import is_scenario_data
+    from sim.yamlsrc import load_yaml
+
+    data, _ = load_yaml(name)
+    return is_scenario_data(data)
+
+
 def _cmd_validate(args: argparse.Namespace) -> int:
     from sim.errors import InputError
     from sim.layout import load_store
@@ -84,6 +93,13 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     failed = 0
     for name in args.files:
         try:
+            if _is_scenario_file(name):
+                from agents.scenario import validate_file
+
+                sc, layout = validate_file(name)
+                print(f"{name}: ok (scenario '{sc.spec.name}' on store '{layout.name}': "
+                      f"{len(sc.spec.shoppers)} scripted shoppers{', a crowd' if sc.spec.crowd else ''})")
+                continue
             layout = load_store(name)
         except InputError as exc:
             print(str(exc), file=sys.stderr)
