@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-fast bench-physics lint-imports clean
+.PHONY: venv run test test-fast bench-physics bench-checkout lint-imports clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,9 @@ test-fast: $(STAMP)
 
 bench-physics: $(STAMP)
 	$(PY) -m bench.physics
+
+bench-checkout: $(STAMP)
+	$(PY) -m bench.checkout
 
 lint-imports: $(STAMP)
 	$(VENV)/bin/lint-imports
