@@ -133,18 +133,27 @@ class Pinhole:
         p[3, 2] = -1.0
         return p.T.ravel().tolist()
 
-    def sees_box(self, lo: np.ndarray, hi: np.ndarray) -> bool:
-        """Whether any part of an axis-aligned world box can fall in the image (conservative)."""
-        corners = np.array([[x, y, z] for x in (lo[0], hi[0]) for y in (lo[1], hi[1]) for z in (lo[2], hi[2])])
+    def sees_boxes(self, boxes: np.ndarray) -> np.ndarray:
+        """For (n, 2, 3) axis-aligned world boxes (lo, hi): whether any part of each can fall in the image (conservative)."""
+        boxes = np.asarray(boxes, dtype=float).reshape(-1, 2, 3)
+        pick = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)])  # the 8 corners
+        corners = np.stack([boxes[:, pick[:, k], k] for k in range(3)], axis=-1)  # (n, 8, 3)
         pc = corners @ np.array(self.R).reshape(3, 3).T + np.array(self.t)
-        z = pc[:, 2]
-        if (z <= self.near_m).all():
-            return False
-        if (z <= self.near_m).any():
-            return True  # straddles the camera plane: cannot bound its projection simply
-        u = self.fx * pc[:, 0] / z + self.cx
-        v = self.fy * pc[:, 1] / z + self.cy
-        return bool(u.max() >= -1 and u.min() <= self.width and v.max() >= -1 and v.min() <= self.height)
+        z = pc[..., 2]
+        front = z > self.near_m
+        zc = np.where(front, z, 1.0)
+        u = self.fx * pc[..., 0] / zc + self.cx
+        v = self.fy * pc[..., 1] / zc + self.cy
+        inf = np.inf
+        inside = (
+            (np.where(front, u, -inf).max(axis=1) >= -1) & (np.where(front, u, inf).min(axis=1) <= self.width)
+            & (np.where(front, v, -inf).max(axis=1) >= -1) & (np.where(front, v, inf).min(axis=1) <= self.height)
+        )
+        # A box that straddles the camera plane cannot be bounded by its corners' projections: count it as seen.
+        return (front.all(axis=1) & inside) | (front.any(axis=1) & ~front.all(axis=1))
+
+    def sees_box(self, lo: np.ndarray, hi: np.ndarray) -> bool:
+        return bool(self.sees_boxes(np.stack([lo, hi])[None])[0])
 
 
 def render_client(client: int, cam: Pinhole, renderer: Renderer) -> tuple[np.ndarray, np.ndarray]:
@@ -178,8 +187,16 @@ class _Copy:
     body: int
     links: tuple[int, ...]  # world link index of each visual (-1 = base)
     poses: np.ndarray  # (len(links), 7): position and quaternion of each link frame when last synced
+    offsets: np.ndarray  # (len(links), 3): each visual's centre in its link frame
+    radii: np.ndarray  # (len(links),): a sphere about that centre holding the whole visual
     ids: list[int] = field(default_factory=list)  # bodies in the render client
     still: int = 0  # samples in a row without moving (for baking back)
+
+    def boxes(self) -> np.ndarray:
+        """(n, 2, 3) world boxes around each visual at the synced poses (render-only copies have no collision AABB)."""
+        centres = self.poses[:, :3] + _rotate(self.poses[:, 3:], self.offsets)
+        r = self.radii[:, None]
+        return np.stack([centres - r, centres + r], axis=1)
 
 
 class StoreRenderer:
@@ -209,7 +226,6 @@ class StoreRenderer:
         self._rows: list[tuple[int, int]] | None = None
         self._row_poses = np.empty((0, 7))
         self._dynamic_boxes = np.empty((0, 2, 3))
-        self._fixed: dict[int, bool] = {}
         self.background_renders = 0  # how many times a camera re-rendered its background (for benchmarks)
         for body in self._world_bodies():
             if body in self.registry:
@@ -217,6 +233,9 @@ class StoreRenderer:
             else:
                 self.static[body] = self._copy(body, self.static_client)
         self._body_count = pb.getNumBodies(physicsClientId=self.world)
+        # The store's fixtures (mass-0 bases present at the start: floor, walls, gondolas, shelf boards)
+        # cannot move, so their bases are never re-checked; anything else is.
+        self._fixtures = {b for b in self.static if self._fixed_base(b)}
 
     # -- per sample ------------------------------------------------------------------------------------
 
@@ -226,7 +245,7 @@ class StoreRenderer:
             self._adopt_new_bodies()
         for body in self._moved_static_bodies():
             copy = self.static[body]
-            self._invalidate(copy, self.static_client)
+            self._invalidate(copy)
             self._drop(body, self.static, self.static_client, dirty=False)
             if self._poses(body, copy.links) is not None:  # moved, not removed
                 self.dynamic[body] = self._copy(body, self.dynamic_client)
@@ -242,11 +261,11 @@ class StoreRenderer:
                 self._drop(body, self.dynamic, self.dynamic_client, dirty=False)
                 self.static[body] = self._copy(body, self.static_client)
                 self._rows = None
-                self._invalidate(self.static[body], self.static_client)
+                self._invalidate(self.static[body])
                 continue
             self._place(copy, poses, self.dynamic_client)
-            boxes.extend(pb.getAABB(rid, physicsClientId=self.dynamic_client) for rid in copy.ids)
-        self._dynamic_boxes = np.array(boxes, dtype=float).reshape(-1, 2, 3)
+            boxes.append(copy.boxes())
+        self._dynamic_boxes = np.concatenate(boxes) if boxes else np.empty((0, 2, 3))
 
     def render(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Camera `index`: RGB (H, W, 3) uint8 and depth (H, W) float32 metres (0 = nothing), via the cached background."""
@@ -289,7 +308,7 @@ class StoreRenderer:
             if body in self.static:
                 if body not in self.registry:
                     continue
-                self._invalidate(self.static[body], self.static_client)
+                self._invalidate(self.static[body])
                 self._drop(body, self.static, self.static_client, dirty=False)
             self.dynamic[body] = self._copy(body, self.dynamic_client)
         self._body_count = pb.getNumBodies(physicsClientId=self.world)
@@ -297,7 +316,7 @@ class StoreRenderer:
     def _moved_static_bodies(self) -> list[int]:
         """Static-looking bodies whose pose differs from their copy's (or that left the world), in one sweep."""
         if self._rows is None:  # (body, link) of every visual that can move: not on a fixed base
-            self._rows = [(b, link) for b, c in self.static.items() for link in c.links if not (link < 0 and self._fixed_base(b))]
+            self._rows = [(b, link) for b, c in self.static.items() for link in c.links if not (link < 0 and b in self._fixtures)]
             self._row_poses = np.array([self.static[b].poses[self.static[b].links.index(link)] for b, link in self._rows]).reshape(-1, 7)
         if not self._rows:
             return []
@@ -311,23 +330,21 @@ class StoreRenderer:
         return sorted({self._rows[i][0] for i in np.flatnonzero(moved)})
 
     def _dynamic_in_view(self, cam: Pinhole) -> bool:
-        return any(cam.sees_box(lo, hi) for lo, hi in self._dynamic_boxes)
+        return bool(len(self._dynamic_boxes)) and bool(cam.sees_boxes(self._dynamic_boxes).any())
 
-    def _invalidate(self, copy: _Copy, client: int) -> None:
-        """Forget the backgrounds of every camera that sees where `copy` is drawn in `client`."""
-        for rid in copy.ids:
-            lo, hi = pb.getAABB(rid, physicsClientId=client)
-            lo, hi = np.array(lo), np.array(hi)
-            for i, cam in enumerate(self.cameras):
-                if self._backgrounds[i] is not None and cam.sees_box(lo, hi):
-                    self._backgrounds[i] = None
+    def _invalidate(self, copy: _Copy) -> None:
+        """Forget the backgrounds of every camera that sees where `copy` is drawn."""
+        boxes = copy.boxes()
+        for i, cam in enumerate(self.cameras):
+            if self._backgrounds[i] is not None and cam.sees_boxes(boxes).any():
+                self._backgrounds[i] = None
 
     def _drop(self, body: int, table: dict[int, _Copy], client: int, dirty: bool) -> None:
         copy = table.pop(body)
         if table is self.static:
             self._rows = None
         if dirty:
-            self._invalidate(copy, client)
+            self._invalidate(copy)
         for rid in copy.ids:
             pb.removeBody(rid, physicsClientId=client)
 
@@ -342,7 +359,8 @@ class StoreRenderer:
         links = tuple(v[1] for v in visuals)
         poses = self._poses(body, links)
         assert poses is not None, f"body {body} vanished while being copied"
-        copy = _Copy(body, links, poses)
+        bounds = [_visual_bounds(v) for v in visuals]
+        copy = _Copy(body, links, poses, np.array([b[0] for b in bounds]).reshape(-1, 3), np.array([b[1] for b in bounds]))
         for v, pose in zip(visuals, poses):
             shape = self._shape(client, v)
             copy.ids.append(pb.createMultiBody(0.0, -1, shape, pose[:3].tolist(), pose[3:].tolist(), physicsClientId=client))
@@ -386,10 +404,7 @@ class StoreRenderer:
         return pos + orn
 
     def _fixed_base(self, body: int) -> bool:
-        """A base of mass 0 never moves (pybullet treats it as fixed); bodies moved by hand must be registered dynamic."""
-        if body not in self._fixed:
-            self._fixed[body] = pb.getDynamicsInfo(body, -1, physicsClientId=self.world)[0] == 0.0
-        return self._fixed[body]
+        return pb.getDynamicsInfo(body, -1, physicsClientId=self.world)[0] == 0.0
 
     def _poses(self, body: int, links: tuple[int, ...]) -> np.ndarray | None:
         """World pose of the link frame each visual hangs on (the URDF frame, not the inertial one); None if gone."""
@@ -417,3 +432,40 @@ def _moved(a: np.ndarray, b: np.ndarray) -> bool:
         return True
     dots = np.abs(np.sum(a[:, 3:] * b[:, 3:], axis=1)).clip(0.0, 1.0)
     return bool((2.0 * np.arccos(dots)).max() > TURN_TOLERANCE_RAD)
+
+
+def _rotate(quats: np.ndarray, vectors: np.ndarray) -> np.ndarray:
+    """Rotate each vector by its quaternion (x, y, z, w)."""
+    q, w = quats[:, :3], quats[:, 3:4]
+    t = 2.0 * np.cross(q, vectors)
+    return vectors + w * t + np.cross(q, t)
+
+
+_MESH_RADII: dict[str, float] = {}
+
+
+def _visual_bounds(v: tuple) -> tuple[np.ndarray, float]:
+    """A visual's centre in its link frame and the radius of a sphere about it that holds the shape."""
+    _, _, geom, dims, mesh, frame_pos, _, _ = v[:8]
+    if geom == pb.GEOM_BOX:
+        r = float(np.linalg.norm(dims)) / 2.0
+    elif geom == pb.GEOM_SPHERE:
+        r = float(dims[0])
+    elif geom == pb.GEOM_CAPSULE:
+        r = float(dims[0]) / 2.0 + float(dims[1])
+    elif geom == pb.GEOM_CYLINDER:
+        r = float(np.hypot(dims[0] / 2.0, dims[1]))
+    elif geom == pb.GEOM_MESH:
+        r = _mesh_radius(mesh.decode() if isinstance(mesh, bytes) else mesh) * float(max(abs(d) for d in dims))
+    else:  # a plane: everywhere
+        r = 1e6
+    return np.array(frame_pos, dtype=float), r
+
+
+def _mesh_radius(path: str) -> float:
+    """Largest distance of an OBJ mesh's vertices from its origin (cached per file)."""
+    if path not in _MESH_RADII:
+        verts = [line.split()[1:4] for line in Path(path).read_text().splitlines() if line.startswith("v ")]
+        assert verts, f"mesh {path}: no vertices (only OBJ meshes are mirrored)"
+        _MESH_RADII[path] = float(np.linalg.norm(np.array(verts, dtype=float), axis=1).max())
+    return _MESH_RADII[path]

@@ -1,0 +1,367 @@
+"""Ceiling cameras: calibration against the rendered pixels, the D435 noise and fault model, determinism,
+and the cached-background fast path against a full render of the same scene."""
+from __future__ import annotations
+
+import numpy as np
+import pybullet as pb
+import pytest
+
+from bench.standins import StandInShopper
+from sim.cameras import CameraRig, camera_mounts
+from sim.clock import Clock
+from sim.layout import Cameras, CameraPose, StoreLayout, load_store
+from sim.render import choose_renderer
+from sim.seeding import generator
+from sim.simulation import Simulation
+from sim.stream import CameraFrame, LoadCellBatch, message_bytes
+from sim.world import StoreWorld
+
+CLEAN = {"depth_noise_m": 0.0, "rgb_noise": 0.0, "depth_unit_m": 0.0, "jitter_ms": 0.0, "drop_rate": 0.0}
+MAGENTA = (1.0, 0.0, 1.0)
+MARKER_HALF_M = 0.08
+
+
+def _layout(path, cameras: dict | None = None, list_cameras: list[CameraPose] | None = None) -> StoreLayout:
+    layout = load_store(path)
+    if list_cameras is not None:
+        layout = StoreLayout(layout.spec.model_copy(update={"cameras": Cameras(list=tuple(list_cameras))}), layout.path)
+    return layout.with_sensors({"cameras": cameras or {}})
+
+
+def _world(layout: StoreLayout, clock: Clock) -> StoreWorld:
+    world = StoreWorld(layout, generator(0, "item_weights"), clock.dt_s)
+    world.settle_and_sleep()
+    return world
+
+
+def _tick(rig: CameraRig, clock: Clock, world: StoreWorld | None = None) -> list[CameraFrame]:
+    for _ in range(rig.period_ticks):
+        if world is not None:
+            world.step()
+        clock.advance()
+    return rig.sample()
+
+
+def _marker(client: int, at: tuple[float, float, float], half_m: float = MARKER_HALF_M) -> tuple[float, float, float]:
+    """A thin magenta square whose top face is centred on `at`; returns that point."""
+    vis = pb.createVisualShape(pb.GEOM_BOX, halfExtents=[half_m, half_m, 0.002], rgbaColor=[*MAGENTA, 1], physicsClientId=client)
+    pb.createMultiBody(0.0, -1, vis, [at[0], at[1], at[2] - 0.002], physicsClientId=client)
+    return at
+
+
+# -- renderer choice --------------------------------------------------------------------------------------
+
+
+def test_renderer_choice_takes_egl_only_where_a_gpu_is():
+    assert choose_renderer("auto", gpu_present=False) == "tiny"
+    assert choose_renderer("auto", gpu_present=True) == "egl"
+    assert choose_renderer("tiny", gpu_present=True) == "tiny"
+    assert choose_renderer("egl", gpu_present=True) == "egl"
+    with pytest.raises(ValueError, match="GPU"):
+        choose_renderer("egl", gpu_present=False)
+    with pytest.raises(ValueError, match="unknown renderer"):
+        choose_renderer("vulkan", gpu_present=True)
+
+
+# -- calibration ------------------------------------------------------------------------------------------
+
+
+def test_grid_cameras_look_straight_down_over_cell_centres(tiny_store_path):
+    layout = _layout(tiny_store_path)
+    mounts = camera_mounts(layout)
+    clock = Clock()
+    world = _world(layout, clock)
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
+    try:
+        assert len(rig.calibrations) == len(mounts) == 4  # a 6 x 5 m floor at 2.5 m spacing: 2 x 2 cells
+        for m, cal in zip(mounts, rig.calibrations):
+            below = np.array([[m.eye[0], m.eye[1], 0.0]])
+            uv, z = cal.project(below)
+            K = cal.K_matrix()
+            assert np.allclose(uv[0], (K[0, 2], K[1, 2])) and z[0] == pytest.approx(m.eye[2])
+            north = cal.project(np.array([[m.eye[0], m.eye[1] + 1.0, 0.0]]))[0][0]
+            assert north[1] < K[1, 2]  # north is up in the image
+            R = cal.R_matrix()
+            assert np.allclose(R @ R.T, np.eye(3)) and np.linalg.det(R) == pytest.approx(1.0)
+    finally:
+        rig.close()
+        world.close()
+
+
+# Top-face centres: on the floor (4 mm plates, so never coplanar with it), and hanging in the air.
+MARKERS = [(0.8, 0.9, 0.004), (5.0, 1.5, 0.004), (1.2, 4.3, 0.004), (4.6, 4.2, 0.004), (2.1, 3.3, 0.004),
+           (4.3, 2.2, 1.3), (1.6, 2.6, 2.1), (3.9, 3.6, 0.7)]
+
+
+def _depth_at(depth: np.ndarray, u: float, v: float) -> float:
+    """Depth at a sub-pixel point: bilinear in 1/z, which is exact across a plane."""
+    c, r = int(np.floor(u)), int(np.floor(v))
+    a, b = u - c, v - r
+    inv = 1.0 / depth[r : r + 2, c : c + 2].astype(float)
+    return 1.0 / ((1 - b) * ((1 - a) * inv[0, 0] + a * inv[0, 1]) + b * ((1 - a) * inv[1, 0] + a * inv[1, 1]))
+
+
+def _projected_area_px(cal, at) -> float:
+    h = MARKER_HALF_M
+    corners = np.array([[at[0] + sx * h, at[1] + sy * h, at[2]] for sx, sy in ((-1, -1), (1, -1), (1, 1), (-1, 1))])
+    (x, y) = cal.project(corners)[0].T
+    return 0.5 * abs(float(np.sum(x * np.roll(y, -1) - np.roll(x, -1) * y)))
+
+
+@pytest.mark.parametrize(
+    "resolution, cameras",
+    [
+        ((400, 300), None),  # the store's grid: straight down
+        ((480, 270), [  # oblique cameras, 16:9, other fields of view
+            CameraPose(id="sw", at=(0.3, 0.3, 2.9), look_at=(3.0, 2.5, 0.3), fov_deg=80.0),
+            CameraPose(id="ne", at=(5.7, 4.7, 3.2), look_at=(2.5, 2.0, 0.0), fov_deg=100.0),
+            CameraPose(id="side", at=(3.0, 0.2, 2.4), look_at=(3.0, 3.0, 0.5), fov_deg=70.0),
+        ]),
+    ],
+)
+def test_calibration_projects_static_points_where_the_renderer_drew_them(tiny_store_path, resolution, cameras):
+    layout = _layout(tiny_store_path, {**CLEAN, "resolution": resolution}, cameras)
+    clock = Clock()
+    world = _world(layout, clock)
+    points = np.array([_marker(world.client, p) for p in MARKERS])
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
+    checked = {cal.camera_id: 0 for cal in rig.calibrations}
+    try:
+        frames = {f.camera_id: f for f in _tick(rig, clock)}
+        for cal in rig.calibrations:
+            frame = frames[cal.camera_id]
+            magenta = (frame.rgb[..., 0] > 140) & (frame.rgb[..., 2] > 140) & (frame.rgb[..., 1] < 90)
+            uv, z = cal.project(points)
+            for at, (u, v), depth in zip(points, uv, z):
+                if depth <= 0 or not (12 <= u < cal.width - 12 and 12 <= v < cal.height - 12):
+                    continue
+                r, c = int(round(v)), int(round(u))
+                window = magenta[r - 12 : r + 13, c - 12 : c + 13]
+                if window.sum() < max(6.0, 0.8 * _projected_area_px(cal, at)) or window[[0, -1], :].any() or window[:, [0, -1]].any():
+                    continue  # (partly) hidden behind a gondola, or cut by the window: not a whole marker
+                rows, cols = np.nonzero(window)
+                centroid = np.array([cols.mean() + c - 12, rows.mean() + r - 12])
+                assert np.linalg.norm(centroid - (u, v)) < 1.0, f"{cal.camera_id}: drawn at {centroid}, projected at {(u, v)}"
+                seen = _depth_at(frame.depth, u, v)
+                assert abs(seen - depth) < 0.01, f"{cal.camera_id}: depth {seen} vs camera z {depth}"
+                checked[cal.camera_id] += 1
+    finally:
+        rig.close()
+        world.close()
+    assert all(n >= 2 for n in checked.values()), f"too few markers checked per camera: {checked}"
+
+
+def test_store_info_carries_one_calibration_per_camera(tiny_store_path):
+    sim = Simulation(load_store(tiny_store_path), 0)
+    try:
+        info = sim.store_info()
+        assert [c.camera_id for c in info.cameras] == [m.id for m in camera_mounts(sim.layout)]
+        assert all((c.width, c.height) == tuple(sim.layout.spec.sensors.cameras.resolution) for c in info.cameras)
+    finally:
+        sim.close()
+
+
+# -- device model -----------------------------------------------------------------------------------------
+
+
+def test_depth_and_colour_noise_match_the_settings_and_depth_noise_grows_as_range_squared(tiny_store_path):
+    sigma_1m, rgb_sigma = 0.01, 3.0
+    layout = _layout(tiny_store_path, {**CLEAN, "depth_noise_m": sigma_1m, "rgb_noise": rgb_sigma, "resolution": (160, 120)})
+    clock = Clock()
+    world = _world(layout, clock)
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 5)
+    dz, zs, drgb = [], [], []
+    try:
+        for _ in range(3):
+            frames = _tick(rig, clock)
+            for i, f in enumerate(frames):
+                rgb, depth = rig.renderer.render(i)
+                ok = (depth > 0.5) & (f.depth > 0)
+                dz.append((f.depth - depth)[ok])
+                zs.append(depth[ok])
+                mid = (rgb > 12) & (rgb < 243)
+                drgb.append((f.rgb.astype(float) - rgb)[mid])
+    finally:
+        rig.close()
+        world.close()
+    dz, zs, drgb = np.concatenate(dz), np.concatenate(zs), np.concatenate(drgb)
+    normalised = dz / zs**2
+    assert abs(normalised.mean()) < 0.03 * sigma_1m
+    assert normalised.std() == pytest.approx(sigma_1m, rel=0.03)
+    near, far = zs < 2.0, zs > 2.9
+    assert near.sum() > 500 and far.sum() > 500
+    ratio = dz[far].std() / dz[near].std()
+    expected = np.sqrt(np.mean(zs[far] ** 4) / np.mean(zs[near] ** 4))
+    assert ratio == pytest.approx(expected, rel=0.08)
+    assert abs(drgb.mean()) < 0.05
+    assert drgb.std() == pytest.approx(np.sqrt(rgb_sigma**2 + 1 / 12), rel=0.03)  # + rounding to whole levels
+
+
+def test_depth_is_quantised_to_the_device_unit_and_out_of_range_reads_zero(tiny_store_path):
+    layout = _layout(tiny_store_path, {**CLEAN, "depth_unit_m": 0.001, "depth_min_m": 1.6, "depth_max_m": 2.9, "resolution": (80, 60)})
+    clock = Clock()
+    world = _world(layout, clock)
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
+    try:
+        frame = _tick(rig, clock)[0]
+        _, clean = rig.renderer.render(0)
+    finally:
+        rig.close()
+        world.close()
+    valid = frame.depth > 0
+    assert np.allclose(frame.depth[valid] * 1000, np.round(frame.depth[valid] * 1000), atol=1e-3)
+    too_far, too_near = clean > 2.9 + 0.001, (clean > 0) & (clean < 1.6 - 0.001)
+    assert too_far.any() and too_near.any()  # the floor 3 m below; the walls, seen from 1.5 m
+    assert (frame.depth[too_far | too_near | (clean == 0)] == 0).all()
+    inside = (clean > 1.6 + 0.001) & (clean < 2.9 - 0.001)
+    assert (np.abs(frame.depth[inside] - clean[inside]) <= 0.0005 + 1e-6).all()
+
+
+def test_frames_are_dropped_at_the_set_rate_and_faults_silence_one_camera(tiny_store_path):
+    rate = 0.25
+    layout = _layout(tiny_store_path, {**CLEAN, "drop_rate": rate, "resolution": (16, 12), "outages": [("cam-2", 0.95, 1.95)]})
+    clock = Clock()
+    world = _world(layout, clock)
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 11)
+    kept, offered = 0, 0
+    cam3_while_failed, cam3_after = 0, 0
+    try:
+        for k in range(150):
+            if k == 100:
+                rig.fail("cam-3")
+            if k == 130:
+                rig.recover("cam-3")
+            ids = [f.camera_id for f in _tick(rig, clock)]
+            in_outage = 0.95 <= clock.t_s < 1.95
+            assert not (in_outage and "cam-2" in ids)
+            offered += 2 + (not in_outage)  # cam-1 and cam-4 always, cam-2 outside its outage
+            kept += sum(cam in ("cam-1", "cam-2", "cam-4") for cam in ids)
+            cam3_while_failed += 100 <= k < 130 and "cam-3" in ids
+            cam3_after += k >= 130 and "cam-3" in ids
+    finally:
+        rig.close()
+        world.close()
+    assert abs(kept - offered * (1 - rate)) < 4 * np.sqrt(offered * rate * (1 - rate))
+    assert cam3_while_failed == 0 and cam3_after > 5
+
+
+def test_timestamps_jitter_around_the_capture_time_in_whole_microseconds(tiny_store_path):
+    layout = _layout(tiny_store_path, {**CLEAN, "jitter_ms": 2.0, "resolution": (16, 12)})
+    clock = Clock()
+    world = _world(layout, clock)
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 3)
+    offsets = []
+    try:
+        for _ in range(60):
+            for f in _tick(rig, clock):
+                offsets.append(f.t_s - clock.t_s)
+                assert round(f.t_s * 1e9) % 1000 == 0
+    finally:
+        rig.close()
+        world.close()
+    offsets = np.array(offsets)
+    assert abs(offsets.mean()) < 0.0006 and offsets.std() == pytest.approx(0.002, rel=0.15)
+
+
+def test_same_seed_gives_identical_frames_and_another_seed_does_not(tiny_store_path):
+    layout = _layout(tiny_store_path, {"resolution": (64, 48), "drop_rate": 0.2})
+
+    def frames(seed: int) -> list[bytes]:
+        clock = Clock()
+        world = _world(layout, clock)
+        rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, seed)
+        try:
+            return [message_bytes(f) for _ in range(5) for f in _tick(rig, clock, world)]
+        finally:
+            rig.close()
+            world.close()
+
+    a, b, c = frames(1), frames(1), frames(2)
+    assert a == b and len(a) >= 5
+    assert a != c
+
+
+def test_cameras_do_not_disturb_the_physics(tiny_store_path):
+    """The load-cell stream is the same with and without cameras, with an item knocked over mid-run."""
+    layout = load_store(tiny_store_path).with_sensors({"cameras": {"resolution": (32, 24)}})
+
+    class Knock:
+        id, account, done = "probe", "acct-probe", False
+
+        def act(self, sim: Simulation) -> None:
+            if sim.clock.tick == 30:
+                body = sim.world.items[1].body
+                pb.resetBaseVelocity(body, [0.4, 0.0, 0.2], [0, 3.0, 0], physicsClientId=sim.world.client)
+
+        def position(self):
+            return None
+
+    def load_cells(cameras: bool) -> list[bytes]:
+        sim = Simulation(layout, 4, cameras=cameras)
+        sim.add_actor(Knock())
+        try:
+            return [message_bytes(m) for m in sim.run(1.0, stop_when_done=False) if isinstance(m, LoadCellBatch)]
+        finally:
+            sim.close()
+
+    assert load_cells(True) == load_cells(False)
+
+
+# -- the fast path ----------------------------------------------------------------------------------------
+
+
+def test_fast_path_agrees_with_a_full_render_while_shoppers_move_and_items_are_taken(tiny_store_path):
+    layout = _layout(tiny_store_path, {"resolution": (160, 120)})
+    clock = Clock()
+    world = _world(layout, clock)
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
+    loop = [(1.8, 1.2), (4.2, 1.2), (4.2, 4.6), (1.8, 4.6)]
+    shoppers = [StandInShopper(world.client, loop, phase_m=k * 3.0, height_m=1.6 + 0.1 * k, colour_index=k) for k in range(3)]
+    for s in shoppers:
+        world.add_dynamic_body(s.body)
+    taken = world.items[3].body
+    worst_depth, worst_rgb = 1.0, 1.0
+    try:
+        for k in range(24):
+            for _ in range(rig.period_ticks):
+                for s in shoppers:
+                    s.pose(clock.t_s)
+                if k == 4:  # a take: the item leaves its plate (a hole in the cached background) and rides in a hand
+                    pb.resetBasePositionAndOrientation(taken, shoppers[0].hand_world(), [0, 0, 0, 1], physicsClientId=world.client)
+                    pb.resetBaseVelocity(taken, [0, 0, 0], [0, 0, 0], physicsClientId=world.client)
+                world.step()
+                clock.advance()
+            rig.renderer.sync()
+            for i in range(len(rig.ids)):
+                fast_rgb, fast_depth = rig.renderer.render(i)
+                full_rgb, full_depth = rig.renderer.render_full(i)
+                worst_depth = min(worst_depth, float(np.mean(np.abs(fast_depth - full_depth) <= 0.001)))
+                worst_rgb = min(worst_rgb, float(np.mean((fast_rgb == full_rgb).all(axis=-1))))
+        assert taken not in rig.renderer.static  # it moved: no longer drawn from the cached background
+        assert rig.renderer.background_renders > len(rig.ids)  # and some backgrounds were redrawn for it
+    finally:
+        rig.close()
+        world.close()
+    assert worst_depth >= 0.999
+    assert worst_rgb >= 0.999
+
+
+def test_a_body_that_comes_to_rest_is_baked_back_into_the_background(tiny_store_path):
+    layout = _layout(tiny_store_path, {"resolution": (64, 48)})
+    clock = Clock()
+    world = _world(layout, clock)
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
+    body = world.items[7].body
+    try:
+        pb.resetBasePositionAndOrientation(body, [1.0, 1.0, 0.2], [0, 0, 0, 1], physicsClientId=world.client)  # dropped on the floor
+        _tick(rig, clock, world)
+        assert body in rig.renderer.dynamic
+        for _ in range(40):
+            _tick(rig, clock, world)
+        assert body in rig.renderer.static
+        for i in range(len(rig.ids)):
+            fast, full = rig.renderer.render(i), rig.renderer.render_full(i)
+            assert np.mean(np.abs(fast[1] - full[1]) <= 0.001) >= 0.999
+    finally:
+        rig.close()
+        world.close()
