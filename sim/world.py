@@ -146,11 +146,20 @@ class StoreWorld:
     def plate_forces_n(self) -> np.ndarray:
         """The force each plate's spring holds, in `bin_ids` order (plate weight included)."""
         c = self.client
-        return np.fromiter(
+        forces = np.fromiter(
             (pb.getJointState(b, 0, physicsClientId=c)[3] for b in self._plate_bodies),
             dtype=float,
             count=len(self._plate_bodies),
         )
+        # A plate whose island Bullet has put to sleep by itself reports a motor force of (about) 0
+        # (its motor is no longer solved), though its load has not changed: keep the last solved force.
+        # A plate's spring always holds at least the plate's own weight, so ~0 N is never a real load.
+        last = getattr(self, "_last_forces_n", None)
+        if last is not None:
+            asleep = np.abs(forces) < 1e-6
+            forces[asleep] = last[asleep]
+        self._last_forces_n = forces.copy()
+        return forces
 
     def plate_tare_n(self) -> np.ndarray:
         return np.full(len(self.bin_ids), PLATE_MASS_KG * GRAVITY_MS2)
