@@ -92,8 +92,13 @@ class Build:
         return self.shoulder_width_m / 2 + 0.07
 
     @property
+    def grip_m(self) -> float:
+        """From the wrist to the grip point near the fingertips (what a reach aims with)."""
+        return self.hand_m - 0.015
+
+    @property
     def reach_m(self) -> float:
-        return self.upper_arm_m + self.forearm_m + self.hand_m / 2
+        return self.upper_arm_m + self.forearm_m + self.grip_m
 
 
 def draw_build(rng: np.random.Generator, height_m: float | None = None, child: bool | None = None) -> Build:
@@ -177,7 +182,7 @@ class ShopperBody:
             return
         r, o = self.torso_to_world()
         local = r.T @ (np.asarray(target_w, dtype=float) - o) - self.shoulder_local(side)
-        self._set_arm(side, arm_ik(local, self.build.upper_arm_m, self.build.forearm_m + self.build.hand_m / 2))
+        self._set_arm(side, arm_ik(local, self.build.upper_arm_m, self.build.forearm_m + self.build.grip_m))
 
     def go_limp(self, side: str, torque_nm: float = 1.5) -> None:
         """Relax an arm (for leaning: the hand rests where it is, held only by contact)."""
@@ -192,10 +197,11 @@ class ShopperBody:
                               physicsClientId=self.client)
 
     def palm_world(self, side: str) -> np.ndarray:
+        """The hand's grip point (near the fingertips) in the world."""
         st = pb.getLinkState(self.body, ARM_LINKS[side][3], computeForwardKinematics=1, physicsClientId=self.client)
         pos, orn = st[4], st[5]
         rot = np.array(pb.getMatrixFromQuaternion(orn)).reshape(3, 3)
-        return np.array(pos) + rot @ np.array([0.0, 0.0, -self.build.hand_m / 2])
+        return np.array(pos) + rot @ np.array([0.0, 0.0, -self.build.grip_m])
 
     def head_world(self) -> np.ndarray:
         return np.array(pb.getLinkState(self.body, HEAD, computeForwardKinematics=1, physicsClientId=self.client)[4])
