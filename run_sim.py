@@ -5,6 +5,7 @@
     python run_sim.py run STORE [--seed N] [--seconds S]   a store alone: its load cells against the truth
     python run_sim.py bench SUITE|SCENARIO... [--seeds A:B] [--workers N] [--backend local|ray] [--out DIR]
     python run_sim.py validate FILE...     store files: errors with file, line and key
+    python run_sim.py gui [SCENARIO|STORE] [--seed N] [--frames N] [--screenshot FILE]   the desktop window
 
 A bad file or argument ends with one line on stderr and exit status 2.
 """
@@ -74,7 +75,38 @@ def _build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check store files")
     validate.add_argument("files", nargs="+")
     validate.set_defaults(func=_cmd_validate)
+
+    gui = sub.add_parser("gui", help="the desktop window on a live episode (a scenario, or a store to spawn shoppers in)")
+    gui.add_argument("target", nargs="?", default=None, metavar="SCENARIO|STORE")
+    gui.add_argument("--seed", type=int, default=None, help="default: the scenario's own seed (0 for a store)")
+    gui.add_argument("--frames", type=int, default=None, help="run this many UI frames, then close")
+    gui.add_argument("--screenshot", default=None, metavar="FILE", help="save the window as a PNG on closing")
+    gui.add_argument("--size", default="1280x720", help="window size WxH (default 1280x720)")
+    gui.add_argument("--speed", type=float, default=1.0, help="sim speed: 0.25, 0.5, 1, 2, 4 or 8")
+    gui.add_argument("--mode", choices=("fused", "weight", "vision"), default="fused", help="checkout stack ablation")
+    gui.add_argument("--inline", action="store_true", help="run the sim in the window's process (slower UI; exact)")
+    gui.set_defaults(func=_cmd_gui)
     return parser
+
+
+def _cmd_gui(args: argparse.Namespace) -> int:
+    from sim.errors import InputError, Where
+    from viewer.app import run_gui
+    from viewer.episode import SPEEDS
+
+    target = args.target or str(DEFAULT_SCENARIO if DEFAULT_SCENARIO.exists() else DEFAULT_STORE)
+    try:
+        size = tuple(int(v) for v in args.size.lower().split("x"))
+        assert len(size) == 2 and size[0] >= 640 and size[1] >= 400
+    except (ValueError, AssertionError):
+        raise InputError(Where(Path("--size")), f"expected WxH of at least 640x400, not {args.size!r}") from None
+    if args.speed not in SPEEDS:
+        raise InputError(Where(Path("--speed")), f"must be one of {', '.join(f'{v:g}' for v in SPEEDS)}")
+    if args.frames is not None and args.frames < 1:
+        raise InputError(Where(Path("--frames")), f"must be at least 1, not {args.frames}")
+    print(f"gui: building {target} ...", flush=True)
+    return run_gui(target, args.seed, frames=args.frames, screenshot=args.screenshot, size=size,
+                   inline=args.inline, mode=args.mode, speed=args.speed)
 
 
 def _is_scenario_file(name: str) -> bool:
