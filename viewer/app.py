@@ -360,10 +360,13 @@ class App:
 
 
 def run_gui(target: str, seed: int | None = None, frames: int | None = None, screenshot: str | None = None,
-            size: tuple[int, int] = MIN_SIZE, inline: bool = False, mode: str = "fused") -> int:
+            size: tuple[int, int] = MIN_SIZE, inline: bool = False, mode: str = "fused", speed: float = 1.0) -> int:
     """The `gui` command: open the window on `target` (a scenario or a store file)."""
     host = InlineHost(target, seed, mode) if inline else ProcessHost(target, seed, mode)
     app = App(host, size)
+    if speed != app.speed:
+        app.speed = speed
+        host.send(("speed", speed))
     try:
         return app.run(frames, screenshot)
     finally:

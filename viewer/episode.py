@@ -136,7 +136,11 @@ def is_scenario_file(path: Path) -> bool:
     from sim.yamlsrc import load_yaml
 
     data, _ = load_yaml(path)
-    return isinstance(data, dict) and "store" in data and "gondolas" not in data
+    try:
+        from agents.scenario import is_scenario_data
+    except ImportError:
+        return isinstance(data, dict) and "store" in data and "gondolas" not in data
+    return is_scenario_data(data)
 
 
 def build_episode(target: str, seed: int | None) -> tuple[Any, str, int, float, dict[str, str]]:
