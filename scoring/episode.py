@@ -18,6 +18,9 @@ Choices:
 - Tracking truth is sampled online at `TRACK_SAMPLE_HZ` from the shoppers' own
   positions (the `Actor` protocol), for shoppers inside the store, alongside the
   stack's current tracks at the same instant.
+- `stages`: `build`, `simulation` (physics, agents, sensors and rendering: the
+  time spent waiting for the next message), `stack` (the whole checkout stack),
+  then the stack's own per-stage costs (`CheckoutStack.stage_s`).
 - A stack exception on one message is a runtime fault: it is recorded in
   `errors` (each distinct fault once, with a count) and the episode goes on.
 """
@@ -65,17 +68,28 @@ def run_episode(
         next_sample_s = 0.0
         store_info = None
         peak = 0
+        sim_s = stack_s = 0.0
+        messages = iter(stream)
         t1 = time.perf_counter()
-        for msg in stream:
+        while True:
+            ta = time.perf_counter()
+            msg = next(messages, None)
+            tb = time.perf_counter()
+            sim_s += tb - ta
+            if msg is None:
+                break
             if store_info is None and type(msg).__name__ == "StoreInfo":
                 store_info = msg
-            issued.extend(_guarded(stack.consume, msg, faults))
+            issued.extend(_guarded(stack.consume, msg, faults, type(msg).__name__))
+            stack_s += time.perf_counter() - tb
             if sim.t_s + 1e-9 >= next_sample_s:
                 peak = max(peak, len(sim.ledger.inside))
                 truth_frames.append((sim.t_s, _true_positions(sim)))
                 track_frames.append((sim.t_s, _track_positions(stack, faults)))
                 next_sample_s = sim.t_s + 1.0 / TRACK_SAMPLE_HZ
-        issued.extend(_guarded(lambda _: stack.finish(), None, faults))
+        tc = time.perf_counter()
+        issued.extend(_guarded(lambda _: stack.finish(), None, faults, "finish()"))
+        stack_s += time.perf_counter() - tc
         wall_s = time.perf_counter() - t1
         report = score_episode(
             scenario=scenario.name,
@@ -88,7 +102,7 @@ def run_episode(
             track_frames=track_frames,
             wall_seconds=wall_s,
             errors=[f"{what} (x{n})" if n > 1 else what for what, n in faults.items()],
-            stages={"build": build_s, **_stage_costs(stack)},
+            stages={"build": build_s, "simulation": sim_s, "stack": stack_s, **_stage_costs(stack)},
             extra=_descriptors(sim, store_info, peak),
         )
     finally:
@@ -135,11 +149,11 @@ def _as_issued(receipt) -> IssuedReceipt:
     )
 
 
-def _guarded(fn, msg, faults: Counter) -> list:
+def _guarded(fn, msg, faults: Counter, what: str) -> list:
     try:
         return list(fn(msg) or [])
     except Exception as exc:  # a runtime fault of the stack: note it and keep the episode going
-        faults[f"stack fault on {type(msg).__name__}: {type(exc).__name__}: {exc}"] += 1
+        faults[f"stack fault on {what}: {type(exc).__name__}: {exc}"] += 1
         return []
 
 

@@ -1,0 +1,61 @@
+"""The episode runner on a real scenario: deterministic in any process, files written, truth kept from the stack."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.batch import comparable, plan_episodes, read_rows, run_bench
+from scoring.episode import run_episode
+from scoring.report import REPORT_KEYS
+
+ROOT = Path(__file__).resolve().parent.parent
+PICK_ONE = ROOT / "assets" / "scenarios" / "pick-one.yaml"
+
+pytestmark = [pytest.mark.slow, pytest.mark.skipif(not PICK_ONE.exists(), reason="needs assets/scenarios/pick-one.yaml")]
+
+
+def test_episode_is_a_pure_function_of_scenario_and_seed_in_any_process(tmp_path):
+    report = run_episode(str(PICK_ONE), 0, out_dir=tmp_path / "direct")
+    assert set(REPORT_KEYS) <= set(report)
+    on_disk = json.loads((tmp_path / "direct" / "report.json").read_text())
+    assert on_disk == report
+    assert (tmp_path / "direct" / "report.md").read_text().startswith("# Episode report: pick-one")
+    assert report["accounts"] == 1 and [r["account"] for r in report["receipts"]] == ["acct-1"]
+    assert report["receipts"][0]["truth"] == {"cola-330": 1}  # the scenario's truth, from the ledger
+    assert report["events"]["true"]["take"] == 1
+    assert report["tracking"]["frames"] > 0
+    assert report["sim_seconds"] > 0 and report["stages"]["simulation"] > 0
+
+    # The same episode through the bench's process pool (a fresh spawned process): the same report.
+    result = run_bench(plan_episodes([str(PICK_ONE)], seeds=[0]), tmp_path / "bench", workers=1, progress=False)
+    assert (result.ran, result.errors) == (1, 0)
+    row = read_rows(tmp_path / "bench" / "results.jsonl")[0]
+    direct = comparable({"report": {k: v for k, v in report.items() if k != "receipts"}})["report"]
+    assert comparable(row)["report"] == direct
+    pooled = json.loads(next((tmp_path / "bench" / "episodes").rglob("report.json")).read_text())
+    assert pooled["receipts"] == report["receipts"]
+
+
+def test_stack_fault_is_recorded_and_the_episode_goes_on(monkeypatch):
+    from checkout.stack import CheckoutStack
+    from sim.stream import MESSAGE_TYPES
+
+    seen: set[str] = set()
+    real_consume = CheckoutStack.consume
+
+    def consume(self, msg):
+        seen.add(type(msg).__name__)
+        if type(msg).__name__ == "GatePassage":
+            raise RuntimeError("exit camera lost")
+        return real_consume(self, msg)
+
+    monkeypatch.setattr(CheckoutStack, "consume", consume)
+    report = run_episode(str(PICK_ONE), 0)
+    assert seen <= set(MESSAGE_TYPES)  # the stack was handed stream messages and nothing else
+    assert any("stack fault on GatePassage: RuntimeError: exit camera lost" in e for e in report["errors"])
+    assert report["accounts"] == 1  # the shopper still left; the truth still closed the account
+    receipt = report["receipts"][0]
+    assert receipt["truth"] == {"cola-330": 1}
+    assert receipt["issued"] is False or receipt["flagged"] is True
