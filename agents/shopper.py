@@ -98,6 +98,7 @@ class Shopper:
         self.ready_to_receive = False
         self.carried: list[int] = []  # items in the basket, in order
         self.grips: dict[int, int] = {}  # item -> grip constraint (items in the hand)
+        self.upright: dict[int, float] = {}  # item in the hand -> the yaw the wrist keeps it standing at
         self.faults: list[str] = []
         self._t = 0.0
         self._tick = 0
@@ -283,6 +284,7 @@ class Shopper:
         hand = ARM_LINKS["right"][3]
         for item in items:
             self.grips[item] = mp.grasp(world, item, self.body.body, hand)
+            self.upright[item] = _yaw_of(world.item_pose(item)[1])
             self.commons.last_bin[item] = b.id
             ledger.take(self._t, item, self.id, self.account)
         world.wake_bin(b.id)
@@ -308,7 +310,7 @@ class Shopper:
         cat = world.layout.catalog[a.sku]
         h, d = cat.size_mm[2] / 1000.0, cat.size_mm[1] / 1000.0
         fx, fy = b.facing
-        item_target = np.array([spot[0], spot[1], b.center[2] + h / 2 + 0.015])
+        item_target = np.array([spot[0], spot[1], b.center[2] + h / 2 + 0.006])
         palm = item_target + np.array([fx, fy, 0.0]) * (d / 2 + 0.01)
         palm[2] = max(palm[2], b.center[2] + 0.05)
         yield from self._stand_at(b, palm)
@@ -322,9 +324,13 @@ class Shopper:
         mp.place(world, item, tuple(palm_now + (item_target - palm)), _yaw_quat(spot[2]))
         mp.make_loose(world, item)
         self.grips[item] = mp.grasp(world, item, self.body.body, ARM_LINKS["right"][3])
+        self.upright[item] = spot[2]
         pre = palm + np.array([fx, fy, 0.0]) * (0.14 + d) + np.array([0, 0, 0.03])
         yield from self._hand_to("right", pre, tol=0.05)
-        yield from self._hand_to("right", palm, tol=0.02)
+        yield from self._hand_to("right", palm + np.array([0, 0, 0.02]), tol=0.03)
+        yield from self._hand_to("right", palm, tol=0.015)
+        yield from self._sleep(0.25)  # hold still, then let go
+        self.upright.pop(item, None)
         mp.release(world, self.grips.pop(item))
         ledger.put_back(self._t, item, bin_id, self.id, self.account)
         world.wake_bin(bin_id)
@@ -602,6 +608,7 @@ class Shopper:
         yield from self._hand_to("right", np.array(slot_pos) + np.array([0, 0, 0.14]), tol=0.06)
         if item in self.grips:
             mp.release(self._world, self.grips.pop(item))
+        self.upright.pop(item, None)
         mp.make_carried(self._world, item)
         self.carried.append(item)
         self._sim.ledger.stow(item, self.id)
@@ -644,6 +651,9 @@ class Shopper:
                 cmd = goal.copy()
             self._hand_cmd[side] = cmd
             body.aim_hand(side, cmd)
+        for item, cid in self.grips.items():
+            if item in self.upright:
+                mp.keep_upright(self._world, cid, self.upright[item])
         for side in ("right", "left"):
             if self._push[side] > 0:
                 body.push_hand(side, (0.0, 0.0, -self._push[side]))
@@ -662,6 +672,11 @@ def _wrap(a: float) -> float:
 
 def _t3(v) -> tuple[float, float, float]:
     return (float(v[0]), float(v[1]), float(v[2]))
+
+
+def _yaw_of(orn) -> float:
+    x, y, z, w = orn
+    return math.atan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
 
 
 def _yaw_quat(yaw: float) -> tuple[float, float, float, float]:

@@ -38,6 +38,7 @@ MASK_SHOPPER_ARM = GROUP_SHOPPER  # upper arms and forearms touch only other sho
 
 GRASP_FORCE_N = 80.0  # the most a grip constraint pulls with: a 1 kg pack with room for its swing
 ITEM_GAP_M = 0.006  # free room kept around an item put back
+_GRIP_FRAME: dict[int, tuple[int, int, tuple]] = {}  # constraint -> (body, hand link, item orientation in the hand frame)
 
 
 def set_item_groups(world: StoreWorld) -> None:
@@ -61,10 +62,23 @@ def grasp(world: StoreWorld, item_id: int, body: int, link: int) -> int:
         parentFrameOrientation=rel_o, childFrameOrientation=(0, 0, 0, 1), physicsClientId=c,
     )
     pb.changeConstraint(cid, maxForce=GRASP_FORCE_N, physicsClientId=c)
+    _GRIP_FRAME[cid] = (body, link, rel_o)
     return cid
 
 
+def keep_upright(world: StoreWorld, constraint: int, yaw: float) -> None:
+    """The wrist's job: turn the gripped item (through the constraint) to stand upright at `yaw`."""
+    c = world.client
+    body, link, rel_o = _GRIP_FRAME[constraint]
+    horn = pb.getLinkState(body, link, physicsClientId=c)[5]
+    want = (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2))
+    _, inv_want = pb.invertTransform((0, 0, 0), want)
+    _, child = pb.multiplyTransforms((0, 0, 0), inv_want, *pb.multiplyTransforms((0, 0, 0), horn, (0, 0, 0), rel_o))
+    pb.changeConstraint(constraint, jointChildFrameOrientation=child, maxForce=GRASP_FORCE_N, physicsClientId=c)
+
+
 def release(world: StoreWorld, constraint: int) -> None:
+    _GRIP_FRAME.pop(constraint, None)
     pb.removeConstraint(constraint, physicsClientId=world.client)
 
 
