@@ -106,11 +106,16 @@ def colour_for(key: str) -> tuple[int, int, int]:
     return (c.r, c.g, c.b)
 
 
-def depth_lut() -> np.ndarray:
-    """256 x 3 uint8 colour map for depth (matplotlib's turbo), index 0 reserved for 'no reading' (black)."""
-    from matplotlib import colormaps
+DEPTH_ANCHORS = np.array([  # turbo-like, far (index 1) to near (255): dark blue, cyan, green, yellow, red
+    (48, 18, 59), (65, 110, 240), (30, 200, 220), (70, 245, 120), (190, 245, 50), (250, 185, 40), (235, 90, 20), (122, 4, 3),
+], dtype=float)
 
-    lut = (colormaps["turbo"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+
+def depth_lut() -> np.ndarray:
+    """256 x 3 uint8 colour map for depth; index 0 is reserved for 'no reading' (black)."""
+    x = np.linspace(0.0, 1.0, len(DEPTH_ANCHORS))
+    t = np.linspace(0.0, 1.0, 256)
+    lut = np.stack([np.interp(t, x, DEPTH_ANCHORS[:, c]) for c in range(3)], axis=1).astype(np.uint8)
     lut[0] = 0
     return lut
 
