@@ -349,3 +349,26 @@ def _snapshot(stack, truth) -> Snapshot:
         receipts=[ReceiptView("acct-1", {"cola-330": 1}, None, 1.2, 0.9, False, 1.0, ())], truth_events=[],
         detected_events=[], metrics={}, inspect=None, recording=None, faults=[],
     )
+
+
+def test_m_key_records_the_live_stream_to_an_mcap_log_that_replays(store_app, tmp_path, monkeypatch):
+    from sim.recording import LogReader
+    from sim.stream import LoadCellBatch
+
+    monkeypatch.chdir(tmp_path)
+    app = store_app
+    key(app, pygame.K_SPACE)
+    key(app, pygame.K_m)
+    rec = worker(app).recorder
+    assert rec is not None and app.snapshot.recording == str(rec.path)
+    for _ in range(30):
+        key(app, pygame.K_n)  # 30 physics steps: load-cell batches and camera frames
+    written = rec.count
+    key(app, pygame.K_m)
+    assert worker(app).recorder is None and app.snapshot.recording is None
+    log = LogReader(tmp_path / rec.path)
+    msgs = list(log.messages())
+    assert isinstance(msgs[0], StoreInfo)
+    assert len(msgs) == written
+    assert any(isinstance(m, LoadCellBatch) for m in msgs)
+    assert log.truth() is not None

@@ -458,15 +458,16 @@ class EpisodeWorker:
             self._stop_recording()
             return
         try:
-            from sim.recording import record_stream  # noqa: F401
+            from sim.recording import LogWriter  # noqa: F401
         except ImportError as exc:
             self.notes["recording"] = f"MCAP recording not available ({exc})"
             return
         self.notes.pop("recording", None)
         if path is None:
             Path("out").mkdir(exist_ok=True)
-            path = f"out/viewer-{self.info.store_info.store}-seed{self.seed}-t{self.sim.t_s:07.2f}.mcap"
-        self.recorder = _Recorder(Path(path), self.sim.store_info())
+            path = f"out/viewer-{self.info.store_info.store}-seed{self.seed}-t{self.sim.t_s:07.2f}s.mcap"
+        meta = {"target": self.target, "seed": str(self.seed), "recording_from_s": f"{self.sim.t_s:.6f}"}
+        self.recorder = _Recorder(Path(path), self.sim.store_info(), self.sim.ledger, meta)
         self.recordings.append(str(path))
 
     def _stop_recording(self) -> None:
@@ -633,37 +634,30 @@ class ViewRenderer:
 
 
 class _Recorder:
-    """Pushes live messages through `sim.recording.record_stream` (a wrapper over a message iterator)."""
+    """Writes the live stream to an MCAP log (`sim.recording.LogWriter`) from the moment recording starts.
 
-    def __init__(self, path: Path, first: StoreInfo) -> None:
-        from sim.recording import record_stream
+    The log opens with the `StoreInfo` (as a stream does) and ends, when recording stops, with the
+    ledger's truth so far on the `/truth/...` channels, so `run_sim.py replay LOG` can score it.
+    """
+
+    def __init__(self, path: Path, first: StoreInfo, ledger, metadata: dict[str, str]) -> None:
+        from sim.recording import LogWriter
 
         self.path = path
-        self._pending: list = [first]
-        self._gen = record_stream(self._source(), path)
-        self.count = 0
-        self._pump()
-
-    def _source(self):
-        while True:
-            while self._pending:
-                yield self._pending.pop(0)
-            yield _PAUSE
+        self._ledger = ledger
+        self._log = LogWriter(path, metadata)
+        self._log.write(first)
+        self.count = 1
 
     def write(self, msg: object) -> None:
-        self._pending.append(msg)
-        self._pump()
-
-    def _pump(self) -> None:
-        while self._pending:
-            next(self._gen)
-            self.count += 1
+        self._log.write(msg)
+        self.count += 1
 
     def close(self) -> None:
-        self._gen.close()
+        from sim.recording import RecordedTruth
 
-
-_PAUSE = object()
+        self._log.write_truth(RecordedTruth.from_ledger(self._ledger))
+        self._log.close()
 
 
 # --- hosts ---------------------------------------------------------------------------------------------------
