@@ -13,6 +13,7 @@ shoppers' own positions); receipts and event figures do not.
 """
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from pathlib import Path
@@ -84,7 +85,10 @@ def replay_log(log: str | Path, out_dir: str | Path | None = None, mode: str = "
     )
     report["log"] = str(log)
     if out_dir is not None:
-        write_report(report, out_dir)
+        if report["scored"]:
+            write_report(report, out_dir)
+        else:
+            _write_unscored(report, Path(out_dir))
     reader.damage = damage
     return report, reader
 
@@ -153,6 +157,15 @@ def _truth_frames(truth: RecordedTruth, times: list[float]) -> list:
             j += 1
         frames.append((t, {s: xy for s, xy in latest.items() if inside.get(s)}))
     return frames
+
+
+def _write_unscored(report: dict, out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    lines = [f"# {report['scenario']} (seed {report['seed']}, {report['mode']}): not scored", ""]
+    lines += [f"- receipt {r['account']}: {r['items']}" for r in report["receipts"]] + [""]
+    lines += [f"- error: {e}" for e in report["errors"]]
+    (out_dir / "report.md").write_text("\n".join(lines) + "\n")
 
 
 def _as_issued(receipt) -> IssuedReceipt:

@@ -99,16 +99,21 @@ class CorruptLog(Exception):
 
 
 def record_stream(
-    messages: Iterable[Any], path: str | Path, truth: Any = None, metadata: dict[str, str] | None = None
+    messages: Iterable[Any],
+    path: str | Path,
+    truth: Any = None,
+    metadata: dict[str, str] | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[Any]:
     """Yield `messages` unchanged while writing them to an MCAP log at `path`.
 
     `truth`: the episode's `Ledger` (or a callable returning a `RecordedTruth`), read once the stream
     ends and written to the `/truth/...` channels. Objects that are not stream messages pass through
     unrecorded. The log is finished even when the consumer stops early (without truth then).
-    `metadata` (e.g. scenario, seed) goes into an MCAP metadata record named `episode`.
+    `metadata` (e.g. scenario, seed) goes into an MCAP metadata record named `episode`. A damaged log
+    loses at most the chunk (`chunk_bytes`, before compression) where the damage is, and what follows.
     """
-    with LogWriter(path, metadata) as log:
+    with LogWriter(path, metadata, chunk_bytes) as log:
         for msg in messages:
             log.write(msg)
             yield msg
@@ -119,11 +124,11 @@ def record_stream(
 class LogWriter:
     """Writes stream messages and truth to one MCAP file (chunked, zstd); use as a context manager."""
 
-    def __init__(self, path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    def __init__(self, path: str | Path, metadata: dict[str, str] | None = None, chunk_bytes: int = CHUNK_BYTES) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._file: IO[bytes] = open(self.path, "wb")
-        self._writer = Writer(self._file, chunk_size=CHUNK_BYTES, compression=CompressionType.ZSTD)
+        self._writer = Writer(self._file, chunk_size=chunk_bytes, compression=CompressionType.ZSTD)
         self._writer.start(profile="", library=LIBRARY)
         if metadata:
             self._writer.add_metadata("episode", {str(k): str(v) for k, v in metadata.items()})

@@ -1,0 +1,178 @@
+"""MCAP record and replay: a bitwise round trip, truth kept apart, damage reported with its byte offset,
+Foxglove's schema names for images and calibrations, and live and replayed receipts that agree."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from mcap.reader import make_reader
+
+import run_sim
+from sim.layout import load_store
+from sim.recording import LogReader, record_stream
+from sim.simulation import Simulation
+from sim.stream import CameraFrame, GateScan, LoadCellBatch, StoreInfo, message_bytes, stream_digest
+
+ROOT = Path(__file__).resolve().parent.parent
+PICK_ONE = ROOT / "assets" / "scenarios" / "pick-one.yaml"
+DAMAGE = re.compile(r"^\S+: corrupt MCAP at byte (\d+): .+$")
+
+
+class _Scanner:
+    """Presents an account at the entry gate once, so the stream carries a gate message."""
+
+    id, account, done = "probe", "acct-7", False
+
+    def act(self, sim: Simulation) -> None:
+        if sim.clock.tick == 20:
+            sim.gates.scan("in-1", "acct-7", ["probe"])
+
+    def position(self):
+        return None
+
+
+@pytest.fixture
+def recorded(tmp_path, tiny_store_path):
+    """A short recording of the tiny store (a dead load cell, a gate scan, small frames) and its live stream."""
+    layout = load_store(tiny_store_path).with_sensors(
+        {"cameras": {"resolution": (48, 36), "drop_rate": 0.1}, "load_cells": {"dead": ["A-1-1"]}}
+    )
+    sim = Simulation(layout, 2)
+    sim.add_actor(_Scanner())
+    path = tmp_path / "tiny.mcap"
+    source = list(sim.run(0.6, stop_when_done=False))
+    meta = {"scenario": "tiny", "seed": "2"}
+    passed = list(record_stream(iter(source), path, truth=sim.ledger, metadata=meta, chunk_bytes=64 * 1024))
+    ledger = sim.ledger
+    sim.close()
+    assert all(a is b for a, b in zip(passed, source)) and len(passed) == len(source)  # the wrapper changes nothing
+    return path, source, ledger
+
+
+def test_replay_gives_back_the_recorded_messages_bit_for_bit(recorded):
+    path, live, _ = recorded
+    reader = LogReader(path)
+    back = list(reader.messages())
+    assert reader.damage is None
+    assert [type(m) for m in back] == [type(m) for m in live]
+    assert {StoreInfo, CameraFrame, LoadCellBatch, GateScan} <= {type(m) for m in live}
+    assert stream_digest(back) == stream_digest(live)
+    assert all(a == b for a, b in zip(back, live))
+    assert back[0] == live[0]  # StoreInfo rebuilt with the very same nested tuples
+    assert reader.metadata == {"scenario": "tiny", "seed": "2"}
+
+
+def test_truth_travels_apart_and_never_in_the_sensor_stream(recorded):
+    path, _, ledger = recorded
+    reader = LogReader(path)
+    truth = reader.truth()
+    assert truth is not None
+    assert list(truth.events) == ledger.events and any(e.kind == "scan" for e in truth.events)
+    assert [i.item_id for i in truth.items] == list(ledger.items) and truth.items[0] == ledger.items[truth.items[0].item_id]
+    sensor_types = {type(m).__name__ for m in reader.messages()}
+    assert sensor_types <= {"StoreInfo", "CameraFrame", "LoadCellBatch", "GateScan", "GatePassage"}
+    assert any(t.startswith("/truth/") for t in reader.topics)
+
+
+@pytest.mark.parametrize("keep", [0.5, 0.97, 12])
+def test_a_truncated_log_is_reported_with_its_byte_offset_and_what_was_read_is_kept(recorded, tmp_path, keep):
+    path, live, _ = recorded
+    data = path.read_bytes()
+    cut = int(len(data) * keep) if keep < 1 else keep
+    damaged = tmp_path / "cut.mcap"
+    damaged.write_bytes(data[:cut])
+    reader = LogReader(damaged)
+    back = list(reader.messages())
+    assert reader.damage is not None
+    line = str(reader.damage)
+    assert DAMAGE.match(line) and "\n" not in line, line
+    assert int(DAMAGE.match(line).group(1)) <= cut
+    assert [message_bytes(m) for m in back] == [message_bytes(m) for m in live[: len(back)]]
+    if keep == 0.5:
+        assert 0 < len(back) < len(live)
+
+
+def test_a_corrupted_chunk_is_reported_and_the_messages_before_it_kept(recorded, tmp_path):
+    path, live, _ = recorded
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    damaged = tmp_path / "flipped.mcap"
+    damaged.write_bytes(bytes(data))
+    reader = LogReader(damaged)
+    back = list(reader.messages())
+    assert reader.damage is not None and DAMAGE.match(str(reader.damage))
+    assert [message_bytes(m) for m in back] == [message_bytes(m) for m in live[: len(back)]]
+
+
+def test_replay_command_on_a_truncated_log_prints_one_line_and_exits_2(recorded, tmp_path, capsys):
+    path, _, _ = recorded
+    data = path.read_bytes()
+    damaged = tmp_path / "cut.mcap"
+    damaged.write_bytes(data[: len(data) * 2 // 3])
+    code = run_sim.main(["replay", str(damaged), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and DAMAGE.match(err[0]), err
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert any("corrupt MCAP" in e for e in report["errors"])
+
+
+def test_replay_command_on_a_missing_log_is_one_line_and_exit_2(tmp_path, capsys):
+    code = run_sim.main(["replay", str(tmp_path / "nope.mcap")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "nope.mcap" in err[0]
+
+
+@pytest.fixture(scope="module")
+def pick_one_log(tmp_path_factory):
+    from scoring.replay import record_episode
+
+    path = tmp_path_factory.mktemp("logs") / "pick-one.mcap"
+    record_episode(PICK_ONE, 0, path)
+    return path
+
+
+@pytest.mark.slow
+def test_a_shipped_scenario_opens_with_an_independent_reader_under_foxglove_schema_names(pick_one_log):
+    with open(pick_one_log, "rb") as f:  # mcap's own seeking reader, through the summary section
+        reader = make_reader(f)
+        summary = reader.get_summary()
+        assert summary is not None
+        schemas = {s.id: s for s in summary.schemas.values()}
+        by_topic = {c.topic: schemas[c.schema_id] for c in summary.channels.values()}
+        cameras = [t.split("/")[2] for t in by_topic if t.endswith("/calibration")]
+        assert cameras
+        for cam in cameras:
+            for kind in ("rgb", "depth"):
+                schema = by_topic[f"/cameras/{cam}/{kind}"]
+                assert schema.name == "foxglove.RawImage" and schema.encoding == "jsonschema"
+                assert json.loads(schema.data)["title"] == "foxglove.RawImage"
+            assert by_topic[f"/cameras/{cam}/calibration"].name == "foxglove.CameraCalibration"
+        assert summary.statistics.message_count > 0 and summary.chunk_indexes
+        assert all(ci.compression == "zstd" for ci in summary.chunk_indexes)
+        encodings = {}
+        for _, channel, message in reader.iter_messages(topics=[f"/cameras/{cameras[0]}/rgb", f"/cameras/{cameras[0]}/depth"]):
+            body = json.loads(message.data)
+            encodings[channel.topic.rsplit("/", 1)[1]] = (body["encoding"], body["step"], body["width"])
+            if len(encodings) == 2:
+                break
+        w = encodings["rgb"][2]
+        assert encodings == {"rgb": ("rgb8", 3 * w, w), "depth": ("32FC1", 4 * w, w)}
+
+
+@pytest.mark.slow
+def test_live_and_replayed_runs_of_a_scenario_give_the_same_receipts(pick_one_log, tmp_path):
+    from scoring.episode import run_episode
+    from scoring.replay import replay_log
+
+    live = run_episode(str(PICK_ONE), 0)
+    replayed, reader = replay_log(pick_one_log, tmp_path / "replay")
+    assert reader.damage is None and replayed["scored"]
+
+    def receipts(report):
+        return sorted((r["account"], sorted(r["items"].items())) for r in report["receipts"])
+
+    assert receipts(replayed) == receipts(live) and receipts(live)
+    assert [r["truth"] for r in replayed["receipts"]] == [r["truth"] for r in live["receipts"]]
