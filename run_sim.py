@@ -87,6 +87,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--speed", type=float, default=1.0, help="sim speed: 0.25, 0.5, 1, 2, 4 or 8")
     gui.add_argument("--mode", choices=("fused", "weight", "vision"), default="fused", help="checkout stack ablation")
     gui.add_argument("--inline", action="store_true", help="run the sim in the window's process (slower UI; exact)")
+    gui.add_argument("--max-fps", type=int, default=30, help="UI frame cap (default 30)")
     gui.set_defaults(func=_cmd_gui)
 
     record = sub.add_parser("record", help="run a scenario (or a store alone) and record its stream and truth to MCAP")
@@ -155,7 +156,7 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         raise InputError(Where(Path("--frames")), f"must be at least 1, not {args.frames}")
     print(f"gui: building {target} ...", flush=True)
     return run_gui(target, args.seed, frames=args.frames, screenshot=args.screenshot, size=size,
-                   inline=args.inline, mode=args.mode, speed=args.speed)
+                   inline=args.inline, mode=args.mode, speed=args.speed, max_fps=max(1, args.max_fps))
 
 
 def _is_scenario_file(name: str) -> bool:
