@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-fast bench-physics bench-checkout lint-imports clean
+.PHONY: venv run test test-fast bench-physics bench-checkout bench-viewer lint-imports clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,9 @@ bench-physics: $(STAMP)
 
 bench-checkout: $(STAMP)
 	$(PY) -m bench.checkout
+
+bench-viewer: $(STAMP)
+	$(PY) -m bench.viewer
 
 lint-imports: $(STAMP)
 	$(VENV)/bin/lint-imports
