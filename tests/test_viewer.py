@@ -29,14 +29,14 @@ PICK_ONE = ROOT / "assets" / "scenarios" / "pick-one.yaml"  # alice takes a cola
 
 @pytest.fixture
 def store_app():
-    app = App(InlineHost(str(TINY_STORE), seed=0))
+    app = App(InlineHost(str(TINY_STORE), seed=0), max_fps=1000)
     yield app
     app.close()
 
 
 @pytest.fixture
 def scenario_app():
-    app = App(InlineHost(str(PICK_ONE), seed=0))
+    app = App(InlineHost(str(PICK_ONE), seed=0), max_fps=1000)
     yield app
     app.close()
 

@@ -25,13 +25,14 @@ from viewer.panels.view3d import View3D
 
 MIN_SIZE = (1280, 720)
 STATUS_H = 26
-FPS_CAP = 60
+MAX_FPS = 30  # the UI's frame cap: above the 20 it must keep, and it leaves the CPU to the sim
 LAYERS = ("footprints", "coverage", "truth", "tracks", "hands")
 
 
 class App:
-    def __init__(self, host, size: tuple[int, int] = MIN_SIZE) -> None:
+    def __init__(self, host, size: tuple[int, int] = MIN_SIZE, max_fps: int = MAX_FPS) -> None:
         self.host = host
+        self.max_fps = max_fps
         pygame.display.init()  # not pygame.init(): no audio device is needed (or present on CI)
         pygame.font.init()
         pygame.display.set_caption("Store twin")
@@ -98,7 +99,7 @@ class App:
         self._request_view()
         self.draw()
         pygame.display.flip()
-        self.clock.tick(FPS_CAP)
+        self.clock.tick(self.max_fps)
         self._count_frame()
 
     def close(self) -> None:
@@ -360,10 +361,11 @@ class App:
 
 
 def run_gui(target: str, seed: int | None = None, frames: int | None = None, screenshot: str | None = None,
-            size: tuple[int, int] = MIN_SIZE, inline: bool = False, mode: str = "fused", speed: float = 1.0) -> int:
+            size: tuple[int, int] = MIN_SIZE, inline: bool = False, mode: str = "fused", speed: float = 1.0,
+            max_fps: int = MAX_FPS) -> int:
     """The `gui` command: open the window on `target` (a scenario or a store file)."""
     host = InlineHost(target, seed, mode) if inline else ProcessHost(target, seed, mode)
-    app = App(host, size)
+    app = App(host, size, max_fps)
     if speed != app.speed:
         app.speed = speed
         host.send(("speed", speed))

@@ -37,6 +37,7 @@ from sim.stream import CameraFrame, StoreInfo
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 MAX_LAG_S = 0.25  # wall seconds the sim may lag its speed mark before the mark is pulled back
 VIEW_REFRESH_S = 0.1  # the 3-D view is redrawn at most this often while the sim runs and the eye is still
+VIEW_SHARE = 0.25  # ... and, when renders are slow, so rarely that they take at most this share of the worker's time
 SNAPSHOT_S = 1.0 / 30  # a process host sends at most this many snapshots per second
 EVENT_TAIL = 80  # events of each kind a snapshot carries (newest)
 STORE_ONLY_DURATION_S = 3600.0
@@ -245,6 +246,7 @@ class EpisodeWorker:
         self._view_dirty = True
         self._view_t = -1.0
         self._view_wall = 0.0
+        self._view_cost_s = 0.0
         self._rtf = 0.0
         self._rtf_mark = (time.perf_counter(), sim.t_s)
         self._match_cache: tuple[int, int, dict] | None = None
@@ -437,7 +439,9 @@ class EpisodeWorker:
             return None
         now = time.perf_counter()
         sim_moved = self.sim.t_s != self._view_t
-        if not (force or self._view_dirty or (sim_moved and now - self._view_wall >= VIEW_REFRESH_S)):
+        wait_s = max(VIEW_REFRESH_S, self._view_cost_s / VIEW_SHARE - self._view_cost_s)
+        due = now - self._view_wall >= wait_s
+        if not (force or (self._view_dirty and due) or (sim_moved and due)):
             return None
         if self._view is None:
             from sim.render import choose_renderer, gpu_present
@@ -446,6 +450,7 @@ class EpisodeWorker:
             self._view = ViewRenderer(self.sim.world.client, self.sim.world.dynamic_bodies, cam, backend)
         self._view.look(cam)
         rgb = self._view.draw()
+        self._view_cost_s = time.perf_counter() - now
         self._view_dirty = False
         self._view_t = self.sim.t_s
         self._view_wall = time.perf_counter()
