@@ -211,7 +211,7 @@ class ShopperBody:
         r, o = self._base_to_world()
         b = self.build
         col, layer = k % 3, k // 3
-        local = np.array([(col - 1) * 0.11, b.shoulder_width_m / 2 + 0.03, -0.16 + 0.08 * layer])
+        local = np.array([(col - 1) * 0.11, b.shoulder_width_m / 2, -0.16 + 0.08 * layer])
         return tuple((o + r @ local).tolist()), pb.getQuaternionFromEuler((0.0, 0.0, self.yaw))
 
     def remove(self) -> None:
@@ -291,7 +291,7 @@ class ShopperBody:
         masses.append(0.6)
         cols.append(basket_c)
         viss.append(basket_v)
-        pos.append((0.0, b.shoulder_width_m / 2 + 0.03, -0.22))
+        pos.append((0.0, b.shoulder_width_m / 2, -0.22))
         parents.append(0)
         types.append(pb.JOINT_FIXED)
         axes.append((0, 0, 1))

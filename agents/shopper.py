@@ -263,8 +263,18 @@ class Shopper:
     # script steps ----------------------------------------------------------
 
     def _do_pick(self, a) -> Iterator:
+        bin_id = a.bin
+        for attempt in range(3):
+            b, items = self._choose_pick(a.sku, a.qty, bin_id)
+            done = yield from self._reach_and_take(a, b, items)
+            if done:
+                return
+            bin_id = a.bin  # someone took them first: choose again (from the named bin, or the nearest)
+        raise ScenarioFault(f"others kept taking the {a.sku} first")
+
+    def _reach_and_take(self, a, b: Bin, items: list[int]) -> Iterator:
+        """Reach for `items` in bin `b`, grip, lift, stow. False if someone took one of them first."""
         world, ledger = self._world, self._sim.ledger
-        b, items = self._choose_pick(a.sku, a.qty, a.bin)
         pos = np.array([world.item_pose(i)[0] for i in items])
         centre = pos.mean(axis=0)
         d = world.layout.catalog[a.sku].size_mm[1] / 1000.0
@@ -276,17 +286,25 @@ class Shopper:
         yield from self._posture_for(palm)
         yield from self._hand_to("right", pre)
         yield from self._hand_to("right", palm, tol=0.02)
+        if any(ledger.items[i].location != b.id for i in items):
+            yield from self._hand_to("right", pre, tol=0.06)
+            yield from self._rest()
+            self.busy = False
+            return False
         got = self.body.palm_world("right")
         if np.linalg.norm(got - palm) > 0.08:
             yield from self._rest()
             self.busy = False
             raise ScenarioFault(f"cannot reach {a.sku} in bin {b.id} (hand {np.linalg.norm(got - palm):.2f} m short)")
         hand = ARM_LINKS["right"][3]
+        register = getattr(world, "add_dynamic_body", None)
         for item in items:
             self.grips[item] = mp.grasp(world, item, self.body.body, hand)
             self.upright[item] = _yaw_of(world.item_pose(item)[1])
             self.commons.last_bin[item] = b.id
             ledger.take(self._t, item, self.id, self.account)
+            if register is not None:
+                register(world.items[item].body)
         world.wake_bin(b.id)
         lift = min(0.04, b.clearance_m - (pos[:, 2].max() - b.center[2]) * 2 - 0.01)
         yield from self._hand_to("right", palm + np.array([0, 0, max(0.015, lift)]), tol=0.03)
@@ -295,6 +313,7 @@ class Shopper:
             yield from self._stow(item)
         yield from self._rest()
         self.busy = False
+        return True
 
     def _do_put_back(self, a) -> Iterator:
         world, ledger = self._world, self._sim.ledger
