@@ -15,6 +15,7 @@ flagged rather than guessed.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
 
@@ -92,32 +93,67 @@ def attribute(
     t_end_s: float,
     accounts_inside: list[str],
 ) -> list[Candidate]:
-    """Who moved the load of `bin_id` between t_start and t_end: candidates, most likely first."""
+    """Who moved the load of `bin_id` between t_start and t_end: candidates, most likely first.
+
+    Each person tracked then is weighed by two pieces of evidence, multiplied:
+    reach — how close they came to the bin's front edge (a segment, not its
+    centre: bins are wide) during the change; and hands — whether a hand of
+    theirs was seen in the bin around it (a likelihood ratio `HAND_LR`: a hand
+    can be hidden, by the reacher's own body on a low shelf, so an unseen hand
+    is weaker evidence, not proof, that it was not them). The weights are
+    normalised over everyone who could have reached.
+    """
     seen = [s for s in log.window(bin_id, t_start_s - PRE_S, t_end_s + POST_S) if s.track is not None]
-    if seen:
-        score: dict[int, float] = defaultdict(float)
-        for s in seen:
-            gap = max(0.0, t_start_s - s.t_s, s.t_s - t_end_s)
-            score[s.track] += math.exp(-gap / 0.5) * math.log1p(s.n_points)  # type: ignore[index]
-        return _normalise([(tid, tracks[tid].account, sc, "hand") for tid, sc in score.items() if tid in tracks])
-    front = store.bin_front(bin_id)
-    near = []
-    t_mid = 0.5 * (t_start_s + t_end_s)
+    hand: dict[int, float] = defaultdict(float)
+    for s in seen:
+        gap = max(0.0, t_start_s - s.t_s, s.t_s - t_end_s)
+        hand[s.track] += math.exp(-gap / 0.5) * math.log1p(s.n_points)  # type: ignore[index]
+    rows = []
     for tr in tracks.values():
-        if tr.born_s > t_end_s or (tr.ended_s is not None and tr.ended_s < t_start_s):
+        if tr.born_s > t_end_s + POST_S or (tr.ended_s is not None and tr.ended_s < t_start_s - PRE_S):
             continue
-        x, y = tr.position_at(t_mid)
-        d = math.hypot(x - front[0], y - front[1])
-        if d <= ARM_REACH_M + 0.3:
-            near.append((tr.id, tr.account, math.exp(-0.5 * (d / 0.4) ** 2), "proximity"))
-    if near:
-        cands = _normalise(near)
-        # Proximity alone is weaker evidence than a seen hand.
-        return [Candidate(c.track, c.account, c.probability * 0.9, c.evidence) for c in cands]
+        d = _closest_approach(store, tr, bin_id, t_start_s - PRE_S, t_end_s + POST_S)
+        reach = _reach(d)
+        h = hand.get(tr.id, 0.0)
+        if reach < 1e-3 and h <= 0:
+            continue
+        w = max(reach, 0.02 if h > 0 else 0.0) * (1.0 + (HAND_LR - 1.0) * (1.0 - math.exp(-h / HAND_SCALE)))
+        rows.append((tr.id, tr.account, w, "hand" if h > 0 else "proximity"))
+    if rows:
+        return _normalise(rows)
     if accounts_inside:
         p = 1.0 / len(accounts_inside) * (0.95 if len(accounts_inside) == 1 else 1.0)
         return [Candidate(None, a, p, "inside") for a in accounts_inside]
     return [Candidate(None, None, 0.0, "nobody")]
+
+
+HAND_LR = 25.0  # a seen hand in the bin vs none seen (hands hide behind bodies and shelves)
+HAND_SCALE = 2.0  # hand score (frames x log points) at which the evidence is ~63 % of its full weight
+REACH_FREE_M = 0.75  # from the head's floor point to the bin's front edge: arm plus a lean, reached without effort
+REACH_SD_M = 0.2
+
+
+def _reach(d_m: float) -> float:
+    """Likelihood that someone whose head came within d of the bin front reached into it."""
+    if d_m <= REACH_FREE_M:
+        return 1.0
+    return math.exp(-0.5 * ((d_m - REACH_FREE_M) / REACH_SD_M) ** 2)
+
+
+def _closest_approach(store: StoreModel, tr: Track, bin_id: str, t0: float, t1: float) -> float:
+    """Least horizontal distance from the track to the bin's front edge (a segment) within [t0, t1]."""
+    b = store.bins[bin_id]
+    front = store.bin_front(bin_id)
+    right = np.array(b.right, dtype=float)
+    i0 = bisect_left(tr.hist_t, t0)
+    i1 = bisect_left(tr.hist_t, t1 + 1e-9)
+    pts = tr.hist_xy[i0:i1]
+    if not pts:
+        pts = [tr.position_at(0.5 * (t0 + t1))]
+    xy = np.asarray(pts, dtype=float) - front
+    u = np.clip(xy @ right, -b.width_m / 2, b.width_m / 2)
+    d = np.linalg.norm(xy - u[:, None] * right, axis=1)
+    return float(d.min())
 
 
 def _normalise(rows: list[tuple[int | None, str | None, float, str]]) -> list[Candidate]:
