@@ -88,6 +88,8 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("--mode", choices=("fused", "weight", "vision"), default="fused", help="checkout stack ablation")
     gui.add_argument("--inline", action="store_true", help="run the sim in the window's process (slower UI; exact)")
     gui.add_argument("--max-fps", type=int, default=30, help="UI frame cap (default 30)")
+    gui.add_argument("--select", default=None, metavar="SHOPPER", help="select this shopper once it walks in")
+    gui.add_argument("--camera", default=None, metavar="ID", help="show this ceiling camera first (e.g. cam-3)")
     gui.set_defaults(func=_cmd_gui)
 
     record = sub.add_parser("record", help="run a scenario (or a store alone) and record its stream and truth to MCAP")
@@ -156,7 +158,8 @@ def _cmd_gui(args: argparse.Namespace) -> int:
         raise InputError(Where(Path("--frames")), f"must be at least 1, not {args.frames}")
     print(f"gui: building {target} ...", flush=True)
     return run_gui(target, args.seed, frames=args.frames, screenshot=args.screenshot, size=size,
-                   inline=args.inline, mode=args.mode, speed=args.speed, max_fps=max(1, args.max_fps))
+                   inline=args.inline, mode=args.mode, speed=args.speed, max_fps=max(1, args.max_fps),
+                   select=args.select, camera=args.camera)
 
 
 def _is_scenario_file(name: str) -> bool:

@@ -161,11 +161,27 @@ def test_clicking_a_shopper_on_the_map_selects_and_inspects_it(scenario_app):
     assert app.selected is None
 
 
-def test_tab_selects_the_next_shopper(scenario_app):
+def test_tab_selects_the_next_shopper_and_f_makes_the_3d_view_follow_it(scenario_app):
     app = scenario_app
     run_until(app, lambda: bool(app.snapshot.shoppers), max_frames=900)
     key(app, pygame.K_TAB)
     assert app.selected == app.snapshot.shoppers[0].id
+    key(app, pygame.K_f)
+    assert app.view3d.follow
+    s = next(s for s in app.snapshot.shoppers if s.id == app.selected)
+    app.frame()
+    assert app.view3d.orbit.target[:2] == pytest.approx((s.x, s.y), abs=0.5)
+
+
+def test_the_window_resizes_and_the_panels_follow(store_app):
+    app = store_app
+    app.frame()
+    small = app.rects["floormap"].copy()
+    pygame.event.post(pygame.event.Event(pygame.VIDEORESIZE, w=1600, h=900, size=(1600, 900)))
+    app.frame()
+    assert app.screen.get_size() == (1600, 900)
+    assert app.rects["floormap"].w > small.w and app.rects["floormap"].h > small.h
+    assert app.floormap.content.w == app.rects["floormap"].w - 2
 
 
 def test_spawn_key_walks_a_persona_shopper_in(store_app):

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pygame
 
+from sim.errors import InputError, Where
 from viewer import ui
 from viewer.episode import SPEEDS, EpisodeInfo, InlineHost, ProcessHost, Snapshot
 from viewer.panels import help as help_panel
@@ -58,6 +59,7 @@ class App:
         self.floormap: FloorMap | None = None
         self.camera: CameraPanel | None = None
         self.rects: dict[str, pygame.Rect] = {}
+        self.want_selected: str | None = None  # select this shopper as soon as it is in the store (--select)
         self._layout()
         self._poll()
 
@@ -116,6 +118,9 @@ class App:
                 self.view3d.show(snap.view3d, snap.view_key)
             if snap.camera is not None and self.camera is not None:
                 self.camera.show(snap.camera)
+            if self.want_selected is not None and any(s.id == self.want_selected for s in snap.shoppers):
+                self.select(self.want_selected)
+                self.want_selected = None
 
     def _open(self, info: EpisodeInfo) -> None:
         """A new episode (start or restart): panels that depend on the store are rebuilt."""
@@ -247,6 +252,13 @@ class App:
         self.camera_index = (self.camera_index + direction) % len(self.camera_ids)
         self.host.send(("camera", self.camera_id))
 
+    def show_camera(self, camera_id: str) -> bool:
+        if camera_id not in self.camera_ids:
+            return False
+        self.camera_index = self.camera_ids.index(camera_id)
+        self.host.send(("camera", camera_id))
+        return True
+
     def select(self, shopper_id: str | None) -> None:
         self.selected = shopper_id
         self.host.send(("select", shopper_id))
@@ -290,7 +302,7 @@ class App:
         top = STATUS_H
         v_h = int(body_h * 0.56)
         m_h = int(body_h * 0.47)
-        a_h, i_h = int(body_h * 0.52), int(body_h * 0.24)
+        a_h, i_h = int(body_h * 0.42), int(body_h * 0.33)
         self.rects = {
             "view3d": pygame.Rect(0, top, lw, v_h),
             "events": pygame.Rect(0, top + v_h, lw, body_h - v_h),
@@ -317,16 +329,19 @@ class App:
         snap = self.snapshot
         self._draw_status(screen, snap)
         stack_note = self.note("checkout")
-        if self.view3d is not None:
-            self.view3d.draw(screen, self.text, None)
-        if self.floormap is not None:
-            self.floormap.draw(screen, self.text, snap, self)
-        if self.camera is not None:
-            self.camera.draw(screen, self.text, self)
-        draw_events(screen, self.rects["events"], self.text, snap, stack_note)
-        draw_accounts(screen, self.rects["accounts"], self.text, snap, stack_note)
-        draw_inspector(screen, self.rects["inspector"], self.text, snap, self.selected)
-        draw_metrics(screen, self.rects["metrics"], self.text, snap, self)
+        panels = [
+            ("view3d", lambda: self.view3d is not None and self.view3d.draw(screen, self.text, None)),
+            ("floormap", lambda: self.floormap is not None and self.floormap.draw(screen, self.text, snap, self)),
+            ("camera", lambda: self.camera is not None and self.camera.draw(screen, self.text, self)),
+            ("events", lambda: draw_events(screen, self.rects["events"], self.text, snap, stack_note)),
+            ("accounts", lambda: draw_accounts(screen, self.rects["accounts"], self.text, snap, stack_note)),
+            ("inspector", lambda: draw_inspector(screen, self.rects["inspector"], self.text, snap, self.selected)),
+            ("metrics", lambda: draw_metrics(screen, self.rects["metrics"], self.text, snap, self)),
+        ]
+        for name, draw_panel in panels:
+            screen.set_clip(self.rects[name])  # long lines stop at the panel's edge
+            draw_panel()
+        screen.set_clip(None)
         if self.help_visible:
             help_panel.draw(screen, self.text)
 
@@ -354,6 +369,9 @@ class App:
             message = self._toast[0]
         elif self.note("recording") and snap is not None and snap.recording is None:
             message = self.note("recording")
+        dead = getattr(self.host, "dead", None)
+        if dead:
+            message = "the simulation stopped: " + dead.strip().splitlines()[-1]
         right = screen.get_width() - 8
         if message:
             self.text.draw(screen, message[:90], (right - 80, 6), 17, ui.WARN, right=True)
@@ -362,10 +380,14 @@ class App:
 
 def run_gui(target: str, seed: int | None = None, frames: int | None = None, screenshot: str | None = None,
             size: tuple[int, int] = MIN_SIZE, inline: bool = False, mode: str = "fused", speed: float = 1.0,
-            max_fps: int = MAX_FPS) -> int:
+            max_fps: int = MAX_FPS, select: str | None = None, camera: str | None = None) -> int:
     """The `gui` command: open the window on `target` (a scenario or a store file)."""
     host = InlineHost(target, seed, mode) if inline else ProcessHost(target, seed, mode)
     app = App(host, size, max_fps)
+    app.want_selected = select
+    if camera is not None and not app.show_camera(camera):
+        app.close()
+        raise InputError(Where(Path("--camera")), f"no camera '{camera}' (cameras are {', '.join(app.camera_ids)})")
     if speed != app.speed:
         app.speed = speed
         host.send(("speed", speed))

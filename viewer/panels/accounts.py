@@ -22,15 +22,23 @@ def draw_accounts(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, snap
     if carts is None:
         ui.not_available(screen, pygame.Rect(content.x, content.y, content.w, content.h // 3), note or "no checkout stack", text)
         y = content.y + content.h // 3
-    accounts = sorted(set(snap.truth_carts) | set(carts or {}), key=lambda a: (snap.account_state.get(a) == "left", a))
+    def differs(a: str) -> bool:
+        t, b = snap.truth_carts.get(a, {}), (carts or {}).get(a, {})
+        return carts is not None and any(t.get(s, 0) != b.get(s, 0) for s in set(t) | set(b))
+
+    # shoppers inside first, and among them the mismatches
+    accounts = sorted(set(snap.truth_carts) | set(carts or {}),
+                      key=lambda a: (snap.account_state.get(a) == "left", not differs(a), a))
     col_stack, col_truth = content.right - 88, content.right - 40
     if accounts:
         text.draw(screen, "stack", (col_stack, y), 15, ui.DIM)
         text.draw(screen, "truth", (col_truth, y), 15, ui.DIM)
         y += 14
-    receipt_h = 18 * min(6, len(snap.receipts)) + (22 if snap.receipts else 0)
+    shown = min(6, len(snap.receipts), max(1, (content.h // 2 - 22) // 18))
+    receipt_h = 18 * shown + (24 if snap.receipts else 0)
+    receipts_top = bottom - receipt_h
     for acct in accounts:
-        if y > bottom - receipt_h - 18:
+        if y > receipts_top - 36:
             text.draw(screen, f"... {len(accounts)} accounts", (x, y), 15, ui.DIM)
             y += 16
             break
@@ -54,11 +62,11 @@ def draw_accounts(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, snap
             y += 15
         y += 3
     if snap.receipts:
-        y = max(y, bottom - receipt_h)
+        y = receipts_top
         pygame.draw.line(screen, ui.PANEL_EDGE, (content.x + 4, y), (content.right - 4, y))
         text.draw(screen, "Receipts issued", (x, y + 3), 17, ui.TITLE)
         y += 21
-        for r in snap.receipts[-6:]:
+        for r in snap.receipts[-shown:]:
             ok = r.correct
             mark, colour = ("=", ui.GOOD) if ok else (("pending", ui.DIM) if ok is None else ("!= truth", ui.BAD))
             items = sum(r.items.values())

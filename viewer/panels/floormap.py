@@ -206,7 +206,7 @@ class FloorMap:
                 pygame.draw.circle(screen, ui.TRUTH, p, r, 1)
                 if s.id == app.selected:
                     pygame.draw.circle(screen, (255, 255, 0), p, r + 5, 2)
-                text.draw(screen, s.id, (p[0] + r + 2, p[1] - r - 4), 15, ui.TEXT)
+                text.draw(screen, s.id, (p[0] - r, p[1] - r - 15), 15, ui.TEXT)
         if layers["tracks"] and snap.tracks is not None:
             for tid, acct, x, y in snap.tracks:
                 p = self.to_px(x, y)
