@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-fast bench-physics bench-checkout bench-viewer lint-imports clean
+.PHONY: venv run test test-fast bench-agents bench-physics bench-checkout bench-viewer lint-imports clean
 
 venv: $(STAMP)
 
@@ -23,6 +23,9 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+bench-agents: $(STAMP)
+	$(PY) -m bench.agents
 
 bench-physics: $(STAMP)
 	$(PY) -m bench.physics

@@ -1,0 +1,109 @@
+"""Whole runs: shared example scenarios match their truth comments; crowds do not interpenetrate and are deterministic;
+an impossible step ends a script with a scenario fault, not a crash."""
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+
+import pybullet as pb
+import pytest
+
+from agents import build_simulation, load_scenario
+from agents.scenario import Scenario
+from sim.stream import stream_digest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "examples" / "scenarios"
+PENETRATION_TOL_M = 0.02  # the contact solver's slop plus a hand brushing a plate lip
+
+
+def truth_comment(path: Path) -> dict[str, dict[str, int]] | None:
+    """'# truth: acct-1 {} (nothing); acct-2 {cola-330: 1, water-500: 2}' -> receipts; None when not itemised."""
+    line = next((l for l in path.read_text().splitlines() if l.startswith("# truth:")), "")
+    found = re.findall(r"([A-Za-z0-9_.-]+) \{([^}]*)\}", line)
+    if not found:
+        return None
+    out = {}
+    for acct, body in found:
+        items = dict(re.findall(r"([A-Za-z0-9_.-]+): (\d+)", body))
+        out[acct] = {k: int(v) for k, v in items.items()}
+    return out
+
+
+def _run(sc, seed=None, check_every_ticks=0):
+    sim = build_simulation(sc, seed=seed)
+    msgs, worst = [], {"pair": 0.0, "shelf": 0.0}
+    c = sim.world.client
+    statics = list(sim.world.static_bodies[1:]) + list(sim.world.plates.values())  # [0] is the floor slab
+    for m in sim.run(sc.spec.duration_s):
+        msgs.append(m)
+        if check_every_ticks and sim.clock.tick % check_every_ticks == 0:
+            inside = [s for s in sim.shoppers.shoppers.values() if s.spawned and not s.done]
+            for a, b in itertools.combinations(inside, 2):
+                for p in pb.getClosestPoints(a.body.body, b.body.body, 0.0, physicsClientId=c):
+                    worst["pair"] = min(worst["pair"], p[8])
+            for s in inside:
+                for st in statics:
+                    for p in pb.getClosestPoints(s.body.body, st, 0.0, physicsClientId=c):
+                        worst["shelf"] = min(worst["shelf"], p[8])
+    return sim, msgs, worst
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHARED.exists(), reason="../shared not present")
+@pytest.mark.parametrize("path", sorted(SHARED.glob("*.yaml")) if SHARED.exists() else [], ids=lambda p: p.stem)
+def test_shared_example_runs_and_its_truth_matches_its_comment(path):
+    sc = load_scenario(path)
+    sim, _, _ = _run(sc)
+    assert all(a.done for a in sim.actors), "every shopper left before the end"
+    assert not sim.ledger.faults, [e.message for e in sim.ledger.faults]
+    want = truth_comment(path)
+    if want is not None:
+        assert sim.ledger.closed_receipts == want
+    else:  # 'whatever the personas did': every account closed with exactly what its members took
+        assert sim.ledger.closed_receipts
+        for acct, receipt in sim.ledger.closed_receipts.items():
+            taken = sum(1 for e in sim.ledger.events_of("take") if e.account == acct)
+            back = sum(1 for e in sim.ledger.events_of("put_back") if sim.ledger.items[e.item_id].picked_by in sim.ledger.members[acct])
+            assert sum(receipt.values()) <= taken and sum(receipt.values()) >= taken - back
+
+
+@pytest.mark.slow
+def test_crowded_run_has_no_shopper_or_shelf_penetration_and_is_deterministic():
+    sc = Scenario(name="crowd-check", store="tiny_store", seed=11, duration_s=200)
+    sc.crowd(arrivals_per_min=15.0, until_s=25.0, max_inside=5, personas={"quick": 0.5, "returner": 0.5})
+    sim, msgs, worst = _run(sc, check_every_ticks=60)
+    assert len(sim.shoppers.shoppers) >= 4
+    assert worst["pair"] > -PENETRATION_TOL_M
+    assert worst["shelf"] > -PENETRATION_TOL_M
+    receipts = dict(sim.ledger.closed_receipts)
+    sim.close()
+    sim2, msgs2, _ = _run(sc)
+    assert stream_digest(msgs2) == stream_digest(msgs)
+    assert sim2.ledger.closed_receipts == receipts
+    sim2.close()
+
+
+def test_pick_from_a_bin_without_that_item_is_a_scenario_fault_and_the_shopper_still_leaves():
+    sc = Scenario(name="fault", store="tiny_store", seed=0, duration_s=60)
+    sc.add_shopper("alice", account="a").pick("juice-1l", bin="A-1-1").pick("cola-330")
+    sim, _, _ = _run(sc)
+    (fault,) = sim.ledger.faults
+    assert "alice" in fault.message and "A-1-1" in fault.message and "juice-1l" in fault.message
+    assert not sim.ledger.events_of("take")
+    assert sim.ledger.closed_receipts == {"a": {}}
+    sim.close()
+
+
+SHIPPED = sorted(p for p in (ROOT / "assets" / "scenarios").glob("*.yaml") if truth_comment(p) is not None)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
+def test_shipped_scenario_truth_matches_its_comment(path):
+    sc = load_scenario(path)
+    sim, _, _ = _run(sc)
+    assert not sim.ledger.faults, [e.message for e in sim.ledger.faults]
+    assert sim.ledger.closed_receipts == truth_comment(path)
+    sim.close()
