@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from sim.errors import InputError
-from sim.stream import CameraFrame, StoreInfo
+from sim.stream import CameraFrame, GatePassage, GateScan, StoreInfo
 
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 MAX_LAG_S = 0.25  # wall seconds the sim may lag its speed mark before the mark is pulled back
@@ -235,6 +235,7 @@ class EpisodeWorker:
         self.frames: dict[str, CameraFrame] = {}
         self._sent_frame: tuple[str, float] | None = None
         self.receipts: list = []
+        self.gate_messages: list[EventView] = []
         self.faults: Counter = Counter()
         self.finished = False
         self.recorder: _Recorder | None = None
@@ -340,6 +341,10 @@ class EpisodeWorker:
     def _feed(self, msg: object) -> None:
         if isinstance(msg, CameraFrame):
             self.frames[msg.camera_id] = msg
+        elif isinstance(msg, GateScan):  # what the stack is told at the gates, as it is told
+            self.gate_messages.append(EventView(msg.t_s, "scan", None, None, 0, msg.account, gate=msg.gate))
+        elif isinstance(msg, GatePassage):
+            self.gate_messages.append(EventView(msg.t_s, "exit", None, None, 0, None, gate=msg.gate))
         if self.recorder is not None:
             self.recorder.write(msg)
         if self.stack is not None:
@@ -497,6 +502,7 @@ class EpisodeWorker:
                     EventView(e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account, confidence=float(e.confidence))
                     for e in stack.events[-EVENT_TAIL:]
                 ]
+                detected = sorted(detected + self.gate_messages[-EVENT_TAIL:], key=lambda e: e.t_s)[-EVENT_TAIL:]
             except Exception as exc:
                 self.faults[f"stack fault on inspection: {type(exc).__name__}: {exc}"] += 1
         truth_events = [

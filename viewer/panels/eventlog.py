@@ -42,12 +42,15 @@ def draw_events(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, snap, 
     for e in reversed(snap.detected_events):
         if y > right.bottom - 16:
             break
-        qty = f"{e.qty}x" if e.qty != 1 else ""
-        line = f"{e.t_s:6.1f}  {e.kind:<8} {e.bin or '':<7} {qty}{e.sku or '?':<14} {e.account or '?'}  {e.confidence:.2f}"
+        if e.gate is not None:  # a gate message: a scan names an account, an exit passage nobody
+            line = f"{e.t_s:6.1f}  {e.kind:<8} {e.gate:<7} {'':<14} {e.account or '(no identity)'}"
+        else:
+            qty = f"{e.qty}x" if e.qty != 1 else ""
+            line = f"{e.t_s:6.1f}  {e.kind:<8} {e.bin or '':<7} {qty}{e.sku or '?':<14} {e.account or '?'}  {e.confidence:.2f}"
         text.draw(screen, line, (right.x + 8, y), 16, KIND_COLOURS.get(e.kind, ui.TEXT))
         y += 16
     if not snap.detected_events:
-        text.draw(screen, "(no shelf events yet)", (right.x + 8, y), 16, ui.DIM)
+        text.draw(screen, "(nothing yet)", (right.x + 8, y), 16, ui.DIM)
 
 
 def draw_metrics(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, snap, app) -> None:
