@@ -60,7 +60,9 @@ def run_episode(
         stack = CheckoutStack(mode=mode)
         stream: Iterable = sim.run(scenario.duration_s)
         if record is not None:
-            stream = _recorded(stream, Path(record))
+            # The log gets the truth on its own channels at the end; the stack only ever sees the messages.
+            stream = _recorded(stream, Path(record), sim.ledger, {"scenario": scenario.name, "seed": str(seed),
+                                                                   "store": sim.layout.name, "mode": mode})
         faults: Counter = Counter()
         issued: list = []
         truth_frames: list = []
@@ -197,8 +199,8 @@ def _descriptors(sim, store_info, shoppers_peak: int) -> dict:
     }
 
 
-def _recorded(stream: Iterable, path: Path) -> Iterator:
-    """Write the stream to an MCAP log as it passes (a wrapper, not a branch in the sim)."""
+def _recorded(stream: Iterable, path: Path, ledger, metadata: dict[str, str]) -> Iterator:
+    """Write the stream to an MCAP log as it passes (a wrapper, not a branch in the sim), truth at the end."""
     from sim.recording import record_stream
 
-    yield from record_stream(stream, path)
+    yield from record_stream(stream, path, truth=ledger, metadata=metadata)
