@@ -148,7 +148,7 @@ def build_episode(target: str, seed: int | None) -> tuple[Any, str, int, float, 
     """(simulation, title, seed, duration_s, notes) for a scenario file or a bare store file."""
     path = Path(target)
     if not path.exists():
-        raise _missing(target)
+        raise _input_error(target)
     notes: dict[str, str] = {}
     try:
         from agents import build_simulation
@@ -156,7 +156,7 @@ def build_episode(target: str, seed: int | None) -> tuple[Any, str, int, float, 
     except ImportError as exc:  # agents not landed: a bare store, no shoppers
         notes["agents"] = f"shoppers not available ({exc})"
         if is_scenario_file(path):
-            raise _missing(target, "scenarios need the agents package, which failed to import") from None
+            raise _input_error(target, "scenarios need the agents package, which failed to import") from None
         from sim.layout import load_store
         from sim.simulation import Simulation
 
@@ -178,7 +178,7 @@ def build_episode(target: str, seed: int | None) -> tuple[Any, str, int, float, 
     return sim, f"store {layout.name} (no scenario: spawn shoppers with P)", seed, STORE_ONLY_DURATION_S, notes
 
 
-def _missing(target: str, why: str = "no such file") -> InputError:
+def _input_error(target: str, why: str = "no such file") -> InputError:
     from sim.errors import Where
 
     return InputError(Where(Path(target)), why)
@@ -608,12 +608,6 @@ class _BinBoxes:
 # --- the 3-D view's renderer ------------------------------------------------------------------------------------
 
 
-def _store_renderer_base():
-    from sim.render import StoreRenderer
-
-    return StoreRenderer
-
-
 class ViewRenderer:
     """The live world from the orbit camera, through `sim.render.StoreRenderer`'s static/dynamic mirror.
 
@@ -622,7 +616,9 @@ class ViewRenderer:
     """
 
     def __init__(self, world_client: int, dynamic_bodies: set[int], cam, backend: str) -> None:
-        self._r = _store_renderer_base()(world_client, dynamic_bodies, [cam], backend)
+        from sim.render import StoreRenderer
+
+        self._r = StoreRenderer(world_client, dynamic_bodies, [cam], backend)
 
     def look(self, cam) -> None:
         r = self._r
