@@ -388,3 +388,33 @@ def test_m_key_records_the_live_stream_to_an_mcap_log_that_replays(store_app, tm
     assert len(msgs) == written
     assert any(isinstance(m, LoadCellBatch) for m in msgs)
     assert log.truth() is not None
+
+
+def test_watching_does_not_change_the_episode():
+    """The window's 3-D renders, snapshots and stack read the world; the stream equals a headless run's."""
+    from agents import build_simulation
+    from agents.scenario import load_scenario
+    from sim.stream import stream_digest
+    from viewer.episode import EpisodeWorker
+
+    steps = 240
+    headless = build_simulation(load_scenario(PICK_ONE), seed=0)
+    try:
+        expected = stream_digest(m for _ in range(steps) for m in headless.step())
+    finally:
+        headless.close()
+    w = EpisodeWorker(str(PICK_ONE), seed=0)
+    try:
+        seen: list = []
+        feed = w._feed
+        w._feed = lambda msg: (seen.append(msg), feed(msg))
+        orbit = OrbitCamera.overlooking(w.store_info.floor_m)
+        for k in range(steps):
+            w.step_once()
+            if k % 20 == 0:
+                w.request_view(orbit.rotated(0.1 * k, 0.0).pinhole(160, 120))
+                w.render_view(force=True)
+                w.snapshot()
+        assert stream_digest(seen) == expected
+    finally:
+        w.close()
