@@ -395,7 +395,10 @@ class StoreRenderer:
         """World pose (x, y, z, qx, qy, qz, qw) of the frame a visual hangs on: the link's URDF frame, not its inertial one."""
         w = self.world
         if link >= 0:
-            state = pb.getLinkState(body, link, physicsClientId=w)  # as of the last step: read-only
+            # Forward kinematics from the joint positions the step integrated: the link cache without it lags a
+            # motor-driven joint by one step. It recomputes what the step already put in the colliders (physics
+            # is unchanged; tests compare load cells with and without cameras).
+            state = pb.getLinkState(body, link, computeForwardKinematics=True, physicsClientId=w)
             return state[4] + state[5]
         pos, orn = pb.getBasePositionAndOrientation(body, physicsClientId=w)
         inverse = self._base_inertia_inverse(body)
