@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-fast bench-agents bench-physics bench-checkout bench-viewer lint-imports clean
+.PHONY: venv run test test-fast bench-agents bench-cameras bench-physics bench-checkout bench-viewer lint-imports clean
 
 venv: $(STAMP)
 
@@ -26,6 +26,9 @@ test-fast: $(STAMP)
 
 bench-agents: $(STAMP)
 	$(PY) -m bench.agents
+
+bench-cameras: $(STAMP)
+	$(PY) -m bench.cameras
 
 bench-physics: $(STAMP)
 	$(PY) -m bench.physics
