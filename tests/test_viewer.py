@@ -155,6 +155,7 @@ def test_clicking_a_shopper_on_the_map_selects_and_inspects_it(scenario_app):
     info = app.snapshot.inspect
     assert info["id"] == "alice" and info["account"] == "acct-1"
     assert info["script"] == ["pick sku=cola-330 qty=1 bin=A-1-1"]
+    assert info["status"] != "waiting to enter"
     # a click on empty floor, far from anyone, clears the selection
     far = app.floormap.to_px(0.3, 4.7)
     click(app, far)

@@ -428,6 +428,7 @@ class EpisodeWorker:
             "cart": dict(sorted(carrying.items())),
             "charged": dict(sorted(self.sim.ledger.receipt(actor.account).items())),
             "done": bool(actor.done),
+            "status": _status(actor),
         }
 
     # -- the 3-D view ---------------------------------------------------------------------------------
@@ -567,6 +568,19 @@ class EpisodeWorker:
         if r["attribution_accuracy"] is not None:
             out["attribution"] = f"{100 * r['attribution_accuracy']:.0f} %"
         return out
+
+
+def _status(actor: object) -> str:
+    """Where a shopper is in its life, from what it says of itself (public attributes only)."""
+    if getattr(actor, "done", False):
+        return "gone"
+    if getattr(actor, "exited", False):
+        return "leaving through the exit"
+    if getattr(actor, "spawned", True) is False:
+        return "waiting to enter"
+    if getattr(actor, "script_over", False):
+        return "script done: walking out"
+    return "busy at a gate or shelf" if getattr(actor, "busy", False) else "walking or browsing"
 
 
 def _describe_step(step: object) -> str:

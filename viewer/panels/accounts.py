@@ -90,7 +90,10 @@ def draw_inspector(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, sna
     text.draw(screen, f"{info['account']}  persona {info['persona'] or '-'}  {where}", (x, y + 19), 16, ui.TEXT)
     y += 38
     nxt = info["next_action"]
-    text.draw(screen, "next: " + (nxt if nxt else "(the shopper does not expose it)"), (x, y), 16, ui.WARN if nxt else ui.DIM)
+    text.draw(screen, "now: " + info.get("status", "?"), (x, y), 16, ui.TEXT)
+    y += 16
+    text.draw(screen, "next: " + (nxt if nxt else "not available (the shopper does not expose it)"), (x, y), 16,
+              ui.WARN if nxt else ui.DIM)
     y += 17
     cart = ", ".join(f"{k} x{v}" for k, v in info["cart"].items()) or "nothing"
     for line in ui.wrap("carries: " + cart, max(20, content.w // 7)):
