@@ -282,6 +282,12 @@ class StoreRenderer:
             buf = np.where(nearer, dyn_buf, buf)
         return rgb, depth_from_buffer(buf, cam.near_m, cam.far_m)
 
+    def set_camera(self, index: int, cam: Pinhole) -> None:
+        """Move camera `index` (e.g. a viewer's orbit camera); its cached background is redrawn on the next render."""
+        if self.cameras[index] != cam:
+            self.cameras[index] = cam
+            self._backgrounds[index] = None
+
     def render_full(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Camera `index` rendered straight from the physics world, every body drawn: the reference for the fast path."""
         cam = self.cameras[index]
