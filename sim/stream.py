@@ -69,7 +69,11 @@ class ProductInfo:
 
 @dataclass(frozen=True)
 class CameraCalibration:
-    """OpenCV convention: x_cam = R @ x_world + t; camera x right, y down, z forward; depth in metres."""
+    """OpenCV convention: x_cam = R @ x_world + t; camera x right, y down, z forward; depth in metres.
+
+    (u, v) = K @ x_cam / z is the (column, row) of a pixel's centre, row 0 at the top; `dist` is zero
+    (the modelled D435 depth stream is rectified). Built by `sim.cameras.calibrate`.
+    """
 
     camera_id: str
     width: int
@@ -125,7 +129,10 @@ class LoadCellBatch:
 
 @dataclass(frozen=True)
 class CameraFrame:
-    """One RGB-D frame: rgb (H, W, 3) uint8, depth (H, W) float32 metres along the optical axis, 0 = invalid."""
+    """One RGB-D frame: rgb (H, W, 3) uint8, depth (H, W) float32 metres along the optical axis, 0 = invalid.
+
+    `t_s` is the device's timestamp (capture time plus jitter, whole microseconds), not the render tick.
+    """
 
     t_s: float
     camera_id: str
