@@ -131,6 +131,7 @@ HAND_LR = 25.0  # a seen hand in the bin vs none seen (hands hide behind bodies 
 HAND_SCALE = 2.0  # hand score (frames x log points) at which the evidence is ~63 % of its full weight
 REACH_FREE_M = 0.75  # from the head's floor point to the bin's front edge: arm plus a lean, reached without effort
 REACH_SD_M = 0.2
+BEHIND_TOL_M = 0.1  # head-position scatter across the front plane
 
 
 def _reach(d_m: float) -> float:
@@ -153,6 +154,10 @@ def _closest_approach(store: StoreModel, tr: Track, bin_id: str, t0: float, t1: 
     xy = np.asarray(pts, dtype=float) - front
     u = np.clip(xy @ right, -b.width_m / 2, b.width_m / 2)
     d = np.linalg.norm(xy - u[:, None] * right, axis=1)
+    # Nobody reaches a bin from behind its front plane (the gondola's far side, or inside it): a head there is
+    # across the shelf, at least a gondola's depth from this bin's items.
+    out = xy @ np.array(b.facing, dtype=float)
+    d = np.where(out < -BEHIND_TOL_M, np.inf, d)
     return float(d.min())
 
 

@@ -122,16 +122,61 @@ def _gauss(x: float, mean: float, sd: float) -> float:
     return math.exp(-0.5 * ((x - mean) / sd) ** 2) / (sd * math.sqrt(2 * math.pi))
 
 
-def colour_evidence(rgb: np.ndarray, sku_rgb: dict[str, np.ndarray], skus: list[str], max_dist: float = 0.12) -> dict[str, float]:
-    """Fraction of the seen pixels that match each SKU's colour under any brightness (shading-invariant)."""
+def colour_evidence(
+    rgb: np.ndarray,
+    sku_rgb: dict[str, np.ndarray],
+    skus: list[str],
+    max_dist: float = 0.12,
+    person_rgb: np.ndarray | None = None,
+) -> dict[str, float]:
+    """Fraction of the seen pixels that match each SKU's colour under any brightness (shading-invariant).
+
+    `person_rgb`: colours of the reacher's own body (shirt, skin, basket), seen around their head before the
+    event. A hand pixel that matches one of them is the person, not an item, and is dropped first — so a
+    yellow shirt's sleeve is not a lemon can; an item the colour of the shirt is then simply not evidence.
+    """
     px = np.asarray(rgb, dtype=float).reshape(-1, 3)
+    if person_rgb is not None and len(person_rgb) and len(px):
+        own = _matches(px, np.asarray(person_rgb, dtype=float).reshape(-1, 3), max_dist)
+        px = px[~own]
     if not len(px) or not skus:
         return {}
     out = {}
     for sku in skus:
-        c = sku_rgb[sku]
-        s = np.clip(px @ c / max(float(c @ c), 1.0), 0.4, 1.6)  # best brightness scale per pixel
-        fit = s[:, None] * c[None, :]
-        d = np.linalg.norm(px - fit, axis=1) / (np.linalg.norm(fit, axis=1) + 30.0)
-        out[sku] = float(np.mean(d < max_dist))
+        out[sku] = float(np.mean(_matches(px, sku_rgb[sku][None, :], max_dist)))
     return out
+
+
+def _matches(px: np.ndarray, refs: np.ndarray, max_dist: float) -> np.ndarray:
+    """Per pixel: does it match any reference colour up to a brightness scale (0.4-1.6)?"""
+    hit = np.zeros(len(px), dtype=bool)
+    for k in range(0, len(refs), 64):
+        c = refs[k : k + 64]  # (m, 3)
+        s = np.clip(px @ c.T / np.maximum((c * c).sum(1), 1.0), 0.4, 1.6)  # (n, m) best brightness scale
+        fit = s[:, :, None] * c[None, :, :]
+        d = np.linalg.norm(px[:, None, :] - fit, axis=2) / (np.linalg.norm(fit, axis=2) + 30.0)
+        hit |= (d < max_dist).any(axis=1)
+    return hit
+
+
+class Appearance:
+    """Per track, a bounded sample of the colours seen on and around the person (for `colour_evidence`)."""
+
+    def __init__(self, per_track: int = 256, chunk: int = 32) -> None:
+        self.per_track = per_track
+        self.chunk = chunk
+        self._samples: dict[int, list[tuple[float, np.ndarray]]] = {}
+
+    def add(self, track: int, t_s: float, rgb: np.ndarray) -> None:
+        px = np.asarray(rgb, dtype=np.uint8).reshape(-1, 3)
+        if not len(px):
+            return
+        step = max(1, len(px) // self.chunk)
+        rows = self._samples.setdefault(track, [])
+        rows.append((t_s, px[::step][: self.chunk]))
+        while len(rows) * self.chunk > self.per_track:
+            rows.pop(len(rows) // 2)  # keep the earliest (before any item) and the latest
+
+    def before(self, track: int | None, t_s: float) -> np.ndarray | None:
+        rows = [px for t, px in self._samples.get(track, ()) if t < t_s] if track is not None else []
+        return np.concatenate(rows) if rows else None

@@ -39,6 +39,7 @@ class PerceptionConfig:
     head_support_cells: int = 6
     reach_out_m: float = 0.15  # hands counted this far in front of a bin's front edge
     colour_samples: int = 96
+    body_radius_m: float = 0.35  # shoulders and a basket at the hip, not the arm's far end
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Percept:
     hands: tuple[HandBlob, ...]
     cameras: tuple[str, ...]
     foreground_points: int
+    head_rgb: tuple[np.ndarray, ...] = ()  # per head: a sample of the colours on that person (shirt, skin, basket)
 
 
 class CameraBackground:
@@ -143,7 +145,20 @@ class Perception:
         P, C = P[keep], C[keep]
         heads = self.find_heads(self.height_map(P))
         hands = tuple(self.find_hands(t_s, P, C))
-        return Percept(t_s, heads, hands, tuple(used), int(len(P)))
+        return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P, C))
+
+    def person_colours(self, heads: np.ndarray, P: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Per head, the colours of foreground points on that person's body (within `body_radius_m`, above the knee)."""
+        if not len(heads) or not len(P):
+            return tuple(np.zeros((0, 3), dtype=np.uint8) for _ in range(len(heads)))
+        step = max(1, len(P) // 20000)
+        Q, D = P[::step], C[::step]
+        out = []
+        for x, y, h in heads:
+            near = ((Q[:, 0] - x) ** 2 + (Q[:, 1] - y) ** 2 < self.cfg.body_radius_m**2) & (Q[:, 2] > 0.3 * h)
+            idx = np.flatnonzero(near)
+            out.append(D[idx[:: max(1, len(idx) // self.cfg.colour_samples)]].copy())
+        return tuple(out)
 
     def height_map(self, P: np.ndarray) -> np.ndarray:
         g = self.cfg.grid_m

@@ -24,7 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from checkout.attribution import Candidate, HandLog, attribute
-from checkout.identification import CartedUnit, Hypothesis, colour_evidence, identify
+from checkout.identification import Appearance, CartedUnit, Hypothesis, colour_evidence, identify
 from checkout.perception import Perception
 from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
 from checkout.shelf_events import DeadCell, Interaction, ShelfEventDetector, WeightChange
@@ -142,6 +142,7 @@ class CheckoutStack:
         self.perception = Perception(store)
         self.tracker = Tracker(store)
         self.hands = HandLog(store)
+        self.appearance = Appearance()
         use_hands = self.mode == "fused"
         self.shelf = ShelfEventDetector(
             store.bin_ids,
@@ -183,6 +184,7 @@ class CheckoutStack:
         t = max(f.t_s for f in frames)
         percept = self._timed("perception", self.perception.process, t, frames)
         self._timed("tracking", self.tracker.update, t, percept.heads[:, :2])
+        self._timed("attribution", self._appearance, t, percept)
         sightings = self._timed("attribution", self.hands.add, percept.hands, self.tracker.live())
         for s in sightings:
             if s.bin in self._dead and s.track is not None:
@@ -192,6 +194,18 @@ class CheckoutStack:
             for ev in self._timed("shelf_events", self.vision_events.add, t, sightings):
                 self._vision_event(ev)
         self.hands.prune(t)
+
+    def _appearance(self, t: float, percept) -> None:
+        """Colours on each tracked person, for telling an item in the hand from the sleeve holding it."""
+        live = self.tracker.live()
+        if not live or not len(percept.heads):
+            return
+        pos = np.array([tr.x[:2] for tr in live])
+        for (x, y, _), rgb in zip(percept.heads, percept.head_rgb):
+            d = np.hypot(pos[:, 0] - x, pos[:, 1] - y)
+            k = int(np.argmin(d))
+            if d[k] < 0.3:
+                self.appearance.add(live[k].id, t, rgb)
 
     # -- load cells ---------------------------------------------------------------------------------------------
     def _load_cells(self, batch: LoadCellBatch) -> None:
@@ -303,7 +317,8 @@ class CheckoutStack:
         if not seen:
             return None
         rgb = np.concatenate([s.rgb for s in seen])
-        return colour_evidence(rgb, self.store.sku_rgb, list(self.store.catalog)) or None
+        person = self.appearance.before(cands[0].track if cands else None, t0 - 0.5)
+        return colour_evidence(rgb, self.store.sku_rgb, list(self.store.catalog), person_rgb=person) or None
 
     def _coverage_reasons(self, bin_id: str, t0: float, t1: float, cands: list[Candidate]) -> list[str]:
         out = []
