@@ -259,10 +259,16 @@ def test_3d_view_shows_the_store_and_follows_the_mouse(store_app):
     app.frame()
     assert app.view3d.orbit.yaw_rad != orbit.yaw_rad and app.view3d.orbit.pitch_rad != orbit.pitch_rad
     dist = app.view3d.orbit.distance_m
-    pygame.mouse.set_pos(centre)
+    pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=centre, rel=(0, 0), buttons=(0, 0, 0)))
     pygame.event.post(pygame.event.Event(pygame.MOUSEWHEEL, x=0, y=2, flipped=False))
     app.frame()
-    assert app.view3d.orbit.distance_m < dist or not app.view3d.content.collidepoint(pygame.mouse.get_pos())
+    assert app.view3d.orbit.distance_m == pytest.approx(dist * 0.88 ** 2)
+    target = app.view3d.orbit.target
+    pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONDOWN, pos=centre, button=3))
+    pygame.event.post(pygame.event.Event(pygame.MOUSEMOTION, pos=(centre[0] + 30, centre[1]), rel=(30, 0), buttons=(0, 0, 1)))
+    pygame.event.post(pygame.event.Event(pygame.MOUSEBUTTONUP, pos=(centre[0] + 30, centre[1]), button=3))
+    app.frame()
+    assert app.view3d.orbit.target != target and app.view3d.orbit.target[2] == target[2]  # panned along the floor
     key(app, pygame.K_t)
     assert app.view3d.orbit.pitch_rad > math.radians(85)
 

@@ -29,6 +29,7 @@ class View3D:
         self._scaled: pygame.Surface | None = None
         self._moved_at = -1e9
         self._drag: int | None = None  # mouse button held over the view
+        self._mouse: tuple[int, int] | None = None
         self.renders = 0
 
     # -- input ----------------------------------------------------------------------------------------
@@ -41,6 +42,8 @@ class View3D:
         if event.type == pygame.MOUSEBUTTONUP and self._drag == event.button:
             self._drag = None
             return True
+        if event.type == pygame.MOUSEMOTION:
+            self._mouse = event.pos  # wheel events carry no position: zoom where the pointer last was
         if event.type == pygame.MOUSEMOTION and self._drag is not None:
             dx, dy = event.rel
             if self._drag == 1:
@@ -50,7 +53,7 @@ class View3D:
                 self.follow = False
                 self.set_orbit(self.orbit.panned(-dx * per_px, dy * per_px))
             return True
-        if event.type == pygame.MOUSEWHEEL and self.content.collidepoint(pygame.mouse.get_pos()):
+        if event.type == pygame.MOUSEWHEEL and self.content.collidepoint(self._mouse or pygame.mouse.get_pos()):
             self.set_orbit(self.orbit.zoomed(0.88 ** event.y))
             return True
         return False
