@@ -425,3 +425,19 @@ def test_watching_does_not_change_the_episode():
         assert stream_digest(seen) == expected
     finally:
         w.close()
+
+
+def test_the_window_survives_its_sim_process_ending():
+    from viewer.episode import ProcessHost
+
+    app = App(ProcessHost(str(TINY_STORE), seed=0), max_fps=1000)
+    try:
+        app.frame()
+        app.host._proc.kill()
+        app.host._proc.join(timeout=10)
+        for _ in range(5):
+            key(app, pygame.K_SPACE)  # commands to a dead process are dropped, not raised
+        assert app.host.dead
+        assert app.running
+    finally:
+        app.close()

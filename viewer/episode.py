@@ -729,7 +729,10 @@ class ProcessHost:
 
     def send(self, cmd: tuple) -> None:
         if self.dead is None:
-            self._conn.send(cmd)
+            try:
+                self._conn.send(cmd)
+            except OSError:  # the sim process is gone; `poll` will say why if it could
+                self.dead = "the simulation process ended"
 
     def poll(self) -> tuple[EpisodeInfo | None, Snapshot | None]:
         info, snap = self._pending_info, None
