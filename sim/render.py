@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import os
 import pkgutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Literal
@@ -213,9 +214,19 @@ class StoreRenderer:
         self.renderer: Renderer = renderer
         self.static_client = pb.connect(pb.DIRECT)
         self.dynamic_client = pb.connect(pb.DIRECT)
+        self.fallback: str | None = None  # why EGL was asked for but TinyRenderer draws (no EGL driver, say)
         if renderer == "egl":
-            load_egl(self.static_client)
-            load_egl(self.dynamic_client)
+            try:
+                load_egl(self.static_client)
+                load_egl(self.dynamic_client)
+            except (AssertionError, RuntimeError) as exc:  # start over on clean clients, drawn by TinyRenderer
+                for c in (self.static_client, self.dynamic_client):
+                    pb.disconnect(physicsClientId=c)
+                self.static_client = pb.connect(pb.DIRECT)
+                self.dynamic_client = pb.connect(pb.DIRECT)
+                self.renderer, self.fallback = "tiny", str(exc)
+                warnings.warn(f"cameras: EGL unavailable ({exc}); rendering with TinyRenderer", RuntimeWarning, stacklevel=2)
+        self._world_egl = False
         self._shapes: dict[tuple[int, tuple], int] = {}
         self._visuals: dict[int, list[tuple]] = {}
         self._inertia: dict[int, tuple | None] = {}
@@ -291,6 +302,9 @@ class StoreRenderer:
     def render_full(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Camera `index` rendered straight from the physics world, every body drawn: the reference for the fast path."""
         cam = self.cameras[index]
+        if self.renderer == "egl" and not self._world_egl:
+            load_egl(self.world)  # only for this reference render: the production path never draws the world client
+            self._world_egl = True
         rgb, buf = render_client(self.world, cam, self.renderer)
         return rgb, depth_from_buffer(buf, cam.near_m, cam.far_m)
 
