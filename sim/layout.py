@@ -153,6 +153,7 @@ class CameraSettings(_Strict):
     depth_min_m: float = Field(0.28, ge=0)  # D435 minimum depth at 848x480; nearer reads 0
     depth_max_m: float = Field(10.0, gt=0)  # D435 practical maximum range; farther reads 0
     depth_unit_m: float = Field(0.001, ge=0)  # D435 default depth unit (16-bit millimetres); 0 = no quantisation
+    stereo_baseline_m: float = Field(0.050, ge=0)  # D435 stereo baseline: no depth where one imager is occluded; 0 = none
 
 
 class LoadCellSettings(_Strict):
