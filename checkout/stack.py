@@ -29,7 +29,7 @@ from checkout.perception import Perception
 from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
 from checkout.shelf_events import DeadCell, Interaction, ShelfEventDetector, WeightChange
 from checkout.storemodel import StoreModel
-from checkout.tracking import Tracker
+from checkout.tracking import Tracker, look_histogram
 from checkout.vision_events import VisionEventDetector
 from sim.stream import CameraFrame, GatePassage, GateScan, LoadCellBatch, StoreInfo
 
@@ -183,7 +183,8 @@ class CheckoutStack:
         frames, self._frames = self._frames, []
         t = max(f.t_s for f in frames)
         percept = self._timed("perception", self.perception.process, t, frames)
-        self._timed("tracking", self.tracker.update, t, percept.heads[:, :2])
+        looks = [look_histogram(rgb) for rgb in percept.head_rgb] if percept.head_rgb else None
+        self._timed("tracking", self.tracker.update, t, percept.heads[:, :2], looks)
         self._timed("attribution", self._appearance, t, percept)
         sightings = self._timed("attribution", self.hands.add, percept.hands, self.tracker.live())
         for s in sightings:

@@ -34,6 +34,9 @@ class TrackerConfig:
     birth_confirm: int = 2  # frame sets a new detection must persist before it is a person
     duplicate_m: float = 0.45  # a detection this close to a track is that track (a second peak of it)
     exit_radius_m: float = 2.5
+    look_weight_m: float = 0.6  # a complete colour mismatch costs as much as this much distance
+    look_alone_m: float = 0.7  # a person's look is learned only while nobody else is this close
+    look_rate: float = 0.2
     history_s: float = 120.0
 
 
@@ -49,6 +52,7 @@ class Track:
     last_seen_s: float = 0.0
     hist_t: list[float] = field(default_factory=list)
     hist_xy: list[tuple[float, float]] = field(default_factory=list)
+    look: np.ndarray | None = None  # colour histogram of the person seen from above (shirt, skin), a running mean
 
     def position_at(self, t_s: float) -> tuple[float, float]:
         if not self.hist_t:
@@ -115,12 +119,18 @@ class Tracker:
             tr.x[1] = np.clip(tr.x[1], 0.0, self.store.floor_m[1])
             tr.t_s = t_s
 
-    def update(self, t_s: float, heads_xy: np.ndarray) -> None:
+    def update(self, t_s: float, heads_xy: np.ndarray, looks: list[np.ndarray | None] | None = None) -> None:
+        """One frame set: assign head detections to tracks (distance, plus colour mismatch when both are known)."""
         cfg = self.cfg
         self.predict(t_s)
         self.t_s = t_s
         live = self.live()
         dets = np.asarray(heads_xy, dtype=float).reshape(-1, 2)
+        looks = list(looks) if looks is not None else [None] * len(dets)
+        alone = np.ones(len(dets), dtype=bool)
+        if len(dets) > 1:
+            dd = np.linalg.norm(dets[:, None, :] - dets[None, :, :], axis=2) + np.eye(len(dets)) * 1e9
+            alone = dd.min(axis=1) > cfg.look_alone_m
         matched_det: set[int] = set()
         if live and len(dets):
             pos = np.array([tr.x[:2] for tr in live])
@@ -128,13 +138,21 @@ class Tracker:
             gate = np.array([self._gate(tr, t_s) for tr in live])
             big = 1e6
             c = np.where(cost <= gate[:, None], cost, big)
+            for r, tr in enumerate(live):
+                if tr.look is None:
+                    continue
+                for k, lk in enumerate(looks):
+                    if lk is not None and c[r, k] < big:
+                        c[r, k] += cfg.look_weight_m * (1.0 - float(np.sum(np.sqrt(tr.look * lk))))
             rows, cols = linear_sum_assignment(c)
             for r, k in zip(rows, cols):
                 if c[r, k] >= big:
                     continue
                 self._correct(live[r], dets[k], t_s)
+                self._learn_look(live[r], looks[k], bool(alone[k]))
                 matched_det.add(int(k))
         rest = [dets[k] for k in range(len(dets)) if k not in matched_det]
+        self._rest_looks = {tuple(dets[k]): looks[k] for k in range(len(dets)) if k not in matched_det}
         if live:
             pos = np.array([tr.x[:2] for tr in live])
             rest = [d for d in rest if np.min(np.linalg.norm(pos - d, axis=1)) > cfg.duplicate_m]
@@ -145,6 +163,11 @@ class Tracker:
             while tr.hist_t and tr.hist_t[0] < t_s - cfg.history_s:
                 tr.hist_t.pop(0)
                 tr.hist_xy.pop(0)
+
+    def _learn_look(self, tr: Track, look: np.ndarray | None, alone: bool) -> None:
+        if look is None or not alone:
+            return
+        tr.look = look.copy() if tr.look is None else (1 - self.cfg.look_rate) * tr.look + self.cfg.look_rate * look
 
     def _gate(self, tr: Track, t_s: float) -> float:
         """How far a detection may be from a track: its uncertainty, or, for a person unseen a while, a walk's reach."""
@@ -185,6 +208,7 @@ class Tracker:
             scan = min(unused, key=lambda s: s.t_s) if unused else max(near, key=lambda s: s.t_s)
             scan.births += 1
             tr = Track(self._next_id, scan.account, np.array([d[0], d[1], 0.0, 0.0]), np.diag([0.05, 0.05, 1.0, 1.0]), t_s, t_s, last_seen_s=t_s)
+            self._learn_look(tr, getattr(self, "_rest_looks", {}).get(tuple(d)), True)
             self.tracks[tr.id] = tr
             self._next_id += 1
         self._candidates = survivors
@@ -192,3 +216,17 @@ class Tracker:
     def _gate_dist(self, gate_id: str, xy: np.ndarray) -> float:
         g = self.store.entry_gates[gate_id]
         return float(np.hypot(xy[0] - g.at[0], xy[1] - g.at[1]))
+
+
+LOOK_LEVELS = 4  # per colour channel: coarse enough for shading, fine enough for shirts
+
+
+def look_histogram(rgb: np.ndarray) -> np.ndarray | None:
+    """A person's look from above: a normalised LOOK_LEVELS^3 colour histogram (None if too few pixels)."""
+    px = np.asarray(rgb, dtype=np.uint8).reshape(-1, 3)
+    if len(px) < 12:
+        return None
+    q = (px.astype(np.int32) * LOOK_LEVELS) // 256
+    code = (q[:, 0] * LOOK_LEVELS + q[:, 1]) * LOOK_LEVELS + q[:, 2]
+    h = np.bincount(code, minlength=LOOK_LEVELS**3).astype(float)
+    return h / h.sum()
