@@ -560,7 +560,7 @@ class Shopper:
         stand_off = self.build.radius_m + 0.04
         sx = face_x + fx * stand_off - rx * self.build.shoulder_width_m / 2
         sy = face_y + fy * stand_off - ry * self.build.shoulder_width_m / 2
-        yield from self._walk((sx, sy), tol=0.12, near_ok=0.6)
+        yield from self._walk((sx, sy), tol=0.12, near_ok=0.9)
         self._face_yaw = math.atan2(-fy, -fx)
         while abs(_wrap(self._face_yaw - self._yaw)) > 0.05:
             yield
