@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 compared_px += ok_depth.size
                 worst_depth = min(worst_depth, float(ok_depth.mean()))
                 t = time.perf_counter()
-                device_image(*fast, rig.settings, np.random.default_rng(0))
+                device_image(*fast, rig.settings, np.random.default_rng(0), rig.calibrations[i].K[0])
                 device_s.append(time.perf_counter() - t)
         log.close()
         measured_s = sim.t_s - t_start

@@ -18,7 +18,7 @@ from sim.simulation import Simulation
 from sim.stream import CameraFrame, LoadCellBatch, StoreInfo, message_bytes
 from sim.world import StoreWorld
 
-CLEAN = {"depth_noise_m": 0.0, "rgb_noise": 0.0, "depth_unit_m": 0.0, "jitter_ms": 0.0, "drop_rate": 0.0}
+CLEAN = {"depth_noise_m": 0.0, "rgb_noise": 0.0, "depth_unit_m": 0.0, "jitter_ms": 0.0, "drop_rate": 0.0, "stereo_baseline_m": 0.0}
 MAGENTA = (1.0, 0.0, 1.0)
 MARKER_HALF_M = 0.08
 
@@ -217,6 +217,39 @@ def test_depth_is_quantised_to_the_device_unit_and_out_of_range_reads_zero(tiny_
     assert (frame.depth[too_far | too_near | (clean == 0)] == 0).all()
     inside = (clean > 1.6 + 0.001) & (clean < 2.9 - 0.001)
     assert (np.abs(frame.depth[inside] - clean[inside]) <= 0.0005 + 1e-6).all()
+
+
+def test_stereo_leaves_no_depth_in_a_band_left_of_a_near_object(tiny_store_path):
+    baseline = 0.05
+    layout = _layout(tiny_store_path, {**CLEAN, "stereo_baseline_m": baseline, "resolution": (320, 240)})
+    clock = Clock()
+    world = _world(layout, clock)
+    x, y, top = 1.2, 1.1, 1.5  # a box hanging 1.5 m below a camera 3 m up, over the open floor
+    vis = pb.createVisualShape(pb.GEOM_BOX, halfExtents=[0.15, 0.15, 0.05], rgbaColor=[0.2, 0.6, 0.2, 1], physicsClientId=world.client)
+    pb.createMultiBody(0.0, -1, vis, [x, y, top - 0.05], physicsClientId=world.client)
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
+    try:
+        frame = _tick(rig, clock)[0]
+        _, clean = rig.renderer.render(0)
+        cal = rig.calibrations[0]
+    finally:
+        rig.close()
+        world.close()
+    (u, v), = cal.project(np.array([[x, y, top]]))[0]
+    row = int(round(v))
+    on_top = np.abs(clean[row] - (3.0 - top)) < 0.01
+    left = right = int(round(u))
+    assert on_top[left]
+    while on_top[left - 1]:
+        left -= 1
+    while on_top[right + 1]:
+        right += 1
+    f_b = cal.K[0] * baseline
+    band = int(np.floor(f_b / (3.0 - top) - f_b / 3.0))  # disparity step between box top and floor, in pixels
+    assert band >= 2
+    assert (frame.depth[row, left - band : left] == 0).all() and frame.depth[row, left - band - 1] > 0
+    assert (frame.depth[row, right + 1 : right + 4] > 0).all()  # nothing is hidden on the right side
+    assert (frame.depth[row, left : right + 1] > 0).all()
 
 
 def test_frames_are_dropped_at_the_set_rate_and_faults_silence_one_camera(tiny_store_path):
