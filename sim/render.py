@@ -34,6 +34,7 @@ from __future__ import annotations
 import os
 import pkgutil
 import warnings
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Literal
@@ -200,6 +201,12 @@ class _Copy:
         return np.stack([centres - r, centres + r], axis=1)
 
 
+def _disconnect_all(clients: tuple[int, ...]) -> None:
+    for c in clients:
+        if c >= 0:
+            pb.disconnect(physicsClientId=c)
+
+
 class StoreRenderer:
     """Renders the physics world for a set of cameras, paying for the static store once per camera.
 
@@ -226,6 +233,8 @@ class StoreRenderer:
                 self.dynamic_client = pb.connect(pb.DIRECT)
                 self.renderer, self.fallback = "tiny", str(exc)
                 warnings.warn(f"cameras: EGL unavailable ({exc}); rendering with TinyRenderer", RuntimeWarning, stacklevel=2)
+        # Freed when collected even without close(); close() runs the same finalizer once (ids are reused).
+        self._disconnect = weakref.finalize(self, _disconnect_all, (self.static_client, self.dynamic_client))
         self._world_egl = False
         self._shapes: dict[tuple[int, tuple], int] = {}
         self._visuals: dict[int, list[tuple]] = {}
@@ -309,9 +318,7 @@ class StoreRenderer:
         return rgb, depth_from_buffer(buf, cam.near_m, cam.far_m)
 
     def close(self) -> None:
-        for c in (self.static_client, self.dynamic_client):
-            if c >= 0:
-                pb.disconnect(physicsClientId=c)
+        self._disconnect()
         self.static_client = self.dynamic_client = -1
 
     # -- helpers ---------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ not from bookkeeping.
 """
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,6 +56,10 @@ class StoreWorld:
         self.layout = layout
         self.dt_s = dt_s
         self.client = pb.connect(pb.DIRECT)
+        # A world dropped without close() (a test, an interrupted episode) still frees its physics
+        # client when collected; pybullet reuses client ids, so close() runs this same finalizer once.
+        self._disconnect = weakref.finalize(self, pb.disconnect, physicsClientId=self.client)
+        self._last_forces_n: np.ndarray | None = None
         self.ledger = Ledger()
         self.bin_ids: list[str] = list(layout.bins)
         self.plates: dict[str, int] = {}
@@ -120,6 +125,7 @@ class StoreWorld:
             if t >= max_s:
                 return t  # something will not rest (a bad layout); leave it awake rather than freeze it
         c = self.client
+        self.plate_forces_n()  # the converged forces, remembered for plates whose motors sleep
         for it in self.items.values():
             pb.changeDynamics(it.body, -1, activationState=pb.ACTIVATION_STATE_SLEEP, physicsClientId=c)
         for body in self.plates.values():
@@ -154,7 +160,7 @@ class StoreWorld:
         # A plate whose island Bullet has put to sleep by itself reports a motor force of (about) 0
         # (its motor is no longer solved), though its load has not changed: keep the last solved force.
         # A plate's spring always holds at least the plate's own weight, so ~0 N is never a real load.
-        last = getattr(self, "_last_forces_n", None)
+        last = self._last_forces_n
         if last is not None:
             asleep = np.abs(forces) < 1e-6
             forces[asleep] = last[asleep]
@@ -182,9 +188,8 @@ class StoreWorld:
         return pb.getNumBodies(physicsClientId=self.client)
 
     def close(self) -> None:
-        if self.client >= 0:
-            pb.disconnect(physicsClientId=self.client)
-            self.client = -1
+        self._disconnect()
+        self.client = -1
 
     # -- building -------------------------------------------------------------
 

@@ -220,3 +220,25 @@ def test_the_load_cell_stream_is_identical_in_another_process(tiny_store_path):
         [sys.executable, "-c", _DIGEST.format(path=str(tiny_store_path))], capture_output=True, text=True, check=True
     )
     assert proc.stdout.split()[-1] == here
+
+
+def test_a_dropped_simulation_frees_its_physics_clients(tiny_store_path):
+    import gc
+
+    sim = Simulation(load_store(tiny_store_path), 0)
+    clients = [sim.world.client]
+    if sim.cameras is not None:
+        clients += [sim.cameras.renderer.static_client, sim.cameras.renderer.dynamic_client]
+    assert all(pb.getConnectionInfo(physicsClientId=c)["isConnected"] for c in clients)
+    del sim
+    gc.collect()
+    assert not any(pb.getConnectionInfo(physicsClientId=c)["isConnected"] for c in clients)
+
+
+def test_closing_twice_never_disconnects_a_newer_world(tiny_store_path):
+    a = Simulation(load_store(tiny_store_path), 0, cameras=False)
+    a.close()
+    b = Simulation(load_store(tiny_store_path), 0, cameras=False)  # may reuse a's client id
+    a.close()
+    assert pb.getConnectionInfo(physicsClientId=b.world.client)["isConnected"]
+    b.close()
