@@ -113,7 +113,7 @@ def attribute(
         if tr.born_s > t_end_s + POST_S or (tr.ended_s is not None and tr.ended_s < t_start_s - PRE_S):
             continue
         d = _closest_approach(store, tr, bin_id, t_start_s - PRE_S, t_end_s + POST_S)
-        reach = _reach(d)
+        reach = _reach(d) * _posture(store, tr, bin_id, t_start_s - PRE_S, t_end_s + POST_S)
         h = hand.get(tr.id, 0.0)
         if reach < 1e-3 and h <= 0:
             continue
@@ -129,8 +129,11 @@ def attribute(
 
 HAND_LR = 25.0  # a seen hand in the bin vs none seen (hands hide behind bodies and shelves)
 HAND_SCALE = 2.0  # hand score (frames x log points) at which the evidence is ~63 % of its full weight
-REACH_FREE_M = 0.75  # from the head's floor point to the bin's front edge: arm plus a lean, reached without effort
-REACH_SD_M = 0.2
+REACH_FREE_M = 0.45  # from the head's floor point to the bin's front edge: standing at the shelf, arm's length
+REACH_SD_M = 0.2  # leaning in, or a long arm: a reach from 0.85 m is ~13 % as likely
+LOW_SHELF_M = 0.6  # a plate below this is out of a standing adult's hand (shoulder ~1.4 m, arm ~0.65 m): one bends
+BEND_M = 0.15  # the head drops at least this much below the person's standing height when they bend or crouch
+NOT_BENT = 0.15  # likelihood of a low-shelf reach while the head stayed up (a child, a long arm, a stoop missed)
 BEHIND_TOL_M = 0.1  # head-position scatter across the front plane
 
 
@@ -139,6 +142,19 @@ def _reach(d_m: float) -> float:
     if d_m <= REACH_FREE_M:
         return 1.0
     return math.exp(-0.5 * ((d_m - REACH_FREE_M) / REACH_SD_M) ** 2)
+
+
+def _posture(store: StoreModel, tr: Track, bin_id: str, t0: float, t1: float) -> float:
+    """Likelihood of the track's head heights around the event if this person reached into the bin."""
+    if store.bins[bin_id].center[2] >= LOW_SHELF_M or tr.stand_h != tr.stand_h:
+        return 1.0
+    i0 = bisect_left(tr.hist_t, t0)
+    i1 = bisect_left(tr.hist_t, t1 + 1e-9)
+    h = np.asarray(tr.hist_h[i0:i1], dtype=float)
+    h = h[np.isfinite(h)]
+    if not len(h):
+        return 1.0  # unseen then: no evidence either way
+    return 1.0 if tr.stand_h - float(h.min()) >= BEND_M else NOT_BENT
 
 
 def _closest_approach(store: StoreModel, tr: Track, bin_id: str, t0: float, t1: float) -> float:

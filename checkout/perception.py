@@ -39,6 +39,8 @@ class PerceptionConfig:
     head_support_cells: int = 6
     reach_out_m: float = 0.15  # hands counted this far in front of a bin's front edge
     colour_samples: int = 96
+    head_radius_m: float = 0.2  # head and neck, seen from above
+    head_depth_m: float = 0.3  # head top to the shoulders
     body_radius_m: float = 0.35  # shoulders and a basket at the hip, not the arm's far end
 
 
@@ -144,7 +146,7 @@ class Perception:
         keep &= (P[:, 0] >= 0) & (P[:, 0] < self.store.floor_m[0]) & (P[:, 1] >= 0) & (P[:, 1] < self.store.floor_m[1])
         P, C = P[keep], C[keep]
         heads = self.find_heads(self.height_map(P))
-        hands = tuple(self.find_hands(t_s, P, C))
+        hands = tuple(self.find_hands(t_s, P, C, heads))
         return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P, C))
 
     def person_colours(self, heads: np.ndarray, P: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -199,10 +201,16 @@ class Perception:
             chosen.append((cx, cy, h))
         return np.array(chosen, dtype=float).reshape(-1, 3)
 
-    def find_hands(self, t_s: float, P: np.ndarray, C: np.ndarray) -> list[HandBlob]:
+    def find_hands(self, t_s: float, P: np.ndarray, C: np.ndarray, heads: np.ndarray | None = None) -> list[HandBlob]:
         out: list[HandBlob] = []
         if not len(P):
             return out
+        if heads is not None and len(heads):
+            # A head leaning over the shelf edge is not a hand in a top bin: drop head-and-neck points.
+            near_head = np.zeros(len(P), dtype=bool)
+            for x, y, h in heads:
+                near_head |= ((P[:, 0] - x) ** 2 + (P[:, 1] - y) ** 2 < self.cfg.head_radius_m**2) & (P[:, 2] > h - self.cfg.head_depth_m)
+            P, C = P[~near_head], C[~near_head]
         for g in self.store.gondolas:
             along = P[:, :2] @ g.right - g.along_start_m
             out_m = P[:, :2] @ g.facing - g.front_out_m

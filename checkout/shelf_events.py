@@ -17,10 +17,15 @@ all cells:
    level no item explains) stays open until it resolves or times out, when it
    is committed as unexplained so that the receipt gets flagged, never guessed.
 
-A dead cell (NaN) is reported once as a fault and then ignored.
+A dead cell (NaN) is reported once as a fault and then ignored. A sample well
+below an empty plate's zero (`impossible_below_g`: drift is grams per hour) is
+no reading at all (a glitch, a plate that stopped reporting) and is skipped; a
+cell with no valid sample in a batch is *unreadable* for that batch, and
+the stack flags any hand seen in its bin meanwhile.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -73,6 +78,7 @@ class SettlerConfig:
     open_sigmas: float = 8.0  # or on this many median sigmas
     quiet_spread_sigmas: float = 5.0
     drift_alpha: float = 0.1  # how fast a quiet cell's level follows its wandering zero
+    impossible_below_g: float = 100.0  # a plate cannot weigh less than empty: a sample below -this is no reading
 
 
 class LoadCellSettler:
@@ -92,6 +98,7 @@ class LoadCellSettler:
         self.run_t0 = np.zeros(n)
         self.last_med = np.full(n, np.nan)
         self.dead = np.zeros(n, dtype=bool)
+        self.unreadable = np.zeros(n, dtype=bool)
         self._batches = 0
 
     def process(self, batch: LoadCellBatch) -> tuple[list[Settled], list[DeadCell]]:
@@ -102,16 +109,25 @@ class LoadCellSettler:
         deaths = [DeadCell(self.cell_ids[i], batch.t_s) for i in np.flatnonzero(dead_now)]
         self.dead |= dead_now
         with np.errstate(invalid="ignore"):
-            med = np.median(g, axis=0)
-            spread = np.std(g, axis=0)
+            g = np.where(g < -self.cfg.impossible_below_g, np.nan, g)
+        self.unreadable = np.isnan(g).all(axis=0) & ~self.dead
+        skip = self.dead | self.unreadable
+        with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            if np.isnan(g).any():
+                med = np.nanmedian(g, axis=0)
+                spread = np.nanstd(g, axis=0)
+            else:
+                med = np.median(g, axis=0)
+                spread = np.std(g, axis=0)
         med_sd = np.maximum(self.sample_sd * 1.25 / np.sqrt(n_samples), 0.3)
         tol = np.maximum(2.0, 5.0 * med_sd)
-        quiet = (spread < np.maximum(2.5, self.cfg.quiet_spread_sigmas * self.sample_sd)) & ~self.dead
-        first = np.isnan(self.level) & ~self.dead
+        quiet = (spread < np.maximum(2.5, self.cfg.quiet_spread_sigmas * self.sample_sd)) & ~skip
+        first = np.isnan(self.level) & ~skip
         self.level[first] = med[first]
         self.last_med[first] = med[first]
         out: list[Settled] = []
-        live = ~self.dead
+        live = ~skip
         # Resting cells: open an activity, or follow the drift.
         rest = live & ~self.active & ~first
         opening = rest & ((np.abs(med - self.level) > np.maximum(self.cfg.min_open_g, self.cfg.open_sigmas * med_sd)) | ~quiet)
@@ -145,6 +161,9 @@ class LoadCellSettler:
         self.last_med = np.where(live, med, self.last_med)
         self._batches += 1
         return out, deaths
+
+    def is_unreadable(self, cell: str) -> bool:
+        return bool(self.unreadable[self.cell_ids.index(cell)])
 
     def busy(self, cell: str) -> bool:
         i = self.cell_ids.index(cell)

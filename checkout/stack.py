@@ -150,7 +150,16 @@ class CheckoutStack:
             explains=self._explains,
             hand_in_bin=(lambda b, t: self.hands.in_bin(b, t)) if use_hands else (lambda b, t: False),
         )
-        self.vision_events = VisionEventDetector(store) if self.mode == "vision" else None
+        self.vision_events = (
+            VisionEventDetector(
+                store,
+                person_rgb=self.appearance.before,
+                bin_skus=lambda b: {k for k, n in self._bins[b].items() if n > 0},
+                cart_skus=self._cart_skus_of_track,
+            )
+            if self.mode == "vision"
+            else None
+        )
         self._bins = {b: dict(store.planogram.get(b, {})) for b in store.bin_ids}
         self._camera_last = {c: info.t_s for c in store.cameras}
         self._outages = {c: [] for c in store.cameras}
@@ -184,17 +193,26 @@ class CheckoutStack:
         t = max(f.t_s for f in frames)
         percept = self._timed("perception", self.perception.process, t, frames)
         looks = [look_histogram(rgb) for rgb in percept.head_rgb] if percept.head_rgb else None
-        self._timed("tracking", self.tracker.update, t, percept.heads[:, :2], looks)
+        self._timed("tracking", self.tracker.update, t, percept.heads[:, :2], looks, percept.heads[:, 2])
         self._timed("attribution", self._appearance, t, percept)
         sightings = self._timed("attribution", self.hands.add, percept.hands, self.tracker.live())
         for s in sightings:
-            if s.bin in self._dead and s.track is not None:
+            if s.track is None or self.mode == "vision":
+                continue
+            if s.bin in self._dead:
                 acct = self.tracker.tracks[s.track].account
                 self._reason(acct, f"dead load cell {s.bin}: a hand went in, what it took is unknown")
+            elif self.shelf.settler.is_unreadable(s.bin):
+                acct = self.tracker.tracks[s.track].account
+                self._reason(acct, f"load cell {s.bin} gave no reading while a hand was in it")
         if self.vision_events is not None:
             for ev in self._timed("shelf_events", self.vision_events.add, t, sightings):
                 self._vision_event(ev)
         self.hands.prune(t)
+
+    def _cart_skus_of_track(self, track: int) -> set[str]:
+        tr = self.tracker.tracks.get(track)
+        return {u.sku for u in self._carts.get(tr.account, [])} if tr is not None else set()
 
     def _appearance(self, t: float, percept) -> None:
         """Colours on each tracked person, for telling an item in the hand from the sleeve holding it."""

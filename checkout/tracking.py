@@ -52,6 +52,8 @@ class Track:
     last_seen_s: float = 0.0
     hist_t: list[float] = field(default_factory=list)
     hist_xy: list[tuple[float, float]] = field(default_factory=list)
+    hist_h: list[float] = field(default_factory=list)  # head-top height at each hist_t (nan: unseen)
+    stand_h: float = float("nan")  # standing head height: a slow running maximum (people crouch, never grow)
     look: np.ndarray | None = None  # colour histogram of the person seen from above (shirt, skin), a running mean
 
     def position_at(self, t_s: float) -> tuple[float, float]:
@@ -119,13 +121,16 @@ class Tracker:
             tr.x[1] = np.clip(tr.x[1], 0.0, self.store.floor_m[1])
             tr.t_s = t_s
 
-    def update(self, t_s: float, heads_xy: np.ndarray, looks: list[np.ndarray | None] | None = None) -> None:
+    def update(self, t_s: float, heads_xy: np.ndarray, looks: list[np.ndarray | None] | None = None,
+               heights_m: np.ndarray | None = None) -> None:
         """One frame set: assign head detections to tracks (distance, plus colour mismatch when both are known)."""
         cfg = self.cfg
         self.predict(t_s)
         self.t_s = t_s
         live = self.live()
         dets = np.asarray(heads_xy, dtype=float).reshape(-1, 2)
+        heights = np.full(len(dets), np.nan) if heights_m is None else np.asarray(heights_m, dtype=float).reshape(-1)
+        seen_h: dict[int, float] = {}
         looks = list(looks) if looks is not None else [None] * len(dets)
         alone = np.ones(len(dets), dtype=bool)
         if len(dets) > 1:
@@ -150,6 +155,7 @@ class Tracker:
                     continue
                 self._correct(live[r], dets[k], t_s)
                 self._learn_look(live[r], looks[k], bool(alone[k]))
+                seen_h[live[r].id] = float(heights[k])
                 matched_det.add(int(k))
         rest = [dets[k] for k in range(len(dets)) if k not in matched_det]
         self._rest_looks = {tuple(dets[k]): looks[k] for k in range(len(dets)) if k not in matched_det}
@@ -158,11 +164,16 @@ class Tracker:
             rest = [d for d in rest if np.min(np.linalg.norm(pos - d, axis=1)) > cfg.duplicate_m]
         self._births(t_s, rest)
         for tr in live:
+            h = seen_h.get(tr.id, float("nan"))
             tr.hist_t.append(t_s)
             tr.hist_xy.append((float(tr.x[0]), float(tr.x[1])))
+            tr.hist_h.append(h)
+            if h == h:
+                tr.stand_h = h if tr.stand_h != tr.stand_h else max(h, tr.stand_h - 0.002)  # forgets a spike in ~50 s
             while tr.hist_t and tr.hist_t[0] < t_s - cfg.history_s:
                 tr.hist_t.pop(0)
                 tr.hist_xy.pop(0)
+                tr.hist_h.pop(0)
 
     def _learn_look(self, tr: Track, look: np.ndarray | None, alone: bool) -> None:
         if look is None or not alone:

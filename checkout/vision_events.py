@@ -9,6 +9,7 @@ put-back. No weight, so always one item, and the confidence is the contrast.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -33,8 +34,14 @@ class _Visit:
 
 
 class VisionEventDetector:
-    def __init__(self, store: StoreModel, gap_s: float = 0.6, min_contrast: float = 0.15) -> None:
+    def __init__(self, store: StoreModel, gap_s: float = 0.6, min_contrast: float = 0.15,
+                 person_rgb: Callable[[int, float], np.ndarray | None] = lambda track, t_s: None,
+                 bin_skus: Callable[[str], set[str]] | None = None,
+                 cart_skus: Callable[[int], set[str]] = lambda track: set()) -> None:
         self.store = store
+        self.bin_skus = bin_skus or (lambda b: set(store.planogram.get(b, {})))
+        self.cart_skus = cart_skus
+        self.person_rgb = person_rgb
         self.gap_s = gap_s
         self.min_contrast = min_contrast
         self._visits: dict[tuple[str, int], _Visit] = {}
@@ -66,16 +73,26 @@ class VisionEventDetector:
             return None
         k = max(1, len(seen) // 3)
         skus = list(self.store.catalog)
-        came = colour_evidence(np.concatenate([s.rgb for s in seen[:k]]), self.store.sku_rgb, skus)
-        went = colour_evidence(np.concatenate([s.rgb for s in seen[-k:]]), self.store.sku_rgb, skus)
+        own = self.person_rgb(track, seen[0].t_s - 0.5)
+        came = colour_evidence(np.concatenate([s.rgb for s in seen[:k]]), self.store.sku_rgb, skus, person_rgb=own)
+        went = colour_evidence(np.concatenate([s.rgb for s in seen[-k:]]), self.store.sku_rgb, skus, person_rgb=own)
+        if not came and not went:
+            return None
+        came = {s: came.get(s, 0.0) for s in skus}
+        went = {s: went.get(s, 0.0) for s in skus}
         diff = {s: went[s] - came[s] for s in skus}
-        best = max(diff, key=diff.get)
-        worst = min(diff, key=diff.get)
+        # A hand can only take what the bin is believed to hold, and only put back what its cart holds.
+        takeable = [s for s in skus if s in self.bin_skus(bin_id)]
+        returnable = [s for s in skus if s in self.cart_skus(track)]
         t = seen[-1].t_s
-        if diff[best] >= self.min_contrast and diff[best] >= -diff[worst]:
-            return VisionEvent(t, bin_id, track, "take", best, _confidence(diff, best))
-        if -diff[worst] >= self.min_contrast:
-            return VisionEvent(t, bin_id, track, "put_back", worst, _confidence({s: -d for s, d in diff.items()}, worst))
+        best = max(takeable, key=diff.get) if takeable else None
+        worst = min(returnable, key=diff.get) if returnable else None
+        gain = diff[best] if best else 0.0
+        loss = -diff[worst] if worst else 0.0
+        if best and gain >= self.min_contrast and gain >= loss:
+            return VisionEvent(t, bin_id, track, "take", best, _confidence({s: diff[s] for s in takeable}, best))
+        if worst and loss >= self.min_contrast:
+            return VisionEvent(t, bin_id, track, "put_back", worst, _confidence({s: -diff[s] for s in returnable}, worst))
         return None
 
 

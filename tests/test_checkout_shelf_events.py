@@ -92,3 +92,25 @@ def test_settler_is_vectorised_over_cells():
     assert sorted(s.bin for s in settled) == sorted(ids[i] for i in range(0, 300, 50))
     assert all(abs(s.after_g - s.before_g + 100.0) < 3 for s in settled)
     assert np.all(settler.sample_sd < 2.0)
+
+
+def test_readings_below_an_empty_plate_are_skipped_not_taken_as_a_change():
+    # A plate that stops reporting reads its zero minus the tare (about -1.2 kg) for a while, then comes back.
+    cells = {"A-1-1": CellScript(2100.0), "A-1-2": CellScript(1400.0, steps=[(6.0, -351.0)])}
+    batches = load_batches(cells, 10.0, seed=4)
+    for b in batches:
+        if 2.0 <= b.t_s < 4.0:
+            b.grams[:, 0] = -1200.0
+        if 2.4 <= b.t_s < 2.6:
+            b.grams[3, 1] = -1199.0  # a single glitched sample
+    det = ShelfEventDetector(tuple(cells), min_item_g=105.0)
+    unreadable = []
+    out = []
+    for b in batches:
+        out.extend(det.process(b))
+        unreadable.append(det.settler.is_unreadable("A-1-1"))
+    out.extend(det.flush(batches[-1].t_s + 0.2))
+    changes = [(e.bin, round(e.delta_g)) for e in out if isinstance(e, WeightChange)]
+    assert len(changes) == 1 and changes[0][0] == "A-1-2" and abs(changes[0][1] + 351) < 4
+    assert not any(isinstance(e, DeadCell) for e in out)
+    assert any(unreadable) and not unreadable[-1]
