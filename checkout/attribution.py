@@ -3,14 +3,22 @@
 Every frame set, each hand blob seen in a bin is given to the person it
 belongs to — the nearest tracked head within arm's reach of the blob — and
 logged (`HandLog`). A weight change over [t_start, t_end] is then attributed
-by the hands logged in that bin around it: each track's share is its number
-of frames with a hand there, weighted by how close in time, so two people
-reaching at once into neighbouring bins keep their own hands (hand geometry)
-and two reaching into one bin one after another are told apart by timing.
-When the cameras saw no hand, the people standing at the bin front are the
-candidates; when there are no tracks at all (no cameras, an outage), the
-accounts inside are, evenly — and the result says so, so the receipt is
-flagged rather than guessed.
+by weighing every person tracked then (`attribute`):
+
+- reach: how close their head came to the bin's *front edge* (a segment: bins
+  are wide), free up to an arm's length, falling off beyond; nobody reaches a
+  bin from behind its front plane (across the gondola);
+- posture: a plate below a standing adult's hand needs a bent or crouched
+  head (lower than that person's own standing height);
+- hands: a hand of theirs seen in the bin around the change multiplies the
+  weight by a likelihood ratio — large, not infinite, because hands hide
+  behind bodies and shelves, so an unseen hand is weaker evidence, not proof.
+
+So two people reaching at once into neighbouring bins keep their own hands
+(hand geometry) and two reaching into one bin one after another are told
+apart by timing. When there are no tracks at all (no cameras, an outage), the
+accounts inside are the candidates, evenly — and the result says so, so the
+receipt is flagged rather than guessed.
 """
 from __future__ import annotations
 
