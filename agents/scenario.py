@@ -27,7 +27,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from sim.errors import InputError, Where
-from sim.layout import Sensors, StoreLayout, load_store, pydantic_error
+from sim.layout import Sensors, StoreLayout, check_faults, check_rates, load_store, pydantic_error
 from sim.yamlsrc import LineMap, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -278,7 +278,10 @@ class Scenario:
         except pydantic.ValidationError as exc:
             err = exc.errors()[0]
             raise self.lines.error(("sensors",) + tuple(err["loc"]), err["msg"].removeprefix("Value error, ")) from None
-        return layout.with_sensors(sensors)
+        layout = layout.with_sensors(sensors)
+        check_rates(layout.spec.sensors, self.lines)  # rates dividing the physics step, faults naming real cells
+        check_faults(layout, self.lines)
+        return layout
 
 
 class ShopperBuilder:

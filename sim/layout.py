@@ -165,7 +165,8 @@ class LoadCellSettings(_Strict):
     drift_g_per_min: float = Field(0.2, ge=0)
     capacity_g: float = Field(20000.0, gt=0)
     batch: int = Field(12, ge=1, le=600)
-    dead: tuple[str, ...] = ()
+    dead: tuple[str, ...] = ()  # cells dead from the opening
+    outages: tuple[tuple[str, float, float], ...] = ()  # (cell, from_s, to_s): a cell reports nothing (NaN) meanwhile
 
 
 class Sensors(_Strict):
@@ -357,7 +358,8 @@ def check_store(layout: StoreLayout, lines: LineMap) -> None:
             if fp.intersection(other).area > 1e-6:
                 raise lines.error(("gondolas", i, "at"), f"gondola {g.id} overlaps gondola {other_id}")
         footprints.append((g.id, fp))
-    _check_rates(spec.sensors, lines)
+    check_rates(spec.sensors, lines)
+    check_faults(layout, lines)
     bins = layout.bins
     catalog = layout.catalog
     for bin_id, entry in spec.planogram.items():
@@ -380,7 +382,7 @@ def check_store(layout: StoreLayout, lines: LineMap) -> None:
 PHYSICS_HZ = 120  # the physics step (sim.clock); every sensor period must be a whole number of steps
 
 
-def _check_rates(sensors: Sensors, lines: LineMap, root: tuple = ("sensors",)) -> None:
+def check_rates(sensors: Sensors, lines: LineMap, root: tuple = ("sensors",)) -> None:
     for group, key, hz in (("load_cells", "rate_hz", sensors.load_cells.rate_hz), ("cameras", "fps", sensors.cameras.fps)):
         ticks = PHYSICS_HZ / hz
         if abs(ticks - round(ticks)) > 1e-9:
@@ -388,6 +390,19 @@ def _check_rates(sensors: Sensors, lines: LineMap, root: tuple = ("sensors",)) -
                 root + (group, key),
                 f"{hz:g} Hz does not divide the {PHYSICS_HZ} Hz physics step (try one of 120, 60, 40, 30, 24, 20, 15, 12, 10, 8, 6, 5)",
             )
+
+
+def check_faults(layout: "StoreLayout", lines: LineMap, root: tuple = ("sensors",)) -> None:
+    """Faults must name real load cells (bin ids) and come in time order."""
+    cells = layout.spec.sensors.load_cells
+    for i, cell in enumerate(cells.dead):
+        if cell not in layout.bins:
+            raise lines.error(root + ("load_cells", "dead", i), f"no load cell '{cell}' (cells are bin ids, e.g. {next(iter(layout.bins))})")
+    for i, (cell, start_s, end_s) in enumerate(cells.outages):
+        if cell not in layout.bins:
+            raise lines.error(root + ("load_cells", "outages", i), f"no load cell '{cell}' (cells are bin ids, e.g. {next(iter(layout.bins))})")
+        if not 0 <= start_s < end_s:
+            raise lines.error(root + ("load_cells", "outages", i), f"expected [cell, from_s, to_s] with 0 <= from_s < to_s, got [{start_s}, {end_s}]")
 
 
 def _unique(lines: LineMap, group: str, ids: list[str], field: str = "id") -> None:

@@ -7,8 +7,9 @@ force the plate's spring (a stiff prismatic joint) holds; the device adds a
 zero that wanders (random walk: after one minute its spread is
 `drift_g_per_min`, growing as the square root of time, as creep and
 temperature do), white noise `noise_g` per sample, quantisation to
-`resolution_g`, saturation at `capacity_g`, and a dead-cell fault (NaN from
-then on). Cells are tared at installation: a plate with nothing on it reads 0.
+`resolution_g`, saturation at `capacity_g`, and faults: a cell dead from the
+opening (`dead`), for a while (`outages`: cell, from, to in sim seconds) or
+from a moment on (`kill()` at run time) reports NaN and the run goes on. Cells are tared at installation: a plate with nothing on it reads 0.
 """
 from __future__ import annotations
 
@@ -47,6 +48,11 @@ class LoadCellRig:
         self._index = {c: i for i, c in enumerate(self.cell_ids)}
         for cell in settings.dead:
             self.kill(cell)
+        self._outages = []
+        for cell, start_s, end_s in settings.outages:
+            if cell not in self._index:
+                raise ValueError(f"load_cells.outages: no load cell '{cell}'")
+            self._outages.append((self._index[cell], start_s, end_s))
         self._buffer: list[np.ndarray] = []
         self._buffer_t0 = 0.0
         self._step_sd = settings.drift_g_per_min * np.sqrt(1.0 / settings.rate_hz / 60.0)
@@ -76,6 +82,10 @@ class LoadCellRig:
             grams = np.round(grams / s.resolution_g) * s.resolution_g
         grams = np.clip(grams, -s.capacity_g, s.capacity_g)
         grams[self._dead] = np.nan
+        t = self._clock.t_s
+        for j, start_s, end_s in self._outages:
+            if start_s <= t < end_s:
+                grams[j] = np.nan
         self._buffer.append(grams)
         if len(self._buffer) >= s.batch:
             return [self._emit()]

@@ -101,6 +101,8 @@ CASES = {
     "item_too_tall": (GOOD.replace("size_mm: [95, 60, 200]", "size_mm: [95, 60, 900]"), ("planogram.B-2-3.count", 14), "does not fit"),
     "duplicate_gondola": (GOOD.replace("{id: B,", "{id: A,"), ("gondolas[1].id", 8), "duplicate"),
     "no_exit_gate": (GOOD.replace("kind: exit", "kind: entry"), ("gates", 3), "exit gate"),
+    "dead_cell_not_a_bin": (GOOD + "sensors:\n  load_cells: {dead: [Z-1-1]}\n", ("sensors.load_cells.dead[0]", 16), "no load cell 'Z-1-1'"),
+    "outage_backwards": (GOOD + "sensors:\n  load_cells:\n    outages: [[A-1-1, 9.0, 3.0]]\n", ("sensors.load_cells.outages[0]", 17), "from_s < to_s"),
     "rate_not_dividing_physics": (GOOD + "sensors:\n  load_cells: {rate_hz: 50}\n", ("sensors.load_cells.rate_hz", 16), "does not divide"),
 }
 

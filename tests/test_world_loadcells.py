@@ -146,6 +146,18 @@ def test_a_dead_cell_reports_nan_and_the_others_go_on():
     sim.close()
 
 
+def test_a_cell_outage_reports_nan_only_while_it_lasts():
+    sim = _sim(sensors={"load_cells": {"outages": [["A-1-2", 0.5, 1.0]]}})
+    col = sim.world.bin_ids.index("A-1-2")
+    readings = _samples(sim, 1.6)  # samples at 1/60 s .. 1.6 s
+    t = np.arange(1, len(readings) + 1) / 60.0
+    down = (t >= 0.5 - 1e-9) & (t < 1.0 - 1e-9)
+    assert np.isnan(readings[down, col]).all()
+    assert not np.isnan(readings[~down, col]).any()
+    assert not np.isnan(np.delete(readings, col, axis=1)).any()
+    sim.close()
+
+
 def test_readings_are_quantised_to_the_resolution():
     sim = _sim(sensors={"load_cells": {"resolution_g": 5.0}})
     readings = _samples(sim, 0.2)
