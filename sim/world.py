@@ -35,6 +35,8 @@ from sim.meshes import product_mesh
 
 PLATE_MASS_KG = 1.2  # an aluminium plate of a shelf bin
 PLATE_GAP_M = 0.004  # between neighbouring plates, so they never rub
+PLATE_TRAVEL_M = 0.001  # a plate bolted to its cell deflects well under a millimetre at full load
+UNSOLVED_N = 0.5  # a plate always holds its own 11.8 N; a motor force below this was not solved this step
 BOARD_M = 0.010  # the shelf board under a plate; the plate itself is the rest of PLATE_THICKNESS_M
 WALL_HEIGHT_M = 2.6
 WALL_THICK_M = 0.12
@@ -94,6 +96,11 @@ class StoreWorld:
             pb.setJointMotorControl2(
                 body, 0, pb.POSITION_CONTROL, targetPosition=0.0, force=self.plate_capacity_n * 2.0,
                 positionGain=1.0, velocityGain=1.0, physicsClientId=self.client,
+            )
+            # Set here, after the motors: given with the plate's other dynamics at creation the limit did
+            # not hold (a 900 N pry lifted the plate away; tests/test_world_loadcells.py pins it).
+            pb.changeDynamics(
+                body, 0, jointLowerLimit=-PLATE_TRAVEL_M, jointUpperLimit=PLATE_TRAVEL_M, physicsClientId=self.client
             )
 
     # -- stepping and reading -------------------------------------------------
@@ -157,12 +164,12 @@ class StoreWorld:
             dtype=float,
             count=len(self._plate_bodies),
         )
-        # A plate whose island Bullet has put to sleep by itself reports a motor force of (about) 0
-        # (its motor is no longer solved), though its load has not changed: keep the last solved force.
-        # A plate's spring always holds at least the plate's own weight, so ~0 N is never a real load.
+        # A plate whose island Bullet has put to sleep (or has just woken) reports a motor force of about
+        # 0 (its motor was not solved this step), though its load has not changed: keep the last solved
+        # force. The spring always holds at least the plate's own weight, so ~0 N is never a real load.
         last = self._last_forces_n
         if last is not None:
-            asleep = np.abs(forces) < 1e-6
+            asleep = np.abs(forces) < UNSOLVED_N
             forces[asleep] = last[asleep]
         self._last_forces_n = forces.copy()
         return forces
@@ -242,7 +249,11 @@ class StoreWorld:
         self._box((g.depth_m / 2, half_len, KICK_M / 2), (*g.at, KICK_M / 2), grey, yaw=yaw)
 
     def _build_plate(self, b: Bin) -> int:
-        """A static board segment with the plate on a prismatic (vertical) joint above it."""
+        """A static board segment with the plate on a prismatic (vertical) joint above it.
+
+        The joint's travel is limited to +-1 mm, as a plate bolted to its cell: nothing (a hand pushed
+        in under the plate's front edge, say) can pry it up off the board.
+        """
         c = self.client
         yaw = float(np.arctan2(b.facing[1], b.facing[0]))
         plate_t = PLATE_THICKNESS_M - BOARD_M
@@ -271,7 +282,10 @@ class StoreWorld:
             linkJointAxis=[[0, 0, 1]],
             physicsClientId=c,
         )
-        pb.changeDynamics(body, 0, lateralFriction=ITEM_FRICTION, activationState=pb.ACTIVATION_STATE_ENABLE_SLEEPING, physicsClientId=c)
+        pb.changeDynamics(
+            body, 0, lateralFriction=ITEM_FRICTION, activationState=pb.ACTIVATION_STATE_ENABLE_SLEEPING,
+            physicsClientId=c,
+        )
         pb.changeDynamics(body, -1, activationState=pb.ACTIVATION_STATE_ENABLE_SLEEPING, physicsClientId=c)
         return body
 

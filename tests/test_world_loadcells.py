@@ -254,3 +254,33 @@ def test_closing_twice_never_disconnects_a_newer_world(tiny_store_path):
     a.close()
     assert pb.getConnectionInfo(physicsClientId=b.world.client)["isConnected"]
     b.close()
+
+
+def test_a_plate_cannot_be_pried_up_off_its_cell():
+    sim = _sim(sensors=NOISE_OFF)
+    plate = sim.world.plates["A-1-1"]
+    c = sim.world.client
+    sim.world.wake_bin("A-1-1")
+    lift_mm = []
+    for _ in range(60):  # a hand heaving up under the plate's front edge with 450 N
+        pos = pb.getLinkState(plate, 0, physicsClientId=c)[0]
+        pb.applyExternalForce(plate, 0, [0, 0, 450.0], pos, pb.WORLD_FRAME, physicsClientId=c)
+        sim.step()
+        lift_mm.append(pb.getJointState(plate, 0, physicsClientId=c)[0] * 1000)
+    # The travel limit is a soft constraint: it gives a little at the first jolt, then holds at 1 mm.
+    assert max(lift_mm) < 2.0
+    assert max(lift_mm[30:]) < 1.05
+    sim.close()
+
+
+def test_a_woken_plate_never_reads_minus_its_own_weight():
+    sim = _sim(sensors=NOISE_OFF)
+    readings = []
+    for _ in range(5):  # wake every plate again and again; a woken motor may go unsolved for a step
+        for b in sim.world.bin_ids:
+            sim.world.wake_bin(b)
+        for _ in range(12):
+            sim.step()
+            readings.append(sim.load_cells.true_grams())
+    assert np.abs(np.array(readings) - _true_grams(sim)).max() <= 0.5
+    sim.close()
