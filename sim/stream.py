@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, fields, is_dataclass
-from typing import Iterable, Union
+from typing import Iterable, Iterator, Union
 
 import numpy as np
 
@@ -182,14 +182,32 @@ def message_bytes(msg: object) -> bytes:
     return b"\x00".join(parts)
 
 
+class StreamDigest:
+    """SHA-256 over a stream, taken as it flows past (`through`), so a long stream need not be held."""
+
+    def __init__(self) -> None:
+        self._h = hashlib.sha256()
+
+    def update(self, msg: object) -> None:
+        b = message_bytes(msg)
+        self._h.update(len(b).to_bytes(8, "little"))
+        self._h.update(b)
+
+    def through(self, messages: Iterable[object]) -> Iterator[object]:
+        for m in messages:
+            self.update(m)
+            yield m
+
+    def hexdigest(self) -> str:
+        return self._h.hexdigest()
+
+
 def stream_digest(messages: Iterable[object]) -> str:
     """SHA-256 over a whole stream, for determinism checks."""
-    h = hashlib.sha256()
+    d = StreamDigest()
     for m in messages:
-        b = message_bytes(m)
-        h.update(len(b).to_bytes(8, "little"))
-        h.update(b)
-    return h.hexdigest()
+        d.update(m)
+    return d.hexdigest()
 
 
 def _plain(value: object) -> object:
