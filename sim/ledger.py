@@ -20,14 +20,14 @@ class ItemRecord:
     sku: str
     weight_g: float  # the true weight of this one item
     home_bin: str  # where the planogram put it at opening
-    location: str  # a bin id, or "hand:<shopper>" / "basket:<shopper>"
+    location: str  # a bin id, or "hand:<shopper>" / "basket:<shopper>", or "floor" (fell off a shelf)
     charged_to: str | None = None  # account
     picked_by: str | None = None  # shopper
 
 
 @dataclass(frozen=True)
 class TruthEvent:
-    """One thing that truly happened. `kind`: take, put_back, give, touch, lean, entry, exit, scan, fault."""
+    """One thing that truly happened. `kind`: take, put_back, drop, give, touch, lean, entry, exit, scan, fault."""
 
     t_s: float
     kind: str
@@ -93,6 +93,13 @@ class Ledger:
         rec = self.items[item_id]
         rec.location, rec.charged_to = bin_id, None
         self.events.append(TruthEvent(t_s, "put_back", shopper, account, item_id, rec.sku, bin=bin_id, weight_g=rec.weight_g))
+
+    def drop(self, t_s: float, item_id: int, shopper: str, account: str) -> None:
+        """An item let go of over a shelf fell off it: it lies on the floor, charged to no one."""
+        rec = self.items[item_id]
+        bin_id = rec.location if not rec.location.startswith(("hand:", "basket:")) else None
+        rec.location, rec.charged_to = "floor", None
+        self.events.append(TruthEvent(t_s, "drop", shopper, account, item_id, rec.sku, bin=bin_id, weight_g=rec.weight_g))
 
     def give(self, t_s: float, item_id: int, giver: str, receiver: str, account: str) -> None:
         rec = self.items[item_id]
