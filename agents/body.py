@@ -40,6 +40,7 @@ WAIST_TORQUE_NM = 400.0
 SHOULDER_TORQUE_NM = 60.0  # adult shoulder flexion strength is about 60-90 N m
 ELBOW_TORQUE_NM = 35.0
 ARM_MASSES_KG = (0.3, 2.0, 1.2, 0.45)
+YAW_LIMIT_RAD = 0.75 * math.pi  # how far the IK turns a shoulder (horizontal abduction) either way
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,7 @@ class ShopperBody:
         self.waist_rad = 0.0
         self.body = self._create()
         self.hand_targets: dict[str, np.ndarray | None] = {"right": None, "left": None}
+        self._arm_yaw = {"right": 0.0, "left": 0.0}  # the last shoulder yaw solved for (IK branch continuity)
         self._limp = {"right": False, "left": False}
         self.set_pose(self.xy, self.yaw)
         self._rest_arms()
@@ -178,11 +180,14 @@ class ShopperBody:
         """Drive an arm so its palm goes to a world point (None: hang at the side)."""
         self.hand_targets[side] = None if target_w is None else np.asarray(target_w, dtype=float)
         if target_w is None:
+            self._arm_yaw[side] = 0.0
             self._set_arm(side, (0.0, 0.05, 0.1) if side == "right" else (0.0, 0.05, 0.1))
             return
         r, o = self.torso_to_world()
         local = r.T @ (np.asarray(target_w, dtype=float) - o) - self.shoulder_local(side)
-        self._set_arm(side, arm_ik(local, self.build.upper_arm_m, self.build.forearm_m + self.build.grip_m))
+        q = arm_ik(local, self.build.upper_arm_m, self.build.forearm_m + self.build.grip_m, self._arm_yaw[side])
+        self._arm_yaw[side] = q[0]
+        self._set_arm(side, q)
 
     def go_limp(self, side: str, torque_nm: float = 1.5) -> None:
         """Relax an arm (for leaning: the hand rests where it is, held only by contact)."""
@@ -323,16 +328,26 @@ class ShopperBody:
         return body
 
 
-def arm_ik(p: np.ndarray, l1: float, l2: float) -> tuple[float, float, float]:
+def arm_ik(p: np.ndarray, l1: float, l2: float, prefer_yaw: float = 0.0) -> tuple[float, float, float]:
     """Joint angles (shoulder yaw about z, shoulder pitch about y, elbow about y) putting the palm at `p`.
 
     `p` is the palm target relative to the shoulder, in the torso frame. At zero the arm hangs
-    straight down; pitch -pi/2 points it forward; the elbow flexes forward (negative). A target
-    out of reach is approached along its direction.
+    straight down; pitch -pi/2 points it forward; the elbow flexes forward (negative). Of the two
+    branches (facing the target, or turned away with the arm swung back) those within
+    `YAW_LIMIT_RAD` count, and of those the one with yaw nearer `prefer_yaw`. A target out of reach is
+    approached along its direction.
     """
     px, py, pz = float(p[0]), float(p[1]), float(p[2])
     rho = math.hypot(px, py)
     yaw = math.atan2(py, px) if rho > 1e-4 else 0.0
+    # Two branches reach the same point: the arm turned to face it (yaw, reaching forward), or turned the
+    # other way and swung back (yaw + pi, pitch > 0). A shoulder turns at most YAW_LIMIT either way, so
+    # in front only the first will do and behind only the second; beside the shoulder both can, and the
+    # one nearer `prefer_yaw` (the previous solution) wins, so the angles change smoothly as a target
+    # passes the shoulder instead of jumping by pi and having the motors fling the arm over the top.
+    flipped = yaw - math.copysign(math.pi, yaw) if yaw != 0.0 else math.pi
+    options = [(y, r) for y, r in ((yaw, rho), (flipped, -rho)) if abs(y) <= YAW_LIMIT_RAD + 1e-9]
+    yaw, rho = min(options, key=lambda o: abs(_wrap_pi(o[0] - prefer_yaw)))
     d = min(max(math.hypot(rho, pz), abs(l1 - l2) + 1e-3), l1 + l2 - 1e-4)
     theta_t = math.atan2(-rho, -pz)
     cos_g = (l1 * l1 + d * d - l2 * l2) / (2 * l1 * d)
@@ -340,6 +355,10 @@ def arm_ik(p: np.ndarray, l1: float, l2: float) -> tuple[float, float, float]:
     cos_e = (l1 * l1 + l2 * l2 - d * d) / (2 * l1 * l2)
     beta = math.pi - math.acos(max(-1.0, min(1.0, cos_e)))
     return (yaw, theta_t + gamma, -beta)
+
+
+def _wrap_pi(a: float) -> float:
+    return (a + math.pi) % (2 * math.pi) - math.pi
 
 
 def arm_fk(q: tuple[float, float, float], l1: float, l2: float) -> np.ndarray:

@@ -34,12 +34,32 @@ WAIST_RATE_RADS = 1.2
 SCAN_S = 1.2  # holding a phone to an entry gate's reader
 GIVE_DISTANCE_M = 0.8
 LEAN_FORCE_RANGE_N = (12.0, 35.0)  # the extra weight a shopper puts through a hand resting on a shelf front
+LEAN_RAMP_S = 0.4  # one shifts a full lean's weight onto (or off) a hand resting on a shelf over about this long
 WALK_SPEED_RANGE_MS = (1.2, 1.4)
 WALK_TIMEOUT_S = 120.0
+STUCK_S = 3.0  # no progress towards a walk's goal for this long: the goal is taken or the way is blocked
+STAND_TOL_M = 0.05  # how close to its chosen spot a shopper stops before reaching into a bin
+# One waiting for room at a shelf stands clear of every shelf-front spot: a spot is a disc of up to
+# ~0.28 m at 0.04 m from the face, plus the gap kept between discs.
+PATIENCE_S = 6.0  # waiting this long for room at a shelf, a shopper steps away for a while (breaks circular waits)
+GIVE_WAY_S = (2.0, 5.0)
+WAIT_BACK_M = 0.04 + 2 * 0.28 + 0.08  # from the shelf face to the near edge of a waiting shopper's disc
+SIDE_REACH_SLACK_M = 0.08
+PUT_BACK_FRONT_MARGIN_M = 0.04  # an item put back stands at least this far behind the shelf's front edge
+PUT_BACK_TOL_M = 0.012  # how close over its spot the hand brings an item before letting go  # standing beside a bin's front costs at most this much more reach than square in front
 
 
 class ScenarioFault(Exception):
     """A scripted step that is impossible at run time; the message goes to the ledger."""
+
+
+class StockOut(ScenarioFault):
+    """The shelf no longer holds what a step wants (others took it), or the hand holds nothing to put back.
+
+    A scripted shopper's step then ends its script with a fault, as any impossible step does; a persona
+    shopper, whose script was written from the shelves as they were when it walked in, does what a
+    real one would: skips that step (kept in `Shopper.skipped`) and carries on.
+    """
 
 
 @dataclass
@@ -98,8 +118,10 @@ class Shopper:
         self.ready_to_receive = False
         self.carried: list[int] = []  # items in the basket, in order
         self.grips: dict[int, int] = {}  # item -> grip constraint (items in the hand)
-        self.upright: dict[int, float] = {}  # item in the hand -> the yaw the wrist keeps it standing at
+        # item in the hand -> (the yaw the wrist keeps it standing at, its centre's offset from the grip point, world)
+        self.upright: dict[int, tuple[float, np.ndarray]] = {}
         self.faults: list[str] = []
+        self.skipped: list[str] = []  # a persona shopper's steps the shelves no longer allowed (see `StockOut`)
         self._t = 0.0
         self._tick = 0
         self._world = None
@@ -112,7 +134,8 @@ class Shopper:
         self._waist = 0.0
         self._hand_goal: dict[str, np.ndarray | None] = {"right": None, "left": None}
         self._hand_cmd: dict[str, np.ndarray | None] = {"right": None, "left": None}
-        self._push: dict[str, float] = {"right": 0.0, "left": 0.0}
+        self._push: dict[str, float] = {"right": 0.0, "left": 0.0}  # weight through a hand now (N), ramped...
+        self._push_goal: dict[str, float] = {"right": 0.0, "left": 0.0}  # ...towards this
         self._limp: dict[str, bool] = {"right": False, "left": False}
         self._xy: tuple[float, float] | None = None
         self._pose_every = 1
@@ -120,6 +143,7 @@ class Shopper:
         self.exit_gate = None
         self.exited = False
         self.script_over = False  # its script ran out or failed: it only walks out now
+        self._step_k: int | None = None  # the script step under way
 
     # -- the Actor protocol -------------------------------------------------
 
@@ -129,6 +153,20 @@ class Shopper:
 
     def position(self) -> tuple[float, float] | None:
         return self._xy if self.spawned and not self._done else None
+
+    @property
+    def next_action(self) -> str | None:
+        """What the shopper is doing now or will do next, in a few words ("pick cola-330 from A-1-1"); None once gone."""
+        if self._done:
+            return None
+        if self._interrupt is not None and self.id in self.commons.give_requests:
+            return f"take an item from {self.commons.give_requests[self.id]}"
+        if self.script_over or self.exited:
+            return f"walk out through {self.exit_gate.id}" if self.exit_gate is not None else "walk out"
+        if not self.spawned or self._step_k is None:
+            gate = f" at {self.entry_gate.id}" if self.entry_gate is not None else ""
+            return f"enter{gate}" if self.script else f"enter{gate} and walk out"
+        return describe_step(self.script[self._step_k])
 
     def act(self, sim) -> None:
         self._sim, self._world = sim, sim.world
@@ -201,6 +239,7 @@ class Shopper:
         self._sim.ledger.fault(self._t, self.id, self.account, message)
         self.busy = False
         self._push = {"right": 0.0, "left": 0.0}
+        self._push_goal = {"right": 0.0, "left": 0.0}
         self._gen = self._bail_out()
 
     def _bail_out(self) -> Iterator:
@@ -212,8 +251,13 @@ class Shopper:
     def _life(self) -> Iterator:
         yield from self._enter()
         for k, step in enumerate(self.script):
+            self._step_k = k
             try:
                 yield from getattr(self, f"_do_{step.action}")(step.args)
+            except StockOut as exc:
+                if self.persona is None:
+                    raise ScenarioFault(f"shopper '{self.id}' step {k + 1} ({step.action}): {exc}") from None
+                self.skipped.append(f"step {k + 1} ({step.action}): {exc}")
             except ScenarioFault as exc:
                 raise ScenarioFault(f"shopper '{self.id}' step {k + 1} ({step.action}): {exc}") from None
         self.script_over = True
@@ -224,7 +268,7 @@ class Shopper:
     def _enter(self) -> Iterator:
         g = self.entry_gate
         ox, oy = gate_outward(g, self.commons.layout.spec.floor_m)
-        yield from self._walk((g.at[0] + ox * 0.45, g.at[1] + oy * 0.45), tol=0.25)
+        yield from self._walk((g.at[0] + ox * 0.45, g.at[1] + oy * 0.45), tol=0.25, detour=False)
         if self.account not in self.commons.scanned:
             self.busy = True
             self.commons.scanned.add(self.account)
@@ -244,9 +288,9 @@ class Shopper:
         self.exit_gate = g
         ox, oy = gate_outward(g, layout.spec.floor_m)
         self._face_yaw = None
-        yield from self._walk((g.at[0] - ox * 0.6, g.at[1] - oy * 0.6), tol=0.35)
+        yield from self._walk((g.at[0] - ox * 0.6, g.at[1] - oy * 0.6), tol=0.35, detour=False)
         self.exited = True
-        yield from self._walk((g.at[0] + ox * 1.2, g.at[1] + oy * 1.2), tol=0.3)
+        yield from self._walk((g.at[0] + ox * 1.2, g.at[1] + oy * 1.2), tol=0.3, detour=False)
         yield from self._sleep(0.2)  # the exit gate's counter sees the body outside
 
     def _park(self) -> None:
@@ -270,7 +314,7 @@ class Shopper:
             if done:
                 return
             bin_id = a.bin  # someone took them first: choose again (from the named bin, or the nearest)
-        raise ScenarioFault(f"others kept taking the {a.sku} first")
+        raise StockOut(f"others kept taking the {a.sku} first")
 
     def _reach_and_take(self, a, b: Bin, items: list[int]) -> Iterator:
         """Reach for `items` in bin `b`, grip, lift, stow. False if someone took one of them first."""
@@ -300,7 +344,7 @@ class Shopper:
         register = getattr(world, "add_dynamic_body", None)
         for item in items:
             self.grips[item] = mp.grasp(world, item, self.body.body, hand)
-            self.upright[item] = _yaw_of(world.item_pose(item)[1])
+            self.upright[item] = (_yaw_of(world.item_pose(item)[1]), np.array(world.item_pose(item)[0]) - got)
             self.commons.last_bin[item] = b.id
             ledger.take(self._t, item, self.id, self.account)
             if register is not None:
@@ -319,20 +363,26 @@ class Shopper:
         world, ledger = self._world, self._sim.ledger
         mine = [i for i in self.carried if world.items[i].sku == a.sku]
         if not mine:
-            raise ScenarioFault(f"has no {a.sku} to put back")
+            raise StockOut(f"has no {a.sku} to put back")
         item = mine[-1]
         bin_id = a.bin or self.commons.last_bin.get(item) or world.ledger.items[item].home_bin
         b = world.layout.bins[bin_id]
-        spot = mp.free_spot(world, b, item)
-        if spot is None:
-            raise ScenarioFault(f"no free room for {a.sku} in bin {bin_id}")
         cat = world.layout.catalog[a.sku]
         h, d = cat.size_mm[2] / 1000.0, cat.size_mm[1] / 1000.0
         fx, fy = b.facing
-        item_target = np.array([spot[0], spot[1], b.center[2] + h / 2 + 0.006])
-        palm = item_target + np.array([fx, fy, 0.0]) * (d / 2 + 0.01)
-        palm[2] = max(palm[2], b.center[2] + 0.05)
+
+        def aim() -> tuple[tuple[float, float, float], np.ndarray, np.ndarray]:
+            spot = mp.free_spot(world, b, item, front_margin_m=PUT_BACK_FRONT_MARGIN_M) or mp.free_spot(world, b, item)
+            if spot is None:
+                raise ScenarioFault(f"no free room for {a.sku} in bin {bin_id}")
+            target = np.array([spot[0], spot[1], b.center[2] + h / 2 + 0.006])
+            palm = target + np.array([fx, fy, 0.0]) * (d / 2 + 0.01)
+            palm[2] = max(palm[2], b.center[2] + 0.05)
+            return spot, target, palm
+
+        spot, item_target, palm = aim()
         yield from self._stand_at(b, palm)
+        spot, item_target, palm = aim()  # others may have put something there meanwhile
         self.busy = True
         yield from self._posture_for(palm)
         # out of the basket into the hand, turned as it will stand on the plate
@@ -343,17 +393,35 @@ class Shopper:
         mp.place(world, item, tuple(palm_now + (item_target - palm)), _yaw_quat(spot[2]))
         mp.make_loose(world, item)
         self.grips[item] = mp.grasp(world, item, self.body.body, ARM_LINKS["right"][3])
-        self.upright[item] = spot[2]
+        self.upright[item] = (spot[2], item_target - palm)
         pre = palm + np.array([fx, fy, 0.0]) * (0.14 + d) + np.array([0, 0, 0.03])
         yield from self._hand_to("right", pre, tol=0.05)
         yield from self._hand_to("right", palm + np.array([0, 0, 0.02]), tol=0.03)
         yield from self._hand_to("right", palm, tol=0.015)
+        # the item may hang a little off (the grip constraint gives): steer the hand until it is where it should stand
+        goal = palm.copy()
+        for _ in range(3):
+            off = item_target - np.array(world.item_pose(item)[0])
+            if np.linalg.norm(off[:2]) < PUT_BACK_TOL_M and -0.004 < off[2] < 0.012:
+                break
+            goal = goal + np.array([off[0], off[1], min(0.0, off[2] + 0.004)])
+            goal[2] = max(goal[2], palm[2] - 0.01)  # never press the hand into the plate
+            yield from self._hand_to("right", goal, tol=0.01)
         yield from self._sleep(0.25)  # hold still, then let go
+        placed = mp.over_plate(world, item, b)
+        if not placed:  # out of reach: back into the basket, and the step cannot be done
+            yield from self._hand_to("right", pre, tol=0.06)
+            yield from self._stow(item)
+            yield from self._rest()
+            self.busy = False
+            raise ScenarioFault(f"cannot reach bin {bin_id} to put the {a.sku} back")
         self.upright.pop(item, None)
         mp.release(world, self.grips.pop(item))
         ledger.put_back(self._t, item, bin_id, self.id, self.account)
         world.wake_bin(bin_id)
         yield from self._sleep(0.3)
+        if not mp.rests_on(world, item, b):
+            ledger.drop(self._t, item, self.id, self.account)  # it toppled off the shelf: on the floor, charged to no one
         yield from self._hand_to("right", pre, tol=0.06)
         yield from self._rest()
         self.busy = False
@@ -385,14 +453,19 @@ class Shopper:
         yield from self._posture_for(palm)
         yield from self._hand_to("right", palm + np.array([fx, fy, 0.0]) * 0.15)
         yield from self._hand_to("right", palm, tol=0.03)
+        # hand down onto the plate under control, then weight onto it gradually: a limp arm dropped from
+        # above with the full force on it would hit the thin plate fast enough to pass through it
+        yield from self._hand_to("right", palm - np.array([0, 0, 0.03]), tol=0.01, timeout_s=0.6)
         force = float(self.rng.uniform(*LEAN_FORCE_RANGE_N))
         self._world.wake_bin(b.id)
         self._limp["right"] = True
         self.body.go_limp("right")
-        self._push["right"] = force
+        self._push_goal["right"] = force
         self._sim.ledger.note(self._t, "lean", self.id, self.account, b.id, seconds=a.seconds, force_n=force)
         yield from self._sleep(a.seconds)
-        self._push["right"] = 0.0
+        self._push_goal["right"] = 0.0
+        while self._push["right"] > 0.0:
+            yield
         self._limp["right"] = False
         self._hand_cmd["right"] = self.body.palm_world("right")
         yield from self._hand_to("right", palm + np.array([0, 0, 0.04]), tol=0.05)
@@ -404,7 +477,7 @@ class Shopper:
         world, commons = self._world, self.commons
         mine = [i for i in self.carried if world.items[i].sku == a.sku]
         if not mine:
-            raise ScenarioFault(f"has no {a.sku} to give")
+            raise StockOut(f"has no {a.sku} to give")
         other = commons.shoppers.get(a.to)
         start = self._t
         while other is None or not other.spawned or other.done or other.exited or a.to in commons.give_requests:
@@ -414,22 +487,26 @@ class Shopper:
                 raise ScenarioFault(f"'{a.to}' never came in to take the {a.sku}")
             yield
         commons.give_requests[a.to] = self.id
+        floor = commons.floor
+
+        def close_enough() -> bool:
+            here, there = floor.now[self.id], floor.now[a.to]
+            return other.ready_to_receive and math.dist(here, there) < GIVE_DISTANCE_M + 0.25 and floor.in_sight(here, there)
+
         try:
-            while True:
-                there = commons.floor.now[a.to]
-                here = commons.floor.now[self.id]
-                dist = math.dist(here, there)
-                if dist < GIVE_DISTANCE_M + 0.2 and other.ready_to_receive:
-                    break
+            while not close_enough():
                 if other.done or other.exited:
                     raise ScenarioFault(f"'{a.to}' left before the hand-over")
                 if self._t - start > WALK_TIMEOUT_S:
                     raise ScenarioFault(f"could not reach '{a.to}'")
-                ux, uy = (here[0] - there[0]) / max(dist, 1e-6), (here[1] - there[1]) / max(dist, 1e-6)
-                goal = (there[0] + ux * GIVE_DISTANCE_M, there[1] + uy * GIVE_DISTANCE_M)
-                if commons.floor.goal(self.id) is None or math.dist(commons.floor.goal(self.id), goal) > 0.3:
-                    commons.floor.set_goal(self.id, goal)
-                yield
+                there = floor.now[a.to]
+                spot = self._meet_spot(there)
+                if spot is None or math.dist(floor.now[self.id], spot) < 0.2:
+                    floor.hold(self.id)  # no room beside the receiver yet, or waiting for it to be ready
+                    yield
+                    continue
+                moved = lambda there=there: math.dist(floor.now[a.to], there) > 0.3  # noqa: E731
+                yield from self._walk(spot, tol=0.15, until=lambda: close_enough() or moved(), claim=True)
             commons.floor.hold(self.id)
             self.busy = True
             there, here = commons.floor.now[a.to], commons.floor.now[self.id]
@@ -462,6 +539,22 @@ class Shopper:
             commons.give_requests.pop(a.to, None)
             self.busy = False
             self._face_yaw = None
+
+    def _meet_spot(self, there: tuple[float, float]) -> tuple[float, float] | None:
+        """Where to stand to hand something to a shopper standing at `there`: a free point at arm's length
+        (`GIVE_DISTANCE_M`) in plain sight of it (never across a gondola), the shortest walk away."""
+        floor = self.commons.floor
+        here = floor.now[self.id]
+        best = None
+        for k in range(16):
+            ang = k * math.pi / 8
+            p = (there[0] + GIVE_DISTANCE_M * math.cos(ang), there[1] + GIVE_DISTANCE_M * math.sin(ang))
+            if not (floor.has_room(self.id, p) and floor.in_sight(p, there)):
+                continue
+            d = floor.route_length_m(here, p)
+            if best is None or d < best[0] - 1e-9:
+                best = (d, p)
+        return None if best is None else best[1]
 
     def _receive(self, giver_id: str) -> Iterator:
         """Pause the script, face the giver, take the item, stow it, carry on."""
@@ -518,8 +611,10 @@ class Shopper:
         if a.bin is not None:
             b = self._world.layout.bins[a.bin]
             yield from self._stand_at(b, np.array([b.front[0], b.front[1], b.center[2]]))
-        else:
-            yield from self._walk(tuple(a.point), tol=0.2)
+        elif not (yield from self._walk(tuple(a.point), tol=0.2, stuck_s=STUCK_S, claim=True)):
+            spot = self._room_near(self.commons.floor.walkable_point(tuple(a.point)))  # someone stands there
+            if spot is not None:
+                yield from self._walk(spot, tol=0.2, claim=True)
 
     # building blocks -------------------------------------------------------
 
@@ -533,11 +628,11 @@ class Shopper:
             candidates = [bin_id]
             if len(stock(bin_id)) < qty:
                 have = len(stock(bin_id))
-                raise ScenarioFault(f"bin {bin_id} holds {have} {sku} now, {qty} wanted")
+                raise StockOut(f"bin {bin_id} holds {have} {sku} now, {qty} wanted")
         else:
             candidates = sorted((b for b in layout.bins if len(stock(b)) >= qty), key=lambda b: (math.dist(here, layout.bins[b].front), b))
             if not candidates:
-                raise ScenarioFault(f"no bin holds {qty} {sku} now")
+                raise StockOut(f"no bin holds {qty} {sku} now")
         b = layout.bins[candidates[0]]
         ids = stock(b.id)
         fx, fy = b.facing
@@ -551,45 +646,174 @@ class Shopper:
         return b, chosen
 
     def _stand_at(self, b: Bin, palm: np.ndarray) -> Iterator:
-        """Walk in front of bin `b` so the right shoulder faces `palm`, and turn to the shelf."""
+        """Walk to a free spot in front of bin `b` from which the right hand reaches `palm`, and turn to the shelf.
+
+        The spot that puts the right shoulder square in front of `palm` comes first; when another shopper
+        stands there or is heading there, the nearest free one along the shelf that is still within reach.
+        When none is free, the shopper waits near the bin until one is (as people queue at a shelf).
+        """
+        floor = self.commons.floor
+        start = self._t
+        spots = self._stand_spots(b, palm)
+        tried_at = None
+        waiting_since: float | None = None
+        while True:
+            free = [p for p in spots if floor.has_room(self.id, p)]
+            if free:
+                waiting_since = None
+                if (yield from self._walk(free[0], tol=STAND_TOL_M, stuck_s=STUCK_S, claim=True)):
+                    break
+            elif math.dist(floor.now[self.id], floor.walkable_point(spots[0])) > 1.2:
+                yield from self._walk(spots[0], tol=1.2, stuck_s=STUCK_S)  # come close, then wait for room
+            elif waiting_since is not None and self._t - waiting_since > PATIENCE_S and (
+                    away := self._step_away_spot(spots[0])) is not None:
+                # waited long enough: perhaps those in the way wait for where one stands; give way a while
+                yield from self._walk(away, tol=0.3, stuck_s=STUCK_S)
+                yield from self._sleep(float(self.rng.uniform(*GIVE_WAY_S)))
+                waiting_since = None
+            elif floor.clearance_m(floor.now[self.id]) < self.build.radius_m + WAIT_BACK_M - 0.05 and (
+                    wait := self._wait_spot(spots[0])) is not None:
+                yield from self._walk(wait, tol=0.15, stuck_s=STUCK_S)  # wait out of the way, not in front of a shelf
+            else:
+                waiting_since = self._t if waiting_since is None else waiting_since
+                floor.hold(self.id)
+                yield from self._sleep(0.5)
+            if self._t == tried_at:
+                yield  # a walk that ended where it began: let time pass before choosing again
+            tried_at = self._t
+            if self._t - start > WALK_TIMEOUT_S:
+                floor.hold(self.id)
+                raise ScenarioFault(f"found no room in front of bin {b.id} in {WALK_TIMEOUT_S:.0f} s")
         fx, fy = b.facing
-        rx, ry = b.right
-        # the palm's lateral position along the shelf face
-        u = (palm[0] - b.front[0]) * rx + (palm[1] - b.front[1]) * ry
-        face_x, face_y = b.front[0] + rx * u, b.front[1] + ry * u
-        stand_off = self.build.radius_m + 0.04
-        sx = face_x + fx * stand_off - rx * self.build.shoulder_width_m / 2
-        sy = face_y + fy * stand_off - ry * self.build.shoulder_width_m / 2
-        yield from self._walk((sx, sy), tol=0.12, near_ok=0.9)
         self._face_yaw = math.atan2(-fy, -fx)
         while abs(_wrap(self._face_yaw - self._yaw)) > 0.05:
             yield
 
-    def _walk(self, goal: tuple[float, float], tol: float = 0.15, near_ok: float = 0.0) -> Iterator:
+    def _stand_spots(self, b: Bin, palm: np.ndarray) -> list[tuple[float, float]]:
+        """Where one can stand to reach `palm` in bin `b`, best first: right shoulder square in front, then
+        sliding along the shelf while the extra reach sideways stays under `SIDE_REACH_SLACK_M`."""
+        fx, fy = b.facing
+        rx, ry = b.right
+        u = (palm[0] - b.front[0]) * rx + (palm[1] - b.front[1]) * ry  # the palm along the shelf face
+        stand_off = self.build.radius_m + 0.04
+        ahead = stand_off + max(0.0, -((palm[0] - b.front[0]) * fx + (palm[1] - b.front[1]) * fy))
+        max_slide = math.sqrt((ahead + SIDE_REACH_SLACK_M) ** 2 - ahead ** 2)
+        half = self.build.shoulder_width_m / 2
+        here = self.commons.floor.now[self.id]
+        out = []
+        for k in range(int(max_slide / 0.05) + 1):
+            for slide in ((0.0,) if k == 0 else (-0.05 * k, 0.05 * k)):
+                along = u - half + slide
+                xy = (b.front[0] + rx * along + fx * stand_off, b.front[1] + ry * along + fy * stand_off)
+                out.append((k, math.dist(here, xy), xy))
+        out.sort(key=lambda c: (c[0], round(c[1], 6)))
+        return [xy for _, _, xy in out]
+
+    def _walk(self, goal: tuple[float, float], tol: float = 0.15, stuck_s: float | None = None,
+              detour: bool = True, until=None, claim: bool = False) -> Iterator:
+        """Walk to `goal` (the nearest walkable point to it); True once within `tol`.
+
+        Progress along the route is watched, not speed (bodies jostle in place). With no progress for
+        `stuck_s` (default `STUCK_S`) and someone standing on the goal or claiming it: given `stuck_s`, a
+        walk to a claimed spot (or within a metre of the goal) gives up (False) so the caller can choose
+        another spot; otherwise, within a metre, that is as close as it gets (True). With the way blocked (two walkers face to face, a knot of people) it steps aside to a
+        free point and tries again (`detour`), or, as in a queue at a gate, keeps waiting. `until()` true
+        ends the walk early (True). `claim`: the goal is a spot to stand on (see `PedestrianFloor.has_room`).
+        """
         floor = self.commons.floor
         start = self._t
         target = floor.walkable_point(goal)
-        still_since = None
+        best, best_t = math.inf, self._t
+        aside: tuple[float, float] | None = None
+        aside_until = 0.0
         self._face_yaw = None
         while True:
-            if floor.goal(self.id) != target:
-                floor.set_goal(self.id, target)
             here = floor.now[self.id]
             dist = math.dist(here, target)
-            if dist < tol:
+            if dist < tol or (until is not None and until()):
                 break
-            moving = math.dist(floor.prev[self.id], here) > 0.01
-            if near_ok and dist < near_ok and not moving:
-                still_since = self._t if still_since is None else still_since
-                if self._t - still_since > 1.5:
-                    break  # someone is standing there: use the bin from here
-            else:
-                still_since = None
+            want = aside if aside is not None else target
+            if floor.goal(self.id) != floor.walkable_point(want):
+                floor.set_goal(self.id, want, claim=claim and aside is None)
+            to_go = floor.to_go_m(self.id) if aside is None else dist
+            if to_go < best - 0.05:
+                best, best_t = to_go, self._t
+            elif aside is None and self._t - best_t > (stuck_s or STUCK_S):
+                best_t = self._t
+                taken = not floor.has_room(self.id, target)
+                if taken and stuck_s is not None and (claim or dist < 1.0):
+                    floor.hold(self.id)
+                    return False  # someone stands on it: the caller chooses another spot
+                if taken and detour and dist < 1.0:
+                    break  # as close as it gets
+                if detour:
+                    aside = self._aside_point(here, floor.heading_to(self.id) or target)
+                    aside_until = self._t + 2.5
+            elif aside is not None and (math.dist(here, aside) < 0.15 or self._t > aside_until):
+                aside = None
+                best, best_t = math.inf, self._t
             if self._t - start > WALK_TIMEOUT_S:
                 floor.hold(self.id)
                 raise ScenarioFault(f"could not walk to ({target[0]:.2f}, {target[1]:.2f}) in {WALK_TIMEOUT_S:.0f} s")
             yield
         floor.hold(self.id)
+        return True
+
+    def _aside_point(self, here: tuple[float, float], toward: tuple[float, float]) -> tuple[float, float] | None:
+        """A free point half a metre or so to the side of the way to `toward`, the one nearest it (forward-diagonal
+        before square to the side), to get round whoever blocks the way."""
+        floor = self.commons.floor
+        heading = math.atan2(toward[1] - here[1], toward[0] - here[0])
+        best = None
+        for turn in (math.pi / 4, -math.pi / 4, math.pi / 2, -math.pi / 2, 3 * math.pi / 4, -3 * math.pi / 4):
+            for step in (0.6, 0.9):
+                p = (here[0] + step * math.cos(heading + turn), here[1] + step * math.sin(heading + turn))
+                if floor.has_room(self.id, p, claims=False) and floor.in_sight(here, p):
+                    d = math.dist(p, toward)
+                    if best is None or d < best[0] - 1e-9:
+                        best = (d, p)
+        return None if best is None else best[1]
+
+    def _wait_spot(self, spot: tuple[float, float]) -> tuple[float, float] | None:
+        """Somewhere to wait for `spot` to come free that keeps the shelf fronts clear: a free point within
+        sight of it, `WAIT_BACK_M` or more from any shelf or wall, nearest to where the shopper is."""
+        floor = self.commons.floor
+        here = floor.now[self.id]
+        need = self.build.radius_m + WAIT_BACK_M
+        best = None
+        for r in (0.8, 1.1, 1.4, 1.8):
+            for k in range(16):
+                p = (spot[0] + r * math.cos(k * math.pi / 8), spot[1] + r * math.sin(k * math.pi / 8))
+                if floor.clearance_m(p) >= need and floor.has_room(self.id, p) and floor.in_sight(p, spot):
+                    d = round(math.dist(p, here), 6)
+                    if best is None or (d, p) < best:
+                        best = (d, p)
+        return None if best is None else best[1]
+
+    def _step_away_spot(self, spot: tuple[float, float]) -> tuple[float, float] | None:
+        """A free point a couple of metres from `spot`, as far from shelves and walls as can be (to give way)."""
+        floor = self.commons.floor
+        here = floor.now[self.id]
+        best = None
+        for r in (1.5, 2.0, 2.5):
+            for k in range(16):
+                p = (spot[0] + r * math.cos(k * math.pi / 8), spot[1] + r * math.sin(k * math.pi / 8))
+                if floor.has_room(self.id, p):
+                    key = (-round(floor.clearance_m(p), 2), round(math.dist(p, here), 6), p)
+                    if best is None or key < best:
+                        best = key
+        return None if best is None else best[2]
+
+    def _room_near(self, xy: tuple[float, float], rings_m: tuple[float, ...] = (0.4, 0.7, 1.0)) -> tuple[float, float] | None:
+        """The free point nearest `xy` on a few rings around it (someone stands on `xy` itself)."""
+        floor = self.commons.floor
+        here = floor.now[self.id]
+        for r in rings_m:
+            pts = [(xy[0] + r * math.cos(k * math.pi / 8), xy[1] + r * math.sin(k * math.pi / 8)) for k in range(16)]
+            pts = [p for p in pts if floor.has_room(self.id, p) and floor.in_sight(p, xy)]
+            if pts:
+                return min(pts, key=lambda p: (round(math.dist(p, here), 6), p))
+        return None
 
     def _sleep(self, seconds: float) -> Iterator:
         end = self._t + seconds
@@ -672,8 +896,11 @@ class Shopper:
             body.aim_hand(side, cmd)
         for item, cid in self.grips.items():
             if item in self.upright:
-                mp.keep_upright(self._world, cid, self.upright[item])
+                yaw, offset = self.upright[item]
+                mp.keep_upright(self._world, cid, yaw, body.palm_world("right"), offset)
         for side in ("right", "left"):
+            step_n = LEAN_FORCE_RANGE_N[1] * dt / LEAN_RAMP_S
+            self._push[side] += float(np.clip(self._push_goal[side] - self._push[side], -step_n, step_n))
             if self._push[side] > 0:
                 body.push_hand(side, (0.0, 0.0, -self._push[side]))
         for k, item in enumerate(self.carried):
@@ -683,6 +910,25 @@ class Shopper:
             head = body.head_world()
             lh, rh = body.palm_world("left"), body.palm_world("right")
             self._sim.ledger.pose(PoseSample(self._t, self.id, _t3(head), _t3(lh), _t3(rh), self._yaw))
+
+
+def describe_step(step: Step) -> str:
+    """A script step in a few words, as the viewer shows it: "pick 2 x water-500 from A-1-3"."""
+    a = step.args
+    if step.action == "pick":
+        what = f"{a.qty} x {a.sku}" if a.qty > 1 else a.sku
+        return f"pick {what} from {a.bin}" if a.bin else f"pick {what} from the nearest bin"
+    if step.action == "put_back":
+        return f"put back {a.sku} into {a.bin}" if a.bin else f"put back {a.sku} where it came from"
+    if step.action in ("touch", "lean"):
+        return f"{step.action} {'on ' if step.action == 'lean' else ''}{a.bin} for {a.seconds:g} s"
+    if step.action == "give":
+        return f"give {a.sku} to {a.to}"
+    if step.action == "sync":
+        return f"wait for the others at '{a}'"
+    if step.action == "wait":
+        return f"wait {a:g} s"
+    return f"walk to {a.bin}" if a.bin else f"walk to ({a.point[0]:g}, {a.point[1]:g})"
 
 
 def _wrap(a: float) -> float:

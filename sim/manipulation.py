@@ -13,7 +13,10 @@ Collision groups (bit masks) keep hands out of the products they reach past:
 shopper links never collide with items (a hand reaching into a full bin would
 otherwise bulldoze the front row, which real hands do not), but hands do
 collide with plates and shelf structure (a lean presses on a plate through
-contact) and with other shoppers.
+contact) and with other shoppers. Two bodies touch only when each one's group
+is in the other's mask (Bullet's AND filter mode); pybullet's default is OR,
+under which the masks below would let every shopper link hit every item, so
+`set_item_groups` switches the world to AND.
 """
 from __future__ import annotations
 
@@ -33,16 +36,23 @@ GROUP_STATIC = 2  # Bullet's default for static bodies
 GROUP_SHOPPER = 4
 GROUP_ITEM = 8
 MASK_ALL = -1
+COLLISION_FILTER_AND = 0  # pybullet's collisionFilterMode: 0 AND, 1 OR (its default)
 MASK_SHOPPER_BODY = GROUP_DEFAULT | GROUP_STATIC | GROUP_SHOPPER  # plates, shelves, other shoppers; never items
 MASK_SHOPPER_ARM = GROUP_SHOPPER  # upper arms and forearms touch only other shoppers (see agents.body)
 
 GRASP_FORCE_N = 80.0  # the most a grip constraint pulls with: a 1 kg pack with room for its swing
 ITEM_GAP_M = 0.006  # free room kept around an item put back
 _GRIP_FRAME: dict[int, tuple[int, int, tuple]] = {}  # constraint -> (body, hand link, item orientation in the hand frame)
+_GRIP_PIVOT: dict[int, tuple] = {}  # constraint -> where the item was gripped, in the hand frame
 
 
 def set_item_groups(world: StoreWorld) -> None:
-    """Put every item in the item collision group (idempotent)."""
+    """Put every item in the item collision group and make masks work both ways (idempotent).
+
+    Bodies with pybullet's default groups collide alike under AND and OR (dynamic: group 1, every
+    mask bit; static: group 2, every bit but static), so the store's own physics is unchanged.
+    """
+    pb.setPhysicsEngineParameter(collisionFilterMode=COLLISION_FILTER_AND, physicsClientId=world.client)
     for it in world.items.values():
         pb.setCollisionFilterGroupMask(it.body, -1, GROUP_ITEM, MASK_ALL, physicsClientId=world.client)
 
@@ -63,22 +73,39 @@ def grasp(world: StoreWorld, item_id: int, body: int, link: int) -> int:
     )
     pb.changeConstraint(cid, maxForce=GRASP_FORCE_N, physicsClientId=c)
     _GRIP_FRAME[cid] = (body, link, rel_o)
+    _GRIP_PIVOT[cid] = tuple(rel_p)
     return cid
 
 
-def keep_upright(world: StoreWorld, constraint: int, yaw: float) -> None:
-    """The wrist's job: turn the gripped item (through the constraint) to stand upright at `yaw`."""
+def keep_upright(world: StoreWorld, constraint: int, yaw: float, grip_w=None, offset_w=None) -> None:
+    """The wrist's job: turn the gripped item (through the constraint) to stand upright at `yaw`.
+
+    With `grip_w` (the hand's grip point, world) and `offset_w` (world vector), the wrist also keeps the
+    item's centre at `grip_w + offset_w` however the forearm is pitched; without them the item stays
+    where it was gripped in the hand's frame, and so swings with the hand.
+    """
     c = world.client
     body, link, rel_o = _GRIP_FRAME[constraint]
-    horn = pb.getLinkState(body, link, physicsClientId=c)[5]
+    hpos, horn = pb.getLinkState(body, link, computeForwardKinematics=1, physicsClientId=c)[4:6]
     want = (0.0, 0.0, math.sin(yaw / 2), math.cos(yaw / 2))
     _, inv_want = pb.invertTransform((0, 0, 0), want)
     _, child = pb.multiplyTransforms((0, 0, 0), inv_want, *pb.multiplyTransforms((0, 0, 0), horn, (0, 0, 0), rel_o))
-    pb.changeConstraint(constraint, jointChildFrameOrientation=child, maxForce=GRASP_FORCE_N, physicsClientId=c)
+    if grip_w is None or offset_w is None:
+        pb.changeConstraint(constraint, jointChildFrameOrientation=child, maxForce=GRASP_FORCE_N, physicsClientId=c)
+        return
+    # the constraint ties the parent pivot (fixed in the hand frame) to the child pivot (in the item frame)
+    rel_p = _GRIP_PIVOT[constraint]
+    pivot_w = np.array(hpos) + np.array(pb.getMatrixFromQuaternion(horn)).reshape(3, 3) @ np.array(rel_p)
+    item_w = np.asarray(grip_w, dtype=float) + np.asarray(offset_w, dtype=float)
+    rot_item = np.array(pb.getMatrixFromQuaternion(want)).reshape(3, 3)
+    child_pivot = rot_item.T @ (pivot_w - item_w)
+    pb.changeConstraint(constraint, jointChildPivot=child_pivot.tolist(), jointChildFrameOrientation=child,
+                        maxForce=GRASP_FORCE_N, physicsClientId=c)
 
 
 def release(world: StoreWorld, constraint: int) -> None:
     _GRIP_FRAME.pop(constraint, None)
+    _GRIP_PIVOT.pop(constraint, None)
     pb.removeConstraint(constraint, physicsClientId=world.client)
 
 
@@ -122,11 +149,36 @@ def item_footprint(world: StoreWorld, item_id: int, xy=None, yaw: float | None =
     return affinity.translate(affinity.rotate(poly, yaw, use_radians=True), xy[0], xy[1])
 
 
-def free_spot(world: StoreWorld, b: Bin, item_id: int, prefer_xy=None, ignore: set[int] = frozenset()) -> tuple[float, float, float] | None:
+def over_plate(world: StoreWorld, item_id: int, b: Bin, margin_m: float = 0.01) -> bool:
+    """The item's centre is above plate `b`, `margin_m` inside its edges, and low enough to stand on it when let go."""
+    pos = np.array(world.item_pose(item_id)[0])
+    u, v = _plate_coords(b, pos)
+    h = item_half_height(world, item_id)
+    return abs(u) <= b.width_m / 2 - margin_m and abs(v) <= b.depth_m / 2 - margin_m and pos[2] - h - b.center[2] < 0.03
+
+
+def rests_on(world: StoreWorld, item_id: int, b: Bin) -> bool:
+    """The item lies on plate `b` (its centre over the plate, no lower than lying flat on it)."""
+    pos = np.array(world.item_pose(item_id)[0])
+    u, v = _plate_coords(b, pos)
+    cat = world.layout.catalog[world.items[item_id].sku]
+    lowest = min(cat.size_mm) / 2000.0
+    return abs(u) <= b.width_m / 2 and abs(v) <= b.depth_m / 2 and pos[2] > b.center[2] + lowest - 0.01
+
+
+def _plate_coords(b: Bin, pos) -> tuple[float, float]:
+    """(along the shelf, out of the shelf) of a world point from the plate's centre."""
+    dx, dy = pos[0] - b.center[0], pos[1] - b.center[1]
+    return dx * b.right[0] + dy * b.right[1], dx * b.facing[0] + dy * b.facing[1]
+
+
+def free_spot(world: StoreWorld, b: Bin, item_id: int, prefer_xy=None, ignore: set[int] = frozenset(),
+              front_margin_m: float = 0.003) -> tuple[float, float, float] | None:
     """Where on plate `b` the item fits without touching what stands there now: (x, y, yaw), front first.
 
-    Candidates lie on a 1.5 cm grid over the plate, the item upright and turned like the bin's rows;
-    those nearest the front edge win, then those nearest `prefer_xy`. None if the plate is full.
+    Candidates lie on a 1.5 cm grid over the plate, the item upright and turned like the bin's rows,
+    at least `front_margin_m` behind the front edge; those nearest the front win, then those nearest
+    `prefer_xy`. None if the plate is full.
     """
     cat = world.layout.catalog[world.items[item_id].sku]
     yaw = math.atan2(b.right[1], b.right[0])
@@ -136,10 +188,11 @@ def free_spot(world: StoreWorld, b: Bin, item_id: int, prefer_xy=None, ignore: s
     fx, fy = b.facing
     rx, ry = b.right
     half_u, half_v = b.width_m / 2 - w / 2 - 0.003, b.depth_m / 2 - d / 2 - 0.003
-    if half_u < 0 or half_v < 0:
+    front_v = b.depth_m / 2 - d / 2 - max(0.003, front_margin_m)
+    if half_u < 0 or half_v < 0 or front_v < -half_v:
         return None
     us = np.arange(-half_u, half_u + 1e-9, 0.015)
-    vs = np.arange(half_v, -half_v - 1e-9, -0.015)  # front (v = +half) first
+    vs = np.arange(front_v, -half_v - 1e-9, -0.015)  # front first
     px, py = prefer_xy if prefer_xy is not None else (b.center[0], b.center[1])
     for v in vs:
         row = []
