@@ -321,8 +321,9 @@ class Shopper:
         world, ledger = self._world, self._sim.ledger
         pos = np.array([world.item_pose(i)[0] for i in items])
         centre = pos.mean(axis=0)
-        d = world.layout.catalog[a.sku].size_mm[1] / 1000.0
         fx, fy = b.facing
+        # how far the items reach out of the shelf, as they stand (a pack may stand turned, its width along the depth)
+        d = max(mp.extent_along(world, i, (fx, fy)) for i in items)
         palm = np.array([centre[0] + fx * (d / 2), centre[1] + fy * (d / 2), max(centre[2], b.center[2] + 0.05)])
         yield from self._stand_at(b, palm)
         self.busy = True
@@ -876,9 +877,9 @@ class Shopper:
         else:
             (x0, y0), (x1, y1) = floor.prev[self.id], floor.now[self.id]
             want = math.atan2(y1 - y0, x1 - x0) if math.hypot(x1 - x0, y1 - y0) > 0.01 else self._yaw
-        self._yaw += float(np.clip(_wrap(want - self._yaw), -TURN_RATE_RADS * dt, TURN_RATE_RADS * dt))
-        self._crouch += float(np.clip(self._crouch_goal - self._crouch, -CROUCH_RATE_MS * dt, CROUCH_RATE_MS * dt))
-        self._waist += float(np.clip(self._waist_goal - self._waist, -WAIST_RATE_RADS * dt, WAIST_RATE_RADS * dt))
+        self._yaw += _clamp(_wrap(want - self._yaw), -TURN_RATE_RADS * dt, TURN_RATE_RADS * dt)
+        self._crouch += _clamp(self._crouch_goal - self._crouch, -CROUCH_RATE_MS * dt, CROUCH_RATE_MS * dt)
+        self._waist += _clamp(self._waist_goal - self._waist, -WAIST_RATE_RADS * dt, WAIST_RATE_RADS * dt)
         body.set_pose(xy, self._yaw, self._crouch, self._waist)
         self._xy = xy
         for side in ("right", "left"):
@@ -900,7 +901,7 @@ class Shopper:
                 mp.keep_upright(self._world, cid, yaw, body.palm_world("right"), offset)
         for side in ("right", "left"):
             step_n = LEAN_FORCE_RANGE_N[1] * dt / LEAN_RAMP_S
-            self._push[side] += float(np.clip(self._push_goal[side] - self._push[side], -step_n, step_n))
+            self._push[side] += _clamp(self._push_goal[side] - self._push[side], -step_n, step_n)
             if self._push[side] > 0:
                 body.push_hand(side, (0.0, 0.0, -self._push[side]))
         for k, item in enumerate(self.carried):
@@ -929,6 +930,11 @@ def describe_step(step: Step) -> str:
     if step.action == "wait":
         return f"wait {a:g} s"
     return f"walk to {a.bin}" if a.bin else f"walk to ({a.point[0]:g}, {a.point[1]:g})"
+
+
+def _clamp(x: float, lo: float, hi: float) -> float:
+    """min/max for plain floats (np.clip on a scalar costs a few microseconds, every tick, every shopper)."""
+    return lo if x < lo else hi if x > hi else float(x)
 
 
 def _wrap(a: float) -> float:

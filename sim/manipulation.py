@@ -149,6 +149,13 @@ def item_footprint(world: StoreWorld, item_id: int, xy=None, yaw: float | None =
     return affinity.translate(affinity.rotate(poly, yaw, use_radians=True), xy[0], xy[1])
 
 
+def extent_along(world: StoreWorld, item_id: int, direction) -> float:
+    """The item's length along a floor direction (unit vector) as it stands now (metres)."""
+    xy = np.asarray(item_footprint(world, item_id).exterior.coords)
+    along = xy @ np.asarray(direction, dtype=float)
+    return float(along.max() - along.min())
+
+
 def over_plate(world: StoreWorld, item_id: int, b: Bin, margin_m: float = 0.01) -> bool:
     """The item's centre is above plate `b`, `margin_m` inside its edges, and low enough to stand on it when let go."""
     pos = np.array(world.item_pose(item_id)[0])
