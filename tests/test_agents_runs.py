@@ -1,5 +1,6 @@
-"""Whole runs: shared example scenarios match their truth comments; crowds do not interpenetrate and are deterministic;
-an impossible step ends a script with a scenario fault, not a crash."""
+"""Whole runs: shared example scenarios match their truth comments; crowds do not interpenetrate, get through the
+store, leave the shelves as the ledger says, and are deterministic; an impossible step ends a script with a
+scenario fault, not a crash."""
 from __future__ import annotations
 
 import itertools
@@ -72,20 +73,45 @@ def test_shared_example_runs_and_its_truth_matches_its_comment(path):
             assert sum(receipt.values()) <= taken and sum(receipt.values()) >= taken - back
 
 
-@pytest.mark.slow
-def test_crowded_run_has_no_shopper_or_shelf_penetration_and_is_deterministic():
-    sc = Scenario(name="crowd-check", store="tiny_store", seed=11, duration_s=200)
-    sc.crowd(arrivals_per_min=15.0, until_s=25.0, max_inside=5, personas={"quick": 0.5, "returner": 0.5})
-    sim, digest, worst = _run(sc, check_every_ticks=60)
-    assert len(sim.shoppers.shoppers) >= 4
+def _items_where_the_ledger_says(sim) -> list[str]:
+    """Items the ledger puts on a plate that are not lying on it (knocked off, dropped unnoticed)."""
+    from sim.manipulation import rests_on
+
+    return [f"item {r.item_id} ({r.sku}) in {r.location} per the ledger, at {sim.world.item_pose(r.item_id)[0]}"
+            for r in sim.ledger.items.values() if r.location in sim.layout.bins
+            and not rests_on(sim.world, r.item_id, sim.layout.bins[r.location])]
+
+
+def test_crowded_minute_has_no_shopper_or_shelf_penetration_keeps_truth_and_is_deterministic():
+    # five persona shoppers inside the tiny store at once for most of a minute: enough to queue at
+    # bins, pass each other in the aisles and reach over shelves; not the whole episode (see slow tests)
+    sc = Scenario(name="crowd-check", store="tiny_store", seed=11, duration_s=60)
+    sc.crowd(arrivals_per_min=40.0, until_s=10.0, max_inside=5, personas={"quick": 0.4, "browser": 0.3, "returner": 0.3})
+    sim, digest, worst = _run(sc, check_every_ticks=30)
+    assert sum(1 for s in sim.shoppers.shoppers.values() if s.spawned) >= 4
+    assert len(sim.ledger.events_of("take")) >= 3
     assert worst["pair"] > -PENETRATION_TOL_M
     assert worst["shelf"] > -PENETRATION_TOL_M
-    receipts = dict(sim.ledger.closed_receipts)
+    assert not _items_where_the_ledger_says(sim)
+    assert not sim.ledger.faults, [e.message for e in sim.ledger.faults]
+    events = [(e.t_s, e.kind, e.shopper, e.item_id) for e in sim.ledger.events]
     sim.close()
     sim2, digest2, _ = _run(sc)
     assert digest2 == digest
-    assert sim2.ledger.closed_receipts == receipts
+    assert [(e.t_s, e.kind, e.shopper, e.item_id) for e in sim2.ledger.events] == events
     sim2.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", [5, 2])
+def test_a_crowd_gets_through_the_tiny_store_without_stalls_and_the_shelves_match_the_ledger(seed):
+    sc = load_scenario(ROOT / "assets" / "scenarios" / "crowd-tiny.yaml")
+    sim, _, _ = _run(sc, seed=seed)
+    assert all(a.done for a in sim.actors), "every shopper left before the end"
+    assert not sim.ledger.faults, [e.message for e in sim.ledger.faults]  # no one stuck, nothing out of reach
+    assert not _items_where_the_ledger_says(sim)
+    assert len(sim.ledger.closed_receipts) == len(sim.shoppers.shoppers) >= 8
+    sim.close()
 
 
 def test_pick_from_a_bin_without_that_item_is_a_scenario_fault_and_the_shopper_still_leaves():
@@ -99,19 +125,15 @@ def test_pick_from_a_bin_without_that_item_is_a_scenario_fault_and_the_shopper_s
     sim.close()
 
 
-SHIPPED = [
-    pytest.param(p, marks=pytest.mark.xfail(reason="known bug: walkers stall near a standing shopper in the east aisle "
-                                            "(hand-over and a pick time out); see agents/floor.py"))
-    if p.stem == "handover-group" else p
-    for p in sorted(p for p in (ROOT / "assets" / "scenarios").glob("*.yaml") if truth_comment(p) is not None)
-]
+SHIPPED = sorted(p for p in (ROOT / "assets" / "scenarios").glob("*.yaml") if truth_comment(p) is not None)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: getattr(p, "stem", None) or p.values[0].stem)
+@pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.stem)
 def test_shipped_scenario_truth_matches_its_comment(path):
     sc = load_scenario(path)
     sim, _, _ = _run(sc)
     assert not sim.ledger.faults, [e.message for e in sim.ledger.faults]
     assert sim.ledger.closed_receipts == truth_comment(path)
+    assert not _items_where_the_ledger_says(sim)
     sim.close()
