@@ -87,7 +87,7 @@ def run_episode(
             if sim.t_s + 1e-9 >= next_sample_s:
                 peak = max(peak, len(sim.ledger.inside))
                 truth_frames.append((sim.t_s, _true_positions(sim)))
-                track_frames.append((sim.t_s, _track_positions(stack, faults)))
+                track_frames.append((sim.t_s, track_positions(stack, faults)))
                 next_sample_s = sim.t_s + 1.0 / TRACK_SAMPLE_HZ
         tc = time.perf_counter()
         issued.extend(_guarded(lambda _: stack.finish(), None, faults, "finish()"))
@@ -170,7 +170,7 @@ def _true_positions(sim) -> dict[str, tuple[float, float]]:
     return out
 
 
-def _track_positions(stack, faults: Counter) -> dict[str, tuple[float, float]]:
+def track_positions(stack, faults: Counter) -> dict[str, tuple[float, float]]:
     try:
         return {str(tv.id): (float(tv.x), float(tv.y)) for tv in stack.tracks()}
     except Exception as exc:

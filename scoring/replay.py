@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from scoring.episode import track_positions
 from scoring.metrics import IssuedReceipt, ShelfEvent, match_events, score_receipts, tracking_quality
 from scoring.report import build_report, write_report
 from sim.recording import LogReader, RecordedTruth, record_stream
@@ -69,7 +70,7 @@ def replay_log(log: str | Path, out_dir: str | Path | None = None, mode: str = "
         issued.extend(_guarded(stack.consume, msg, faults))
         last_t = max(last_t, float(getattr(msg, "t_s", 0.0)))
         if last_t + 1e-9 >= next_sample_s:
-            track_frames.append((last_t, _track_positions(stack, faults)))
+            track_frames.append((last_t, track_positions(stack, faults)))
             next_sample_s = last_t + 1.0 / TRACK_SAMPLE_HZ
     issued.extend(_guarded(lambda _: stack.finish(), None, faults))
     wall_s = time.perf_counter() - t0
@@ -182,11 +183,3 @@ def _guarded(fn, msg, faults: Counter) -> list:
     except Exception as exc:  # a runtime fault of the stack: noted, the replay goes on
         faults[f"stack fault on {type(msg).__name__}: {type(exc).__name__}: {exc}"] += 1
         return []
-
-
-def _track_positions(stack, faults: Counter) -> dict[str, tuple[float, float]]:
-    try:
-        return {str(tv.id): (float(tv.x), float(tv.y)) for tv in stack.tracks()}
-    except Exception as exc:
-        faults[f"stack fault on tracks(): {type(exc).__name__}: {exc}"] += 1
-        return {}

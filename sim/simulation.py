@@ -18,6 +18,7 @@ from sim.loadcell import LoadCellRig
 from sim.seeding import generator
 from sim.stream import (
     BinInfo,
+    CameraCalibration,
     GateInfo,
     GondolaInfo,
     Message,
@@ -110,25 +111,8 @@ class Simulation:
 
     def store_info(self) -> StoreInfo:
         """What the operator knows: floor plan, catalog, planogram at opening, calibrations, rates."""
-        spec = self.layout.spec
-        return StoreInfo(
-            t_s=self.clock.t_s,
-            store=spec.name,
-            floor_m=spec.floor_m,
-            gates=tuple(GateInfo(g.id, g.kind, g.at, g.width_m) for g in spec.gates),
-            gondolas=tuple(
-                GondolaInfo(g.id, g.at, g.facing, g.length_m, g.depth_m, g.height_m, g.shelves, g.bins_per_shelf)
-                for g in spec.gondolas
-            ),
-            bins=tuple(BinInfo(*astuple(b)) for b in self.layout.bins.values()),
-            catalog=tuple(
-                ProductInfo(c.sku, c.name, c.price, c.weight_g, c.sd_g, c.shape, c.size_mm, c.color) for c in spec.catalog
-            ),
-            planogram=tuple((b, e.sku, e.count) for b, e in spec.planogram.items()),
-            cameras=tuple(c for s in self.sensors for c in getattr(s, "calibrations", ())),
-            load_cell_rate_hz=spec.sensors.load_cells.rate_hz,
-            load_cell_batch=spec.sensors.load_cells.batch,
-        )
+        cameras = tuple(c for s in self.sensors for c in getattr(s, "calibrations", ()))
+        return describe_store(self.layout, cameras, self.clock.t_s)
 
     def close(self) -> None:
         if self.cameras is not None:
@@ -137,3 +121,26 @@ class Simulation:
 
     def _people(self) -> list[Person]:
         return [Person(a.id, a.account, a.position()) for a in self.actors]
+
+
+def describe_store(layout: StoreLayout, cameras: tuple[CameraCalibration, ...] = (), t_s: float = 0.0) -> StoreInfo:
+    """The first message of a stream: the store as its operator knows it, and nothing else of the world."""
+    spec = layout.spec
+    return StoreInfo(
+        t_s=t_s,
+        store=spec.name,
+        floor_m=spec.floor_m,
+        gates=tuple(GateInfo(g.id, g.kind, g.at, g.width_m) for g in spec.gates),
+        gondolas=tuple(
+            GondolaInfo(g.id, g.at, g.facing, g.length_m, g.depth_m, g.height_m, g.shelves, g.bins_per_shelf)
+            for g in spec.gondolas
+        ),
+        bins=tuple(BinInfo(*astuple(b)) for b in layout.bins.values()),
+        catalog=tuple(
+            ProductInfo(c.sku, c.name, c.price, c.weight_g, c.sd_g, c.shape, c.size_mm, c.color) for c in spec.catalog
+        ),
+        planogram=tuple((b, e.sku, e.count) for b, e in spec.planogram.items()),
+        cameras=cameras,
+        load_cell_rate_hz=spec.sensors.load_cells.rate_hz,
+        load_cell_batch=spec.sensors.load_cells.batch,
+    )

@@ -8,21 +8,13 @@ stack's geometry is tested against an independent forward model.
 from __future__ import annotations
 
 import math
-from dataclasses import astuple, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from sim.layout import load_store
-from sim.stream import (
-    BinInfo,
-    CameraCalibration,
-    CameraFrame,
-    GateInfo,
-    GondolaInfo,
-    LoadCellBatch,
-    ProductInfo,
-    StoreInfo,
-)
+from sim.simulation import describe_store
+from sim.stream import CameraCalibration, CameraFrame, LoadCellBatch, StoreInfo
 from tests.conftest import STORES
 
 RATE_HZ = 60.0
@@ -30,24 +22,9 @@ BATCH = 12
 
 
 def tiny_store_info(cameras: tuple[CameraCalibration, ...] = ()) -> StoreInfo:
-    layout = load_store(STORES / "tiny_store.yaml")
-    spec = layout.spec
-    return StoreInfo(
-        t_s=0.0,
-        store=spec.name,
-        floor_m=spec.floor_m,
-        gates=tuple(GateInfo(g.id, g.kind, g.at, g.width_m) for g in spec.gates),
-        gondolas=tuple(
-            GondolaInfo(g.id, g.at, g.facing, g.length_m, g.depth_m, g.height_m, g.shelves, g.bins_per_shelf)
-            for g in spec.gondolas
-        ),
-        bins=tuple(BinInfo(*astuple(b)) for b in layout.bins.values()),
-        catalog=tuple(ProductInfo(c.sku, c.name, c.price, c.weight_g, c.sd_g, c.shape, c.size_mm, c.color) for c in spec.catalog),
-        planogram=tuple((b, e.sku, e.count) for b, e in spec.planogram.items()),
-        cameras=cameras,
-        load_cell_rate_hz=RATE_HZ,
-        load_cell_batch=BATCH,
-    )
+    info = describe_store(load_store(STORES / "tiny_store.yaml"), cameras)
+    assert (info.load_cell_rate_hz, info.load_cell_batch) == (RATE_HZ, BATCH), "the synthetic streams assume these"
+    return info
 
 
 def down_camera(cam_id: str, x: float, y: float, z: float = 3.0, width: int = 160, height: int = 120, fov_deg: float = 90.0, fps: float = 10.0) -> CameraCalibration:
