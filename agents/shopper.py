@@ -62,6 +62,11 @@ class StockOut(ScenarioFault):
     """
 
 
+class OutOfReach(StockOut):
+    """The bin is beyond this shopper's reach (a child, or a short adult at a top shelf's back): a fault
+    for a scripted shopper, a skipped step for a persona shopper (who keeps what it holds)."""
+
+
 @dataclass
 class HandOver:
     giver: str
@@ -340,7 +345,7 @@ class Shopper:
         if np.linalg.norm(got - palm) > 0.08:
             yield from self._rest()
             self.busy = False
-            raise ScenarioFault(f"cannot reach {a.sku} in bin {b.id} (hand {np.linalg.norm(got - palm):.2f} m short)")
+            raise OutOfReach(f"cannot reach {a.sku} in bin {b.id} (hand {np.linalg.norm(got - palm):.2f} m short)")
         hand = ARM_LINKS["right"][3]
         register = getattr(world, "add_dynamic_body", None)
         for item in items:
@@ -415,7 +420,7 @@ class Shopper:
             yield from self._stow(item)
             yield from self._rest()
             self.busy = False
-            raise ScenarioFault(f"cannot reach bin {bin_id} to put the {a.sku} back")
+            raise OutOfReach(f"cannot reach bin {bin_id} to put the {a.sku} back")
         self.upright.pop(item, None)
         mp.release(world, self.grips.pop(item))
         ledger.put_back(self._t, item, bin_id, self.id, self.account)
