@@ -2,7 +2,14 @@
 
 Place in the data path: above the episode runner. An episode is a pure function
 of (scenario, seed, mode) -> report (`scoring.episode.run_episode`), so the
-bench only has to spread those calls over workers and collect the rows:
+bench only has to spread those calls over workers and collect the rows.
+
+One job per (scenario, seed): the bench plans rows per (scenario, seed, mode)
+but runs each (scenario, seed) once, its modes as stacks on one simulated
+stream (`run_episode(..., modes=...)`), so the weight / vision / fused ablation
+costs one simulation, not three; the job yields one row per mode. An episode
+function without a `modes` parameter (e.g. `bench.probe`) is called once per
+mode instead. Where the jobs run:
 
 - `local` backend (default): each episode runs in a fresh spawned process, at
   most `workers` at a time. A fresh process per episode keeps pybullet clients,
@@ -13,13 +20,16 @@ bench only has to spread those calls over workers and collect the rows:
   `ray_address` (the project folder is shipped as the job's working_dir there).
   Same rows as the local backend, timings aside.
 
-`results.jsonl` gets one row per finished episode, appended and flushed as it
-ends; a rerun over the same `--out` skips every (scenario, seed, mode) already
-there, so an interrupted bench resumes where it stopped and loses nothing
-(error rows count as done unless `retry_errors`). Then `summary.md` (a table
-per scenario, mean ± sd over seeds, and totals per suite), `bench.json` (wall
-time, episodes per hour) and matplotlib PNG plots are written from every row
-in the file. A progress line with an ETA goes to stderr.
+`results.jsonl` gets one row per (scenario, seed, mode), appended and flushed
+as its job ends; a rerun over the same `--out` skips a (scenario, seed) whose
+modes are all there and runs only the missing modes of the others, so an
+interrupted bench resumes where it stopped and loses nothing (error rows count
+as done unless `retry_errors`). A job that raises or whose worker dies gives an
+error row for each of its modes. Then `summary.md` (per suite: pooled figures
+per modality, a table per scenario and mode, mean ± sd over seeds, and totals
+per modality), `bench.json` (wall time, episodes per hour) and matplotlib PNG
+plots are written from every row in the file. A progress line with an ETA goes
+to stderr.
 
 Suites (`assets/suites/NAME.yaml`) are named lists of scenarios × seeds:
 
@@ -35,6 +45,7 @@ Suites (`assets/suites/NAME.yaml`) are named lists of scenarios × seeds:
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
 import math
 import os
@@ -60,7 +71,7 @@ MODES = ("fused", "weight", "vision")
 RESULTS_FILE = "results.jsonl"
 # Row fields that depend on wall time or on where the episode ran; everything else is a pure function of the key.
 TIMING_KEYS = ("elapsed_s", "worker")
-REPORT_TIMING_KEYS = ("wall_seconds", "realtime_factor", "stages")
+REPORT_TIMING_KEYS = ("wall_seconds", "realtime_factor", "stages", "episode_wall_seconds")
 # Figures summarised per scenario, in this order, when the episode reports them ("a.b" = nested key).
 SUMMARY_FIGURES = (
     "receipt_accuracy", "item_precision", "item_recall", "item_f1", "billing_error", "review_rate",
@@ -78,6 +89,32 @@ class EpisodeSpec:
     @property
     def key(self) -> tuple[str, int, str]:
         return (self.scenario, self.seed, self.mode)
+
+
+@dataclass(frozen=True)
+class EpisodeJob:
+    """One simulation: a (scenario, seed) and the stack modes that share its stream, one row each."""
+
+    suite: str
+    scenario: str
+    seed: int
+    modes: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return (self.scenario, self.seed)
+
+    def specs(self) -> list[EpisodeSpec]:
+        return [EpisodeSpec(self.suite, self.scenario, self.seed, m) for m in self.modes]
+
+
+def group_jobs(specs: Sequence[EpisodeSpec]) -> list[EpisodeJob]:
+    """Specs of the same (scenario, seed) become one job, in order of first appearance (suite of the first)."""
+    jobs: dict[tuple[str, int], list[EpisodeSpec]] = {}
+    for s in specs:
+        jobs.setdefault((s.scenario, s.seed), []).append(s)
+    return [EpisodeJob(g[0].suite, g[0].scenario, g[0].seed, tuple(dict.fromkeys(s.mode for s in g)))
+            for g in jobs.values()]
 
 
 @dataclass
@@ -179,6 +216,7 @@ def run_bench(
     results_path = out / RESULTS_FILE
     done = {_row_key(r): r for r in read_rows(results_path)}
     todo = [s for s in specs if s.key not in done or (retry_errors and done[s.key]["status"] != "ok")]
+    jobs = group_jobs(todo)  # a (scenario, seed) with every mode done is skipped; others run their missing modes
     bar = Progress(len(todo), enabled=progress)
     new_rows: list[dict] = []
 
@@ -191,7 +229,7 @@ def run_bench(
     try:
         if todo:
             runner = _run_local if backend == "local" else _run_ray
-            runner(todo, out, workers, episode_fn, sink, ray_address)
+            runner(jobs, out, workers, episode_fn, sink, ray_address)
     finally:
         wall_s = time.perf_counter() - t0
         bar.close()
@@ -204,20 +242,45 @@ def run_bench(
     return result
 
 
-def run_one(episode_fn: str, spec: Mapping, episode_dir: str | None) -> dict:
-    """One episode in a worker: the row for `results.jsonl`, an error row if it raised."""
+def run_one(episode_fn: str, job: Mapping, episode_dir: str | None) -> list[dict]:
+    """One job in a worker: a row per mode for `results.jsonl` (an error row for each mode that failed).
+
+    `job` is an `EpisodeJob` as a dict. An episode function that takes `modes` simulates once for all of
+    them and returns `{mode: report}`; one that takes only `mode` is called once per mode.
+    """
     t0 = time.perf_counter()
-    row = {"suite": spec["suite"], "scenario": spec["scenario"], "seed": spec["seed"], "mode": spec["mode"]}
+    modes = list(job["modes"])
+    fn = None
     try:
         fn = _import_episode_fn(episode_fn)
-        scenario_path = str(ROOT / spec["scenario"]) if not Path(spec["scenario"]).is_absolute() else spec["scenario"]
-        report = fn(scenario_path, spec["seed"], mode=spec["mode"], out_dir=episode_dir)
-        row.update(status="ok", error=None, report=_row_report(report))
+        scenario_path = str(ROOT / job["scenario"]) if not Path(job["scenario"]).is_absolute() else job["scenario"]
+        if _takes_modes(fn):
+            reports = fn(scenario_path, job["seed"], modes=tuple(modes), out_dir=episode_dir)
+            results = {m: reports[m] for m in modes}
+        else:
+            results = {}
+            for m in modes:
+                try:
+                    results[m] = fn(scenario_path, job["seed"], mode=m,
+                                    out_dir=None if episode_dir is None else str(Path(episode_dir) / m))
+                except Exception as exc:
+                    results[m] = exc
     except Exception as exc:
-        row.update(status="error", error=_one_line(exc), report=None, traceback=traceback.format_exc(limit=8))
-    row["elapsed_s"] = round(time.perf_counter() - t0, 3)
-    row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
-    return row
+        results = dict.fromkeys(modes, exc)
+    elapsed = round(time.perf_counter() - t0, 3)
+    rows = []
+    for m in modes:
+        row = {"suite": job["suite"], "scenario": job["scenario"], "seed": job["seed"], "mode": m}
+        got = results[m]
+        if isinstance(got, BaseException):
+            tb = "".join(traceback.format_exception(type(got), got, got.__traceback__, limit=8))
+            row.update(status="error", error=_one_line(got), report=None, traceback=tb)
+        else:
+            row.update(status="ok", error=None, report=_row_report(got))
+        row["elapsed_s"] = elapsed  # the whole job's wall time: the modes shared it
+        row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
+        rows.append(row)
+    return rows
 
 
 def comparable(row: Mapping) -> dict:
@@ -256,30 +319,31 @@ def append_row(path: Path, row: Mapping) -> None:
         os.fsync(f.fileno())
 
 
-def _run_local(todo: Sequence[EpisodeSpec], out: Path, workers: int, episode_fn: str,
+def _run_local(todo: Sequence[EpisodeJob], out: Path, workers: int, episode_fn: str,
                sink: Callable[[dict], None], _address: str | None) -> None:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # never fork a process that may hold a pybullet client
     queue = list(reversed(todo))
-    running: dict[Future, tuple[EpisodeSpec, ProcessPoolExecutor]] = {}
+    running: dict[Future, tuple[EpisodeJob, ProcessPoolExecutor]] = {}
     try:
         while queue or running:
             while queue and len(running) < workers:
-                spec = queue.pop()
+                job = queue.pop()
                 pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
-                running[pool.submit(run_one, episode_fn, asdict(spec), _episode_dir(out, spec))] = (spec, pool)
+                running[pool.submit(run_one, episode_fn, asdict(job), _episode_dir(out, job))] = (job, pool)
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in finished:
-                spec, pool = running.pop(fut)
+                job, pool = running.pop(fut)
                 try:
-                    row = fut.result()
+                    rows = fut.result()
                 except BrokenProcessPool:
-                    row = _error_row(spec, "worker process died (native crash or killed)")
-                except Exception as exc:  # the row could not come back (e.g. it would not pickle)
-                    row = _error_row(spec, f"episode result lost: {_one_line(exc)}")
+                    rows = _error_rows(job, "worker process died (native crash or killed)")
+                except Exception as exc:  # the rows could not come back (e.g. they would not pickle)
+                    rows = _error_rows(job, f"episode result lost: {_one_line(exc)}")
                 pool.shutdown(wait=True)
-                sink(row)
+                for row in rows:
+                    sink(row)
     finally:
         for fut, (_, pool) in running.items():  # interrupted: end the children this bench started
             children = list((getattr(pool, "_processes", None) or {}).values())
@@ -290,7 +354,7 @@ def _run_local(todo: Sequence[EpisodeSpec], out: Path, workers: int, episode_fn:
                     proc.terminate()
 
 
-def _run_ray(todo: Sequence[EpisodeSpec], out: Path, workers: int, episode_fn: str,
+def _run_ray(todo: Sequence[EpisodeJob], out: Path, workers: int, episode_fn: str,
              sink: Callable[[dict], None], address: str | None) -> None:
     import ray
 
@@ -305,16 +369,17 @@ def _run_ray(todo: Sequence[EpisodeSpec], out: Path, workers: int, episode_fn: s
         started = True
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(run_one)
-        refs = {task.remote(episode_fn, asdict(s), _episode_dir(out, s)): s for s in todo}
+        refs = {task.remote(episode_fn, asdict(j), _episode_dir(out, j)): j for j in todo}
         while refs:
             ready, _ = ray.wait(list(refs), num_returns=1)
             for ref in ready:
-                spec = refs.pop(ref)
+                job = refs.pop(ref)
                 try:
-                    row = ray.get(ref)
+                    rows = ray.get(ref)
                 except Exception as exc:  # worker died, node lost, ...
-                    row = _error_row(spec, f"ray task failed: {_one_line(exc)}")
-                sink(row)
+                    rows = _error_rows(job, f"ray task failed: {_one_line(exc)}")
+                for row in rows:
+                    sink(row)
     finally:
         if started:
             ray.shutdown()
@@ -336,6 +401,14 @@ def write_summary(out: Path, rows: Sequence[Mapping], result: BenchResult, *, ba
     by_suite: dict[str, list[Mapping]] = defaultdict(list)
     for r in rows:
         by_suite[r["suite"]].append(r)
+    pooled = [_pooled_row(suite, mode, [r for r in suite_rows if r["mode"] == mode])
+              for suite, suite_rows in by_suite.items() for mode in _modes_in(suite_rows)]
+    if any(p is not None for p in pooled):
+        lines += ["", "## Per suite and modality (pooled over every receipt of every episode)", "",
+                  "| suite | mode | episodes | errors | receipts | receipt accuracy | item precision | item recall | "
+                  "item F1 | review rate | wrong among unflagged |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        lines += [p for p in pooled if p is not None]
     for suite, suite_rows in by_suite.items():
         lines += ["", f"## Suite `{suite}`", "", _table_header(figures, "scenario (mode)")]
         groups: dict[tuple, list[Mapping]] = defaultdict(list)
@@ -343,6 +416,10 @@ def write_summary(out: Path, rows: Sequence[Mapping], result: BenchResult, *, ba
             groups[(r["scenario"], r["mode"])].append(r)
         for (scenario, mode), group in groups.items():
             lines.append(_table_row(f"{Path(scenario).stem} ({mode})", group, figures))
+        suite_modes = _modes_in(suite_rows)
+        if len(suite_modes) > 1:
+            for mode in suite_modes:
+                lines.append(_table_row(f"**all ({mode})**", [r for r in suite_rows if r["mode"] == mode], figures))
         lines.append(_table_row("**all**", suite_rows, figures))
         errors = [r for r in suite_rows if r["status"] != "ok"]
         if errors:
@@ -523,13 +600,22 @@ def _row_key(row: Mapping) -> tuple[str, int, str]:
     return (row["scenario"], row["seed"], row["mode"])
 
 
-def _episode_dir(out: Path, spec: EpisodeSpec) -> str:
-    return str(out / "episodes" / Path(spec.scenario).stem / f"seed-{spec.seed}-{spec.mode}")
+def _episode_dir(out: Path, job: EpisodeJob) -> str:
+    """`episodes/SCENARIO/seed-N/`; the episode writes one `MODE/report.json` under it per mode."""
+    return str(out / "episodes" / Path(job.scenario).stem / f"seed-{job.seed}")
 
 
-def _error_row(spec: EpisodeSpec, error: str) -> dict:
-    return {"suite": spec.suite, "scenario": spec.scenario, "seed": spec.seed, "mode": spec.mode,
-            "status": "error", "error": error, "report": None, "elapsed_s": None, "worker": None}
+def _error_rows(job: EpisodeJob, error: str) -> list[dict]:
+    return [{"suite": job.suite, "scenario": job.scenario, "seed": job.seed, "mode": m,
+             "status": "error", "error": error, "report": None, "elapsed_s": None, "worker": None}
+            for m in job.modes]
+
+
+def _takes_modes(fn: Callable) -> bool:
+    try:
+        return "modes" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _row_report(report: Mapping) -> dict:
@@ -599,6 +685,37 @@ def _table_row(label: str, rows: Sequence[Mapping], figures: Sequence[str]) -> s
             cells.append(f"{_fmt(statistics.fmean(vals))} ± {_fmt(statistics.stdev(vals))} "
                          f"[{_fmt(min(vals))}–{_fmt(max(vals))}]")
     return f"| {label} | {len(ok)} | {len(rows) - len(ok)} | " + " | ".join(cells) + " |"
+
+
+def _modes_in(rows: Iterable[Mapping]) -> list[str]:
+    present = {r["mode"] for r in rows}
+    return [m for m in MODES if m in present] + sorted(present - set(MODES))
+
+
+def _pooled_row(suite: str, mode: str, rows: Sequence[Mapping]) -> str | None:
+    """Receipts and items summed over the episodes (not a mean of per-episode ratios); None without counts."""
+    ok = [r for r in rows if r["status"] == "ok" and isinstance((r.get("report") or {}).get("receipt_counts"), Mapping)]
+    if not ok:
+        return None
+    rc: dict[str, int] = defaultdict(int)
+    items: dict[str, int] = defaultdict(int)
+    for r in ok:
+        for k, v in r["report"]["receipt_counts"].items():
+            rc[k] += int(v)
+        for k, v in (r["report"].get("items") or {}).items():
+            items[k] += int(v)
+    tp, fp, fn = items["true_positive"], items["false_positive"], items["false_negative"]
+    precision = tp / (tp + fp) if tp + fp else 1.0
+    recall = tp / (tp + fn) if tp + fn else 1.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    n = rc["receipts"]
+
+    def ratio(a: int, b: int) -> str:
+        return f"{a / b:.3f} ({a}/{b})" if b else "n/a"
+
+    return (f"| {suite} | {mode} | {len(ok)} | {len(rows) - len(ok)} | {n} | {ratio(rc['exact'], n)} | "
+            f"{precision:.4f} | {recall:.4f} | {f1:.4f} | {ratio(rc['flagged'], n)} | "
+            f"{ratio(rc['unflagged_wrong'], rc['unflagged'])} |")
 
 
 def _fmt(x: float) -> str:

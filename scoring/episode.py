@@ -11,10 +11,24 @@ tracks against that truth with `scoring.metrics`.
 receipts and figures (wall-clock figures aside), in any process — which is what
 lets `bench` spread episodes over a process pool or a Ray cluster.
 
+One stream, several stacks: `run_episode(..., modes=("fused", "weight",
+"vision"))` simulates the episode once and hands every message, in the same
+order, to one `CheckoutStack` per mode, each scored on its own against the one
+truth: a `{mode: report}` dict, `out_dir/MODE/report.json` each. The stacks
+share nothing but the (frozen) messages, so each mode's report is the one a
+run with that mode alone would give (a test pins it); the ablation figures cost
+one simulation instead of three.
+
 Choices:
 - `wall_seconds` covers the stream (physics, sensors, stack), from the first
   message to the last receipt; building and settling the store is reported
   apart as `stages.build`, since it is paid once per episode whatever its length.
+  With several stacks on one stream, each report's `wall_seconds` is the shared
+  simulation's time plus that stack's own time (`stages.simulation` +
+  `stages.stack`): what a run with that stack alone would have cost, so
+  `realtime_factor` means the same whatever else shared the sim. The episode's
+  real wall time for all stacks together is `episode_wall_seconds`, and
+  `stacks_on_stream` says how many shared it.
 - Tracking truth is sampled online at `TRACK_SAMPLE_HZ` from the shoppers' own
   positions (the `Actor` protocol), for shoppers inside the store, alongside the
   stack's current tracks at the same instant.
@@ -29,7 +43,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, Sequence
 
 from scoring.metrics import IssuedReceipt, ShelfEvent, match_events, score_receipts, tracking_quality
 from scoring.report import build_report, write_report
@@ -43,75 +57,101 @@ def run_episode(
     seed: int,
     *,
     mode: str = "fused",
+    modes: Sequence[str] | None = None,
     out_dir: str | Path | None = None,
     record: str | Path | None = None,
 ) -> dict:
-    """Run one episode headless and return its report (also written to `out_dir` when given)."""
+    """Run one episode headless and return its report (also written to `out_dir` when given).
+
+    With `modes`, one simulated stream feeds one stack per mode: the result is `{mode: report}` in the order
+    given, and each report goes to `out_dir/MODE/` (`mode` is then ignored).
+    """
+    if modes is None:
+        report = _run_stacks(scenario_path, seed, (mode,), record)[mode]
+        if out_dir is not None:
+            write_report(report, out_dir)
+        return report
+    modes = tuple(dict.fromkeys(modes))
+    reports = _run_stacks(scenario_path, seed, modes, record)
+    if out_dir is not None:
+        for m, report in reports.items():
+            write_report(report, Path(out_dir) / m)
+    return reports
+
+
+def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: str | Path | None) -> dict[str, dict]:
+    """Simulate once; every message goes to each mode's stack in turn; one scored report per mode."""
     from agents import build_simulation
     from agents.scenario import load_scenario
     from checkout.stack import CheckoutStack
 
-    assert mode in MODES, f"mode must be one of {MODES}, not {mode!r}"
+    assert modes and all(m in MODES for m in modes), f"modes must be some of {MODES}, not {modes!r}"
     scenario = load_scenario(scenario_path)
     t0 = time.perf_counter()
     sim = build_simulation(scenario, seed=seed)
     build_s = time.perf_counter() - t0
     try:
-        stack = CheckoutStack(mode=mode)
+        stacks = {m: CheckoutStack(mode=m) for m in modes}
         stream: Iterable = sim.run(scenario.duration_s)
         if record is not None:
-            # The log gets the truth on its own channels at the end; the stack only ever sees the messages.
+            # The log gets the truth on its own channels at the end; the stacks only ever see the messages.
             stream = _recorded(stream, Path(record), sim.ledger, {"scenario": scenario.name, "seed": str(seed),
-                                                                   "store": sim.layout.name, "mode": mode})
-        faults: Counter = Counter()
-        issued: list = []
+                                                                   "store": sim.layout.name, "mode": ",".join(modes)})
+        faults = {m: Counter() for m in modes}
+        issued: dict[str, list] = {m: [] for m in modes}
+        track_frames: dict[str, list] = {m: [] for m in modes}
+        stack_s = dict.fromkeys(modes, 0.0)
         truth_frames: list = []
-        track_frames: list = []
         next_sample_s = 0.0
         store_info = None
         peak = 0
-        sim_s = stack_s = 0.0
+        sim_s = 0.0
         messages = iter(stream)
         t1 = time.perf_counter()
         while True:
             ta = time.perf_counter()
             msg = next(messages, None)
-            tb = time.perf_counter()
-            sim_s += tb - ta
+            sim_s += time.perf_counter() - ta
             if msg is None:
                 break
             if store_info is None and type(msg).__name__ == "StoreInfo":
                 store_info = msg
-            issued.extend(_guarded(stack.consume, msg, faults, type(msg).__name__))
-            stack_s += time.perf_counter() - tb
+            what = type(msg).__name__
+            for m, stack in stacks.items():
+                tb = time.perf_counter()
+                issued[m].extend(_guarded(stack.consume, msg, faults[m], what))
+                stack_s[m] += time.perf_counter() - tb
             if sim.t_s + 1e-9 >= next_sample_s:
                 peak = max(peak, len(sim.ledger.inside))
                 truth_frames.append((sim.t_s, _true_positions(sim)))
-                track_frames.append((sim.t_s, track_positions(stack, faults)))
+                for m, stack in stacks.items():
+                    track_frames[m].append((sim.t_s, track_positions(stack, faults[m])))
                 next_sample_s = sim.t_s + 1.0 / TRACK_SAMPLE_HZ
-        tc = time.perf_counter()
-        issued.extend(_guarded(lambda _: stack.finish(), None, faults, "finish()"))
-        stack_s += time.perf_counter() - tc
-        wall_s = time.perf_counter() - t1
-        report = score_episode(
-            scenario=scenario.name,
-            seed=seed,
-            mode=mode,
-            sim=sim,
-            stack=stack,
-            issued=issued,
-            truth_frames=truth_frames,
-            track_frames=track_frames,
-            wall_seconds=wall_s,
-            errors=[f"{what} (x{n})" if n > 1 else what for what, n in faults.items()],
-            stages={"build": build_s, "simulation": sim_s, "stack": stack_s, **_stage_costs(stack)},
-            extra=_descriptors(sim, store_info, peak),
-        )
+        for m, stack in stacks.items():
+            tc = time.perf_counter()
+            issued[m].extend(_guarded(lambda _, st=stack: st.finish(), None, faults[m], "finish()"))
+            stack_s[m] += time.perf_counter() - tc
+        episode_wall_s = time.perf_counter() - t1
+        extra = _descriptors(sim, store_info, peak)
+        reports = {}
+        for m, stack in stacks.items():
+            reports[m] = score_episode(
+                scenario=scenario.name,
+                seed=seed,
+                mode=m,
+                sim=sim,
+                stack=stack,
+                issued=issued[m],
+                truth_frames=truth_frames,
+                track_frames=track_frames[m],
+                wall_seconds=sim_s + stack_s[m],  # this stack's own share: the shared sim plus itself
+                errors=[f"{what} (x{n})" if n > 1 else what for what, n in faults[m].items()],
+                stages={"build": build_s, "simulation": sim_s, "stack": stack_s[m], **_stage_costs(stack)},
+                extra={**extra, "stacks_on_stream": len(stacks), "episode_wall_seconds": round(episode_wall_s, 4)},
+            )
     finally:
         sim.close()
-    if out_dir is not None:
-        write_report(report, out_dir)
-    return report
+    return reports
 
 
 def score_episode(*, scenario: str, seed: int, mode: str, sim, stack, issued: list, truth_frames: list,
@@ -134,7 +174,20 @@ def score_episode(*, scenario: str, seed: int, mode: str, sim, stack, issued: li
     tracking = tracking_quality(truth_frames, track_frames) if has_truth else None
     return build_report(scenario=scenario, seed=seed, mode=mode, sim_seconds=sim.t_s, wall_seconds=wall_seconds,
                         receipts=receipts, events=events, tracking=tracking, errors=errors, stages=stages,
-                        extra=extra)
+                        extra={**(extra or {}), "receipt_counts": receipt_counts(receipts.receipts)})
+
+
+def receipt_counts(receipts: Iterable[dict]) -> dict[str, int]:
+    """Counts the suite totals pool (issue 5's "among receipts not flagged, <= 1 % wrong" needs them)."""
+    rows = [r for r in receipts if not r.get("phantom")]  # as receipt_accuracy: the accounts that exited
+    unflagged = [r for r in rows if not r.get("flagged")]
+    return {
+        "receipts": len(rows),
+        "exact": sum(bool(r.get("correct")) for r in rows),
+        "flagged": len(rows) - len(unflagged),
+        "unflagged": len(unflagged),
+        "unflagged_wrong": sum(not r.get("correct") for r in unflagged),
+    }
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------

@@ -34,7 +34,8 @@ PROBE = "bench.probe:load_cell_episode"
 
 def _bench(specs, out, **kw):
     kw.setdefault("workers", 2)
-    return run_bench(specs, out, episode_fn=PROBE, progress=False, **kw)
+    kw.setdefault("episode_fn", PROBE)
+    return run_bench(specs, out, progress=False, **kw)
 
 
 def test_seeds_parse_ranges_lists_and_single_values():
@@ -199,3 +200,84 @@ def test_summary_and_plots_from_episode_reports(tmp_path):
     for png in ("accuracy_per_scenario", "accuracy_vs_shoppers", "accuracy_vs_cameras",
                 "accuracy_vs_load_cell_noise", "accuracy_vs_depth_noise", "realtime_factor"):
         assert (tmp_path / f"{png}.png").stat().st_size > 1000, png
+
+
+# --- one job per (scenario, seed): several stacks on one stream -------------------------------------------------
+
+MODES_PROBE = "tests.test_bench:modes_probe"
+
+
+def modes_probe(scenario_path: str, seed: int, *, modes, out_dir=None) -> dict:
+    """An episode function taking `modes`: one real probe simulation shared by every mode (a worker imports it)."""
+    from bench.probe import load_cell_episode
+
+    if "broken" in Path(scenario_path).name:
+        raise RuntimeError("store would not build")
+    base = load_cell_episode(scenario_path, seed)
+    return {m: {**base, "mode": m, "modes_in_job": list(modes)} for m in modes}
+
+
+def test_one_job_per_scenario_and_seed_yields_a_row_per_mode(tmp_path):
+    from bench.batch import group_jobs
+
+    specs = plan_episodes([TINY], seeds=[0, 1], modes=["fused", "weight", "vision"])
+    assert len(specs) == 6 and len(group_jobs(specs)) == 2
+    result = _bench(specs, tmp_path, episode_fn=MODES_PROBE)
+    assert (result.ran, result.errors) == (6, 0)
+    rows = read_rows(tmp_path / "results.jsonl")
+    assert sorted((r["seed"], r["mode"]) for r in rows) == sorted((s, m) for s in (0, 1)
+                                                                  for m in ("fused", "weight", "vision"))
+    for seed in (0, 1):
+        same = [r for r in rows if r["seed"] == seed]
+        assert len({r["worker"] for r in same}) == 1  # one process ...
+        assert len({r["report"]["stream_sha256"] for r in same}) == 1  # ... one simulated stream for the three
+        assert all(r["report"]["modes_in_job"] == ["fused", "weight", "vision"] for r in same)
+    assert rows[0]["report"]["stream_sha256"] != rows[-1]["report"]["stream_sha256"]
+    summary = (tmp_path / "summary.md").read_text()
+    for mode in ("fused", "weight", "vision"):
+        assert f"| tiny_store ({mode}) | 2 | 0 |" in summary and f"| **all ({mode})** | 2 | 0 |" in summary
+
+
+def test_resume_runs_only_the_missing_modes_of_a_scenario_and_seed(tmp_path):
+    _bench(plan_episodes([TINY], seeds=[0], modes=["fused"]), tmp_path, episode_fn=MODES_PROBE)
+    both = plan_episodes([TINY], seeds=[0, 1], modes=["fused", "weight"])
+    second = _bench(both, tmp_path, episode_fn=MODES_PROBE)
+    assert (second.skipped, second.ran) == (1, 3)
+    rows = read_rows(tmp_path / "results.jsonl")
+    assert sorted((r["seed"], r["mode"]) for r in rows) == [(0, "fused"), (0, "weight"), (1, "fused"), (1, "weight")]
+    by_key = {(r["seed"], r["mode"]): r["report"]["modes_in_job"] for r in rows}
+    assert by_key[(0, "weight")] == ["weight"]  # seed 0's fused stack was done: only weight ran again
+    assert by_key[(1, "fused")] == ["fused", "weight"]
+    assert _bench(both, tmp_path, episode_fn=MODES_PROBE).ran == 0
+
+
+def test_a_failing_job_gives_an_error_row_for_each_of_its_modes(tmp_path):
+    bad = tmp_path / "broken_store.yaml"
+    bad.write_text(Path(TINY).read_text())
+    specs = plan_episodes([TINY, str(bad)], seeds=[0], modes=["fused", "vision"])
+    result = _bench(specs, tmp_path / "out", episode_fn=MODES_PROBE)
+    assert (result.ran, result.errors) == (4, 2)
+    rows = read_rows(tmp_path / "out" / "results.jsonl")
+    errors = [r for r in rows if r["status"] == "error"]
+    assert sorted(r["mode"] for r in errors) == ["fused", "vision"]
+    assert all("store would not build" in r["error"] and "broken_store" in r["scenario"] for r in errors)
+
+
+def test_summary_pools_receipts_per_suite_and_modality(tmp_path):
+    from bench.batch import BenchResult, write_summary
+
+    def row(seed, mode, exact, flagged, unflagged_wrong, tp, fp, fn):
+        n = 4
+        return {"suite": "hard", "scenario": "x.yaml", "seed": seed, "mode": mode, "status": "ok", "error": None,
+                "report": {"receipt_accuracy": exact / n, "item_f1": 1.0,
+                           "receipt_counts": {"receipts": n, "exact": exact, "flagged": flagged,
+                                              "unflagged": n - flagged, "unflagged_wrong": unflagged_wrong},
+                           "items": {"true_positive": tp, "false_positive": fp, "false_negative": fn}}}
+
+    rows = [row(0, "fused", 4, 0, 0, 8, 0, 0), row(1, "fused", 3, 1, 0, 7, 0, 1),
+            row(0, "weight", 2, 0, 2, 6, 2, 2), row(1, "weight", 4, 0, 0, 8, 0, 0)]
+    write_summary(tmp_path, rows, BenchResult(tmp_path, 4, 0, 4, 0, 10.0), backend="local", workers=2, plots=False)
+    summary = (tmp_path / "summary.md").read_text()
+    # fused: 7/8 exact, precision 15/15, recall 15/16, 1/8 flagged, 0/7 unflagged wrong
+    assert "| hard | fused | 2 | 0 | 8 | 0.875 (7/8) | 1.0000 | 0.9375 | 0.9677 | 0.125 (1/8) | 0.000 (0/7) |" in summary
+    assert "| hard | weight | 2 | 0 | 8 | 0.750 (6/8) | 0.8750 | 0.8750 | 0.8750 | 0.000 (0/8) | 0.250 (2/8) |" in summary

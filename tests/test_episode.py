@@ -17,24 +17,39 @@ pytestmark = [pytest.mark.slow, pytest.mark.skipif(not PICK_ONE.exists(), reason
 
 
 def test_episode_is_a_pure_function_of_scenario_and_seed_in_any_process(tmp_path):
-    report = run_episode(str(PICK_ONE), 0, out_dir=tmp_path / "direct")
+    # Three stacks on one simulated stream, in this process ...
+    reports = run_episode(str(PICK_ONE), 0, modes=("fused", "weight", "vision"), out_dir=tmp_path / "direct")
+    assert list(reports) == ["fused", "weight", "vision"]
+    report = reports["fused"]
     assert set(REPORT_KEYS) <= set(report)
-    on_disk = json.loads((tmp_path / "direct" / "report.json").read_text())
-    assert on_disk == report
-    assert (tmp_path / "direct" / "report.md").read_text().startswith("# Episode report: pick-one")
+    for mode, r in reports.items():
+        on_disk = json.loads((tmp_path / "direct" / mode / "report.json").read_text())
+        assert on_disk == r and r["mode"] == mode
+        assert r["stacks_on_stream"] == 3
+        # Each stack's own wall share: the shared simulation plus that stack alone.
+        assert r["wall_seconds"] == pytest.approx(r["stages"]["simulation"] + r["stages"]["stack"], abs=2e-4)
+        assert r["wall_seconds"] <= r["episode_wall_seconds"] + 1e-3
+        assert r["sim_seconds"] == report["sim_seconds"] and r["receipts"][0]["truth"] == {"cola-330": 1}
+    assert (tmp_path / "direct" / "fused" / "report.md").read_text().startswith("# Episode report: pick-one")
     assert report["accounts"] == 1 and [r["account"] for r in report["receipts"]] == ["acct-1"]
     assert report["receipts"][0]["truth"] == {"cola-330": 1}  # the scenario's truth, from the ledger
     assert report["events"]["true"]["take"] == 1
     assert report["tracking"]["frames"] > 0
     assert report["sim_seconds"] > 0 and report["stages"]["simulation"] > 0
+    assert report["receipt_counts"]["receipts"] == 1
 
-    # The same episode through the bench's process pool (a fresh spawned process): the same report.
+    # ... and the fused stack alone on the same episode in the bench's process pool (a fresh spawned process):
+    # the same report, so sharing the stream changed nothing for it.
     result = run_bench(plan_episodes([str(PICK_ONE)], seeds=[0]), tmp_path / "bench", workers=1, progress=False)
     assert (result.ran, result.errors) == (1, 0)
     row = read_rows(tmp_path / "bench" / "results.jsonl")[0]
-    direct = comparable({"report": {k: v for k, v in report.items() if k != "receipts"}})["report"]
-    assert comparable(row)["report"] == direct
-    pooled = json.loads(next((tmp_path / "bench" / "episodes").rglob("report.json")).read_text())
+    assert row["report"]["stacks_on_stream"] == 1
+
+    def figures(r: dict) -> dict:
+        return {k: v for k, v in comparable({"report": r})["report"].items() if k not in ("receipts", "stacks_on_stream")}
+
+    assert figures(row["report"]) == figures(report)
+    pooled = json.loads((tmp_path / "bench" / "episodes" / "pick-one" / "seed-0" / "fused" / "report.json").read_text())
     assert pooled["receipts"] == report["receipts"]
 
 
