@@ -42,6 +42,7 @@ class TruthEvent:
     seconds: float | None = None  # how long a touch or a lean lasted
     force_n: float | None = None  # the extra downward force of a lean
     message: str | None = None  # a scenario fault: why a shopper's script ended early
+    to_bin: str | None = None  # a drop that came to rest on another plate: that plate's bin
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,14 @@ class Ledger:
         rec.location, rec.charged_to = bin_id, None
         self.events.append(TruthEvent(t_s, "put_back", shopper, account, item_id, rec.sku, bin=bin_id, weight_g=rec.weight_g))
 
-    def drop(self, t_s: float, item_id: int, shopper: str, account: str) -> None:
-        """An item let go of over a shelf fell off it: it lies on the floor, charged to no one."""
+    def drop(self, t_s: float, item_id: int, shopper: str | None, account: str | None, onto: str | None = None) -> None:
+        """An item that left its place without a grasp (let go of and toppled, knocked off) came to rest on the
+        floor, or (`onto`) on another plate; charged to no one. `shopper` None: no one in particular did it."""
         rec = self.items[item_id]
-        bin_id = rec.location if not rec.location.startswith(("hand:", "basket:")) else None
-        rec.location, rec.charged_to = "floor", None
-        self.events.append(TruthEvent(t_s, "drop", shopper, account, item_id, rec.sku, bin=bin_id, weight_g=rec.weight_g))
+        bin_id = rec.location if rec.location != "floor" and not rec.location.startswith(("hand:", "basket:")) else None
+        rec.location, rec.charged_to = onto or "floor", None
+        self.events.append(TruthEvent(t_s, "drop", shopper, account, item_id, rec.sku, bin=bin_id, weight_g=rec.weight_g,
+                                      to_bin=onto))
 
     def give(self, t_s: float, item_id: int, giver: str, receiver: str, account: str) -> None:
         rec = self.items[item_id]
