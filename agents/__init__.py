@@ -14,6 +14,7 @@ def build_simulation(scenario: Scenario, seed: int | None = None, **sim_kwargs):
     """A ready-to-run `Simulation` of `scenario` (seed None: the scenario's own)."""
     from agents.crowd import CrowdSpawner
     from agents.floor import PedestrianFloor
+    from agents.shelves import ShelfWatch
     from agents.shopper import Commons, Shopper
     from sim import manipulation
     from sim.simulation import Simulation
@@ -36,6 +37,7 @@ def build_simulation(scenario: Scenario, seed: int | None = None, **sim_kwargs):
         sim.add_actor(shopper)
     if spec.crowd is not None:
         sim.add_actor(CrowdSpawner(spec.crowd, commons))
+    sim.add_actor(ShelfWatch(commons))  # last: it books what the shoppers' hands did to the shelves this tick
     return sim
 
 

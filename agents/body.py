@@ -9,8 +9,12 @@ human-sized torque limits, so a hand is a dynamic link: it presses on a plate
 through contact, and a grip constraint lifts a product through physics.
 
 Frames: the base frame has x forward (where the shopper faces), y to the left,
-z up, origin at hip height. Crouching lowers the base (the legs' lower part
-then sinks below the floor slab, where no camera sees it).
+z up, origin at hip height. The base's own shape is the pelvis; the legs are a
+thigh and a shin link (both legs as one) on hip and knee joints, set from the
+crouch every tick (`leg_angles`): a crouch lowers the base and folds the legs,
+knees forward no further than the body's pedestrian disc, shins folding back
+towards a kneel, so the soles stay on the floor and no part of a crouching
+shopper goes through the floor slab or into the shelf in front.
 
 Population (`draw_build`): adults 1.50-1.95 m (normal around 1.72 m, sd 0.09)
 and children 1.05-1.45 m; shoulder width about 0.245 x height with a spread;
@@ -34,12 +38,18 @@ SHIRT_COLOURS = [
 TROUSER_COLOURS = [(0.12, 0.15, 0.30), (0.20, 0.20, 0.22), (0.45, 0.38, 0.28), (0.30, 0.32, 0.35), (0.55, 0.55, 0.58)]
 SKIN_TONES = [(0.96, 0.80, 0.69), (0.87, 0.67, 0.52), (0.71, 0.51, 0.36), (0.55, 0.38, 0.26), (0.36, 0.24, 0.16)]
 
-TORSO, HEAD, BASKET = 0, 1, 10  # pybullet orders links depth first; built in this order
+TORSO, HEAD, BASKET, THIGH, SHIN = 0, 1, 10, 11, 12  # pybullet link indices, in the order they are built
 ARM_LINKS = {"right": (2, 3, 4, 5), "left": (6, 7, 8, 9)}  # shoulder yaw, upper arm, forearm, hand
 WAIST_TORQUE_NM = 400.0
 SHOULDER_TORQUE_NM = 60.0  # adult shoulder flexion strength is about 60-90 N m
 ELBOW_TORQUE_NM = 35.0
 ARM_MASSES_KG = (0.3, 2.0, 1.2, 0.45)
+LEG_MASSES_KG = (18.0, 8.0)  # thigh, shin (both legs); held in place, moved with the base
+LEG_HOLD_NM = 3000.0  # the legs' joints hold the pose they are set to (nothing on the floor moves them)
+PELVIS_HALF_M = 0.05  # the base's shape: a pelvis block this half-high just under the hip joint
+CARRIER_HALF_M = {"basket": (0.18, 0.06, 0.09), "bag": (0.16, 0.06, 0.14)}
+CARRIER_DROP_M = 0.22  # the basket or bag hangs this far under the hip
+FLOOR_CLEAR_M = 0.01  # a crouch keeps the carrier's bottom this far above the floor
 YAW_LIMIT_RAD = 0.75 * math.pi  # how far the IK turns a shoulder (horizontal abduction) either way
 
 
@@ -91,6 +101,32 @@ class Build:
     def radius_m(self) -> float:
         """The pedestrian model's disc: shoulders plus hanging arms (and the carrier at the hip)."""
         return self.shoulder_width_m / 2 + 0.07
+
+    @property
+    def thigh_m(self) -> float:
+        return 0.245 * self.height_m  # hip to knee (knee height 0.285 H)
+
+    @property
+    def shin_m(self) -> float:
+        return self.hip_m - self.thigh_m  # knee to sole
+
+    @property
+    def leg_half_depth_m(self) -> float:
+        return 0.055 * self.height_m
+
+    @property
+    def max_knee_forward_m(self) -> float:
+        """How far in front of the hip a crouching shopper's knee goes: its front stays inside the disc."""
+        return self.radius_m - self.leg_half_depth_m
+
+    @property
+    def max_crouch_m(self) -> float:
+        """The deepest crouch: knees as far forward as the disc allows, shins folded flat (a kneel), and the
+        basket or bag still clear of the floor."""
+        a = math.asin(min(1.0, self.max_knee_forward_m / self.thigh_m))
+        lowest_hip = self.thigh_m * math.cos(a) + self.leg_half_depth_m
+        carrier_hip = CARRIER_DROP_M + CARRIER_HALF_M[self.carrier][2] + FLOOR_CLEAR_M
+        return max(0.0, self.hip_m - max(lowest_hip, carrier_hip))
 
     @property
     def grip_m(self) -> float:
@@ -166,7 +202,10 @@ class ShopperBody:
         self.xy = (float(xy[0]), float(xy[1]))
         self.yaw = float(yaw)
         if crouch_m is not None:
-            self.crouch_m = float(crouch_m)
+            crouch_m = min(max(float(crouch_m), 0.0), self.build.max_crouch_m)
+            if crouch_m != self.crouch_m:
+                self.crouch_m = crouch_m
+                self._fold_legs()
         if waist_rad is not None and waist_rad != self.waist_rad:
             self.waist_rad = float(waist_rad)
             pb.setJointMotorControl2(self.body, TORSO, pb.POSITION_CONTROL, targetPosition=self.waist_rad,
@@ -175,6 +214,14 @@ class ShopperBody:
             self.body, (self.xy[0], self.xy[1], self.base_z()), pb.getQuaternionFromEuler((0.0, 0.0, self.yaw)),
             physicsClientId=self.client,
         )
+
+    def _fold_legs(self) -> None:
+        """Set the hip and knee for the crouch (kinematically, as the base is moved) and hold them there."""
+        q = leg_angles(self.build, self.crouch_m)
+        for joint, angle in zip((THIGH, SHIN), q):
+            pb.resetJointState(self.body, joint, angle, 0.0, physicsClientId=self.client)
+        pb.setJointMotorControlArray(self.body, [THIGH, SHIN], pb.POSITION_CONTROL, targetPositions=list(q),
+                                     forces=[LEG_HOLD_NM, LEG_HOLD_NM], physicsClientId=self.client)
 
     def aim_hand(self, side: str, target_w: np.ndarray | None) -> None:
         """Drive an arm so its palm goes to a world point (None: hang at the side)."""
@@ -250,22 +297,25 @@ class ShopperBody:
     def _create(self) -> int:
         c, b = self.client, self.build
         hip = b.hip_m
-        leg_half = (0.055 * b.height_m, b.shoulder_width_m * 0.36, hip / 2)
+        legs_w = b.shoulder_width_m * 0.36
+        pelvis_half = (b.leg_half_depth_m, legs_w, PELVIS_HALF_M)
+        thigh_half = (b.leg_half_depth_m, legs_w, b.thigh_m / 2)
+        shin_half = (b.leg_half_depth_m, legs_w, b.shin_m / 2)
         torso_half = (b.torso_half_depth_m, b.shoulder_width_m / 2 - 0.025, b.torso_len_m / 2)
         col = lambda **kw: pb.createCollisionShape(physicsClientId=c, **kw)  # noqa: E731
         vis = lambda **kw: pb.createVisualShape(physicsClientId=c, **kw)  # noqa: E731
-        legs_c = col(shapeType=pb.GEOM_BOX, halfExtents=leg_half, collisionFramePosition=(0, 0, -hip / 2))
-        legs_v = vis(shapeType=pb.GEOM_BOX, halfExtents=leg_half, visualFramePosition=(0, 0, -hip / 2), rgbaColor=[*b.trousers, 1])
+        pelvis_c = col(shapeType=pb.GEOM_BOX, halfExtents=pelvis_half, collisionFramePosition=(0, 0, -PELVIS_HALF_M))
+        pelvis_v = vis(shapeType=pb.GEOM_BOX, halfExtents=pelvis_half, visualFramePosition=(0, 0, -PELVIS_HALF_M), rgbaColor=[*b.trousers, 1])
+        thigh_c = col(shapeType=pb.GEOM_BOX, halfExtents=thigh_half, collisionFramePosition=(0, 0, -b.thigh_m / 2))
+        thigh_v = vis(shapeType=pb.GEOM_BOX, halfExtents=thigh_half, visualFramePosition=(0, 0, -b.thigh_m / 2), rgbaColor=[*b.trousers, 1])
+        shin_c = col(shapeType=pb.GEOM_BOX, halfExtents=shin_half, collisionFramePosition=(0, 0, -b.shin_m / 2))
+        shin_v = vis(shapeType=pb.GEOM_BOX, halfExtents=shin_half, visualFramePosition=(0, 0, -b.shin_m / 2), rgbaColor=[*b.trousers, 1])
         torso_c = col(shapeType=pb.GEOM_BOX, halfExtents=torso_half, collisionFramePosition=(0, 0, b.torso_len_m / 2))
         torso_v = vis(shapeType=pb.GEOM_BOX, halfExtents=torso_half, visualFramePosition=(0, 0, b.torso_len_m / 2), rgbaColor=[*b.shirt, 1])
         head_c = col(shapeType=pb.GEOM_SPHERE, radius=b.head_r_m)
         head_v = vis(shapeType=pb.GEOM_SPHERE, radius=b.head_r_m, rgbaColor=[*b.skin, 1])
-        if b.carrier == "basket":
-            bk_half = (0.18, 0.06, 0.09)
-            bk_rgba = [0.85, 0.12, 0.12, 1]
-        else:
-            bk_half = (0.16, 0.06, 0.14)
-            bk_rgba = [0.92, 0.88, 0.78, 1]
+        bk_half = CARRIER_HALF_M[b.carrier]
+        bk_rgba = [0.85, 0.12, 0.12, 1] if b.carrier == "basket" else [0.92, 0.88, 0.78, 1]
         basket_c = col(shapeType=pb.GEOM_BOX, halfExtents=bk_half)
         basket_v = vis(shapeType=pb.GEOM_BOX, halfExtents=bk_half, rgbaColor=bk_rgba)
         r_arm = 0.045 * b.height_m / 1.75
@@ -296,15 +346,22 @@ class ShopperBody:
         masses.append(0.6)
         cols.append(basket_c)
         viss.append(basket_v)
-        pos.append((0.0, b.shoulder_width_m / 2, -0.22))
+        pos.append((0.0, b.shoulder_width_m / 2, -CARRIER_DROP_M))
         parents.append(0)
         types.append(pb.JOINT_FIXED)
         axes.append((0, 0, 1))
+        masses += list(LEG_MASSES_KG)  # thigh on the hip joint, shin on the knee
+        cols += [thigh_c, shin_c]
+        viss += [thigh_v, shin_v]
+        pos += [(0, 0, 0), (0, 0, -b.thigh_m)]
+        parents += [0, THIGH + 1]
+        types += [pb.JOINT_REVOLUTE, pb.JOINT_REVOLUTE]
+        axes += [(0, 1, 0), (0, 1, 0)]
         n = len(masses)
         body = pb.createMultiBody(
             baseMass=0.0,
-            baseCollisionShapeIndex=legs_c,
-            baseVisualShapeIndex=legs_v,
+            baseCollisionShapeIndex=pelvis_c,
+            baseVisualShapeIndex=pelvis_v,
             basePosition=(self.xy[0], self.xy[1], hip),
             baseOrientation=pb.getQuaternionFromEuler((0, 0, self.yaw)),
             linkMasses=masses,
@@ -325,7 +382,48 @@ class ShopperBody:
             pb.changeDynamics(body, link, linearDamping=0.0, angularDamping=0.0, lateralFriction=0.8,
                               activationState=pb.ACTIVATION_STATE_DISABLE_SLEEPING, physicsClientId=c)
         pb.setJointMotorControl2(body, TORSO, pb.POSITION_CONTROL, targetPosition=0.0, force=WAIST_TORQUE_NM, positionGain=0.2, physicsClientId=c)
+        pb.setJointMotorControlArray(body, [THIGH, SHIN], pb.POSITION_CONTROL, targetPositions=[0.0, 0.0],
+                                     forces=[LEG_HOLD_NM, LEG_HOLD_NM], physicsClientId=c)
         return body
+
+
+def leg_angles(build: Build, crouch_m: float) -> tuple[float, float]:
+    """(hip, knee) joint angles that fold the legs for a crouch of `crouch_m` with the soles on the floor.
+
+    The thigh turns forward by `a` (hip joint -a), the shin back by `b` from the vertical (knee joint a + b).
+    The feet stay under the hip while the knee is inside `Build.max_knee_forward_m`; deeper, the knee stops
+    there and the shin folds back towards the floor (a kneel). The hip height is then
+    thigh cos a + shin cos b + half depth sin b: the lowest corner of the shin block touches the floor.
+    """
+    l1, l2, t = build.thigh_m, build.shin_m, build.leg_half_depth_m
+    h = build.hip_m - min(max(crouch_m, 0.0), build.max_crouch_m)
+
+    def height(a: float, b: float) -> float:
+        return l1 * math.cos(a) + l2 * math.cos(b) + t * math.sin(b)
+
+    def shin_for(a: float) -> float:  # the shin angle giving hip height h with the thigh at a
+        lo, hi = math.atan2(t, l2), math.pi / 2  # height falls monotonically on [lo, hi]
+        if height(a, lo) <= h:
+            return 0.0 if height(a, 0.0) >= h - 1e-9 else lo
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            lo, hi = (mid, hi) if height(a, mid) > h else (lo, mid)
+        return (lo + hi) / 2
+
+    if h >= build.hip_m - 1e-9:
+        return (0.0, 0.0)
+    a_max = math.asin(min(1.0, build.max_knee_forward_m / l1))
+    lo, hi = 0.0, a_max  # feet under the hip: thigh forward as far as the shin goes back
+    if l1 * math.sin(a_max) >= l2 * math.sin(shin_for(a_max)):
+        for _ in range(40):
+            mid = (lo + hi) / 2
+            b = shin_for(mid)
+            lo, hi = (mid, hi) if l1 * math.sin(mid) < l2 * math.sin(b) else (lo, mid)
+        a = (lo + hi) / 2
+    else:
+        a = a_max
+    b = shin_for(a)
+    return (-a, a + b)
 
 
 def arm_ik(p: np.ndarray, l1: float, l2: float, prefer_yaw: float = 0.0) -> tuple[float, float, float]:

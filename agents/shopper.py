@@ -91,6 +91,7 @@ class Commons:
     give_requests: dict[str, str] = field(default_factory=dict)  # receiver -> giver
     handovers: dict[str, HandOver] = field(default_factory=dict)  # receiver -> the hand-over in progress
     last_bin: dict[int, str] = field(default_factory=dict)  # item -> the bin it last left
+    released_by: dict[int, str] = field(default_factory=dict)  # item -> who last let go of it on a shelf (see agents.shelves)
 
     def inside_count(self) -> int:
         return sum(1 for s in self.shoppers.values() if s.spawned and not s.done)
@@ -424,10 +425,9 @@ class Shopper:
         self.upright.pop(item, None)
         mp.release(world, self.grips.pop(item))
         ledger.put_back(self._t, item, bin_id, self.id, self.account)
+        self.commons.released_by[item] = self.id  # should it topple off, agents.shelves.ShelfWatch books where it lands
         world.wake_bin(bin_id)
         yield from self._sleep(0.3)
-        if not mp.rests_on(world, item, b):
-            ledger.drop(self._t, item, self.id, self.account)  # it toppled off the shelf: on the floor, charged to no one
         yield from self._hand_to("right", pre, tol=0.06)
         yield from self._rest()
         self.busy = False
@@ -829,7 +829,7 @@ class Shopper:
     def _posture_for(self, target: np.ndarray) -> Iterator:
         """Crouch for low bins, lean in for deep ones."""
         b = self.build
-        crouch = float(np.clip(b.shoulder_m - (target[2] + 0.30), 0.0, 0.55 * b.hip_m))
+        crouch = float(np.clip(b.shoulder_m - (target[2] + 0.30), 0.0, b.max_crouch_m))
         self._crouch_goal = crouch
         sh = self.body.shoulder_world("right")
         sh[2] = b.shoulder_m - crouch

@@ -156,12 +156,26 @@ def extent_along(world: StoreWorld, item_id: int, direction) -> float:
     return float(along.max() - along.min())
 
 
+MAX_RELEASE_TILT_RAD = 0.26  # an item let go of more tilted than ~15 degrees may topple off
+
+
 def over_plate(world: StoreWorld, item_id: int, b: Bin, margin_m: float = 0.01) -> bool:
-    """The item's centre is above plate `b`, `margin_m` inside its edges, and low enough to stand on it when let go."""
-    pos = np.array(world.item_pose(item_id)[0])
+    """The item stands on plate `b` when let go: its footprint inside the plate's edges (`margin_m` for the
+    centre), its bottom at the plate's top (no more than 3 cm above it, not sunk into it), and about upright.
+
+    Without the height band an item held anywhere in the column of shelves under `b` (a short arm that
+    never got it up to a top shelf) counted as over `b`, and fell to whatever lay below when let go.
+    """
+    pos, orn = world.item_pose(item_id)
+    pos = np.array(pos)
     u, v = _plate_coords(b, pos)
     h = item_half_height(world, item_id)
-    return abs(u) <= b.width_m / 2 - margin_m and abs(v) <= b.depth_m / 2 - margin_m and pos[2] - h - b.center[2] < 0.03
+    fx, fy = b.facing
+    half_depth = extent_along(world, item_id, (fx, fy)) / 2
+    bottom = pos[2] - h - b.center[2]
+    up = pb.getMatrixFromQuaternion(orn)[8]  # the item's own z axis, its world z component
+    return (abs(u) <= b.width_m / 2 - margin_m and abs(v) <= b.depth_m / 2 - max(margin_m, half_depth - 0.01)
+            and -0.006 < bottom < 0.03 and up > math.cos(MAX_RELEASE_TILT_RAD))
 
 
 def rests_on(world: StoreWorld, item_id: int, b: Bin) -> bool:
@@ -171,6 +185,28 @@ def rests_on(world: StoreWorld, item_id: int, b: Bin) -> bool:
     cat = world.layout.catalog[world.items[item_id].sku]
     lowest = min(cat.size_mm) / 2000.0
     return abs(u) <= b.width_m / 2 and abs(v) <= b.depth_m / 2 and pos[2] > b.center[2] + lowest - 0.01
+
+
+def resting_place(world: StoreWorld, item_id: int) -> str | None:
+    """Where a loose item physically lies: the id of the plate it rests on (`rests_on`, the highest plate
+    under its centre), "floor" (no plate under it, below the lowest shelf), or None (neither: caught on
+    something, still between places)."""
+    pos = np.array(world.item_pose(item_id)[0])
+    under = [b for b in world.layout.bins.values() if b.center[2] < pos[2] and _inside(b, pos)]
+    if under:
+        top = max(under, key=lambda b: b.center[2])
+        if rests_on(world, item_id, top) and pos[2] < top.center[2] + top.clearance_m:
+            return top.id
+    lowest = min((b.center[2] for b in world.layout.bins.values()), default=1.0)
+    cat = world.layout.catalog[world.items[item_id].sku]
+    if not under and pos[2] < max(cat.size_mm) / 1000.0 + 0.02 and pos[2] < lowest:
+        return "floor"
+    return None
+
+
+def _inside(b: Bin, pos) -> bool:
+    u, v = _plate_coords(b, pos)
+    return abs(u) <= b.width_m / 2 and abs(v) <= b.depth_m / 2
 
 
 def _plate_coords(b: Bin, pos) -> tuple[float, float]:
