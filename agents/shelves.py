@@ -6,7 +6,7 @@ an item can also leave its plate with no hand on it — knocked by a neighbour
 being lifted out or set down, toppled after a put-back, pushed over a plate's
 edge. `ShelfWatch` reads every loose item's velocity (an item on a plate, or
 on the floor, per the ledger) at `WATCH_HZ`; an item that moved is followed
-until it is at rest again, and then where it physically lies
+until it is at rest again (or down on the floor), and then where it physically lies
 (`sim.manipulation.resting_place`) is compared with the ledger. If they differ
 the ledger gets a `drop` event: the item lies on the floor, or on another
 plate (`to_bin`), charged to no one, attributed to the shopper who last let
@@ -69,11 +69,14 @@ class ShelfWatch:
                 continue
             if math.hypot(*v) > MOVING_MS or math.hypot(*w) > TURNING_RADS:
                 self.moving[item_id] = 0
-                continue
-            self.moving[item_id] += 1
-            if self.moving[item_id] < SETTLED_CHECKS:
-                continue
-            place = mp.resting_place(world, item_id)
+                if loc == "floor" or mp.resting_place(world, item_id) != "floor":
+                    continue
+                place = "floor"  # down on the floor (a can may roll on for a long while): it is off the shelf now
+            else:
+                self.moving[item_id] += 1
+                if self.moving[item_id] < SETTLED_CHECKS:
+                    continue
+                place = mp.resting_place(world, item_id)
             if place is None:
                 continue  # at rest but neither on a plate nor on the floor (caught on something): keep watching
             del self.moving[item_id]
