@@ -113,9 +113,11 @@ def attribute(
     """
     seen = [s for s in log.window(bin_id, t_start_s - PRE_S, t_end_s + POST_S) if s.track is not None]
     hand: dict[int, float] = defaultdict(float)
+    s_any = {s.track: True for s in seen}
     for s in seen:
         gap = max(0.0, t_start_s - s.t_s, s.t_s - t_end_s)
-        hand[s.track] += math.exp(-gap / 0.5) * math.log1p(s.n_points)  # type: ignore[index]
+        # A blob of a few points at a bin's edge is as likely a sleeve or knee beside it as a hand in it.
+        hand[s.track] += math.exp(-gap / 0.5) * math.log1p(max(0, s.n_points - EDGE_POINTS))  # type: ignore[index]
     rows = []
     for tr in tracks.values():
         if tr.born_s > t_end_s + POST_S or (tr.ended_s is not None and tr.ended_s < t_start_s - PRE_S):
@@ -123,10 +125,11 @@ def attribute(
         d = _closest_approach(store, tr, bin_id, t_start_s - PRE_S, t_end_s + POST_S)
         reach = _reach(d) * _posture(store, tr, bin_id, t_start_s - PRE_S, t_end_s + POST_S)
         h = hand.get(tr.id, 0.0)
-        if reach < 1e-3 and h <= 0:
+        seen_hand = s_any.get(tr.id, False)
+        if reach < 1e-3 and not seen_hand:
             continue
-        w = max(reach, 0.02 if h > 0 else 0.0) * (1.0 + (HAND_LR - 1.0) * (1.0 - math.exp(-h / HAND_SCALE)))
-        rows.append((tr.id, tr.account, w, "hand" if h > 0 else "proximity"))
+        w = max(reach, 0.02 if seen_hand else 0.0) * (1.0 + (HAND_LR - 1.0) * (1.0 - math.exp(-h / HAND_SCALE)))
+        rows.append((tr.id, tr.account, w, "hand" if seen_hand else "proximity"))
     if rows:
         return _normalise(rows)
     if accounts_inside:
@@ -136,7 +139,8 @@ def attribute(
 
 
 HAND_LR = 25.0  # a seen hand in the bin vs none seen (hands hide behind bodies and shelves)
-HAND_SCALE = 2.0  # hand score (frames x log points) at which the evidence is ~63 % of its full weight
+HAND_SCALE = 6.0  # hand score (frames x log points) at which the evidence is ~63 % of its full weight
+EDGE_POINTS = 3  # a blob's first points count nothing: the least a perception blob has (a body part grazing the bin)
 REACH_FREE_M = 0.45  # from the head's floor point to the bin's front edge: standing at the shelf, arm's length
 REACH_SD_M = 0.2  # leaning in, or a long arm: a reach from 0.85 m is ~13 % as likely
 LOW_SHELF_M = 0.6  # a plate below this is out of a standing adult's hand (shoulder ~1.4 m, arm ~0.65 m): one bends

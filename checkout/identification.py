@@ -55,17 +55,30 @@ def identify(
     carted: list[CartedUnit],
     putter_accounts: tuple[str, ...] = (),
     colour: dict[str, float] | None = None,
+    bin_units: tuple[CartedUnit, ...] = (),
 ) -> list[Hypothesis]:
-    """Posterior over what moved, best first (probabilities sum to 1 with the unexplained one)."""
+    """Posterior over what moved, best first (probabilities sum to 1 with the unexplained one).
+
+    `bin_units`: items in the bin whose own weight was measured (put back there, maybe in the wrong place).
+    A one-item take is that very unit with the likelihood of its measured weight, or one of the others
+    with the catalog's — so a misplaced look-alike taken again is told from its neighbours by weight when
+    the measurement is finer than the packs' spread, and is at least not ruled out when it is not.
+    """
     w = abs(delta_g)
     rows: list[tuple[str, str, int, str | None, float]] = []  # kind, sku, n, account, score
     if delta_g < 0:
         total = sum(c for c in bin_contents.values() if c > 0)
         for sku, p in catalog.items():
             have = bin_contents.get(sku, 0)
+            known = [u for u in bin_units if u.sku == sku][:have]
             for n in range(1, MAX_QTY + 1):
                 prior = have / total if (have >= n and total) else FOREIGN_PRIOR / len(catalog)
                 like = _gauss(w, n * p.weight_g, math.sqrt(n * p.weight_sd_g**2 + sd_meas_g**2))
+                if n == 1 and known and total:
+                    generic = (have - len(known)) / total * like
+                    measured = sum(_gauss(w, u.unit_g, math.sqrt(u.sd_g**2 + sd_meas_g**2)) for u in known) / total
+                    rows.append(("take", sku, n, None, generic + measured))
+                    continue
                 rows.append(("take", sku, n, None, prior * like))
     else:
         own = set(putter_accounts)
@@ -98,6 +111,18 @@ def identify(
     hyps.append(Hypothesis("unexplained", None, 0, unexplained / total))
     hyps.sort(key=lambda h: -h.probability)
     return hyps
+
+
+def measured_unit_taken(delta_g: float, sd_meas_g: float, p: ProductInfo, have: int, units: list[CartedUnit]) -> int | None:
+    """After a one-item take of `p`'s SKU from a bin holding `have` of it, `units` of them weighed: which one
+    left (index into `units`), or None if more likely one of the never-weighed others."""
+    if not units:
+        return None
+    w = abs(delta_g)
+    generic = max(have - len(units), 0) * _gauss(w, p.weight_g, math.sqrt(p.weight_sd_g**2 + sd_meas_g**2))
+    likes = [_gauss(w, u.unit_g, math.sqrt(u.sd_g**2 + sd_meas_g**2)) for u in units]
+    k = int(np.argmax(likes))
+    return k if likes[k] >= generic else None
 
 
 def plausible(delta_g: float, sd_meas_g: float, catalog: dict[str, ProductInfo], max_qty: int = MAX_QTY) -> bool:

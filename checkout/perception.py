@@ -38,6 +38,7 @@ class PerceptionConfig:
     head_sep_m: float = 0.35  # two heads are never closer than this
     head_support_cells: int = 6
     reach_out_m: float = 0.15  # hands counted this far in front of a bin's front edge
+    hand_gap_m: float = 0.12  # along the shelf, points this far apart are two hands (a hand and an item span ~0.1 m)
     colour_samples: int = 96
     head_radius_m: float = 0.2  # head and neck, seen from above
     head_depth_m: float = 0.3  # head top to the shoulders
@@ -226,11 +227,17 @@ class Perception:
             col = np.minimum((along[idx] / (g.length_m / g.bins_per_shelf)).astype(int), g.bins_per_shelf - 1)
             code = shelf * g.bins_per_shelf + col
             for c in np.unique(code):
-                members = idx[code == c]
+                in_bin = idx[code == c]
                 bin_id = g.bin_ids[c // g.bins_per_shelf][c % g.bins_per_shelf]
-                if not bin_id or len(members) < 3:
+                if not bin_id or len(in_bin) < 3:
                     continue
-                step = max(1, len(members) // self.cfg.colour_samples)
-                cen = P[members].mean(axis=0)
-                out.append(HandBlob(bin_id, t_s, (float(cen[0]), float(cen[1]), float(cen[2])), int(len(members)), C[members[::step]].copy()))
+                # Two people's hands in one wide bin are two blobs: split along the shelf where the points part.
+                order = in_bin[np.argsort(along[in_bin], kind="stable")]
+                cuts = np.flatnonzero(np.diff(along[order]) > self.cfg.hand_gap_m) + 1
+                for members in np.split(order, cuts):
+                    if len(members) < 3:
+                        continue
+                    step = max(1, len(members) // self.cfg.colour_samples)
+                    cen = P[members].mean(axis=0)
+                    out.append(HandBlob(bin_id, t_s, (float(cen[0]), float(cen[1]), float(cen[2])), int(len(members)), C[members[::step]].copy()))
         return out

@@ -41,6 +41,7 @@ class Settled:
     t_end_s: float  # when the new level began to hold
     before_g: float
     after_g: float
+    sd_g: float = 0.0  # noise-only standard error of after - before (the cell's learned sample spread)
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,12 @@ class LoadCellSettler:
         done = act & (self.run_len >= need)
         for i in np.flatnonzero(done):
             after = self.run_sum[i] / self.run_len[i]
-            out.append(Settled(self.cell_ids[i], float(self.t_open[i]), float(self.run_t0[i]), float(self.before[i]), float(after)))
+            # A batch median's error is ~1.25 sample sds / sqrt(n); the after level averages run_len of them, the
+            # before level is the drift follower's exponential average (variance x alpha / (2 - alpha)).
+            med_var = (1.25 * self.sample_sd[i]) ** 2 / n_samples
+            a = self.cfg.drift_alpha
+            sd = float(np.sqrt(med_var / self.run_len[i] + med_var * a / (2.0 - a)))
+            out.append(Settled(self.cell_ids[i], float(self.t_open[i]), float(self.run_t0[i]), float(self.before[i]), float(after), sd))
             self.level[i] = after
         self.active[done] = False
         self.last_med = np.where(live, med, self.last_med)
@@ -177,6 +183,7 @@ class _Open:
     baseline_g: float
     level_g: float
     peak_g: float = 0.0
+    sd_g: float = 0.0
 
 
 @dataclass
@@ -184,6 +191,7 @@ class ShelfEventConfig:
     interaction_fraction: float = 0.4  # a settle closer to the baseline than this x the lightest SKU is no event
     min_change_g: float = 6.0
     hold_s: float = 8.0  # an unexplained level is committed (flagged) after this long
+    min_sd_g: float = 1.5  # floor of a change's uncertainty: items settling, a plate's creep, drift during the event
 
 
 @dataclass
@@ -234,6 +242,7 @@ class ShelfEventDetector:
             self._open[s.bin] = op
         op.t_end_s = s.t_end_s
         op.level_g = s.after_g
+        op.sd_g = s.sd_g
         op.peak_g = max(op.peak_g, abs(s.after_g - op.baseline_g))
         return self._decide(s.bin, s.t_end_s, force=False)
 
@@ -260,4 +269,5 @@ class ShelfEventDetector:
             return []
         del self._open[bin_id]
         self._baseline[bin_id] = op.level_g
-        return [WeightChange(bin_id, op.t_start_s, op.t_end_s, delta, 2.0, explained=explained)]
+        sd = max(self.config.min_sd_g, op.sd_g)
+        return [WeightChange(bin_id, op.t_start_s, op.t_end_s, delta, sd, explained=explained)]

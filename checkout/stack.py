@@ -24,7 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from checkout.attribution import Candidate, HandLog, attribute
-from checkout.identification import Appearance, CartedUnit, Hypothesis, colour_evidence, identify
+from checkout.identification import Appearance, CartedUnit, Hypothesis, colour_evidence, identify, measured_unit_taken
 from checkout.perception import Perception
 from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
 from checkout.shelf_events import DeadCell, Interaction, ShelfEventDetector, WeightChange
@@ -71,6 +71,7 @@ class CheckoutStack:
         self._accounts: dict[str, _Account] = {}
         self._carts: dict[str, list[_Unit]] = {}
         self._bins: dict[str, dict[str, int]] = {}
+        self._bin_units: dict[str, list[CartedUnit]] = {}  # per bin, items put back there with their measured weight
         self._frames: list[CameraFrame] = []
         self._frame_key: int | None = None
         self._camera_last: dict[str, float] = {}
@@ -253,7 +254,8 @@ class CheckoutStack:
         by_acct = _by_account(cands)
         top = max(by_acct, key=by_acct.get) if by_acct else None
         colour = self._colour(ev.bin, ev.t_start_s, ev.t_end_s, cands) if self.mode == "fused" else None
-        hyps = identify(ev.delta_g, ev.sd_g, self.store.catalog, self._bins[ev.bin], self._carted(), (top,) if top else (), colour)
+        hyps = identify(ev.delta_g, ev.sd_g, self.store.catalog, self._bins[ev.bin], self._carted(), (top,) if top else (), colour,
+                        tuple(self._bin_units.get(ev.bin, ())))
         best = hyps[0]
         reasons = self._coverage_reasons(ev.bin, ev.t_start_s, ev.t_end_s, cands)
         if best.kind == "unexplained" or not ev.explained:
@@ -261,7 +263,7 @@ class CheckoutStack:
                 if a is not None and p > 0.2:
                     self._reason(a, f"unexplained load change {ev.delta_g:+.0f} g at {ev.bin}")
             return
-        self._apply(ev.t_end_s, ev.bin, best, hyps, by_acct, top, ev.delta_g, cands, "fused" if colour else "weight", reasons)
+        self._apply(ev.t_end_s, ev.bin, best, hyps, by_acct, top, ev.delta_g, cands, "fused" if colour else "weight", reasons, ev.sd_g)
 
     # -- vision-only events -------------------------------------------------------------------------------------
     def _vision_event(self, ev) -> None:
@@ -277,10 +279,11 @@ class CheckoutStack:
         self._apply(ev.t_s, ev.bin, hyp, [hyp], by_acct, top, 0.0, cands, "vision", [])
 
     # -- carts, beliefs, accounts -------------------------------------------------------------------------------
-    def _apply(self, t_s, bin_id, best: Hypothesis, hyps, by_acct, top, delta_g, cands, source, reasons) -> None:
+    def _apply(self, t_s, bin_id, best: Hypothesis, hyps, by_acct, top, delta_g, cands, source, reasons, sd_g: float = 2.0) -> None:
         p_attr = by_acct.get(top, 0.0) if top else 0.0
         track = next((c.track for c in cands if c.account == top), None)
         belief = self._bins[bin_id]
+        self._follow_units(bin_id, best, delta_g, sd_g)
         if best.kind == "take":
             conf = best.probability * p_attr
             belief[best.sku] = max(0, belief.get(best.sku, 0) - best.qty)
@@ -313,6 +316,26 @@ class CheckoutStack:
         self.events.append(
             ShelfEvent(t_s, bin_id, best.kind, best.sku, best.qty, charged if best.kind == "put_back" else top, conf, delta_g, track, source, tuple(reasons))
         )
+
+    def _follow_units(self, bin_id: str, best: Hypothesis, delta_g: float, sd_g: float) -> None:
+        """Keep the bin's weighed units (items put back there) in step with the belief."""
+        units = self._bin_units.setdefault(bin_id, [])
+        if best.kind == "put_back":
+            if delta_g and best.qty == 1:
+                units.append(CartedUnit("", best.sku, abs(delta_g), sd_g))
+            return
+        same = [i for i, u in enumerate(units) if u.sku == best.sku]
+        if not same:
+            return
+        have = self._bins[bin_id].get(best.sku, 0)
+        if best.qty == 1 and delta_g:
+            k = measured_unit_taken(delta_g, sd_g, self.store.catalog[best.sku], have, [units[i] for i in same])
+            if k is not None:
+                units.pop(same[k])
+                return
+        excess = len(same) - max(0, have - best.qty)
+        for i in reversed(same[:max(0, excess)]):
+            units.pop(i)
 
     def _remove(self, account: str, sku: str, qty: int, unit_g: float | None) -> None:
         cart = self._carts.get(account, [])

@@ -25,8 +25,9 @@ from sim.stream import GatePassage, GateScan
 class TrackerConfig:
     meas_sd_m: float = 0.08  # head-top centroid scatter
     accel_sd_ms2: float = 1.5  # walking people start, stop and turn
-    gate_m: float = 0.9  # a detection farther than this (plus the track's own uncertainty) is not the track
+    gate_m: float = 0.35  # head-centroid scatter (a bend, a turned head) beyond where the person can have moved
     max_gate_m: float = 3.0
+    max_speed_ms: float = 2.2  # a brisk walk (1.4 m/s) plus a quick step: nobody moves farther between frames
     walk_speed_ms: float = 1.4  # a person unseen for a while is within this speed times the gap of where last seen
     lost_gate_max_m: float = 8.0
     birth_radius_m: float = 1.2  # from an entry gate's centre: people are born walking in, not browsing nearby
@@ -183,8 +184,10 @@ class Tracker:
     def _gate(self, tr: Track, t_s: float) -> float:
         """How far a detection may be from a track: its uncertainty, or, for a person unseen a while, a walk's reach."""
         cfg = self.cfg
-        g = min(cfg.max_gate_m, cfg.gate_m + 2.0 * np.sqrt(max(tr.P[0, 0], tr.P[1, 1])))
         unseen = t_s - tr.last_seen_s
+        # Physically: where it was last seen plus how far a person can walk since; the filter's own uncertainty
+        # only narrows that (a detection a metre off in a tenth of a second is somebody else, or an arm).
+        g = min(cfg.max_gate_m, cfg.gate_m + 2.0 * np.sqrt(max(tr.P[0, 0], tr.P[1, 1])), cfg.gate_m + cfg.max_speed_ms * max(unseen, 0.0))
         if unseen > 1.0:
             g = max(g, min(cfg.lost_gate_max_m, cfg.walk_speed_ms * unseen))
         return g
