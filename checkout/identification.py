@@ -26,7 +26,7 @@ from sim.stream import ProductInfo
 
 MAX_QTY = 6  # most items one hand moves at once
 FOREIGN_PRIOR = 0.01  # a SKU the beliefs say is not there (the beliefs can be wrong)
-OTHER_CART_PRIOR = 0.3  # returning an item another account picked (a hand-over) vs one's own
+OTHER_CART_PRIOR = 0.05  # returning an item another account picked (a hand-over between shoppers who pay apart) vs one's own
 COLOUR_FLOOR = 0.03  # colour likelihood of a SKU none of whose colour was seen (shadows, occlusion, mixed pixels)
 
 
@@ -56,6 +56,7 @@ def identify(
     putter_accounts: tuple[str, ...] = (),
     colour: dict[str, float] | None = None,
     bin_units: tuple[CartedUnit, ...] = (),
+    putter_weights: dict[str, float] | None = None,
 ) -> list[Hypothesis]:
     """Posterior over what moved, best first (probabilities sum to 1 with the unexplained one).
 
@@ -63,6 +64,8 @@ def identify(
     A one-item take is that very unit with the likelihood of its measured weight, or one of the others
     with the catalog's — so a misplaced look-alike taken again is told from its neighbours by weight when
     the measurement is finer than the packs' spread, and is at least not ruled out when it is not.
+    `putter_weights`: attribution's probability per account that it was their hand; an account's own cart is
+    the likely source of a put-back in proportion (`putter_accounts` is the same with certainty).
     """
     w = abs(delta_g)
     rows: list[tuple[str, str, int, str | None, float]] = []  # kind, sku, n, account, score
@@ -86,7 +89,11 @@ def identify(
         for u in carted:
             by_sku.setdefault((u.account, u.sku), []).append(u)
         for (acct, sku), units in by_sku.items():
-            prior_acct = 1.0 if (not own or acct in own) else OTHER_CART_PRIOR
+            if putter_weights:
+                p_own = min(1.0, putter_weights.get(acct, 0.0))
+                prior_acct = p_own + (1.0 - p_own) * OTHER_CART_PRIOR
+            else:
+                prior_acct = 1.0 if (not own or acct in own) else OTHER_CART_PRIOR
             for u in units:  # one item back: match the very unit by its measured weight
                 like = _gauss(w, u.unit_g, math.sqrt(u.sd_g**2 + 2 * sd_meas_g**2))
                 rows.append(("put_back", sku, 1, acct, prior_acct / len(units) * like * len(units) / max(len(carted), 1)))
@@ -185,22 +192,32 @@ def _matches(px: np.ndarray, refs: np.ndarray, max_dist: float) -> np.ndarray:
 
 
 class Appearance:
-    """Per track, a bounded sample of the colours seen on and around the person (for `colour_evidence`)."""
+    """Per track, a bounded sample of the colours seen on and around the person as they came in (for `colour_evidence`).
 
-    def __init__(self, per_track: int = 256, chunk: int = 32) -> None:
+    Only the first `entry_s` after a person is first seen are kept: they walk in empty-handed, so these are
+    their own colours (shirt, skin, basket). Later samples would include what they picked — and discounting
+    those would hide the very item a put-back returns.
+    """
+
+    def __init__(self, per_track: int = 256, chunk: int = 32, entry_s: float = 3.0) -> None:
         self.per_track = per_track
         self.chunk = chunk
+        self.entry_s = entry_s
         self._samples: dict[int, list[tuple[float, np.ndarray]]] = {}
+        self._first: dict[int, float] = {}
 
     def add(self, track: int, t_s: float, rgb: np.ndarray) -> None:
         px = np.asarray(rgb, dtype=np.uint8).reshape(-1, 3)
         if not len(px):
             return
+        first = self._first.setdefault(track, t_s)
+        if t_s - first > self.entry_s:
+            return
         step = max(1, len(px) // self.chunk)
         rows = self._samples.setdefault(track, [])
         rows.append((t_s, px[::step][: self.chunk]))
         while len(rows) * self.chunk > self.per_track:
-            rows.pop(len(rows) // 2)  # keep the earliest (before any item) and the latest
+            rows.pop(len(rows) // 2)
 
     def before(self, track: int | None, t_s: float) -> np.ndarray | None:
         rows = [px for t, px in self._samples.get(track, ()) if t < t_s] if track is not None else []

@@ -79,6 +79,7 @@ class SettlerConfig:
     open_sigmas: float = 8.0  # or on this many median sigmas
     quiet_spread_sigmas: float = 5.0
     drift_alpha: float = 0.1  # how fast a quiet cell's level follows its wandering zero
+    warmup_batches: int = 10  # 2 s at 60 Hz / 12: the cells' own noise, learned before anyone reaches in
     impossible_below_g: float = 100.0  # a plate cannot weigh less than empty: a sample below -this is no reading
 
 
@@ -121,6 +122,12 @@ class LoadCellSettler:
             else:
                 med = np.median(g, axis=0)
                 spread = np.std(g, axis=0)
+        if self._batches < self.cfg.warmup_batches:
+            # The store opens with nobody at the shelves: the first batches teach each cell its own noise (a
+            # noisy cell would otherwise never look quiet enough to learn from).
+            ok = ~skip & np.isfinite(spread)
+            k = self._batches + 1.0
+            self.sample_sd[ok] = np.maximum(0.5, self.sample_sd[ok] + (spread[ok] - self.sample_sd[ok]) / k)
         med_sd = np.maximum(self.sample_sd * 1.25 / np.sqrt(n_samples), 0.3)
         tol = np.maximum(2.0, 5.0 * med_sd)
         quiet = (spread < np.maximum(2.5, self.cfg.quiet_spread_sigmas * self.sample_sd)) & ~skip

@@ -255,7 +255,7 @@ class CheckoutStack:
         top = max(by_acct, key=by_acct.get) if by_acct else None
         colour = self._colour(ev.bin, ev.t_start_s, ev.t_end_s, cands) if self.mode == "fused" else None
         hyps = identify(ev.delta_g, ev.sd_g, self.store.catalog, self._bins[ev.bin], self._carted(), (top,) if top else (), colour,
-                        tuple(self._bin_units.get(ev.bin, ())))
+                        tuple(self._bin_units.get(ev.bin, ())), {a: p for a, p in by_acct.items() if a is not None})
         best = hyps[0]
         reasons = self._coverage_reasons(ev.bin, ev.t_start_s, ev.t_end_s, cands)
         if best.kind == "unexplained" or not ev.explained:

@@ -56,3 +56,23 @@ def test_colour_evidence_ignores_shading():
     dim_red = (red * 0.6).astype(np.uint8)
     ev = colour_evidence(np.vstack([red, dim_red]), STORE.sku_rgb, ["cola-330", "lemon-330"])
     assert ev["cola-330"] == 1.0 and ev["lemon-330"] == 0.0
+
+
+def test_misplaced_look_alike_taken_again_is_not_ruled_out_by_the_many_of_the_bin_sku():
+    from checkout.identification import measured_unit_taken
+
+    # A lemon can (weighed 352.6 g when it left its own bin) was put among six colas of the same nominal weight.
+    lemon = CartedUnit("", "lemon-330", 352.6, 1.0)
+    contents = {"cola-330": 6, "lemon-330": 1}
+    without = {h.sku: h.probability for h in identify(-352.4, 1.0, CAT, contents, []) if h.kind == "take" and h.qty == 1}
+    with_units = {h.sku: h.probability for h in identify(-352.4, 1.0, CAT, contents, [], bin_units=(lemon,)) if h.kind == "take" and h.qty == 1}
+    assert with_units["lemon-330"] > without["lemon-330"]
+    assert max(with_units.values()) < 0.85  # ambiguous without colour: the receipt gets reviewed, not guessed
+    assert measured_unit_taken(-352.4, 1.0, CAT["lemon-330"], 1, [lemon]) == 0
+    assert measured_unit_taken(-346.0, 1.0, CAT["lemon-330"], 3, [lemon]) is None
+
+
+def test_put_back_is_matched_to_the_cart_of_whoever_most_likely_put_it():
+    carted = [CartedUnit("acct-a", "cola-330", 351.0, 2.0), CartedUnit("acct-b", "cola-330", 351.5, 2.0)]
+    best = identify(351.2, 1.5, CAT, {}, carted, putter_weights={"acct-b": 0.97, "acct-a": 0.03})[0]
+    assert best.kind == "put_back" and best.from_account == "acct-b" and best.probability > 0.85

@@ -56,3 +56,13 @@ def test_noisier_depth_raises_no_false_people():
     p, r, rng = _learned(noise=0.008, seed=1)
     outs = [p.process(0.5 + 0.1 * i, r.frames(CAMS, 0.5 + 0.1 * i, [], rng, 0.008)) for i in range(3)]
     assert all(len(o.heads) == 0 for o in outs)
+
+
+def test_two_shoppers_reaching_into_one_bin_are_two_hands_each_near_its_reacher():
+    p, r, rng = _learned()
+    # A-1-2 spans y 2.6..3.4; one reaches in at its north end, the other at its south end.
+    people = [Person(2.05, 2.55, hand=(2.52, 2.7, 0.55)), Person(2.05, 3.45, hand=(2.52, 3.3, 0.55), height_m=1.65)]
+    out = p.process(0.5, r.frames(CAMS, 0.5, people, rng))
+    blobs = sorted((h for h in out.hands if h.bin == "A-1-2"), key=lambda h: h.centroid[1])
+    assert len(blobs) == 2
+    assert abs(blobs[0].centroid[1] - 2.7) < 0.15 and abs(blobs[1].centroid[1] - 3.3) < 0.15

@@ -114,3 +114,14 @@ def test_readings_below_an_empty_plate_are_skipped_not_taken_as_a_change():
     assert len(changes) == 1 and changes[0][0] == "A-1-2" and abs(changes[0][1] + 351) < 4
     assert not any(isinstance(e, DeadCell) for e in out)
     assert any(unreadable) and not unreadable[-1]
+
+
+def test_a_noisier_cell_gives_its_change_a_larger_uncertainty():
+    cells = {"A-1-1": CellScript(2100.0, steps=[(3.0, -350.0)])}
+    sd = []
+    for noise in (1.0, 8.0):
+        changes = [e for e in _run(ShelfEventDetector(tuple(cells), 105.0), load_batches(cells, 8.0, seed=9, noise_g=noise))
+                   if isinstance(e, WeightChange)]
+        assert len(changes) == 1 and abs(changes[0].delta_g + 350.0) < 4 * changes[0].sd_g
+        sd.append(changes[0].sd_g)
+    assert sd[1] > sd[0]

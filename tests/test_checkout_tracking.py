@@ -71,3 +71,19 @@ def test_track_coasts_through_missed_detections():
     _walk(tr, 2.0, 3.0, [])  # a camera gap
     _walk(tr, 3.0, 4.0, [lambda t: (1.0, 0.3 + 0.5 * t)])
     assert len(tr.tracks) == 1 and tr.live()[0].account == "a"
+
+
+def test_a_track_missed_for_a_frame_does_not_jump_to_a_stray_detection_a_metre_away():
+    # Two people in the aisle; A's head is missed for two frames while a stray peak (a raised arm) shows up
+    # a metre from A, next to B. A person cannot cover a metre in 0.2 s: the track waits for A.
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    tr.scan(GateScan(0.3, "in-1", "b"))
+    _walk(tr, 0.1, 2.0, [lambda t: (1.0, 0.2 + 0.8 * t)])
+    _walk(tr, 2.0, 4.0, [lambda t: (1.0, 1.8), lambda t: (1.0, 0.2 + 0.4 * (t - 2.0))])
+    a = next(t for t in tr.live() if t.account == "a")
+    for t in (4.0, 4.1):
+        tr.update(t, np.array([[1.75, 1.3], [1.0, 1.0]]))  # A unseen; a stray peak, and B
+    assert np.hypot(a.x[0] - 1.0, a.x[1] - 1.8) < 0.3
+    tr.update(4.2, np.array([[1.0, 1.8], [1.0, 1.0]]))
+    assert np.hypot(a.x[0] - 1.0, a.x[1] - 1.8) < 0.2
