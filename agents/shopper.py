@@ -19,7 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
-from agents.body import ARM_LINKS, Build, ShopperBody, draw_build
+from agents.body import ARM_LINKS, Build, ShopperBody, arm_ik, draw_build
 from agents.floor import PedestrianFloor, gate_outward
 from agents.scenario import ShopperSpec, Step
 from sim import manipulation as mp
@@ -46,6 +46,8 @@ GIVE_WAY_S = (2.0, 5.0)
 WAIT_BACK_M = 0.04 + 2 * 0.28 + 0.08  # from the shelf face to the near edge of a waiting shopper's disc
 SIDE_REACH_SLACK_M = 0.08
 PUT_BACK_FRONT_MARGIN_M = 0.04  # an item put back stands at least this far behind the shelf's front edge
+REACH_SLACK_M = 0.03  # a target this far past the arm's length is still reached (shoulder and torso give a little)
+LIP_CLEAR_M = 0.03  # a forearm (about 3 cm thick) entering a bin keeps this far off the plate's lip and the shelf above
 PUT_BACK_TOL_M = 0.012  # how close over its spot the hand brings an item before letting go  # standing beside a bin's front costs at most this much more reach than square in front
 
 
@@ -335,6 +337,10 @@ class Shopper:
         self.busy = True
         pre = palm + np.array([fx, fy, 0.0]) * (0.14 + d / 2) + np.array([0, 0, 0.02])
         yield from self._posture_for(palm)
+        if (why := self._reach_blocked(b, palm)) is not None:
+            yield from self._rest()
+            self.busy = False
+            raise OutOfReach(f"cannot reach {a.sku} in bin {b.id} ({why})")
         yield from self._hand_to("right", pre)
         yield from self._hand_to("right", palm, tol=0.02)
         if any(ledger.items[i].location != b.id for i in items):
@@ -392,6 +398,10 @@ class Shopper:
         spot, item_target, palm = aim()  # others may have put something there meanwhile
         self.busy = True
         yield from self._posture_for(palm)
+        if (why := self._reach_blocked(b, palm)) is not None:
+            yield from self._rest()
+            self.busy = False
+            raise OutOfReach(f"cannot reach bin {bin_id} to put the {a.sku} back ({why})")
         # out of the basket into the hand, turned as it will stand on the plate
         slot_pos, _ = self.body.basket_slot(self.carried.index(item))
         yield from self._hand_to("right", np.array(slot_pos) + np.array([0, 0, 0.12]), tol=0.05)
@@ -440,6 +450,10 @@ class Shopper:
         yield from self._stand_at(b, palm)
         self.busy = True
         yield from self._posture_for(palm)
+        if (why := self._reach_blocked(b, palm)) is not None:
+            yield from self._rest()
+            self.busy = False
+            raise OutOfReach(f"cannot reach into bin {b.id} ({why})")
         pre = palm + np.array([fx, fy, 0.0]) * 0.2
         yield from self._hand_to("right", pre)
         yield from self._hand_to("right", palm, tol=0.03)
@@ -837,6 +851,37 @@ class Shopper:
         self._waist_goal = float(np.clip((dist - 0.92 * b.reach_m) / max(b.torso_len_m, 0.2), 0.0, 0.35))
         while abs(self._crouch - self._crouch_goal) > 1e-3 or abs(self._waist - self._waist_goal) > 1e-3:
             yield
+
+    def _reach_blocked(self, b: Bin, palm: np.ndarray) -> str | None:
+        """Why the right hand cannot get to `palm` in bin `b` from where the shopper stands, as it stands now
+        (None: it can). The arm must reach it, and the forearm and hand must pass the bin's open front
+        between the plate's lip and the shelf above (`LIP_CLEAR_M` clear of each): a hand coming up from
+        under a high shelf, or down from over a low one at too steep a slope, would go through the lip
+        (arms pass through shelf structure in the physics, see sim.manipulation, so this is decided here)."""
+        body, build = self.body, self.build
+        rot, origin = body.torso_to_world()
+        shoulder_l = body.shoulder_local("right")
+        local = rot.T @ (np.asarray(palm, dtype=float) - origin) - shoulder_l
+        l1, l2 = build.upper_arm_m, build.forearm_m + build.grip_m
+        if float(np.linalg.norm(local)) > l1 + l2 + REACH_SLACK_M:
+            return f"{float(np.linalg.norm(local)) - (l1 + l2):.2f} m beyond arm's length"
+        yaw, t1, e = arm_ik(local, l1, l2, body._arm_yaw["right"])
+        a1 = np.array([-math.sin(t1), -math.cos(t1)])
+        rho_z = l1 * a1
+        elbow_l = np.array([rho_z[0] * math.cos(yaw), rho_z[0] * math.sin(yaw), rho_z[1]])
+        elbow = origin + rot @ (shoulder_l + elbow_l)
+        fx, fy = b.facing
+        out = lambda p: (p[0] - b.front[0]) * fx + (p[1] - b.front[1]) * fy  # noqa: E731 - in front of the face > 0
+        po, eo = out(palm), out(elbow)
+        if po >= 0.0 or eo <= 0.0:
+            return None  # the hand stops at the front, or the elbow goes in too (a deep bin at head height)
+        z = elbow[2] + (palm[2] - elbow[2]) * eo / (eo - po)  # where the forearm line crosses the bin's front
+        low, high = b.center[2] + LIP_CLEAR_M, b.center[2] + b.clearance_m - LIP_CLEAR_M
+        if z < low:
+            return f"the forearm would pass {low - z:.2f} m under the lip"
+        if z > high and b.shelf < max(o.shelf for o in self.commons.layout.bins.values() if o.gondola == b.gondola):
+            return f"the forearm would pass {z - high:.2f} m through the shelf above"
+        return None
 
     def _hand_to(self, side: str, target: np.ndarray, tol: float = 0.04, timeout_s: float = 2.5) -> Iterator:
         self._hand_goal[side] = np.asarray(target, dtype=float)
