@@ -1,9 +1,10 @@
 """Benchmark: the checkout stack's cost per sim second, per stage, on a reference stream.
 
-    python -m bench.checkout [SCENARIO.yaml | STORE.yaml] [--seconds S] [--seed N] [--mode fused|weight|vision]
+    python -m bench.checkout [SCENARIO.yaml | STORE.yaml] [--seconds S] [--seed N] [--mode fused|weight|vision]...
 
 The stream is recorded first (simulation cost excluded), then replayed into a
-fresh `CheckoutStack` on this one core; the stack's own per-stage wall clock
+fresh `CheckoutStack` on this one core, once per `--mode` given (repeatable;
+default fused), so the ablations are costed on the very same stream; the stack's own per-stage wall clock
 (`stack.stage_s`) gives the split. Reference stream (default): the tiny test
 store with its default ceiling cameras (RealSense D435 class, 320x240 at
 10 fps) and load cells (60 Hz, batches of 12), `--seconds` 20 of an empty store
@@ -49,7 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("source", nargs="?", default=str(DEFAULT))
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--mode", default="fused", choices=["fused", "weight", "vision"])
+    ap.add_argument("--mode", action="append", choices=["fused", "weight", "vision"],
+                    help="stack ablation(s) to cost on the same stream (repeatable; default fused)")
     args = ap.parse_args(argv)
     from checkout.stack import CheckoutStack
 
@@ -59,16 +61,17 @@ def main(argv: list[str] | None = None) -> int:
     info = msgs[0]
     sim_s = max(getattr(m, "t_s", 0.0) for m in msgs)
     frames = sum(type(m).__name__ == "CameraFrame" for m in msgs)
-    stack = CheckoutStack(args.mode)
-    t1 = time.perf_counter()
-    receipts = stack.run(msgs)
-    wall = time.perf_counter() - t1
     print(f"stream: {Path(args.source).name}, {sim_s:.1f} sim s, {len(info.cameras)} cameras, {frames} frames, "
           f"{len(info.bins)} load cells; recorded in {rec_s:.1f} s")
-    print(f"stack ({args.mode}): {wall / max(sim_s, 1e-9):.3f} wall s per sim s ({'faster' if wall < sim_s else 'slower'} than real time), "
-          f"{len(receipts)} receipts")
-    for stage, s in sorted(stack.stage_s.items(), key=lambda kv: -kv[1]):
-        print(f"  {stage:<15} {s / max(sim_s, 1e-9) * 1000:8.1f} ms per sim s")
+    for mode in dict.fromkeys(args.mode or ["fused"]):
+        stack = CheckoutStack(mode)
+        t1 = time.perf_counter()
+        receipts = stack.run(msgs)
+        wall = time.perf_counter() - t1
+        print(f"stack ({mode}): {wall / max(sim_s, 1e-9):.3f} wall s per sim s "
+              f"({'faster' if wall < sim_s else 'slower'} than real time), {len(receipts)} receipts")
+        for stage, s in sorted(stack.stage_s.items(), key=lambda kv: -kv[1]):
+            print(f"  {stage:<15} {s / max(sim_s, 1e-9) * 1000:8.1f} ms per sim s")
     return 0
 
 
