@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.agents [--store corner_store] [--inside 10 30] [--seconds 20] [--cameras off|on|both]
                                      [--profile]
+    .venv/bin/python -m bench.agents --scenario assets/scenarios/crowd-corner-25.yaml [--seed N]
 
 For each N, N persona shoppers (quick/browser/returner, each lingering a while
 after its script so the store stays full) are let in together; once they are
@@ -13,6 +14,12 @@ commands, carried items, pose truth), physics (`StoreWorld.step`), cameras
 cells, gates). The real-time factor is sim seconds per wall second of the
 whole `step()`. `--cameras both` runs every N with cameras off and on.
 `--profile` adds the agents' top functions by own time (cProfile).
+
+`--scenario` runs one whole scenario with cameras off instead and reports
+its soundness: peak inside, exit stalls (a shopper walking out that has not
+moved 0.2 m in `STALL_S`), shoppers still inside at the end, faults and
+skipped persona steps, drops (items off their plates without a grasp), the
+ledger-vs-physics mismatches at the end (`ledger_vs_world`), and the RTF.
 """
 from __future__ import annotations
 
@@ -26,6 +33,7 @@ from agents import build_simulation
 from agents.scenario import Scenario
 
 PERSONAS = ("quick", "browser", "returner")
+STALL_S = 15.0
 LINGER_S = 600.0  # a bench shopper waits this long before leaving, so N stay inside while the clock runs
 
 
@@ -102,6 +110,73 @@ def measure(store: str, inside: int, seconds: float, cameras: bool, seed: int = 
     return out
 
 
+def ledger_vs_world(sim) -> list[str]:
+    """Every disagreement between the ledger and the physical world: an item the ledger puts in bin B (or on the
+    floor) that does not lie there (`sim.manipulation.resting_place`), an item in a hand no grip holds, an item
+    in a basket that does not ride with its shopper."""
+    from sim.manipulation import resting_place
+
+    out = []
+    shoppers = sim.shoppers.shoppers
+    for rec in sim.ledger.items.values():
+        loc = rec.location
+        if loc in sim.layout.bins or loc == "floor":
+            where = resting_place(sim.world, rec.item_id)
+            if where != loc:
+                out.append(f"item {rec.item_id} ({rec.sku}): ledger {loc}, lies on {where}")
+            continue
+        kind, who = loc.split(":", 1)
+        s = shoppers[who]
+        if kind == "hand" and rec.item_id not in s.grips:
+            out.append(f"item {rec.item_id} ({rec.sku}): ledger {loc}, not gripped")
+        if kind == "basket" and rec.item_id not in s.carried:
+            out.append(f"item {rec.item_id} ({rec.sku}): ledger {loc}, not in the basket")
+    return out
+
+
+def crowd_report(path: str, seed: int | None = None) -> dict:
+    """Run a scenario with cameras off and measure how sound its crowd is (see the module docstring)."""
+    import math
+
+    from agents import load_scenario
+
+    sc = load_scenario(path)
+    sim = build_simulation(sc, seed=seed, cameras=False)
+    shoppers = sim.shoppers.shoppers
+    still: dict[str, tuple[float, tuple[float, float], bool]] = {}
+    stalls: list[str] = []
+    peak = 0
+    t0 = time.perf_counter()
+    for _ in sim.run(sc.spec.duration_s):
+        if sim.clock.tick % 60:
+            continue
+        peak = max(peak, len(sim.ledger.inside))
+        for s in shoppers.values():
+            if not s.spawned or s.done or not s.script_over:
+                continue
+            since, xy, told = still.get(s.id, (sim.t_s, s._xy, False))
+            if math.dist(xy, s._xy) > 0.2:
+                since, xy, told = sim.t_s, s._xy, False
+            elif sim.t_s - since > STALL_S and not told:
+                stalls.append(f"{s.id} at ({xy[0]:.2f}, {xy[1]:.2f}) from {since:.0f} s: {s.next_action}")
+                told = True
+            still[s.id] = (since, xy, told)
+    wall = time.perf_counter() - t0
+    out = {
+        "scenario": sc.spec.name, "sim_s": sim.t_s, "wall_s": wall, "realtime_factor": sim.t_s / wall,
+        "shoppers": len(shoppers), "peak_inside": peak,
+        "left_inside": [f"{s.id}: {s.next_action}" for s in shoppers.values() if s.spawned and not s.done],
+        "exit_stalls": stalls, "faults": [e.message for e in sim.ledger.faults],
+        "skipped": sum(len(s.skipped) for s in shoppers.values()),
+        "takes": len(sim.ledger.events_of("take")), "put_backs": len(sim.ledger.events_of("put_back")),
+        "drops": [f"{e.t_s:.1f} s item {e.item_id} ({e.sku}) {e.bin} -> {e.to_bin or 'floor'} by {e.shopper}"
+                  for e in sim.ledger.events_of("drop")],
+        "mismatches": ledger_vs_world(sim),
+    }
+    sim.close()
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--store", default="corner_store")
@@ -109,7 +184,19 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--cameras", choices=("off", "on", "both"), default="off")
     ap.add_argument("--profile", action="store_true")
+    ap.add_argument("--scenario", help="run this scenario (cameras off) and report its crowd's soundness instead")
+    ap.add_argument("--seed", type=int, default=None)
     args = ap.parse_args()
+    if args.scenario:
+        r = crowd_report(args.scenario, args.seed)
+        for k, v in r.items():
+            if isinstance(v, list):
+                print(f"{k}: {len(v)}")
+                for line in v:
+                    print(f"    {line}")
+            else:
+                print(f"{k}: {v:.2f}" if isinstance(v, float) else f"{k}: {v}")
+        return
     modes = {"off": [False], "on": [True], "both": [False, True]}[args.cameras]
     print(f"store {args.store}, {args.seconds:.0f} s of sim per row, 120 Hz physics, agents at 20 Hz; "
           f"cameras as the store's sensors say when on")
