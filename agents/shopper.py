@@ -296,7 +296,17 @@ class Shopper:
         self.exit_gate = g
         ox, oy = gate_outward(g, layout.spec.floor_m)
         self._face_yaw = None
-        yield from self._walk((g.at[0] - ox * 0.6, g.at[1] - oy * 0.6), tol=0.35, detour=False)
+
+        def in_the_way_out() -> bool:
+            """Already in the opening or past the point inside it: going back to that point would mean walking
+            against the queue in a 0.9 m gate (a shopper who overshot it, or who starts leaving again after a
+            fault, from the corridor, faced the others there and none of them ever moved)."""
+            x, y = self.commons.floor.now[self.id]
+            along = (x - g.at[0]) * ox + (y - g.at[1]) * oy
+            across = -(x - g.at[0]) * oy + (y - g.at[1]) * ox
+            return along > -0.6 and abs(across) < g.width_m / 2
+
+        yield from self._walk((g.at[0] - ox * 0.6, g.at[1] - oy * 0.6), tol=0.35, detour=False, until=in_the_way_out)
         self.exited = True
         yield from self._walk((g.at[0] + ox * 1.2, g.at[1] + oy * 1.2), tol=0.3, detour=False)
         yield from self._sleep(0.2)  # the exit gate's counter sees the body outside
