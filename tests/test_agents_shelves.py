@@ -123,3 +123,41 @@ def test_an_item_knocked_off_its_plate_gets_a_drop_event_and_the_ledger_follows_
     for rec in ledger.items.values():
         if rec.location in sim.layout.bins or rec.location == "floor":
             assert mp.resting_place(world, rec.item_id) == rec.location, rec
+
+
+TALL_GONDOLA_STORE = """\
+name: tall_gondola
+floor_m: [5.0, 4.0]
+gates:
+  - {id: in-1, kind: entry, at: [1.0, 0.0], width_m: 0.9}
+  - {id: out-1, kind: exit, at: [4.0, 0.0], width_m: 0.9}
+gondolas:
+  - {id: A, at: [2.5, 3.775], facing: south, length_m: 2.0, height_m: 1.9, shelves: 5, bins_per_shelf: 2}
+catalog:
+  - {sku: soup-tomato, name: "Tomato soup 400 g", price: 1.60, weight_g: 460, shape: cylinder, size_mm: [74, 74, 110], color: "#a51c1c"}
+planogram:
+  A-1-1: {sku: soup-tomato, count: 4}
+  A-3-1: {sku: soup-tomato, count: 4}
+  A-5-1: {sku: soup-tomato, count: 4}
+cameras:
+  grid: {spacing_m: 2.5, height_m: 3.0, fov_deg: 90}
+"""
+
+
+def test_a_reach_whose_forearm_would_go_through_a_shelf_lip_is_out_of_reach_and_others_are_done(tmp_path):
+    # a 1.60 m adult at a 1.9 m gondola of five shelves: the top shelf's plate is above the shoulder, so a hand
+    # 10 cm into that bin would come up from under its lip; the middle and bottom shelves are fine (crouching)
+    store = tmp_path / "tall_gondola.yaml"
+    store.write_text(TALL_GONDOLA_STORE)
+    sc = Scenario(name="lip", store=str(store), seed=0, duration_s=90)
+    sc.add_shopper("ann", account="a", body={"height_m": 1.60}).touch("A-3-1", seconds=1.0).pick(
+        "soup-tomato", bin="A-1-1").touch("A-5-1", seconds=1.0)
+    sim = build_simulation(sc, cameras=False)
+    for _ in sim.run(sc.spec.duration_s):
+        pass
+    (fault,) = sim.ledger.faults
+    assert "step 3" in fault.message and "A-5-1" in fault.message and "under the lip" in fault.message
+    assert [e.bin for e in sim.ledger.events_of("touch")] == ["A-3-1"]
+    assert [e.bin for e in sim.ledger.events_of("take")] == ["A-1-1"]
+    assert all(a.done for a in sim.actors)
+    sim.close()
