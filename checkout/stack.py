@@ -432,8 +432,21 @@ class CheckoutStack:
         mine = {t.id for t in self.tracker.tracks.values() if t.account == account}
         return sorted(b for b in pending if any(s.track in mine for s in self.hands.by_bin.get(b, ())[-20:]))
 
+    def _identity_reasons(self, account: str) -> list[str]:
+        """A shelf event by a track whose person may have swapped with another's (they met, and their looks
+        could not say who was who afterwards) may be on the wrong receipt — this one, or the other's."""
+        out = []
+        for e in self.events:
+            if e.track is None:
+                continue
+            for enc in self.tracker.doubts(e.track, e.t_s):
+                if account in enc.accounts and enc.accounts[0] != enc.accounts[1]:
+                    out.append(f"{e.kind} at {e.bin} ({e.t_s:.1f} s) by a track that met another shopper's at {enc.t_start_s:.1f} s: who is who is unsure")
+        return out
+
     def _receipt(self, acct: _Account) -> Receipt:
         acct.issued = True
+        acct.reasons.extend(self._identity_reasons(acct.id))
         items = self.carts().get(acct.id, {})
         total = round(sum(self.store.catalog[s].price * n for s, n in items.items()), 2)
         conf = float(np.prod(acct.factors)) if acct.factors else 1.0

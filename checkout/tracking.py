@@ -39,6 +39,21 @@ class TrackerConfig:
     look_alone_m: float = 0.7  # a person's look is learned only while nobody else is this close
     look_rate: float = 0.2
     history_s: float = 120.0
+    close_m: float = 0.6  # two heads this close may be confused (one detection for two, or crossing paths)
+    apart_m: float = 1.0  # once this far apart again, who is who is checked by their looks
+    swap_margin: float = 0.15  # looks must favour one assignment by this much (Bhattacharyya sum) to decide it
+    recheck_s: float = 4.0  # an encounter not checked this long after parting (looks unseen) stays a doubt
+
+
+@dataclass
+class Encounter:
+    """Two tracks that came close: their identities may have swapped until their looks say otherwise."""
+
+    tracks: tuple[int, int]
+    accounts: tuple[str, str]
+    t_start_s: float
+    t_end_s: float | None = None  # when they parted; None while close
+    verdict: str = "open"  # open | kept | swapped | unsure
 
 
 @dataclass
@@ -81,6 +96,8 @@ class Tracker:
         self._next_id = 1
         self._candidates: list[tuple[np.ndarray, int, float]] = []  # xy, frames seen, last t
         self.t_s = 0.0
+        self.encounters: list[Encounter] = []
+        self._open_enc: dict[tuple[int, int], Encounter] = {}
 
     # -- gate events --------------------------------------------------------------------------------------------
     def scan(self, msg: GateScan) -> None:
@@ -138,6 +155,7 @@ class Tracker:
             dd = np.linalg.norm(dets[:, None, :] - dets[None, :, :], axis=2) + np.eye(len(dets)) * 1e9
             alone = dd.min(axis=1) > cfg.look_alone_m
         matched_det: set[int] = set()
+        self._last_pairs: list[tuple[int, int]] = []
         if live and len(dets):
             pos = np.array([tr.x[:2] for tr in live])
             cost = np.linalg.norm(pos[:, None, :] - dets[None, :, :], axis=2)
@@ -154,10 +172,14 @@ class Tracker:
             for r, k in zip(rows, cols):
                 if c[r, k] >= big:
                     continue
+                self._last_pairs.append((int(r), int(k)))
                 self._correct(live[r], dets[k], t_s)
-                self._learn_look(live[r], looks[k], bool(alone[k]))
+                # Not while an encounter is open: the look must stay the person's from before, to check who is who.
+                engaged = any(live[r].id in key for key in self._open_enc)
+                self._learn_look(live[r], looks[k], bool(alone[k]) and not engaged)
                 seen_h[live[r].id] = float(heights[k])
                 matched_det.add(int(k))
+        self._check_encounters(t_s, live, {live[r].id: looks[k] for r, k in self._last_pairs} if live else {})
         rest = [dets[k] for k in range(len(dets)) if k not in matched_det]
         self._rest_looks = {tuple(dets[k]): looks[k] for k in range(len(dets)) if k not in matched_det}
         if live:
@@ -175,6 +197,52 @@ class Tracker:
                 tr.hist_t.pop(0)
                 tr.hist_xy.pop(0)
                 tr.hist_h.pop(0)
+
+    def _check_encounters(self, t_s: float, live: list[Track], det_look: dict[int, np.ndarray | None]) -> None:
+        """Open an encounter when two tracks come close; when they part, keep or swap who is who by their looks."""
+        cfg = self.cfg
+        for i, a in enumerate(live):
+            for b in live[i + 1 :]:
+                key = (min(a.id, b.id), max(a.id, b.id))
+                d = float(np.hypot(a.x[0] - b.x[0], a.x[1] - b.x[1]))
+                enc = self._open_enc.get(key)
+                if enc is None:
+                    if d < cfg.close_m:
+                        enc = Encounter(key, (self.tracks[key[0]].account, self.tracks[key[1]].account), t_s)
+                        self._open_enc[key] = enc
+                        self.encounters.append(enc)
+                    continue
+                if d < cfg.apart_m:
+                    enc.t_end_s = None
+                    continue
+                if enc.t_end_s is None:
+                    enc.t_end_s = t_s
+                ta, tb = self.tracks[key[0]], self.tracks[key[1]]
+                la, lb = det_look.get(ta.id), det_look.get(tb.id)
+                if ta.look is not None and tb.look is not None and la is not None and lb is not None:
+                    keep = _similar(ta.look, la) + _similar(tb.look, lb)
+                    swap = _similar(ta.look, lb) + _similar(tb.look, la)
+                    if swap - keep > cfg.swap_margin:
+                        _swap_identity(ta, tb)
+                        enc.verdict = "swapped"
+                    else:
+                        enc.verdict = "kept" if keep - swap > cfg.swap_margin else "unsure"
+                    del self._open_enc[key]
+                elif t_s - enc.t_end_s > cfg.recheck_s:
+                    enc.verdict = "unsure"
+                    del self._open_enc[key]
+        for key in [k for k in self._open_enc if any(self.tracks[t].ended_s is not None for t in k)]:
+            self._open_enc.pop(key).verdict = "unsure"
+
+    def doubts(self, track: int, t_s: float) -> list[Encounter]:
+        """Encounters that leave it unsure who this track was at t_s: during one, or after one never resolved."""
+        out = []
+        for e in self.encounters:
+            if track not in e.tracks or t_s < e.t_start_s - 1.0:
+                continue
+            if e.verdict in ("open", "unsure") or (e.t_end_s is not None and t_s <= e.t_end_s + 1.0):
+                out.append(e)
+        return out
 
     def _learn_look(self, tr: Track, look: np.ndarray | None, alone: bool) -> None:
         if look is None or not alone:
@@ -230,6 +298,18 @@ class Tracker:
     def _gate_dist(self, gate_id: str, xy: np.ndarray) -> float:
         g = self.store.entry_gates[gate_id]
         return float(np.hypot(xy[0] - g.at[0], xy[1] - g.at[1]))
+
+
+def _similar(p: np.ndarray, q: np.ndarray) -> float:
+    """Bhattacharyya coefficient of two colour histograms: 1 the same look, 0 nothing in common."""
+    return float(np.sum(np.sqrt(p * q)))
+
+
+def _swap_identity(a: Track, b: Track) -> None:
+    """The two tracks followed each other's person since they met: exchange who they are (account and look)."""
+    a.account, b.account = b.account, a.account
+    a.look, b.look = b.look, a.look
+    a.stand_h, b.stand_h = b.stand_h, a.stand_h
 
 
 LOOK_LEVELS = 4  # per colour channel: coarse enough for shading, fine enough for shirts

@@ -87,3 +87,32 @@ def test_a_track_missed_for_a_frame_does_not_jump_to_a_stray_detection_a_metre_a
     assert np.hypot(a.x[0] - 1.0, a.x[1] - 1.8) < 0.3
     tr.update(4.2, np.array([[1.0, 1.8], [1.0, 1.0]]))
     assert np.hypot(a.x[0] - 1.0, a.x[1] - 1.8) < 0.2
+
+
+def _look(rgb):
+    from checkout.tracking import look_histogram
+
+    return look_histogram(np.tile(np.array(rgb, dtype=np.uint8), (40, 1)))
+
+
+def test_two_shoppers_who_cross_and_swap_tracks_get_their_accounts_back_by_their_looks():
+    red, blue = _look((200, 30, 30)), _look((30, 30, 200))
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "red"))
+    for t in np.arange(0.1, 2.0, 0.1):
+        tr.update(float(t), np.array([[1.0, 0.2 + 0.8 * t]]), [red])
+    tr.scan(GateScan(2.0, "in-1", "blue"))
+    for t in np.arange(2.1, 4.0, 0.1):
+        tr.update(float(t), np.array([[1.0, 1.8], [1.0, 0.2 + 0.8 * (t - 2.0)]]), [red, blue])
+    assert sorted(t.account for t in tr.live()) == ["blue", "red"]
+    # They meet at (1.0, 1.8); the detections come back with the tracks' positions exchanged (a swap the
+    # geometry alone cannot see), and they walk apart.
+    for t in np.arange(4.0, 5.0, 0.1):
+        tr.update(float(t), np.array([[1.0, 1.8], [1.05, 1.75]]), [None, None])
+    for t in np.arange(5.0, 6.5, 0.1):
+        d = 0.8 * (t - 5.0)
+        tr.update(float(t), np.array([[1.0 + d, 1.8], [1.0 - d, 1.8]]), [red, blue])
+    red_track = min(tr.live(), key=lambda x: abs(x.x[0] - (1.0 + 0.8 * 1.4)))
+    blue_track = max(tr.live(), key=lambda x: abs(x.x[0] - (1.0 + 0.8 * 1.4)))
+    assert red_track.account == "red" and blue_track.account == "blue"
+    assert tr.encounters and tr.encounters[0].verdict in ("kept", "swapped")
