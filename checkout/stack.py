@@ -37,6 +37,7 @@ MODES = ("fused", "weight", "vision")
 SETTLE_S = 1.0  # after the last member's exit, a last shelf change may still be settling
 DEADLINE_S = 1.9  # a receipt goes out by then, flagged if something is still undecided
 OUTAGE_S = 1.0  # a camera silent this long is out (frame drops are shorter)
+VISION_VISIT = 0.9  # vision only: a hand visit to a bin with no colour verdict leaves this much trust in the cart
 
 
 @dataclass
@@ -269,6 +270,10 @@ class CheckoutStack:
     def _vision_event(self, ev) -> None:
         by_acct = {self.tracker.tracks[ev.track].account: 1.0} if ev.track in self.tracker.tracks else {}
         top = next(iter(by_acct), None)
+        if ev.kind == "visit":  # a hand was in the bin and the colours could not say what it did
+            if top is not None:
+                self._factor(top, VISION_VISIT)
+            return
         if ev.kind == "take":
             hyp = Hypothesis("take", ev.sku, 1, ev.confidence)
         else:

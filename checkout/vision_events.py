@@ -4,7 +4,12 @@ A *visit* is one person's hand seen in one bin, with gaps shorter than
 `gap_s`. When it ends, the colours of the hand blob as it came in are compared
 with the colours as it went out: a catalog colour that left with the hand but
 did not come with it is a take of that SKU; one that came and did not leave is a
-put-back. No weight, so always one item, and the confidence is the contrast.
+put-back. No weight, so always one item, and the confidence is the contrast, capped at
+`MAX_CONFIDENCE`: colour alone cannot count a handful, nor tell the item taken
+from one already carried in the same hand. A visit of several frames that shows
+no contrast is not nothing either: it is reported as an undecided visit
+(`kind == "visit"`), which lowers the confidence of the visitor's receipt — a take
+the colours missed is exactly what vision alone gets wrong.
 """
 from __future__ import annotations
 
@@ -18,13 +23,17 @@ from checkout.identification import colour_evidence
 from checkout.storemodel import StoreModel
 
 
+MAX_CONFIDENCE = 0.8  # a vision-only take or return is never surer than this (counts, carried look-alikes)
+MIN_VISIT_FRAMES = 4  # a hand seen this many frame sets in a bin was really in it
+
+
 @dataclass(frozen=True)
 class VisionEvent:
     t_s: float
     bin: str
     track: int
-    kind: str  # take | put_back
-    sku: str
+    kind: str  # take | put_back | visit (a hand in the bin, no decision)
+    sku: str | None
     confidence: float
 
 
@@ -76,8 +85,9 @@ class VisionEventDetector:
         own = self.person_rgb(track, seen[0].t_s - 0.5)
         came = colour_evidence(np.concatenate([s.rgb for s in seen[:k]]), self.store.sku_rgb, skus, person_rgb=own)
         went = colour_evidence(np.concatenate([s.rgb for s in seen[-k:]]), self.store.sku_rgb, skus, person_rgb=own)
+        undecided = VisionEvent(seen[-1].t_s, bin_id, track, "visit", None, 0.0) if len(seen) >= MIN_VISIT_FRAMES else None
         if not came and not went:
-            return None
+            return undecided
         came = {s: came.get(s, 0.0) for s in skus}
         went = {s: went.get(s, 0.0) for s in skus}
         diff = {s: went[s] - came[s] for s in skus}
@@ -93,10 +103,10 @@ class VisionEventDetector:
             return VisionEvent(t, bin_id, track, "take", best, _confidence({s: diff[s] for s in takeable}, best))
         if worst and loss >= self.min_contrast:
             return VisionEvent(t, bin_id, track, "put_back", worst, _confidence({s: -diff[s] for s in returnable}, worst))
-        return None
+        return undecided
 
 
 def _confidence(diff: dict[str, float], chosen: str) -> float:
     rest = sorted((d for s, d in diff.items() if s != chosen), reverse=True)
     runner = max(rest[0], 0.0) if rest else 0.0
-    return float(np.clip(0.5 + (diff[chosen] - runner), 0.0, 0.99))
+    return float(np.clip(0.5 + (diff[chosen] - runner), 0.0, MAX_CONFIDENCE))

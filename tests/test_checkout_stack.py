@@ -116,3 +116,14 @@ def test_camera_outage_over_the_bin_flags_the_receipt():
     msgs = _shopper_taking_lemon(camera_off={"c1": (2.0, 6.0), "c2": (2.0, 6.0)})
     receipts = CheckoutStack("fused").run(msgs)
     assert len(receipts) == 1 and receipts[0].flagged
+
+
+def test_vision_only_sees_the_lemon_leave_in_the_hand_but_asks_for_review():
+    # No load cells: the colour that left the bin with the hand is the take; colour cannot count a handful or
+    # tell a carried look-alike, so a vision-only receipt with a take is never trusted enough to go unreviewed.
+    stack = CheckoutStack("vision")
+    receipts = stack.run(_shopper_taking_lemon())
+    (r,) = receipts
+    assert r.items == {"lemon-330": 1}
+    assert r.flagged and r.confidence <= 0.8
+    assert [(e.kind, e.sku, e.source) for e in stack.events] == [("take", "lemon-330", "vision")]
