@@ -37,6 +37,8 @@ MODES = ("fused", "weight", "vision")
 SETTLE_S = 1.0  # after the last member's exit, a last shelf change may still be settling
 DEADLINE_S = 1.9  # a receipt goes out by then, flagged if something is still undecided
 OUTAGE_S = 1.0  # a camera silent this long is out (frame drops are shorter)
+SPLIT_CONFIDENCE = 0.8  # a several-item change split between shoppers by their hand visits
+VISIT_GAP_S = 0.4  # a hand unseen in the bin this long between sightings went out and came back in
 VISION_VISIT = 0.9  # vision only: a hand visit to a bin with no colour verdict leaves this much trust in the cart
 
 
@@ -264,7 +266,31 @@ class CheckoutStack:
                 if a is not None and p > 0.2:
                     self._reason(a, f"unexplained load change {ev.delta_g:+.0f} g at {ev.bin}")
             return
-        self._apply(ev.t_end_s, ev.bin, best, hyps, by_acct, top, ev.delta_g, cands, "fused" if colour else "weight", reasons, ev.sd_g)
+        source = "fused" if colour else "weight"
+        if best.kind == "take" and best.qty >= 2 and self._split_take(ev, best, cands, source, reasons):
+            return
+        self._apply(ev.t_end_s, ev.bin, best, hyps, by_acct, top, ev.delta_g, cands, source, reasons, ev.sd_g)
+
+    def _split_take(self, ev: WeightChange, best: Hypothesis, cands: list[Candidate], source: str, reasons: list[str]) -> bool:
+        """One settled change of several items with two or more shoppers' hands in the bin: the cell saw one
+        step, the hands were several. Split it by hand visits (a hand going in and coming out) when those add
+        up to the count; each share is surer than a guess, not sure (`SPLIT_CONFIDENCE`), so it is reviewed."""
+        tracks = {c.track: c for c in cands if c.track is not None and c.evidence == "hand" and c.probability >= 0.1}
+        if len(tracks) < 2 or len({c.account for c in tracks.values()}) < 2:
+            return False
+        visits: dict[int, int] = {}
+        for tr_id in tracks:
+            times = [s.t_s for s in self.hands.window(ev.bin, ev.t_start_s - 1.0, ev.t_end_s + 1.0) if s.track == tr_id]
+            visits[tr_id] = 1 + sum(1 for a, b in zip(times, times[1:]) if b - a > VISIT_GAP_S) if times else 0
+        if sum(visits.values()) != best.qty or min(visits.values()) < 1:
+            return False
+        unit_g = ev.delta_g / best.qty
+        for tr_id, n in sorted(visits.items()):
+            c = tracks[tr_id]
+            part = Hypothesis("take", best.sku, n, best.probability * SPLIT_CONFIDENCE)
+            self._apply(ev.t_end_s, ev.bin, part, [part], {c.account: SPLIT_CONFIDENCE}, c.account, unit_g * n,
+                        [c], source, reasons + [f"{best.qty} x {best.sku} from {ev.bin} in one change, split between shoppers by hand visits"], ev.sd_g)
+        return True
 
     # -- vision-only events -------------------------------------------------------------------------------------
     def _vision_event(self, ev) -> None:

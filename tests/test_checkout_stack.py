@@ -127,3 +127,24 @@ def test_vision_only_sees_the_lemon_leave_in_the_hand_but_asks_for_review():
     assert r.items == {"lemon-330": 1}
     assert r.flagged and r.confidence <= 0.8
     assert [(e.kind, e.sku, e.source) for e in stack.events] == [("take", "lemon-330", "vision")]
+
+
+def test_two_shoppers_taking_one_can_each_in_one_load_change_are_each_charged_one():
+    # Side by side at the cola bin (A-1-1, y 3.4..4.2), both hands in at once: the cell sees one -700 g step.
+    walk_a = path([(0.0, 1.0, -0.3), (1.0, 1.0, 0.3), (4.0, 2.05, 3.45), (7.5, 2.05, 3.45), (9.0, 1.8, 1.0), (10.5, 5.0, 0.6), (11.5, 5.0, -0.4)])
+    walk_b = path([(0.0, 1.0, -0.3), (2.0, 1.0, -0.3), (3.0, 1.0, 0.3), (5.0, 2.05, 4.15), (7.5, 2.05, 4.15), (9.5, 1.8, 1.0), (11.5, 5.0, 0.6), (12.5, 5.0, -0.4)])
+
+    def people(t):
+        out = []
+        for walk, t_in, t_out, hand_y, shirt in ((walk_a, 0.6, 11.3, 3.55, (60, 90, 140)), (walk_b, 2.6, 12.3, 4.05, (150, 60, 60))):
+            if t_in <= t <= t_out:
+                x, y = walk(t)
+                hand = (2.52, hand_y, 0.55) if 5.4 <= t <= 6.6 else None
+                out.append(Person(x, y, hand=hand, shirt_rgb=shirt, hand_rgb=(200, 16, 46) if t > 6.0 else (220, 180, 150)))
+        return out
+
+    gates = [GateScan(0.5, "in-1", "acct-a"), GateScan(2.5, "in-1", "acct-b"), GatePassage(11.1, "out-1"), GatePassage(12.1, "out-1")]
+    msgs = stream(SEEN, 14.5, {"A-1-1": CellScript(2100.0, steps=[(6.0, -701.0)])}, gates, people, seed=5)
+    receipts = {r.account: r for r in CheckoutStack("fused").run(msgs)}
+    assert receipts["acct-a"].items == {"cola-330": 1} and receipts["acct-b"].items == {"cola-330": 1}
+    assert receipts["acct-a"].flagged and receipts["acct-b"].flagged  # the split is a judgement: reviewed
