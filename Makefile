@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv run test test-fast bench-agents bench-cameras bench-physics bench-checkout bench-viewer lint-imports clean
+.PHONY: venv run test test-fast bench-agents bench-cameras bench-physics bench-checkout bench-viewer bench-suites lint-imports clean
 
 venv: $(STAMP)
 
@@ -38,6 +38,9 @@ bench-checkout: $(STAMP)
 
 bench-viewer: $(STAMP)
 	$(PY) -m bench.viewer
+
+bench-suites: $(STAMP)
+	$(PY) run_sim.py bench standard hard --workers 2 --out out/bench-suites
 
 lint-imports: $(STAMP)
 	$(VENV)/bin/lint-imports
