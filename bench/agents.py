@@ -9,7 +9,7 @@ after its script so the store stays full) are let in together; once they are
 all inside (they appear one by one at the gates), `Simulation.step()` is timed
 for `--seconds` of sim. Each tick's wall time is split by wrapping the stages
 in place: agents (every shopper's `act`: pedestrian model, routing, IK, motor
-commands, carried items, pose truth), physics (`StoreWorld.step`), cameras
+commands, carried items, pose truth; and the shelf watch over loose items), physics (`StoreWorld.step`), cameras
 (the camera rig's `sample`: render, depth, noise) and the other sensors (load
 cells, gates). The real-time factor is sim seconds per wall second of the
 whole `step()`. `--cameras both` runs every N with cameras off and on.
@@ -78,8 +78,8 @@ def measure(store: str, inside: int, seconds: float, cameras: bool, seed: int = 
                 spent[stage] += time.perf_counter() - t0
         return wrapper
 
-    for s in shoppers:
-        s.act = timed(s.act, "agents", with_profile=True)
+    for actor in sim.actors:  # the shoppers and agents.shelves.ShelfWatch (which books knocked items)
+        actor.act = timed(actor.act, "agents", with_profile=True)
     sim.world.step = timed(sim.world.step, "physics")
     for sensor in sim.sensors:
         stage = "cameras" if sensor is sim.cameras else "other sensors"
