@@ -167,7 +167,7 @@ def crowd_report(path: str, seed: int | None = None) -> dict:
         "shoppers": len(shoppers), "peak_inside": peak,
         "left_inside": [f"{s.id}: {s.next_action}" for s in shoppers.values() if s.spawned and not s.done],
         "exit_stalls": stalls, "faults": [e.message for e in sim.ledger.faults],
-        "skipped": sum(len(s.skipped) for s in shoppers.values()),
+        "skipped": [f"{s.id} {why}" for s in shoppers.values() for why in s.skipped],
         "takes": len(sim.ledger.events_of("take")), "put_backs": len(sim.ledger.events_of("put_back")),
         "drops": [f"{e.t_s:.1f} s item {e.item_id} ({e.sku}) {e.bin} -> {e.to_bin or 'floor'} by {e.shopper}"
                   for e in sim.ledger.events_of("drop")],
