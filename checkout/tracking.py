@@ -235,10 +235,13 @@ class Tracker:
             self._open_enc.pop(key).verdict = "unsure"
 
     def doubts(self, track: int, t_s: float) -> list[Encounter]:
-        """Encounters that leave it unsure who this track was at t_s: during one, or after one never resolved."""
+        """Encounters that leave it unsure who this track was at t_s: after one never resolved, or during one
+        whose parting showed the tracks had swapped (when, within it, is unknown)."""
         out = []
         for e in self.encounters:
-            if track not in e.tracks or t_s < e.t_start_s - 1.0:
+            # Before they met, each track was still its own person; after a parting their looks confirmed
+            # ("kept"), nothing changed hands.
+            if track not in e.tracks or t_s < e.t_start_s or e.verdict == "kept":
                 continue
             if e.verdict in ("open", "unsure") or (e.t_end_s is not None and t_s <= e.t_end_s + 1.0):
                 out.append(e)

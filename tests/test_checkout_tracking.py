@@ -116,3 +116,17 @@ def test_two_shoppers_who_cross_and_swap_tracks_get_their_accounts_back_by_their
     blue_track = max(tr.live(), key=lambda x: abs(x.x[0] - (1.0 + 0.8 * 1.4)))
     assert red_track.account == "red" and blue_track.account == "blue"
     assert tr.encounters and tr.encounters[0].verdict in ("kept", "swapped")
+
+
+def test_tracks_that_met_and_parted_unseen_by_colour_stay_in_doubt_afterwards_but_not_before():
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    _walk(tr, 0.1, 2.0, [lambda t: (1.0, 0.2 + 0.8 * t)])
+    tr.scan(GateScan(2.0, "in-1", "b"))
+    _walk(tr, 2.0, 4.0, [lambda t: (1.0, 1.8), lambda t: (1.0, 0.2 + 0.8 * (t - 2.0))])
+    _walk(tr, 4.0, 5.0, [lambda t: (1.0, 1.8), lambda t: (1.05, 1.75)])  # together, no looks at all
+    _walk(tr, 5.0, 10.0, [lambda t: (1.0 + min(1.0, 0.8 * (t - 5.0)), 1.8), lambda t: (1.0 - min(0.8, 0.8 * (t - 5.0)), 1.8)])
+    (enc,) = tr.encounters
+    assert enc.verdict == "unsure"
+    a = next(t for t in tr.tracks.values() if t.account == "a")
+    assert tr.doubts(a.id, 3.0) == [] and tr.doubts(a.id, 9.0) == [enc]
