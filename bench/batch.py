@@ -250,7 +250,6 @@ def run_one(episode_fn: str, job: Mapping, episode_dir: str | None) -> list[dict
     """
     t0 = time.perf_counter()
     modes = list(job["modes"])
-    fn = None
     try:
         fn = _import_episode_fn(episode_fn)
         scenario_path = str(ROOT / job["scenario"]) if not Path(job["scenario"]).is_absolute() else job["scenario"]
