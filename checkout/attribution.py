@@ -138,8 +138,8 @@ def attribute(
     return [Candidate(None, None, 0.0, "nobody")]
 
 
-HAND_LR = 25.0  # a seen hand in the bin vs none seen (hands hide behind bodies and shelves)
-HAND_SCALE = 6.0  # hand score (frames x log points) at which the evidence is ~63 % of its full weight
+HAND_LR = 40.0  # a seen hand in the bin vs none seen (hands hide behind bodies and shelves)
+HAND_SCALE = 4.0  # hand score (frames x log points) at which the evidence is ~63 % of its full weight
 EDGE_POINTS = 3  # a blob's first points count nothing: the least a perception blob has (a body part grazing the bin)
 REACH_FREE_M = 0.45  # from the head's floor point to the bin's front edge: standing at the shelf, arm's length
 REACH_SD_M = 0.2  # leaning in, or a long arm: a reach from 0.85 m is ~13 % as likely
