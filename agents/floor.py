@@ -104,6 +104,11 @@ class PedestrianFloor:
         self._route: dict[str, list[tuple[float, float]]] = {}
         self.prev: dict[str, tuple[float, float]] = {}
         self.now: dict[str, tuple[float, float]] = {}
+        # where JuPedSim's neighbourhood search holds each agent: it is refreshed at the start of an iteration,
+        # so between two steps it still has the positions from before the last one (and agents marked for
+        # removal); `add_agent` checks a new disc against these, not against `now` (see `is_free`)
+        self._indexed: dict[str, tuple[tuple[float, float], float]] = {}
+        self._leaving: list[tuple[tuple[float, float], float]] = []
         self._stepped_tick = -1
         self.tick = 0
         self._planned: dict[str, int] = {}  # shopper -> tick of its last route
@@ -113,11 +118,19 @@ class PedestrianFloor:
 
     # -- agents -------------------------------------------------------------
 
-    def add(self, shopper: str, xy: tuple[float, float], radius_m: float, speed_ms: float) -> None:
+    def add(self, shopper: str, xy: tuple[float, float], radius_m: float, speed_ms: float) -> bool:
+        """Put a shopper's disc on the floor at `xy`; False (nothing added) when JuPedSim rejects the position
+        (too close to another disc or a wall): the caller tries again next tick."""
         params = jps.CollisionFreeSpeedModelAgentParameters(
             position=xy, journey_id=self._journey, stage_id=self._stage, desired_speed=speed_ms, radius=radius_m,
         )
-        self._agents[shopper] = self.sim.add_agent(params)
+        try:
+            self._agents[shopper] = self.sim.add_agent(params)
+        except RuntimeError as exc:  # jupedsim's SimulationError: "Model constraint violation: ... too close ..."
+            if "too close" not in str(exc):
+                raise
+            return False
+        self._indexed[shopper] = ((float(xy[0]), float(xy[1])), float(radius_m))
         self.sim.agent(self._agents[shopper]).model.desired_speed = 0.0
         self._speed[shopper] = speed_ms
         self.radius[shopper] = float(radius_m)
@@ -125,15 +138,25 @@ class PedestrianFloor:
         self._goal[shopper] = None
         self._route[shopper] = []
         self.prev[shopper] = self.now[shopper] = (float(xy[0]), float(xy[1]))
+        return True
 
     def remove(self, shopper: str) -> None:
         self.sim.mark_agent_for_removal(self._agents.pop(shopper))
+        if shopper in self._indexed:  # still in JuPedSim's neighbourhood search until the next step
+            self._leaving.append(self._indexed.pop(shopper))
         for d in (self._speed, self.radius, self._claim, self._goal, self._route, self._planned, self.prev, self.now):
             d.pop(shopper, None)
 
     def is_free(self, xy: tuple[float, float], radius_m: float) -> bool:
-        """No agent's disc within `radius_m` of `xy` plus its own (somewhere to appear)."""
-        return all(math.dist(xy, p) > radius_m + 0.35 for p in self.now.values())
+        """A disc of `radius_m` can appear at `xy`: JuPedSim's own check when adding an agent (collision-free
+        speed model: every other disc's centre farther than the two radii, every wall farther than the
+        radius), made against the positions its neighbourhood search holds now (from before its last step,
+        and agents marked for removal) as well as where the discs are now, with `PERSONAL_GAP_M` to spare."""
+        if not self.area.contains(Point(xy)) or self._walls.distance(Point(xy)) <= radius_m:
+            return False
+        held = list(self._indexed.values()) + self._leaving
+        held += [(p, self.radius[s]) for s, p in self.now.items()]
+        return all(math.dist(xy, p) > radius_m + r + PERSONAL_GAP_M for p, r in held)
 
     def has_room(self, shopper: str, xy: tuple[float, float], radius_m: float | None = None, claims: bool = True) -> bool:
         """A disc of `shopper` fits at `xy`: inside the walls, clear of others' discs and (`claims`) of spots others
@@ -218,6 +241,8 @@ class PedestrianFloor:
             return
         self._stepped_tick = tick
         self.tick = tick
+        self._indexed = {s: (self.now[s], self.radius[s]) for s in self._agents}  # what iterate() indexes first
+        self._leaving = []
         for shopper in self._agents:
             if self._goal[shopper] is not None:
                 self._aim(shopper)

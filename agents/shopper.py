@@ -201,12 +201,13 @@ class Shopper:
         xy = (g.at[0] + ox * 1.6, g.at[1] + oy * 1.6)
         if not self.commons.floor.is_free(xy, self.build.radius_m):
             return False
+        if not self.commons.floor.add(self.id, xy, self.build.radius_m, self.speed_ms):
+            return False  # JuPedSim would not have it there yet (see PedestrianFloor.is_free): next tick
         self._yaw = math.atan2(-oy, -ox)
         self.body = ShopperBody(sim.world.client, self.build, xy, self._yaw)
         register = getattr(sim.world, "add_dynamic_body", None)
         if register is not None:
             register(self.body.body)
-        self.commons.floor.add(self.id, xy, self.build.radius_m, self.speed_ms)
         self._xy = xy
         self.spawned = True
         self._pose_every = max(1, int(round(1.0 / (POSE_HZ * sim.clock.dt_s))))
