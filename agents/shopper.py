@@ -39,6 +39,7 @@ WALK_SPEED_RANGE_MS = (1.2, 1.4)
 WALK_TIMEOUT_S = 120.0
 STUCK_S = 3.0  # no progress towards a walk's goal for this long: the goal is taken or the way is blocked
 STAND_TOL_M = 0.05  # how close to its chosen spot a shopper stops before reaching into a bin
+STAND_SETTLE_M = 0.15  # ...or, making no progress, how close will do (the reach check then decides, see `_walk`)
 # One waiting for room at a shelf stands clear of every shelf-front spot: a spot is a disc of up to
 # ~0.28 m at 0.04 m from the face, plus the gap kept between discs.
 PATIENCE_S = 6.0  # waiting this long for room at a shelf, a shopper steps away for a while (breaks circular waits)
@@ -686,13 +687,25 @@ class Shopper:
         floor = self.commons.floor
         start = self._t
         spots = self._stand_spots(b, palm)
+        fx, fy = b.facing
+        rx, ry = b.right
+        half = self.build.shoulder_width_m / 2
+        # the farthest the right shoulder is from the palm (level) at any spot `_stand_spots` offers
+        ahead = self.build.radius_m + 0.04 + max(0.0, -((palm[0] - b.front[0]) * fx + (palm[1] - b.front[1]) * fy))
+        worst = ahead + SIDE_REACH_SLACK_M
+
+        def reaches(here: tuple[float, float]) -> bool:
+            """Standing at `here` (short of a spot) the right shoulder is no farther from `palm` than at a spot."""
+            return math.dist((here[0] + rx * half, here[1] + ry * half), (palm[0], palm[1])) <= worst
+
         tried_at = None
         waiting_since: float | None = None
         while True:
             free = [p for p in spots if floor.has_room(self.id, p)]
             if free:
                 waiting_since = None
-                if (yield from self._walk(free[0], tol=STAND_TOL_M, stuck_s=STUCK_S, claim=True)):
+                if (yield from self._walk(free[0], tol=STAND_TOL_M, stuck_s=STUCK_S, claim=True,
+                                          settle_m=STAND_SETTLE_M, settle_ok=reaches)):
                     break
             elif math.dist(floor.now[self.id], floor.walkable_point(spots[0])) > 1.2:
                 yield from self._walk(spots[0], tol=1.2, stuck_s=STUCK_S)  # come close, then wait for room
@@ -736,12 +749,32 @@ class Shopper:
             for slide in ((0.0,) if k == 0 else (-0.05 * k, 0.05 * k)):
                 along = u - half + slide
                 xy = (b.front[0] + rx * along + fx * stand_off, b.front[1] + ry * along + fy * stand_off)
-                out.append((k, math.dist(here, xy), xy))
+                if k == 0 or self._arm_reaches(xy, b, palm):
+                    out.append((k, math.dist(here, xy), xy))
         out.sort(key=lambda c: (c[0], round(c[1], 6)))
         return [xy for _, _, xy in out]
 
+    def _arm_reaches(self, xy: tuple[float, float], b: Bin, palm: np.ndarray) -> bool:
+        """Standing at `xy` facing bin `b`, the right arm would reach `palm` with the posture `_posture_for`
+        takes (crouch for a low bin, waist lean for a far one): a spot slid along the shelf for a low or deep
+        bin may be farther than the arm even though it is little farther than square in front."""
+        bd = self.build
+        fx, fy = b.facing
+        rx, ry = b.right
+        sx, sy = xy[0] + rx * bd.shoulder_width_m / 2, xy[1] + ry * bd.shoulder_width_m / 2
+        ahead = -((palm[0] - sx) * fx + (palm[1] - sy) * fy)  # towards the shelf
+        side = (palm[0] - sx) * rx + (palm[1] - sy) * ry
+        crouch = float(np.clip(bd.shoulder_m - (palm[2] + 0.30), 0.0, bd.max_crouch_m))
+        down = bd.shoulder_m - crouch - palm[2]
+        dist0 = math.sqrt(ahead * ahead + side * side + down * down)
+        waist = float(np.clip((dist0 - 0.92 * bd.reach_m) / max(bd.torso_len_m, 0.2), 0.0, 0.35))
+        ahead -= bd.torso_len_m * math.sin(waist)
+        down -= bd.torso_len_m * (1.0 - math.cos(waist))
+        return math.sqrt(ahead * ahead + side * side + down * down) <= bd.upper_arm_m + bd.forearm_m + bd.grip_m
+
     def _walk(self, goal: tuple[float, float], tol: float = 0.15, stuck_s: float | None = None,
-              detour: bool = True, until=None, claim: bool = False) -> Iterator:
+              detour: bool = True, until=None, claim: bool = False, settle_m: float = 0.0,
+              settle_ok=None) -> Iterator:
         """Walk to `goal` (the nearest walkable point to it); True once within `tol`.
 
         Progress along the route is watched, not speed (bodies jostle in place). With no progress for
@@ -750,6 +783,11 @@ class Shopper:
         another spot; otherwise, within a metre, that is as close as it gets (True). With the way blocked (two walkers face to face, a knot of people) it steps aside to a
         free point and tries again (`detour`), or, as in a queue at a gate, keeps waiting. `until()` true
         ends the walk early (True). `claim`: the goal is a spot to stand on (see `PedestrianFloor.has_room`).
+        `settle_m`: with no progress while within this of the goal, that is where one stands (True): the
+        pedestrian model keeps a disc off walls and, when it walks towards a neighbour, about 0.2 m off its
+        disc (its repulsion), so a spot a few cm off a shelf face beside someone may never be reached exactly.
+        `settle_ok(here)`, when given, must also hold there, and within `tol` too (the hand still reaches what
+        it came for: a spot at the far end of a shelf's reach is no good 5 cm short of it).
         """
         floor = self.commons.floor
         start = self._t
@@ -761,7 +799,7 @@ class Shopper:
         while True:
             here = floor.now[self.id]
             dist = math.dist(here, target)
-            if dist < tol or (until is not None and until()):
+            if (dist < tol and (settle_ok is None or settle_ok(here))) or (until is not None and until()):
                 break
             want = aside if aside is not None else target
             if floor.goal(self.id) != floor.walkable_point(want):
@@ -771,6 +809,8 @@ class Shopper:
                 best, best_t = to_go, self._t
             elif aside is None and self._t - best_t > (stuck_s or STUCK_S):
                 best_t = self._t
+                if dist < settle_m and (settle_ok is None or settle_ok(here)):
+                    break  # as close as the model brings it: the caller's reach check decides if that will do
                 taken = not floor.has_room(self.id, target)
                 if taken and stuck_s is not None and (claim or dist < 1.0):
                     floor.hold(self.id)
