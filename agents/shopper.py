@@ -20,7 +20,7 @@ from typing import Iterator
 import numpy as np
 
 from agents.body import ARM_LINKS, Build, ShopperBody, arm_ik, draw_build
-from agents.floor import PedestrianFloor, gate_outward
+from agents.floor import PERSONAL_GAP_M, PedestrianFloor, gate_outward
 from agents.scenario import ShopperSpec, Step
 from sim import manipulation as mp
 from sim.layout import Bin, StoreLayout
@@ -95,6 +95,7 @@ class Commons:
     handovers: dict[str, HandOver] = field(default_factory=dict)  # receiver -> the hand-over in progress
     last_bin: dict[int, str] = field(default_factory=dict)  # item -> the bin it last left
     released_by: dict[int, str] = field(default_factory=dict)  # item -> who last let go of it on a shelf (see agents.shelves)
+    wanted: dict[str, list[tuple[float, float]]] = field(default_factory=dict)  # shopper -> stand spots it waits for
 
     def inside_count(self) -> int:
         return sum(1 for s in self.shoppers.values() if s.spawned and not s.done)
@@ -630,7 +631,37 @@ class Shopper:
         c.floor.hold(self.id)
         c.sync_arrived.setdefault(label, set()).add(self.id)
         while not c.sync_users.get(label, set()) <= c.sync_arrived[label] | self._gone():
+            if (spot := self._in_the_way()) is not None:
+                # waiting on a shelf-front spot someone needs: wait out of the way instead (as `_stand_at` does)
+                away = self._out_of_the_way() or self._step_away_spot(spot)
+                if away is not None:
+                    yield from self._walk(away, tol=0.2, stuck_s=STUCK_S)
+                    c.floor.hold(self.id)
             yield
+
+    def _out_of_the_way(self) -> tuple[float, float] | None:
+        """The free point nearest this shopper, in plain sight, whose disc covers no stand spot anyone waits for."""
+        floor, here = self.commons.floor, self.commons.floor.now[self.id]
+        for r in (0.5, 0.8, 1.1, 1.5, 2.0):
+            pts = [(here[0] + r * math.cos(k * math.pi / 8), here[1] + r * math.sin(k * math.pi / 8)) for k in range(16)]
+            pts = [p for p in pts if floor.has_room(self.id, p) and floor.in_sight(here, p) and self._in_the_way(p) is None]
+            if pts:
+                return min(pts, key=lambda p: (-round(floor.clearance_m(p), 2), p))
+        return None
+
+    def _in_the_way(self, at: tuple[float, float] | None = None) -> tuple[float, float] | None:
+        """A stand spot another shopper waits for that this one's disc covers, standing where it is or `at`
+        (None: in nobody's way)."""
+        floor = self.commons.floor
+        here = floor.now[self.id] if at is None else at
+        for other, spots in sorted(self.commons.wanted.items()):
+            if other == self.id or other not in floor.radius or self.commons.shoppers[other].script_over:
+                continue
+            need = self.build.radius_m + floor.radius[other] + PERSONAL_GAP_M
+            for p in spots:
+                if math.dist(here, p) < need:
+                    return p
+        return None
 
     def _gone(self) -> set[str]:
         return {s.id for s in self.commons.shoppers.values() if s.done or s.script_over}
@@ -703,6 +734,10 @@ class Shopper:
         while True:
             free = [p for p in spots if floor.has_room(self.id, p)]
             if free:
+                self.commons.wanted.pop(self.id, None)
+            else:
+                self.commons.wanted[self.id] = spots  # one waiting at a sync point on one of these gives way
+            if free:
                 waiting_since = None
                 if (yield from self._walk(free[0], tol=STAND_TOL_M, stuck_s=STUCK_S, claim=True,
                                           settle_m=STAND_SETTLE_M, settle_ok=reaches)):
@@ -727,7 +762,9 @@ class Shopper:
             tried_at = self._t
             if self._t - start > WALK_TIMEOUT_S:
                 floor.hold(self.id)
+                self.commons.wanted.pop(self.id, None)
                 raise ScenarioFault(f"found no room in front of bin {b.id} in {WALK_TIMEOUT_S:.0f} s")
+        self.commons.wanted.pop(self.id, None)
         fx, fy = b.facing
         self._face_yaw = math.atan2(-fy, -fx)
         while abs(_wrap(self._face_yaw - self._yaw)) > 0.05:

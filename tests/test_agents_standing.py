@@ -29,3 +29,18 @@ def test_two_shoppers_side_by_side_at_a_shelf_both_get_there_and_both_take(seed)
     assert all(s.done for s in sim.shoppers.shoppers.values()), {s.id: s.next_action for s in sim.shoppers.shoppers.values()}
     assert sorted(e.shopper for e in sim.ledger.events_of("take")) == ["ann", "ben"]
     sim.close()
+
+
+@pytest.mark.parametrize("seed", [0, 2])
+def test_a_shopper_waiting_at_a_sync_point_gives_way_to_a_put_back_at_its_shelf(seed):
+    # ann waits at 'go' in front of A-1-1 until ben is done; ben's put-back into A-1-1 needs where she stands
+    sc = Scenario(name="sync-in-the-way", store="tiny_store", seed=seed, duration_s=60)
+    sc.add_shopper("ann", account="a").walk_to("A-1-1").sync("go")
+    sc.add_shopper("ben", account="b", enter_at_s=1.5).pick("cola-330", bin="B-1-3").put_back("cola-330", bin="A-1-1").sync("go")
+    sim = _run(sc, seed)
+    assert not sim.ledger.faults, [e.message for e in sim.ledger.faults]
+    (back,) = sim.ledger.events_of("put_back")
+    assert back.shopper == "ben" and sim.ledger.items[back.item_id].location == "A-1-1"
+    assert all(s.done for s in sim.shoppers.shoppers.values()), {s.id: s.next_action for s in sim.shoppers.shoppers.values()}
+    assert sim.ledger.closed_receipts == {"a": {}, "b": {}}
+    sim.close()
