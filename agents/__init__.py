@@ -16,14 +16,12 @@ def build_simulation(scenario: Scenario, seed: int | None = None, **sim_kwargs):
     from agents.floor import PedestrianFloor
     from agents.shelves import ShelfWatch
     from agents.shopper import Commons, Shopper
-    from sim import manipulation
     from sim.simulation import Simulation
 
     layout = scenario.check()
     spec = scenario.spec
     seed = spec.seed if seed is None else int(seed)
-    sim = Simulation(layout, seed, **sim_kwargs)
-    manipulation.set_item_groups(sim.world)
+    sim = Simulation(layout, seed, **sim_kwargs)  # items are in their collision group (sim.manipulation) already
     commons = Commons(layout=layout, floor=PedestrianFloor(layout, sim.clock.dt_s), seed=seed)
     sim.shoppers = commons  # for tests, the viewer and the runner: who is in the store
     for sh in spec.shoppers:
