@@ -49,6 +49,8 @@ SIDE_REACH_SLACK_M = 0.08
 PUT_BACK_FRONT_MARGIN_M = 0.04  # an item put back stands at least this far behind the shelf's front edge
 REACH_SLACK_M = 0.03  # a target this far past the arm's length is still reached (shoulder and torso give a little)
 LIP_CLEAR_M = 0.03  # a forearm (about 3 cm thick) entering a bin keeps this far off the plate's lip and the shelf above
+PRE_FROM_SHOULDER_M = 0.25  # level distance kept from the shoulder to where a hand stops before putting an item back
+GRIP_BELOW_TOP_M = 0.01  # the highest a hand holds an item it puts back: its palm centre this far under the item's top
 PUT_BACK_TOL_M = 0.012  # how close over its spot the hand brings an item before letting go  # standing beside a bin's front costs at most this much more reach than square in front
 
 
@@ -412,6 +414,14 @@ class Shopper:
         self.busy = True
         yield from self._posture_for(palm)
         if (why := self._reach_blocked(b, palm)) is not None:
+            # a high bin: hold the item higher up its side (it hangs lower from the hand, and goes to the same
+            # spot on the plate), so the forearm comes in over the lip sloping down, as one puts a can on a top shelf
+            top = item_target[2] + h / 2 - GRIP_BELOW_TOP_M
+            for lift in np.arange(0.01, top - palm[2] + 1e-9, 0.01):
+                if self._reach_blocked(b, palm + np.array([0.0, 0.0, lift])) is None:
+                    palm, why = palm + np.array([0.0, 0.0, lift]), None
+                    break
+        if why is not None:
             yield from self._rest()
             self.busy = False
             raise OutOfReach(f"cannot reach bin {bin_id} to put the {a.sku} back ({why})")
@@ -424,7 +434,13 @@ class Shopper:
         mp.make_loose(world, item)
         self.grips[item] = mp.grasp(world, item, self.body.body, ARM_LINKS["right"][3])
         self.upright[item] = (spot[2], item_target - palm)
-        pre = palm + np.array([fx, fy, 0.0]) * (0.14 + d) + np.array([0, 0, 0.03])
+        # in front of the shelf, the item clear of its face; for a high bin no nearer the shoulder than
+        # `PRE_FROM_SHOULDER_M` (a hand folded in over the shoulder swings the arm up and over)
+        sh = self.body.shoulder_world("right")
+        level = math.hypot(palm[0] - sh[0], palm[1] - sh[1])
+        clear_out = (palm[0] - b.front[0]) * -fx + (palm[1] - b.front[1]) * -fy + d + 0.02
+        back = max(clear_out, min(0.14 + d, level - PRE_FROM_SHOULDER_M))
+        pre = palm + np.array([fx, fy, 0.0]) * back + np.array([0, 0, 0.03])
         yield from self._hand_to("right", pre, tol=0.05)
         yield from self._hand_to("right", palm + np.array([0, 0, 0.02]), tol=0.03)
         yield from self._hand_to("right", palm, tol=0.015)
