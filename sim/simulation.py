@@ -25,7 +25,6 @@ from sim.stream import (
     ProductInfo,
     StoreInfo,
 )
-from sim.manipulation import set_item_groups
 from sim.world import StoreWorld
 
 MAX_SETTLE_S = 8.0  # before opening, items come to rest and are put to sleep (see StoreWorld.settle_and_sleep)
@@ -59,9 +58,6 @@ class Simulation:
         self.seed = int(seed)
         self.clock = Clock(1.0 / physics_hz)
         self.world = StoreWorld(layout, generator(seed, "item_weights"), self.clock.dt_s)
-        # Items get their collision group before they settle: changing it later re-inserts every item into
-        # Bullet's world, which wakes each island for a step and freezes a transient into its plate.
-        set_item_groups(self.world)
         self.settle_s = self.world.settle_and_sleep(max_s=MAX_SETTLE_S)
         self.ledger = self.world.ledger
         self.actors: list[Actor] = []

@@ -141,6 +141,22 @@ class StoreWorld:
             pb.changeDynamics(body, 0, activationState=pb.ACTIVATION_STATE_SLEEP, physicsClientId=c)
         return done * self.dt_s
 
+    def steady_plates(self, max_s: float = 3.0, window_s: float = 0.1, tol_n: float = 0.005) -> float:
+        """Step until no plate's force moves by more than `tol_n` (half a gram) over two windows of
+        `window_s` running, at most `max_s`; return seconds stepped. After something woke the resting
+        islands all at once: their plates (woken again by `plate_forces_n`) converge before the episode."""
+        steps = max(1, int(round(window_s / self.dt_s)))
+        self.plate_forces_n()
+        done = quiet = 0
+        while quiet < 2 and done * self.dt_s < max_s:
+            before = self._last_raw_n
+            for _ in range(steps):
+                self.step()
+                self.plate_forces_n()
+            done += steps
+            quiet = quiet + 1 if float(np.max(np.abs(self._last_raw_n - before), initial=0.0)) <= tol_n else 0
+        return done * self.dt_s
+
     def _max_item_speed(self) -> float:
         c = self.client
         return max(
@@ -171,7 +187,7 @@ class StoreWorld:
         # force. The spring always holds at least the plate's own weight, so ~0 N is never a real load.
         #
         # A resting island that wakes for a single step (items re-filtered for collisions after the store
-        # settled, as the agents do; a body brushing past) still has its bodies' sleep timers full: it is solved once,
+        # settled; a body brushing past) still has its bodies' sleep timers full: it is solved once,
         # mid-transient (items pressing 5 % under their weight), and sleeps again on the next step, freezing
         # that transient into the plate for good. In market_store a bin of three 1.5 l colas read 256 g light
         # from the start and jumped back when a shopper passed 10 s later: a phantom put-back. So a plate
