@@ -109,7 +109,10 @@ def test_interrupted_bench_resumes_where_it_stopped(tmp_path):
     out = tmp_path / "run"
     cmd = [sys.executable, "run_sim.py", "bench", TINY, "--seeds", "0:6", "--workers", "1",
            "--episode-fn", PROBE, "--no-plots", "--out", str(out)]
-    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A shell running the tests in the background (nohup make test &) ignores SIGINT, and a Python started
+    # with SIGINT ignored never turns it into KeyboardInterrupt: give the bench a terminal's default.
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     results = out / "results.jsonl"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and len(read_rows(results)) < 2:
