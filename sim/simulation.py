@@ -28,6 +28,9 @@ from sim.stream import (
 from sim.world import StoreWorld
 
 MAX_SETTLE_S = 8.0  # before opening, items come to rest and are put to sleep (see StoreWorld.settle_and_sleep)
+# Once every shopper has left, the sensors keep streaming this long (within duration_s): a receipt is due within
+# 2 s of its account's last exit (DESIGN §8), so the stack must see the empty store for longer than that.
+AFTER_LAST_EXIT_S = 3.0
 
 
 class Actor(Protocol):
@@ -99,13 +102,16 @@ class Simulation:
         return out
 
     def run(self, duration_s: float, stop_when_done: bool = True) -> Iterator[Message]:
-        """The whole stream: `StoreInfo`, then every message until `duration_s` (or all actors done)."""
+        """The whole stream: `StoreInfo`, then every message until `duration_s`, or (`stop_when_done`) until
+        `AFTER_LAST_EXIT_S` after every actor is done, so the stack sees the last shopper's exit through."""
         yield self.store_info()
         end_tick = int(round(duration_s / self.clock.dt_s))
+        tail_ticks = int(round(AFTER_LAST_EXIT_S / self.clock.dt_s))
         while self.clock.tick < end_tick:
             yield from self.step()
             if stop_when_done and self.actors and all(a.done for a in self.actors):
-                break
+                end_tick = min(end_tick, self.clock.tick + tail_ticks)
+                stop_when_done = False
         for sensor in self.sensors:
             yield from sensor.flush()
 

@@ -27,6 +27,7 @@ def _episode(name: str, seed: int = 0, mode: str = "fused"):
         issued = []
         for msg in sim.run(scenario.spec.duration_s):
             issued.extend(stack.consume(msg))
+        stack.issued_live = len(issued)  # receipts issued while the stream still ran, not by finish()
         issued.extend(stack.finish())
         ledger = sim.ledger
         truth = dict(ledger.closed_receipts)
@@ -53,6 +54,7 @@ def test_one_take_gives_one_exact_unflagged_receipt_within_two_seconds_of_the_ex
     assert r.items == truth[r.account]
     assert not r.flagged, r.reasons
     assert closed[r.account] <= r.t_s <= closed[r.account] + 2.0
+    assert stack.issued_live == 1, "the stream runs on after the exit, so the receipt comes from the live stream"
     assert [(e.kind, e.account) for e in stack.events] == [("take", r.account)]
 
 

@@ -316,3 +316,45 @@ def test_a_woken_plate_never_reads_minus_its_own_weight():
             readings.append(sim.load_cells.true_grams())
     assert np.abs(np.array(readings) - _true_grams(sim)).max() <= 0.5
     sim.close()
+
+
+class _LeavesAt:
+    """An actor that is done from `done_s` on (a shopper who has left)."""
+
+    id = "probe"
+    account = "acct-probe"
+
+    def __init__(self, done_s: float) -> None:
+        self.done_s = done_s
+        self.t_s = 0.0
+
+    def act(self, sim) -> None:
+        self.t_s = sim.t_s
+
+    def position(self):
+        return None
+
+    @property
+    def done(self) -> bool:
+        return self.t_s >= self.done_s
+
+
+def test_the_stream_runs_on_after_the_last_shopper_leaves_and_stops_within_the_duration():
+    from sim.simulation import AFTER_LAST_EXIT_S
+
+    sim = Simulation(load_store(STORES / "tiny_store.yaml"), 0, cameras=False)
+    try:
+        sim.add_actor(_LeavesAt(sim.t_s + 0.5))
+        t0 = sim.t_s
+        last = max(m.t_s for m in sim.run(60.0) if isinstance(m, LoadCellBatch))
+        assert AFTER_LAST_EXIT_S > 2.0  # longer than the stack's 2 s receipt deadline
+        assert 0.5 + AFTER_LAST_EXIT_S - 0.3 <= last - t0 <= 0.5 + AFTER_LAST_EXIT_S + 0.1
+    finally:
+        sim.close()
+    sim = Simulation(load_store(STORES / "tiny_store.yaml"), 0, cameras=False)
+    try:
+        sim.add_actor(_LeavesAt(sim.t_s + 0.5))
+        list(sim.run(sim.t_s + 1.5))  # the scenario's duration comes first
+        assert sim.t_s == pytest.approx(1.5, abs=0.01)
+    finally:
+        sim.close()
