@@ -49,9 +49,11 @@ import inspect
 import json
 import math
 import os
+import signal
 import socket
 import statistics
 import sys
+import threading
 import time
 import traceback
 from collections import defaultdict
@@ -226,11 +228,13 @@ def run_bench(
         bar.update(row)
 
     t0 = time.perf_counter()
+    restore = _terminate_as_interrupt()
     try:
         if todo:
             runner = _run_local if backend == "local" else _run_ray
             runner(jobs, out, workers, episode_fn, sink, ray_address)
     finally:
+        restore()
         wall_s = time.perf_counter() - t0
         bar.close()
         all_rows = list({_row_key(r): r for r in read_rows(results_path)}.values())
@@ -240,6 +244,20 @@ def run_bench(
         write_summary(out, [r for r in all_rows if _row_key(r) in planned_keys] or all_rows, result,
                       backend=backend, workers=workers, plots=plots)
     return result
+
+
+def _terminate_as_interrupt() -> Callable[[], None]:
+    """SIGTERM (`kill`, a batch scheduler's stop) ends the bench as Ctrl-C does: the running episodes' worker
+    processes are ended and the summary of what finished is written. Without this a SIGTERM killed only this
+    process and its spawned workers ran their episodes on. Returns what restores the previous handler."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(_signum, _frame):
+        raise KeyboardInterrupt("terminated")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    return lambda: signal.signal(signal.SIGTERM, previous)
 
 
 def run_one(episode_fn: str, job: Mapping, episode_dir: str | None) -> list[dict]:

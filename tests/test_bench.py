@@ -129,6 +129,53 @@ def test_interrupted_bench_resumes_where_it_stopped(tmp_path):
     assert f"{len(kept)} resumed" in done.stdout
 
 
+def lingering_episode(scenario_path: str, seed: int, *, mode: str = "fused", out_dir=None, record=None) -> dict:
+    """An episode that takes a minute: what a bench's worker is doing when the bench is stopped."""
+    time.sleep(60)
+    return {"scenario": scenario_path, "seed": seed, "mode": mode}
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(stat.parent.name))
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads process parents from /proc")
+def test_terminated_bench_ends_its_running_episodes_workers(tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "run_sim.py", "bench", TINY, "--seeds", "0:4", "--workers", "2",
+           "--episode-fn", "tests.test_bench:lingering_episode", "--no-plots", "--out", str(out)]
+    proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    workers: list[int] = []
+    while time.monotonic() < deadline and len(workers) < 2:  # two episodes' worker processes started
+        time.sleep(0.2)
+        workers = [c for c in _children(proc.pid) if "spawn_main" in Path(f"/proc/{c}/cmdline").read_text()]
+    assert len(workers) >= 2
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=30) == 130
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and any(_alive(w) for w in workers):
+        time.sleep(0.1)
+    assert not any(_alive(w) for w in workers), "a worker ran its episode on after the bench was stopped"
+    assert (out / "summary.md").exists()
+
+
 def test_erroring_episode_becomes_an_error_row_and_the_bench_goes_on(tmp_path):
     bad = tmp_path / "broken_store.yaml"
     bad.write_text(Path(TINY).read_text().replace("length_m: 2.4", "length_m: -2.4", 1))
