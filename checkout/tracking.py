@@ -3,7 +3,11 @@
 Constant-velocity Kalman filter per person on the floor plane and Hungarian
 assignment (scipy `linear_sum_assignment`) of detections to tracks each frame
 set. A track is born only near an entry gate shortly after a scan there, and
-is bound to the account scanned (a group: several tracks, one account). A
+is bound to the account scanned (a group: several tracks, one account).
+Detections a gate sees within `birth_merge_m` of each other in one frame set are
+one person (head and shoulder split apart), and a new track is tentative until
+seen over `confirm_s`: lost before that, it was a split of someone's blob and is
+dropped, its scan free to seat the next person. A confirmed
 track never dies of missed detections — a person who entered must leave by an
 exit, so an unseen person coasts, growing uncertain, until a detection
 re-attaches — and ends only at an exit passage, which closes the nearest
@@ -33,6 +37,10 @@ class TrackerConfig:
     birth_radius_m: float = 1.2  # from an entry gate's centre: people are born walking in, not browsing nearby
     birth_window_s: float = 20.0  # after a scan, its group walks through within this
     birth_confirm: int = 2  # frame sets a new detection must persist before it is a person
+    birth_confirm_s: float = 0.2  # ... and over at least this long (a split blob of one person lasts a frame or two)
+    birth_merge_m: float = 0.5  # new detections this close together at a gate are one person's head and shoulder
+    confirm_s: float = 1.0  # a track seen over this long is a person; before, it is tentative
+    tentative_lost_s: float = 0.5  # a tentative track unseen this long was a split of someone else's blob: dropped
     duplicate_m: float = 0.45  # a detection this close to a track is that track (a second peak of it)
     exit_radius_m: float = 2.5
     look_weight_m: float = 0.6  # a complete colour mismatch costs as much as this much distance
@@ -71,6 +79,8 @@ class Track:
     hist_h: list[float] = field(default_factory=list)  # head-top height at each hist_t (nan: unseen)
     stand_h: float = float("nan")  # standing head height: a slow running maximum (people crouch, never grow)
     look: np.ndarray | None = None  # colour histogram of the person seen from above (shirt, skin), a running mean
+    confirmed: bool = False  # seen over `confirm_s`: from then on it never dies but at an exit
+    scan: "_Scan | None" = None  # the scan it was born on (refunded if the track is dropped as tentative)
 
     def position_at(self, t_s: float) -> tuple[float, float]:
         if not self.hist_t:
@@ -94,7 +104,8 @@ class Tracker:
         self.tracks: dict[int, Track] = {}
         self.scans: list[_Scan] = []
         self._next_id = 1
-        self._candidates: list[tuple[np.ndarray, int, float]] = []  # xy, frames seen, last t
+        self._candidates: list[tuple[np.ndarray, int, float]] = []  # xy, frames seen, first seen t
+        self.dropped: list[Track] = []  # tentative tracks dropped (a second blob of one person, never confirmed)
         self.t_s = 0.0
         self.encounters: list[Encounter] = []
         self._open_enc: dict[tuple[int, int], Encounter] = {}
@@ -185,8 +196,9 @@ class Tracker:
         if live:
             pos = np.array([tr.x[:2] for tr in live])
             rest = [d for d in rest if np.min(np.linalg.norm(pos - d, axis=1)) > cfg.duplicate_m]
+        self._confirm_or_drop(t_s, live)
         self._births(t_s, rest)
-        for tr in live:
+        for tr in self.live():
             h = seen_h.get(tr.id, float("nan"))
             tr.hist_t.append(t_s)
             tr.hist_xy.append((float(tr.x[0]), float(tr.x[1])))
@@ -272,28 +284,63 @@ class Tracker:
         tr.P = (np.eye(4) - K @ H) @ tr.P
         tr.last_seen_s = t_s
 
+    def _confirm_or_drop(self, t_s: float, live: list[Track]) -> None:
+        """A new track becomes a person once seen over `confirm_s`; one lost before that was never a person of
+        its own (the shoulder or basket of someone walking in split from their head for a frame or two): it is
+        dropped, and its scan may seat the next person walking in."""
+        cfg = self.cfg
+        for tr in live:
+            if tr.confirmed:
+                continue
+            if tr.last_seen_s - tr.born_s >= cfg.confirm_s:
+                tr.confirmed = True
+            elif t_s - tr.last_seen_s > cfg.tentative_lost_s:
+                self._drop(tr)
+
+    def _drop(self, tr: Track) -> None:
+        del self.tracks[tr.id]
+        self.dropped.append(tr)
+        if tr.scan is not None:
+            tr.scan.births -= 1
+        for key in [k for k in self._open_enc if tr.id in k]:
+            del self._open_enc[key]
+        self.encounters = [e for e in self.encounters if tr.id not in e.tracks]
+
     def _births(self, t_s: float, dets: list[np.ndarray]) -> None:
         cfg = self.cfg
         open_scans = [s for s in self.scans if 0 <= t_s - s.t_s <= cfg.birth_window_s]
-        survivors: list[tuple[np.ndarray, int, float]] = []
+        # Unclaimed detections close together at a gate are one person (head and shoulder, a raised arm):
+        # people walk through a gate one behind the other, never head beside head closer than this.
+        merged: list[tuple[np.ndarray, tuple[float, float]]] = []
         for d in dets:
+            if not any(self._gate_dist(s.gate, d) <= cfg.birth_radius_m for s in open_scans):
+                continue
+            for i, (m, key) in enumerate(merged):
+                if np.linalg.norm(m - d) < cfg.birth_merge_m:
+                    merged[i] = ((m + d) / 2.0, key)
+                    break
+            else:
+                merged.append((np.asarray(d, dtype=float), (float(d[0]), float(d[1]))))
+        survivors: list[tuple[np.ndarray, int, float]] = []
+        for d, key in merged:
             near = [s for s in open_scans if self._gate_dist(s.gate, d) <= cfg.birth_radius_m]
             if not near:
                 continue
-            seen = 1
-            for xy, n, t_prev in self._candidates:
-                if np.linalg.norm(xy - d) < cfg.duplicate_m + 0.3:
-                    seen = n + 1
-            if seen < cfg.birth_confirm:
-                survivors.append((d, seen, t_s))
+            seen, first = 1, t_s
+            for xy, n, t_first in self._candidates:
+                if np.linalg.norm(xy - d) < cfg.duplicate_m + 0.3 and n + 1 > seen:
+                    seen, first = n + 1, t_first
+            if seen < cfg.birth_confirm or t_s - first < cfg.birth_confirm_s - 1e-6:
+                survivors.append((d, seen, first))
                 continue
             # Every scan lets at least one person in: the earliest scan nobody has walked through on yet takes
             # this person; otherwise it is one more member of the latest group.
             unused = [s for s in near if s.births == 0]
             scan = min(unused, key=lambda s: s.t_s) if unused else max(near, key=lambda s: s.t_s)
             scan.births += 1
-            tr = Track(self._next_id, scan.account, np.array([d[0], d[1], 0.0, 0.0]), np.diag([0.05, 0.05, 1.0, 1.0]), t_s, t_s, last_seen_s=t_s)
-            self._learn_look(tr, getattr(self, "_rest_looks", {}).get(tuple(d)), True)
+            tr = Track(self._next_id, scan.account, np.array([d[0], d[1], 0.0, 0.0]), np.diag([0.05, 0.05, 1.0, 1.0]), t_s, t_s,
+                       last_seen_s=t_s, scan=scan)
+            self._learn_look(tr, getattr(self, "_rest_looks", {}).get(key), True)
             self.tracks[tr.id] = tr
             self._next_id += 1
         self._candidates = survivors

@@ -130,3 +130,45 @@ def test_tracks_that_met_and_parted_unseen_by_colour_stay_in_doubt_afterwards_bu
     assert enc.verdict == "unsure"
     a = next(t for t in tr.tracks.values() if t.account == "a")
     assert tr.doubts(a.id, 3.0) == [] and tr.doubts(a.id, 9.0) == [enc]
+
+
+def test_a_shopper_split_into_two_blobs_at_the_gate_is_one_track_and_the_next_scan_gets_the_next_person():
+    # Walking in, one person's head and shoulder show as two peaks 0.3 m apart for a few frames. That is one
+    # person: a second track on the same scan would steal the next shopper's account.
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    for t in np.arange(0.1, 0.5, 0.1):
+        y = 0.2 + 0.8 * t
+        tr.update(float(t), np.array([[0.9, y], [1.2, y + 0.02]]))
+    _walk(tr, 0.5, 3.0, [lambda t: (1.0 + 0.5 * (t - 0.5), 0.2 + 0.8 * t)])
+    assert [t.account for t in tr.live()] == ["a"]
+    tr.scan(GateScan(3.0, "in-1", "b"))
+    a = lambda t: (2.25, 2.6)
+    _walk(tr, 3.0, 5.0, [a, lambda t: (1.0, 0.2 + 0.8 * (t - 3.0))])
+    assert sorted(t.account for t in tr.live()) == ["a", "b"]
+    b_track = next(t for t in tr.live() if t.account == "b")
+    assert np.hypot(b_track.x[0] - 1.0, b_track.x[1] - (0.2 + 0.8 * 1.9)) < 0.3
+
+
+def test_a_new_track_that_loses_its_detection_at_once_is_dropped_and_its_scan_seats_the_next_person():
+    # A stray second peak confirmed at the gate (a raised arm for a few frames) is never seen again: the
+    # tentative track it started is dropped, not left standing by the gate as a person of that account.
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    for t in np.arange(0.1, 0.5, 0.1):
+        tr.update(float(t), np.array([[1.0, 0.2 + 0.8 * t], [1.6, 0.3]]))
+    assert len(tr.live()) == 2  # both confirmed as candidates: two people for now
+    _walk(tr, 0.5, 2.5, [lambda t: (1.0, 0.2 + 0.8 * t)])
+    assert [t.account for t in tr.live()] == ["a"]
+    assert len(tr.dropped) == 1 and tr.dropped[0].account == "a"
+    # The person whose scan the dropped track used gets it back: a group member walking in later is still seated.
+    scan_a = tr.scans[0]
+    assert scan_a.births == 1
+
+
+def test_a_track_seen_long_enough_is_never_dropped_when_lost():
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    _walk(tr, 0.1, 2.0, [lambda t: (1.0, 0.2 + 0.8 * t)])
+    _walk(tr, 2.0, 20.0, [], dt=0.5)  # out of every camera's sight for a long time
+    assert [t.account for t in tr.live()] == ["a"] and tr.dropped == []
