@@ -23,6 +23,7 @@ receipt is flagged rather than guessed.
 from __future__ import annotations
 
 import math
+import weakref
 from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass
@@ -115,9 +116,23 @@ def attribute(
     hand: dict[int, float] = defaultdict(float)
     s_any = {s.track: True for s in seen}
     for s in seen:
-        gap = max(0.0, t_start_s - s.t_s, s.t_s - t_end_s)
-        # A blob of a few points at a bin's edge is as likely a sleeve or knee beside it as a hand in it.
-        hand[s.track] += math.exp(-gap / 0.5) * math.log1p(max(0, s.n_points - EDGE_POINTS))  # type: ignore[index]
+        hand[s.track] += _hand_score(s, t_start_s, t_end_s)  # type: ignore[index]
+    # The shelf above hides a hand inside a lower bin from ceiling cameras: what shows is the arm in front of the
+    # bin, and of a crouch the knees in front of the shelf below — both sorted into the bin above or below by
+    # their height. Such sightings count, at a discount, as the reach they most likely are.
+    column = _column_neighbours(store, bin_id)
+    for b in column:
+        for s in log.window(b, t_start_s - PRE_S, t_end_s + POST_S):
+            if s.track is not None:
+                hand[s.track] += COLUMN_DISCOUNT * _hand_score(s, t_start_s, t_end_s)
+    # A hand of theirs busy in another bin while the load changed here is evidence they were not reaching here.
+    busy: dict[int, float] = defaultdict(float)
+    for b, rows in log.by_bin.items():
+        if b == bin_id or b in column:
+            continue
+        for s in rows:
+            if s.track is not None and t_start_s - BUSY_PAD_S <= s.t_s <= t_end_s + BUSY_PAD_S:
+                busy[s.track] += math.log1p(max(0, s.n_points - EDGE_POINTS))
     rows = []
     for tr in tracks.values():
         if tr.born_s > t_end_s + POST_S or (tr.ended_s is not None and tr.ended_s < t_start_s - PRE_S):
@@ -129,6 +144,7 @@ def attribute(
         if reach < 1e-3 and not seen_hand:
             continue
         w = max(reach, 0.02 if seen_hand else 0.0) * (1.0 + (HAND_LR - 1.0) * (1.0 - math.exp(-h / HAND_SCALE)))
+        w /= 1.0 + (BUSY_LR - 1.0) * (1.0 - math.exp(-busy.get(tr.id, 0.0) / HAND_SCALE))
         rows.append((tr.id, tr.account, w, "hand" if seen_hand else "proximity"))
     if rows:
         return _normalise(rows)
@@ -138,6 +154,9 @@ def attribute(
     return [Candidate(None, None, 0.0, "nobody")]
 
 
+COLUMN_DISCOUNT = 0.5  # a sighting in the bin just above or below counts half (arm or knees, not the hand itself)
+BUSY_PAD_S = 0.3  # a hand elsewhere this close to the change's start or end was busy then
+BUSY_LR = 6.0  # a hand seen in another bin during the change vs none seen there, for someone who did reach here
 HAND_LR = 40.0  # a seen hand in the bin vs none seen (hands hide behind bodies and shelves)
 HAND_SCALE = 4.0  # hand score (frames x log points) at which the evidence is ~63 % of its full weight
 EDGE_POINTS = 3  # a blob's first points count nothing: the least a perception blob has (a body part grazing the bin)
@@ -147,6 +166,28 @@ LOW_SHELF_M = 0.6  # a plate below this is out of a standing adult's hand (shoul
 BEND_M = 0.15  # the head drops at least this much below the person's standing height when they bend or crouch
 NOT_BENT = 0.15  # likelihood of a low-shelf reach while the head stayed up (a child, a long arm, a stoop missed)
 BEHIND_TOL_M = 0.1  # head-position scatter across the front plane
+
+
+def _hand_score(s: HandSighting, t_start_s: float, t_end_s: float) -> float:
+    """Frames x log points, fading with the time from the change: a blob of a few points at a bin's edge is as
+    likely a sleeve or knee beside it as a hand in it."""
+    gap = max(0.0, t_start_s - s.t_s, s.t_s - t_end_s)
+    return math.exp(-gap / 0.5) * math.log1p(max(0, s.n_points - EDGE_POINTS))
+
+
+_COLUMNS: "weakref.WeakKeyDictionary[StoreModel, dict[str, tuple[str, ...]]]" = weakref.WeakKeyDictionary()
+
+
+def _column_neighbours(store: StoreModel, bin_id: str) -> tuple[str, ...]:
+    """Bins directly above and below this one (same gondola and position along it, the next shelf)."""
+    cache = _COLUMNS.setdefault(store, {})
+    if bin_id not in cache:
+        b = store.bins[bin_id]
+        cache[bin_id] = tuple(
+            o.id for o in store.bins.values()
+            if o.gondola == b.gondola and o.index == b.index and abs(o.shelf - b.shelf) == 1
+        )
+    return cache[bin_id]
 
 
 def _reach(d_m: float) -> float:
@@ -163,10 +204,14 @@ def _posture(store: StoreModel, tr: Track, bin_id: str, t0: float, t1: float) ->
     i0 = bisect_left(tr.hist_t, t0)
     i1 = bisect_left(tr.hist_t, t1 + 1e-9)
     h = np.asarray(tr.hist_h[i0:i1], dtype=float)
-    h = h[np.isfinite(h)]
-    if not len(h):
+    seen = np.isfinite(h)
+    if not seen.any():
         return 1.0  # unseen then: no evidence either way
-    return 1.0 if tr.stand_h - float(h.min()) >= BEND_M else NOT_BENT
+    if tr.stand_h - float(h[seen].min()) >= BEND_M:
+        return 1.0
+    # A head unseen for much of the reach (bent below the shelf edge, hidden by another) may have bent unseen:
+    # the evidence counts in proportion to how much of the window the head was seen.
+    return NOT_BENT ** float(seen.mean())
 
 
 def _closest_approach(store: StoreModel, tr: Track, bin_id: str, t0: float, t1: float) -> float:

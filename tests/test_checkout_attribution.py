@@ -1,0 +1,85 @@
+"""Attribution on hand-built tracks and hand sightings in the tiny store (A-1-1 below A-2-1, A-1-2 beside A-1-1)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from checkout.attribution import HandLog, attribute
+from checkout.perception import HandBlob
+from checkout.storemodel import StoreModel
+from checkout.tracking import Track
+from tests.checkout_synth import tiny_store_info
+
+T0, T1 = 10.0, 10.4  # the load change
+
+
+@pytest.fixture(scope="module")
+def store() -> StoreModel:
+    return StoreModel(tiny_store_info())
+
+
+def _track(track_id: int, account: str, x: float, y: float, stand_h: float = 1.75, head_h: float | None = None) -> Track:
+    """Standing still at (x, y) from 5 s to 15 s, head at `head_h` (nan: unseen) sampled every 0.1 s."""
+    ts = [5.0 + 0.1 * k for k in range(101)]
+    h = stand_h if head_h is None else head_h
+    return Track(track_id, account, np.array([x, y, 0.0, 0.0]), np.eye(4) * 0.01, 15.0, 5.0, hist_t=ts,
+                 hist_xy=[(x, y)] * len(ts), hist_h=[h] * len(ts), stand_h=stand_h)
+
+
+def _sightings(log: HandLog, bin_id: str, track: Track, times: list[float], n_points: int, at: tuple[float, float, float]) -> None:
+    for t in times:
+        log.add((HandBlob(bin_id, t, at, n_points, np.zeros((n_points, 3), dtype=np.uint8)),), [track])
+
+
+def _p(cands, account: str) -> float:
+    return sum(c.probability for c in cands if c.account == account)
+
+
+def test_an_arm_seen_only_in_the_bin_above_still_tells_the_reacher_from_a_bystander(store):
+    # A-1-1's front edge is at x = 2.55. The reacher stands 0.3 m out, the bystander 0.65 m out (within a lean).
+    reacher, bystander = _track(1, "acct-r", 2.25, 3.8), _track(2, "acct-b", 1.9, 3.8)
+    tracks = {1: reacher, 2: bystander}
+    alone = attribute(store, HandLog(store), tracks, "A-1-1", T0, T1, ["acct-r", "acct-b"])
+    log = HandLog(store)
+    # The shelf above hides the hand in the bottom bin; its forearm shows in front of A-2-1 (same column).
+    _sightings(log, "A-2-1", reacher, [9.9, 10.0, 10.1, 10.2, 10.3, 10.4], 8, (2.5, 3.8, 1.05))
+    seen = attribute(store, log, tracks, "A-1-1", T0, T1, ["acct-r", "acct-b"])
+    assert _p(seen, "acct-r") > 0.9
+    assert _p(seen, "acct-r") > _p(alone, "acct-r") + 0.1
+
+
+def test_an_arm_in_the_next_bin_along_is_no_evidence_for_this_one(store):
+    reacher, bystander = _track(1, "acct-r", 2.25, 3.8), _track(2, "acct-b", 1.9, 3.8)
+    tracks = {1: reacher, 2: bystander}
+    alone = attribute(store, HandLog(store), tracks, "A-1-1", T0, T1, ["acct-r", "acct-b"])
+    log = HandLog(store)
+    _sightings(log, "A-1-2", reacher, [9.9, 10.0, 10.1, 10.2, 10.3, 10.4], 8, (2.5, 3.3, 0.3))
+    beside = attribute(store, log, tracks, "A-1-1", T0, T1, ["acct-r", "acct-b"])
+    assert _p(beside, "acct-r") < _p(alone, "acct-r")
+
+
+def test_a_shopper_whose_hands_are_busy_in_the_next_bin_is_not_the_taker(store):
+    # Both stand at the shelf, between A-1-1 and A-1-2; a small hand of one is seen in A-1-1, while the other leans
+    # both hands on A-1-2 through the whole change.
+    taker, leaner = _track(1, "acct-t", 2.3, 3.55), _track(2, "acct-l", 2.3, 3.3)
+    tracks = {1: taker, 2: leaner}
+    log = HandLog(store)
+    _sightings(log, "A-1-1", taker, [10.1, 10.2, 10.3], 5, (2.45, 3.6, 0.3))
+    quiet = attribute(store, log, tracks, "A-1-1", T0, T1, ["acct-t", "acct-l"])
+    for t in np.arange(9.8, 10.7, 0.1):
+        _sightings(log, "A-1-2", leaner, [float(t)], 40, (2.45, 3.2, 0.3))
+        _sightings(log, "A-1-2", leaner, [float(t)], 40, (2.45, 2.8, 0.3))
+    busy = attribute(store, log, tracks, "A-1-1", T0, T1, ["acct-t", "acct-l"])
+    assert _p(busy, "acct-t") > 0.97
+    assert _p(busy, "acct-t") > _p(quiet, "acct-t")
+
+
+def test_a_head_unseen_through_a_low_reach_is_not_taken_as_standing_straight(store):
+    # A-1-1 is a bottom bin: a standing head is evidence against a reach, an unseen head is not.
+    reacher, other = _track(1, "acct-r", 2.3, 3.8, stand_h=1.2), _track(2, "acct-o", 2.3, 3.6, stand_h=1.75, head_h=1.3)
+    up = attribute(store, HandLog(store), {1: reacher, 2: other}, "A-1-1", T0, T1, ["acct-r", "acct-o"])
+    hidden = _track(1, "acct-r", 2.3, 3.8, stand_h=1.2)
+    hidden.hist_h = [1.2 if abs(t - 10.2) > 0.9 else float("nan") for t in hidden.hist_t]
+    unseen = attribute(store, HandLog(store), {1: hidden, 2: other}, "A-1-1", T0, T1, ["acct-r", "acct-o"])
+    assert _p(up, "acct-r") < 0.3  # seen standing straight throughout: hardly the reacher
+    assert _p(unseen, "acct-r") > _p(up, "acct-r") + 0.15
