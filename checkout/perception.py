@@ -12,6 +12,9 @@ K, R, t and fused on one floor grid (the highest point per cell):
 - people: peaks of that height map between `head_min_m` and `head_max_m`
   with enough support, at least `head_sep_m` apart (one peak per head, so a
   group standing close is several people);
+- low peaks: the same down to `low_head_min_m`, away from every head — a
+  person crouched at a bottom shelf, or an arm or basket; tracking may use one
+  to follow a person it has lost, never to start one;
 - hands: foreground points inside a bin's volume or in the slab just in front
   of it (`reach_out_m`), with a sample of their colours for identification.
 """
@@ -34,6 +37,7 @@ class PerceptionConfig:
     static_absorb_s: float = 6.0  # a foreground pixel unchanged this long becomes background
     grid_m: float = 0.05
     head_min_m: float = 1.0  # shortest adult head top the population model draws
+    low_head_min_m: float = 0.7  # a crouch to a bottom shelf brings an adult's head top down to ~0.8-1.0 m
     head_max_m: float = 2.3
     head_sep_m: float = 0.35  # two heads are never closer than this
     head_support_cells: int = 6
@@ -62,6 +66,7 @@ class Percept:
     cameras: tuple[str, ...]
     foreground_points: int
     head_rgb: tuple[np.ndarray, ...] = ()  # per head: a sample of the colours on that person (shirt, skin, basket)
+    low_heads: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (M, 3) lower peaks: crouches (or arms)
 
 
 class CameraBackground:
@@ -146,9 +151,14 @@ class Perception:
         keep = (P[:, 2] > 0.05) & (P[:, 2] < self.cfg.head_max_m + 0.3)
         keep &= (P[:, 0] >= 0) & (P[:, 0] < self.store.floor_m[0]) & (P[:, 1] >= 0) & (P[:, 1] < self.store.floor_m[1])
         P, C = P[keep], C[keep]
-        heads = self.find_heads(self.height_map(P))
+        hm = self.height_map(P)
+        heads = self.find_heads(hm)
+        low = self.find_heads(hm, self.cfg.low_head_min_m)
+        if len(low) and len(heads):
+            d = np.hypot(low[:, None, 0] - heads[None, :, 0], low[:, None, 1] - heads[None, :, 1]).min(axis=1)
+            low = low[d >= self.cfg.head_sep_m]
         hands = tuple(self.find_hands(t_s, P, C, heads))
-        return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P, C))
+        return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P, C), low)
 
     def person_colours(self, heads: np.ndarray, P: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, ...]:
         """Per head, the colours of foreground points on that person's body (within `body_radius_m`, above the knee)."""
@@ -172,9 +182,10 @@ class Perception:
             np.maximum.at(hm, (ix, iy), P[:, 2])
         return hm
 
-    def find_heads(self, hm: np.ndarray) -> np.ndarray:
+    def find_heads(self, hm: np.ndarray, min_m: float | None = None) -> np.ndarray:
+        """Head tops: peaks of the height map between `min_m` (default `head_min_m`) and `head_max_m`."""
         cfg = self.cfg
-        tall = (hm >= cfg.head_min_m) & (hm <= cfg.head_max_m)
+        tall = (hm >= (cfg.head_min_m if min_m is None else min_m)) & (hm <= cfg.head_max_m)
         if not tall.any():
             return np.zeros((0, 3))
         # Fill single-cell holes (pixels the cameras missed) before looking for peaks.

@@ -50,6 +50,7 @@ class TrackerConfig:
     close_m: float = 0.6  # two heads this close may be confused (one detection for two, or crossing paths)
     apart_m: float = 1.0  # once this far apart again, who is who is checked by their looks
     swap_margin: float = 0.15  # looks must favour one assignment by this much (Bhattacharyya sum) to decide it
+    low_gate_m: float = 0.7  # a low peak continues a track only this close: a crouch moves the head forward and down
     recheck_s: float = 4.0  # an encounter not checked this long after parting (looks unseen) stays a doubt
 
 
@@ -151,8 +152,10 @@ class Tracker:
             tr.t_s = t_s
 
     def update(self, t_s: float, heads_xy: np.ndarray, looks: list[np.ndarray | None] | None = None,
-               heights_m: np.ndarray | None = None) -> None:
-        """One frame set: assign head detections to tracks (distance, plus colour mismatch when both are known)."""
+               heights_m: np.ndarray | None = None, low_heads: np.ndarray | None = None) -> None:
+        """One frame set: assign head detections to tracks (distance, plus colour mismatch when both are known);
+        then tracks no head went to may take a low peak (x, y, height) close to them: a person crouched to a
+        bottom shelf, whose head dropped below the head band (never a new person)."""
         cfg = self.cfg
         self.predict(t_s)
         self.t_s = t_s
@@ -190,6 +193,8 @@ class Tracker:
                 self._learn_look(live[r], looks[k], bool(alone[k]) and not engaged)
                 seen_h[live[r].id] = float(heights[k])
                 matched_det.add(int(k))
+        if low_heads is not None and len(low_heads) and live:
+            self._match_low(t_s, live, np.asarray(low_heads, dtype=float).reshape(-1, 3), seen_h)
         self._check_encounters(t_s, live, {live[r].id: looks[k] for r, k in self._last_pairs} if live else {})
         rest = [dets[k] for k in range(len(dets)) if k not in matched_det]
         self._rest_looks = {tuple(dets[k]): looks[k] for k in range(len(dets)) if k not in matched_det}
@@ -209,6 +214,23 @@ class Tracker:
                 tr.hist_t.pop(0)
                 tr.hist_xy.pop(0)
                 tr.hist_h.pop(0)
+
+    def _match_low(self, t_s: float, live: list[Track], low: np.ndarray, seen_h: dict[int, float]) -> None:
+        cfg = self.cfg
+        rows = [r for r, tr in enumerate(live) if tr.id not in seen_h]
+        if not rows:
+            return
+        pos = np.array([live[r].x[:2] for r in rows])
+        cost = np.linalg.norm(pos[:, None, :] - low[None, :, :2], axis=2)
+        gate = np.array([min(self._gate(live[r], t_s), cfg.low_gate_m) for r in rows])
+        big = 1e6
+        c = np.where(cost <= gate[:, None], cost, big)
+        for i, k in zip(*linear_sum_assignment(c)):
+            if c[i, k] >= big:
+                continue
+            tr = live[rows[i]]
+            self._correct(tr, low[k, :2], t_s)
+            seen_h[tr.id] = float(low[k, 2])
 
     def _check_encounters(self, t_s: float, live: list[Track], det_look: dict[int, np.ndarray | None]) -> None:
         """Open an encounter when two tracks come close; when they part, keep or swap who is who by their looks."""

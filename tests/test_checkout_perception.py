@@ -66,3 +66,14 @@ def test_two_shoppers_reaching_into_one_bin_are_two_hands_each_near_its_reacher(
     blobs = sorted((h for h in out.hands if h.bin == "A-1-2"), key=lambda h: h.centroid[1])
     assert len(blobs) == 2
     assert abs(blobs[0].centroid[1] - 2.7) < 0.15 and abs(blobs[1].centroid[1] - 3.3) < 0.15
+
+
+def test_a_shopper_crouched_below_the_head_band_is_a_low_peak_not_a_head():
+    p, r, rng = _learned()
+    out = p.process(0.5, r.frames(CAMS, 0.5, [Person(1.6, 2.6, height_m=0.92), Person(1.4, 1.6, height_m=1.7)], rng))
+    assert len(out.heads) == 1 and np.hypot(out.heads[0, 0] - 1.4, out.heads[0, 1] - 1.6) < 0.12
+    assert len(out.low_heads) == 1  # the standing shopper's own shoulders are no low peak
+    assert np.hypot(out.low_heads[0, 0] - 1.6, out.low_heads[0, 1] - 2.6) < 0.12
+    assert abs(out.low_heads[0, 2] - 0.92) < 0.08
+    empty = p.process(0.6, r.frames(CAMS, 0.6, [], rng))
+    assert len(empty.low_heads) == 0

@@ -172,3 +172,21 @@ def test_a_track_seen_long_enough_is_never_dropped_when_lost():
     _walk(tr, 0.1, 2.0, [lambda t: (1.0, 0.2 + 0.8 * t)])
     _walk(tr, 2.0, 20.0, [], dt=0.5)  # out of every camera's sight for a long time
     assert [t.account for t in tr.live()] == ["a"] and tr.dropped == []
+
+
+def test_a_shopper_crouching_out_of_the_head_band_is_followed_by_the_low_peak_and_a_low_peak_starts_no_one():
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    _walk(tr, 0.1, 2.0, [lambda t: (1.0, 0.2 + 0.8 * t)])
+    # At 1.72 m the shopper crouches to a bottom shelf and shuffles 0.4 m sideways, seen only as a low peak,
+    # while a second low peak (a basket put down) lies 1.5 m away near the gate.
+    for t in np.arange(2.0, 4.0, 0.1):
+        x = 1.0 + 0.2 * (t - 2.0)
+        tr.update(float(t), np.zeros((0, 2)), [], np.zeros(0), np.array([[x, 1.75, 0.9], [1.2, 0.3, 0.8]]))
+    (a,) = tr.live()
+    assert np.hypot(a.x[0] - 1.4, a.x[1] - 1.75) < 0.15
+    assert a.hist_h[-1] == 0.9  # the crouch shows in the track's head heights (attribution's posture)
+    tr.scan(GateScan(4.0, "in-1", "b"))
+    for t in np.arange(4.0, 5.0, 0.1):
+        tr.update(float(t), np.array([[1.4, 1.75]]), None, np.array([1.7]), np.array([[1.2, 0.3, 0.8]]))
+    assert [t.account for t in tr.live()] == ["a"]
