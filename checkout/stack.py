@@ -197,7 +197,7 @@ class CheckoutStack:
         t = max(f.t_s for f in frames)
         percept = self._timed("perception", self.perception.process, t, frames)
         looks = [look_histogram(rgb) for rgb in percept.head_rgb] if percept.head_rgb else None
-        self._timed("tracking", self.tracker.update, t, percept.heads[:, :2], looks, percept.heads[:, 2])
+        self._timed("tracking", self.tracker.update, t, percept.heads[:, :2], looks, percept.heads[:, 2], percept.low_heads)
         self._timed("attribution", self._appearance, t, percept)
         sightings = self._timed("attribution", self.hands.add, percept.hands, self.tracker.live())
         for s in sightings:
