@@ -28,6 +28,7 @@ MAX_QTY = 6  # most items one hand moves at once
 FOREIGN_PRIOR = 0.01  # a SKU the beliefs say is not there (the beliefs can be wrong)
 OTHER_CART_PRIOR = 0.05  # returning an item another account picked (a hand-over between shoppers who pay apart) vs one's own
 COLOUR_FLOOR = 0.03  # colour likelihood of a SKU none of whose colour was seen (shadows, occlusion, mixed pixels)
+COLOUR_MAX_LOOKS = 3  # frames that each showed the item's colour count as this many looks at most (they are not independent)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ def identify(
     colour: dict[str, float] | None = None,
     bin_units: tuple[CartedUnit, ...] = (),
     putter_weights: dict[str, float] | None = None,
+    colour_looks: int = 1,
 ) -> list[Hypothesis]:
     """Posterior over what moved, best first (probabilities sum to 1 with the unexplained one).
 
@@ -66,6 +68,8 @@ def identify(
     the measurement is finer than the packs' spread, and is at least not ruled out when it is not.
     `putter_weights`: attribution's probability per account that it was their hand; an account's own cart is
     the likely source of a put-back in proportion (`putter_accounts` is the same with certainty).
+    `colour_looks`: in how many separate frames the hand showed a catalog colour (`colour_evidence_looks`); each
+    is one more look at the item, up to `COLOUR_MAX_LOOKS`.
     """
     w = abs(delta_g)
     rows: list[tuple[str, str, int, str | None, float]] = []  # kind, sku, n, account, score
@@ -107,7 +111,7 @@ def identify(
                 like = _gauss(w, n * p.weight_g, math.sqrt(n * p.weight_sd_g**2 + sd_meas_g**2))
                 rows.append(("put_back", sku, n, None, FOREIGN_PRIOR / len(catalog) * like))
     if colour:
-        rows = [(k, s, n, a, sc * colour_factor(colour, s)) for (k, s, n, a, sc) in rows]
+        rows = [(k, s, n, a, sc * colour_factor(colour, s, colour_looks)) for (k, s, n, a, sc) in rows]
     heaviest = max(p.weight_g for p in catalog.values()) * MAX_QTY
     unexplained = 0.02 / heaviest  # flat over every load a hand can move
     total = sum(r[4] for r in rows) + unexplained
@@ -143,11 +147,13 @@ def plausible(delta_g: float, sd_meas_g: float, catalog: dict[str, ProductInfo],
     return False
 
 
-def colour_factor(colour: dict[str, float], sku: str) -> float:
-    """Likelihood of the seen hand pixels if the item were `sku`: grows with the fraction of them in its colour."""
+def colour_factor(colour: dict[str, float], sku: str, looks: int = 1) -> float:
+    """Likelihood of the seen hand pixels if the item were `sku`: grows with the fraction of them in its colour,
+    once per look (a frame that showed a catalog colour) up to `COLOUR_MAX_LOOKS` — the same colour in the hand
+    frame after frame is stronger evidence than one glimpse, but consecutive frames share occlusion and light."""
     if not colour or max(colour.values()) <= 0:
         return 1.0
-    return COLOUR_FLOOR + colour.get(sku, 0.0)
+    return (COLOUR_FLOOR + colour.get(sku, 0.0)) ** min(max(1, looks), COLOUR_MAX_LOOKS)
 
 
 def _gauss(x: float, mean: float, sd: float) -> float:
@@ -177,6 +183,24 @@ def colour_evidence(
     for sku in skus:
         out[sku] = float(np.mean(_matches(px, sku_rgb[sku][None, :], max_dist)))
     return out
+
+
+def colour_evidence_looks(
+    rgbs: list[np.ndarray],
+    sku_rgb: dict[str, np.ndarray],
+    skus: list[str],
+    max_dist: float = 0.12,
+    person_rgb: np.ndarray | None = None,
+) -> tuple[dict[str, float], int]:
+    """`colour_evidence` over several hand sightings' pixels together, and the number of sightings that on their
+    own showed some catalog colour (the looks `colour_factor` counts)."""
+    if not rgbs:
+        return {}, 0
+    colour = colour_evidence(np.concatenate([np.asarray(r).reshape(-1, 3) for r in rgbs]), sku_rgb, skus, max_dist, person_rgb)
+    if not colour or max(colour.values()) <= 0:
+        return colour, 0
+    looks = sum(1 for r in rgbs if any(v > 0 for v in colour_evidence(r, sku_rgb, skus, max_dist, person_rgb).values()))
+    return colour, looks
 
 
 def _matches(px: np.ndarray, refs: np.ndarray, max_dist: float) -> np.ndarray:

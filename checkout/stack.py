@@ -24,7 +24,7 @@ from typing import Iterable
 import numpy as np
 
 from checkout.attribution import Candidate, HandLog, attribute
-from checkout.identification import Appearance, CartedUnit, Hypothesis, colour_evidence, identify, measured_unit_taken
+from checkout.identification import Appearance, CartedUnit, Hypothesis, colour_evidence_looks, identify, measured_unit_taken
 from checkout.perception import Perception
 from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
 from checkout.shelf_events import DeadCell, Interaction, ShelfEventDetector, WeightChange
@@ -256,9 +256,9 @@ class CheckoutStack:
         cands = self._candidates(ev.bin, ev.t_start_s, ev.t_end_s)
         by_acct = _by_account(cands)
         top = max(by_acct, key=by_acct.get) if by_acct else None
-        colour = self._colour(ev.bin, ev.t_start_s, ev.t_end_s, cands) if self.mode == "fused" else None
+        colour, looks = self._colour(ev.bin, ev.t_start_s, ev.t_end_s, cands) if self.mode == "fused" else (None, 0)
         hyps = identify(ev.delta_g, ev.sd_g, self.store.catalog, self._bins[ev.bin], self._carted(), (top,) if top else (), colour,
-                        tuple(self._bin_units.get(ev.bin, ())), {a: p for a, p in by_acct.items() if a is not None})
+                        tuple(self._bin_units.get(ev.bin, ())), {a: p for a, p in by_acct.items() if a is not None}, looks)
         best = hyps[0]
         reasons = self._coverage_reasons(ev.bin, ev.t_start_s, ev.t_end_s, cands)
         if best.kind == "unexplained" or not ev.explained:
@@ -384,14 +384,15 @@ class CheckoutStack:
     def _candidates(self, bin_id: str, t0: float, t1: float) -> list[Candidate]:
         return attribute(self.store, self.hands, self.tracker.tracks, bin_id, t0, t1, self._inside(at=t0))
 
-    def _colour(self, bin_id: str, t0: float, t1: float, cands: list[Candidate]) -> dict[str, float] | None:
+    def _colour(self, bin_id: str, t0: float, t1: float, cands: list[Candidate]) -> tuple[dict[str, float] | None, int]:
+        """Catalog colours in the likeliest reacher's hand around the change, and in how many frames they showed."""
         tracks = {c.track for c in cands[:1]}
         seen = [s for s in self.hands.window(bin_id, t0 - 1.0, t1 + 1.5) if s.track in tracks or not tracks]
         if not seen:
-            return None
-        rgb = np.concatenate([s.rgb for s in seen])
+            return None, 0
         person = self.appearance.before(cands[0].track if cands else None, t0 - 0.5)
-        return colour_evidence(rgb, self.store.sku_rgb, list(self.store.catalog), person_rgb=person) or None
+        colour, looks = colour_evidence_looks([s.rgb for s in seen], self.store.sku_rgb, list(self.store.catalog), person_rgb=person)
+        return (colour or None), looks
 
     def _coverage_reasons(self, bin_id: str, t0: float, t1: float, cands: list[Candidate]) -> list[str]:
         out = []

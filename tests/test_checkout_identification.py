@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from checkout.identification import CartedUnit, colour_evidence, identify
+from checkout.identification import CartedUnit, colour_evidence, colour_evidence_looks, identify
 from checkout.storemodel import StoreModel
 from tests.checkout_synth import tiny_store_info
 
@@ -31,6 +31,26 @@ def test_lookalike_misplaced_in_a_bin_is_uncertain_by_weight_and_resolved_by_col
     colour = colour_evidence(np.vstack([yellow, skin]), STORE.sku_rgb, list(CAT))
     by_both = identify(-350.0, 2.0, CAT, contents, [], colour=colour)[0]
     assert by_both.sku == "lemon-330" and by_both.probability > 0.6
+
+
+def test_a_lookalike_seen_in_the_hand_frame_after_frame_is_surer_than_one_glimpse():
+    contents = {"cola-330": 9, "lemon-330": 1}
+    yellow = np.tile(np.array([[230, 205, 30]], dtype=np.uint8), (6, 1))
+    skin = np.tile(np.array([[220, 180, 150]], dtype=np.uint8), (30, 1))
+    frames = [np.vstack([yellow, skin]), np.vstack([yellow, skin]), skin]  # the can showed in two of three frames
+    colour, looks = colour_evidence_looks(frames, STORE.sku_rgb, list(CAT), person_rgb=skin)
+    assert looks == 2
+    glimpse = identify(-350.0, 2.0, CAT, contents, [], colour=colour)[0]
+    seen_twice = identify(-350.0, 2.0, CAT, contents, [], colour=colour, colour_looks=looks)[0]
+    assert glimpse.sku == seen_twice.sku == "lemon-330"
+    assert glimpse.probability < 0.8 < 0.95 < seen_twice.probability
+
+
+def test_frames_without_any_catalog_colour_are_no_looks():
+    skin = np.tile(np.array([[220, 180, 150]], dtype=np.uint8), (30, 1))
+    colour, looks = colour_evidence_looks([skin, skin], STORE.sku_rgb, list(CAT), person_rgb=skin)
+    assert looks == 0
+    assert identify(-350.0, 2.0, CAT, {"cola-330": 9, "lemon-330": 1}, [], colour=colour or None, colour_looks=looks)[0].sku == "cola-330"
 
 
 def test_put_back_is_matched_to_the_carted_unit_of_that_weight_from_any_cart():
