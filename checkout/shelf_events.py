@@ -21,7 +21,8 @@ A dead cell (NaN) is reported once as a fault and then ignored. A sample well
 below an empty plate's zero (`impossible_below_g`: drift is grams per hour) is
 no reading at all (a glitch, a plate that stopped reporting) and is skipped; a
 cell with no valid sample in a batch is *unreadable* for that batch, and
-the stack flags any hand seen in its bin meanwhile.
+the stack flags any hand seen in its bin meanwhile — unless the unreadable run
+was a glitch no longer than `glitch_s`, which the levels either side bound.
 """
 from __future__ import annotations
 
@@ -81,6 +82,7 @@ class SettlerConfig:
     drift_alpha: float = 0.1  # how fast a quiet cell's level follows its wandering zero
     warmup_batches: int = 10  # 2 s at 60 Hz / 12: the cells' own noise, learned before anyone reaches in
     impossible_below_g: float = 100.0  # a plate cannot weigh less than empty: a sample below -this is no reading
+    glitch_s: float = 1.0  # an unreadable run no longer than this hides nothing: the levels either side bound the load
 
 
 class LoadCellSettler:
@@ -101,6 +103,8 @@ class LoadCellSettler:
         self.last_med = np.full(n, np.nan)
         self.dead = np.zeros(n, dtype=bool)
         self.unreadable = np.zeros(n, dtype=bool)
+        self._gap_start = np.full(n, np.nan)  # start of each cell's current unreadable run
+        self.gaps: dict[str, list[tuple[float, float]]] = {}  # each cell's past unreadable runs (start, end)
         self._batches = 0
 
     def process(self, batch: LoadCellBatch) -> tuple[list[Settled], list[DeadCell]]:
@@ -113,6 +117,10 @@ class LoadCellSettler:
         with np.errstate(invalid="ignore"):
             g = np.where(g < -self.cfg.impossible_below_g, np.nan, g)
         self.unreadable = np.isnan(g).all(axis=0) & ~self.dead
+        self._gap_start[self.unreadable & np.isnan(self._gap_start)] = batch.t_s
+        for i in np.flatnonzero(~self.unreadable & np.isfinite(self._gap_start)):
+            self.gaps.setdefault(self.cell_ids[i], []).append((float(self._gap_start[i]), batch.t_s))
+            self._gap_start[i] = np.nan
         skip = self.dead | self.unreadable
         with np.errstate(invalid="ignore"), warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -177,6 +185,16 @@ class LoadCellSettler:
 
     def is_unreadable(self, cell: str) -> bool:
         return bool(self.unreadable[self.cell_ids.index(cell)])
+
+    def hid_change(self, cell: str, t_s: float, now_s: float) -> bool:
+        """Could the unreadable run covering `t_s` have hidden a change? Only if it lasted longer than a glitch
+        (`glitch_s`): within a shorter one a take and a return would need two hand motions, and any one change
+        shows as a step between the levels either side. A run still going counts up to `now_s`."""
+        i = self.cell_ids.index(cell)
+        runs = list(self.gaps.get(cell, ()))
+        if np.isfinite(self._gap_start[i]):
+            runs.append((float(self._gap_start[i]), now_s))
+        return any(a - 0.25 <= t_s <= b + 0.25 and b - a > self.cfg.glitch_s for a, b in runs)
 
     def busy(self, cell: str) -> bool:
         i = self.cell_ids.index(cell)

@@ -81,6 +81,7 @@ class CheckoutStack:
         self._outages: dict[str, list[list[float]]] = {}
         self._dead: dict[str, float] = {}
         self._bin_cameras: dict[str, list[str]] = {}
+        self._unread_hands: list[tuple[str, str, float]] = []  # (account, bin, t): a hand in a bin whose cell gave no reading
 
     # -- public -------------------------------------------------------------------------------------------------
     def consume(self, msg: object) -> list[Receipt]:
@@ -206,9 +207,8 @@ class CheckoutStack:
             if s.bin in self._dead:
                 acct = self.tracker.tracks[s.track].account
                 self._reason(acct, f"dead load cell {s.bin}: a hand went in, what it took is unknown")
-            elif self.shelf.settler.is_unreadable(s.bin):
-                acct = self.tracker.tracks[s.track].account
-                self._reason(acct, f"load cell {s.bin} gave no reading while a hand was in it")
+            elif self.shelf.settler.is_unreadable(s.bin):  # judged at checkout, once the run's length is known
+                self._unread_hands.append((self.tracker.tracks[s.track].account, s.bin, s.t_s))
         if self.vision_events is not None:
             for ev in self._timed("shelf_events", self.vision_events.add, t, sightings):
                 self._vision_event(ev)
@@ -478,6 +478,9 @@ class CheckoutStack:
 
     def _receipt(self, acct: _Account) -> Receipt:
         acct.issued = True
+        for a, b, t in self._unread_hands:
+            if a == acct.id and self.shelf.settler.hid_change(b, t, self.t_s):
+                acct.reasons.append(f"load cell {b} gave no reading while a hand was in it")
         acct.reasons.extend(self._identity_reasons(acct.id))
         items = self.carts().get(acct.id, {})
         total = round(sum(self.store.catalog[s].price * n for s, n in items.items()), 2)

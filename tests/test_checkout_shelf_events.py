@@ -125,3 +125,26 @@ def test_a_noisier_cell_gives_its_change_a_larger_uncertainty():
         assert len(changes) == 1 and abs(changes[0].delta_g + 350.0) < 4 * changes[0].sd_g
         sd.append(changes[0].sd_g)
     assert sd[1] > sd[0]
+
+
+def test_a_short_unreadable_glitch_hides_no_change_but_a_long_outage_may():
+    # A-1-1 reads nothing for 0.4 s (a plate jolted from below), A-1-2 for 2 s: only the long run could hide a
+    # take and a return; the short one is bounded by the levels either side.
+    cells = {"A-1-1": CellScript(2100.0), "A-1-2": CellScript(1400.0)}
+    batches = load_batches(cells, 10.0, seed=5)
+    for b in batches:
+        if 3.0 <= b.t_s < 3.4:
+            b.grams[:, 0] = -700.0
+        if 5.0 <= b.t_s < 7.0:
+            b.grams[:, 1] = -1200.0
+    det = ShelfEventDetector(tuple(cells), min_item_g=105.0)
+    mid_outage = None
+    for b in batches:
+        det.process(b)
+        if mid_outage is None and b.t_s >= 6.6:
+            mid_outage = det.settler.hid_change("A-1-2", 5.5, b.t_s + 0.2)  # still going, already past a glitch
+    now = batches[-1].t_s
+    assert not det.settler.hid_change("A-1-1", 3.2, now)
+    assert det.settler.hid_change("A-1-2", 5.5, now)
+    assert mid_outage
+    assert not det.settler.hid_change("A-1-2", 8.5, now)  # a hand after the cell came back
