@@ -43,6 +43,8 @@ class TrackerConfig:
     tentative_lost_s: float = 0.5  # a tentative track unseen this long was a split of someone else's blob: dropped
     duplicate_m: float = 0.45  # a detection this close to a track is that track (a second peak of it)
     exit_radius_m: float = 2.5
+    exit_seen_s: float = 0.3  # a person detected this recently ...
+    exit_step_m: float = 1.0  # ... farther than this from an exit is not the one passing through it now
     look_weight_m: float = 0.6  # a complete colour mismatch costs as much as this much distance
     look_alone_m: float = 0.7  # a person's look is learned only while nobody else is this close
     look_rate: float = 0.2
@@ -116,15 +118,22 @@ class Tracker:
         self.scans.append(_Scan(msg.gate, msg.account, msg.t_s))
 
     def passage(self, msg: GatePassage) -> Track | None:
-        """End the live track nearest the exit; None if no tracked person is near it."""
+        """End the live track nearest the exit; None if no tracked person is near it.
+
+        A person the cameras see right now, farther from the gate than a step, is not the one walking through
+        it: of those near the gate, the unseen (gone out of view towards it) and those seen at it come first.
+        """
+        cfg = self.cfg
         gate = self.store.exit_gates.get(msg.gate)
         live = self.live()
         if gate is None or not live:
             return None
         self.predict(msg.t_s)
-        d = [np.hypot(tr.x[0] - gate.at[0], tr.x[1] - gate.at[1]) for tr in live]
-        k = int(np.argmin(d))
-        if d[k] > self.cfg.exit_radius_m:
+        d = np.array([np.hypot(tr.x[0] - gate.at[0], tr.x[1] - gate.at[1]) for tr in live])
+        seen_away = np.array([msg.t_s - tr.last_seen_s <= cfg.exit_seen_s and d[i] > cfg.exit_step_m for i, tr in enumerate(live)])
+        order = np.lexsort((d, seen_away))
+        k = int(order[0])
+        if d[k] > cfg.exit_radius_m:
             return None
         tr = live[k]
         tr.ended_s = msg.t_s

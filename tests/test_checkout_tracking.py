@@ -190,3 +190,22 @@ def test_a_shopper_crouching_out_of_the_head_band_is_followed_by_the_low_peak_an
     for t in np.arange(4.0, 5.0, 0.1):
         tr.update(float(t), np.array([[1.4, 1.75]]), None, np.array([1.7]), np.array([[1.2, 0.3, 0.8]]))
     assert [t.account for t in tr.live()] == ["a"]
+
+
+def test_an_exit_ends_the_shopper_who_walked_out_of_view_not_one_still_seen_nearer_the_gate():
+    # The cameras lose heads in the last metre or so before the exit (5.0, 0.0). A walks towards it and is lost
+    # 2 m out; B stands in view 1.2 m from the gate, nearer than A's last place. The gate fires: it was A
+    # (B is still seen where it stands).
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    _walk(tr, 0.1, 1.5, [lambda t: (1.0, 0.2 + 0.8 * t)])
+    tr.scan(GateScan(1.5, "in-1", "b"))
+    a_path = lambda t: (1.0 + 0.8 * (t - 1.5), 1.4 + 0.1 * (t - 1.5))  # to (4.0, 1.775) at 5.25 s
+    b_path = lambda t: (min(5.0, 1.0 + 1.0 * (t - 1.5)), 0.2 + min(1.0, 0.8 * (t - 1.5)))
+    _walk(tr, 1.5, 5.3, [a_path, b_path])
+    _walk(tr, 5.3, 6.5, [lambda t: (5.0, 1.2)])  # A is out of view from here
+    a, b = (next(t for t in tr.live() if t.account == k) for k in ("a", "b"))
+    assert np.hypot(*(a.x[:2] - (5.0, 0.0))) > np.hypot(*(b.x[:2] - (5.0, 0.0)))  # nearest would be B
+    ended = tr.passage(GatePassage(6.5, "out-1"))
+    assert ended is not None and ended.account == "a"
+    assert [t.account for t in tr.live()] == ["b"]
