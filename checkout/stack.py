@@ -39,7 +39,7 @@ DEADLINE_S = 1.9  # a receipt goes out by then, flagged if something is still un
 OUTAGE_S = 1.0  # a camera silent this long is out (frame drops are shorter)
 SPLIT_CONFIDENCE = 0.8  # a several-item change split between shoppers by their hand visits
 VISIT_GAP_S = 0.4  # a hand unseen in the bin this long between sightings went out and came back in
-VISION_VISIT = 0.9  # vision only: a hand visit to a bin with no colour verdict leaves this much trust in the cart
+VISION_VISIT = 0.5  # vision only: a hand went into a bin and colour could not say what it did — took or not, a coin toss
 
 
 @dataclass

@@ -24,7 +24,7 @@ from checkout.storemodel import StoreModel
 
 
 MAX_CONFIDENCE = 0.8  # a vision-only take or return is never surer than this (counts, carried look-alikes)
-MIN_VISIT_FRAMES = 4  # a hand seen this many frame sets in a bin was really in it
+MIN_VISIT_FRAMES = 2  # a hand seen in this many frame sets in a bin went into it (one is a graze or a sleeve)
 
 
 @dataclass(frozen=True)
