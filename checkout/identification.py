@@ -193,12 +193,15 @@ def colour_evidence_looks(
     person_rgb: np.ndarray | None = None,
 ) -> tuple[dict[str, float], int]:
     """`colour_evidence` over several hand sightings' pixels together, and the number of sightings that on their
-    own showed some catalog colour (the looks `colour_factor` counts)."""
+    own showed some catalog colour (the looks `colour_factor` counts). Without the reacher's own colours
+    (`person_rgb`: nobody tracked, or not seen walking in) skin and sleeve may be what matched: one look at most."""
     if not rgbs:
         return {}, 0
     colour = colour_evidence(np.concatenate([np.asarray(r).reshape(-1, 3) for r in rgbs]), sku_rgb, skus, max_dist, person_rgb)
     if not colour or max(colour.values()) <= 0:
         return colour, 0
+    if person_rgb is None or not len(person_rgb):
+        return colour, 1
     looks = sum(1 for r in rgbs if any(v > 0 for v in colour_evidence(r, sku_rgb, skus, max_dist, person_rgb).values()))
     return colour, looks
 

@@ -9,6 +9,7 @@ from tests.checkout_synth import tiny_store_info
 
 STORE = StoreModel(tiny_store_info())
 CAT = STORE.catalog
+SKIN_ONLY = np.tile(np.array([[220, 180, 150]], dtype=np.uint8), (10, 1))
 
 
 def test_take_from_a_cola_bin_is_one_cola():
@@ -44,6 +45,15 @@ def test_a_lookalike_seen_in_the_hand_frame_after_frame_is_surer_than_one_glimps
     seen_twice = identify(-350.0, 2.0, CAT, contents, [], colour=colour, colour_looks=looks)[0]
     assert glimpse.sku == seen_twice.sku == "lemon-330"
     assert glimpse.probability < 0.8 < 0.95 < seen_twice.probability
+
+
+def test_without_the_reachers_own_colours_frames_count_as_one_look():
+    # An orange sleeve is the juice's colour: with nobody's own colours to discount, it may be the sleeve.
+    sleeve = np.tile(np.array([[240, 140, 40]], dtype=np.uint8), (30, 1))
+    colour, looks = colour_evidence_looks([sleeve, sleeve, sleeve], STORE.sku_rgb, list(CAT), person_rgb=None)
+    assert colour["juice-1l"] > 0.5 and looks == 1
+    _, own_known = colour_evidence_looks([sleeve, sleeve, sleeve], STORE.sku_rgb, list(CAT), person_rgb=SKIN_ONLY)
+    assert own_known == 3
 
 
 def test_frames_without_any_catalog_colour_are_no_looks():
