@@ -25,7 +25,7 @@ import numpy as np
 
 from checkout.attribution import Candidate, HandLog, attribute
 from checkout.identification import Appearance, CartedUnit, Hypothesis, colour_evidence_looks, identify, measured_unit_taken
-from checkout.perception import Perception
+from checkout.perception import Perception, SharedPerception
 from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
 from checkout.shelf_events import DeadCell, Interaction, ShelfEventDetector, WeightChange
 from checkout.storemodel import StoreModel
@@ -39,6 +39,7 @@ DEADLINE_S = 1.9  # a receipt goes out by then, flagged if something is still un
 OUTAGE_S = 1.0  # a camera silent this long is out (frame drops are shorter)
 SPLIT_CONFIDENCE = 0.8  # a several-item change split between shoppers by their hand visits
 VISIT_GAP_S = 0.4  # a hand unseen in the bin this long between sightings went out and came back in
+SCAN_GRACE_S = 3.0  # a scanned shopper is through the gate and seen well within this
 VISION_VISIT = 0.5  # vision only: a hand went into a bin and colour could not say what it did — took or not, a coin toss
 
 
@@ -61,10 +62,13 @@ class _Account:
 
 
 class CheckoutStack:
-    def __init__(self, mode: str = "fused", review_threshold: float = REVIEW_THRESHOLD) -> None:
+    def __init__(self, mode: str = "fused", review_threshold: float = REVIEW_THRESHOLD,
+                 shared_perception: SharedPerception | None = None) -> None:
+        """`shared_perception`: several stacks on one stream (the bench's ablations) perceive each frame set once."""
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
         self.mode = mode
+        self._shared_perception = shared_perception
         self.review_threshold = review_threshold
         self.events: list[ShelfEvent] = []
         self.interactions: list[Interaction] = []
@@ -144,7 +148,7 @@ class CheckoutStack:
     # -- set-up -------------------------------------------------------------------------------------------------
     def _open(self, info: StoreInfo) -> None:
         self.store = store = StoreModel(info)
-        self.perception = Perception(store)
+        self.perception = self._shared_perception.open(store) if self._shared_perception else Perception(store)
         self.tracker = Tracker(store)
         self.hands = HandLog(store)
         self.appearance = Appearance()
@@ -402,8 +406,11 @@ class CheckoutStack:
             for a, b in self._outages.get(cam, []):
                 if a - 0.5 <= t1 and t0 <= b + 0.5:
                     out.append(f"camera {cam} out during the event at {bin_id}")
-        if self.store.cameras and cands and cands[0].evidence == "inside" and len(cands) > 1:
-            out.append(f"nobody seen at {bin_id}: who took it is a guess")
+        if self.store.cameras and cands and cands[0].evidence == "inside":
+            # Cameras on and no tracked person within reach: someone the tracker lost (or never had) did it, and
+            # may still be inside when the tracked members of their account have left.
+            out.append(f"nobody seen at {bin_id}: who took it is a guess" if len(cands) > 1
+                       else f"nobody tracked was near {bin_id}: a shopper the cameras lost did it")
         if cands and cands[0].evidence == "nobody":
             out.append(f"change at {bin_id} with nobody inside")
         return out
@@ -476,12 +483,31 @@ class CheckoutStack:
                     out.append(f"{e.kind} at {e.bin} ({e.t_s:.1f} s) by a track that met another shopper's at {enc.t_start_s:.1f} s: who is who is unsure")
         return out
 
+    def _binding_reasons(self, account: str) -> list[str]:
+        """A scan no person was ever born for (cameras on) let its shopper in unseen, or under another account's
+        track: a track of this account near that entry gate after the scan may be that shopper."""
+        if not self.store.cameras:
+            return []
+        cfg = self.tracker.cfg
+        out = []
+        for sc in self.tracker.scans:
+            gate = self.store.entry_gates.get(sc.gate)
+            if sc.births or sc.account == account or gate is None or self.t_s - sc.t_s < SCAN_GRACE_S:
+                continue
+            for tr in (t for t in self.tracker.tracks.values() if t.account == account):
+                if any(sc.t_s <= t <= sc.t_s + cfg.birth_window_s and math.hypot(x - gate.at[0], y - gate.at[1]) <= cfg.birth_radius_m
+                       for t, (x, y) in zip(tr.hist_t, tr.hist_xy)):
+                    out.append(f"account {sc.account} scanned at {sc.t_s:.1f} s got no track: its shopper may be on this receipt")
+                    break
+        return out
+
     def _receipt(self, acct: _Account) -> Receipt:
         acct.issued = True
         for a, b, t in self._unread_hands:
             if a == acct.id and self.shelf.settler.hid_change(b, t, self.t_s):
                 acct.reasons.append(f"load cell {b} gave no reading while a hand was in it")
         acct.reasons.extend(self._identity_reasons(acct.id))
+        acct.reasons.extend(self._binding_reasons(acct.id))
         items = self.carts().get(acct.id, {})
         total = round(sum(self.store.catalog[s].price * n for s, n in items.items()), 2)
         conf = float(np.prod(acct.factors)) if acct.factors else 1.0

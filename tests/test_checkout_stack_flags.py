@@ -1,0 +1,45 @@
+"""Receipt flags the stack raises from consistency between gates, tracks and load changes (hand-built streams)."""
+from __future__ import annotations
+
+from checkout.stack import CheckoutStack
+from sim.stream import GatePassage, GateScan
+from tests.checkout_synth import CellScript, Person, down_camera, path, stream, tiny_store_info
+
+CAMS = (down_camera("c1", 1.5, 1.8, width=120, height=90, fps=5.0), down_camera("c2", 1.5, 3.4, width=120, height=90, fps=5.0))
+SEEN = tiny_store_info(CAMS)
+
+
+def _lemon_shopper(t: float) -> list[Person]:
+    walk = path([(0.0, 1.0, -0.3), (1.0, 1.0, 0.3), (3.0, 2.05, 2.8), (5.5, 2.05, 2.8), (7.0, 1.8, 1.0), (9.0, 5.0, 0.6), (10.0, 5.0, -0.4)])
+    if t < 0.6 or t > 9.8:
+        return []
+    x, y = walk(t)
+    hand = (2.52, 3.0, 0.55) if 3.4 <= t <= 4.8 else None
+    return [Person(x, y, hand=hand, hand_rgb=(240, 210, 30) if t > 4.2 else (220, 180, 150))]
+
+
+def test_a_scan_nobody_walked_in_on_flags_the_account_whose_shopper_was_at_that_gate():
+    # Two accounts scan at in-1 a moment apart and one person walks in: the tracker gives them to the first scan,
+    # but they may be the second's shopper — the receipt is right only if the first guess was.
+    gates = [GateScan(0.5, "in-1", "acct-9"), GateScan(0.7, "in-1", "acct-8"), GatePassage(9.6, "out-1")]
+    msgs = stream(SEEN, 12.0, {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}, gates, _lemon_shopper, seed=3)
+    receipts = {r.account: r for r in CheckoutStack("fused").run(msgs)}
+    r = receipts["acct-9"]
+    assert r.items == {"lemon-330": 1}
+    assert r.flagged and any("acct-8" in why for why in r.reasons)
+
+
+def test_a_take_with_the_only_shopper_inside_far_from_the_bin_is_flagged():
+    # The one tracked shopper stands on the far side of the island when A-1-2 loses a can: someone the cameras
+    # do not track took it (or it fell), so charging the shopper inside is a guess.
+    walk = path([(0.0, 1.0, -0.3), (1.0, 1.0, 0.3), (3.0, 4.2, 1.5), (6.0, 4.2, 1.5), (8.0, 5.0, 0.6), (9.0, 5.0, -0.4)])
+
+    def people(t: float) -> list[Person]:
+        return [] if t < 0.6 or t > 8.8 else [Person(*walk(t))]
+
+    gates = [GateScan(0.5, "in-1", "acct-9"), GatePassage(8.6, "out-1")]
+    msgs = stream(SEEN, 11.0, {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}, gates, people, seed=4)
+    stack = CheckoutStack("fused")
+    (r,) = stack.run(msgs)
+    assert [e.track for e in stack.events] == [None]
+    assert r.flagged and any("nobody tracked was near A-1-2" in why for why in r.reasons)
