@@ -20,6 +20,7 @@ K, R, t and fused on one floor grid (the highest point per cell):
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -252,3 +253,35 @@ class Perception:
                     cen = P[members].mean(axis=0)
                     out.append(HandBlob(bin_id, t_s, (float(cen[0]), float(cen[1]), float(cen[2])), int(len(members)), C[members[::step]].copy()))
         return out
+
+
+class SharedPerception:
+    """One perception for several stacks fed the very same stream (the bench runs the fused, weight-only and
+    vision-only stacks on one simulation): each frame set is processed once and every stack gets that percept.
+    Perception does not depend on the stack's mode, so each stack sees exactly what its own perception would
+    have given, as long as the stacks hand over the same frame sets in the same order (they flush on the same
+    messages). `cost_s` is what the processing took, for the benchmark to charge to each stack in full."""
+
+    KEEP = 8  # recent frame sets remembered: a stack may be a few sets behind the others
+
+    def __init__(self) -> None:
+        self._perception: Perception | None = None
+        self._recent: dict[tuple, Percept] = {}
+        self.cost_s = 0.0
+
+    def open(self, store: StoreModel) -> "SharedPerception":
+        if self._perception is None:
+            self._perception = Perception(store)
+        return self
+
+    def process(self, t_s: float, frames: list[CameraFrame]) -> Percept:
+        key = (t_s, tuple((f.camera_id, f.t_s) for f in frames))
+        percept = self._recent.get(key)
+        if percept is None:
+            t0 = time.perf_counter()
+            percept = self._perception.process(t_s, frames)
+            self.cost_s += time.perf_counter() - t0
+            self._recent[key] = percept
+            if len(self._recent) > self.KEEP:
+                del self._recent[next(iter(self._recent))]
+        return percept

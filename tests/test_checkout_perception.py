@@ -77,3 +77,38 @@ def test_a_shopper_crouched_below_the_head_band_is_a_low_peak_not_a_head():
     assert abs(out.low_heads[0, 2] - 0.92) < 0.08
     empty = p.process(0.6, r.frames(CAMS, 0.6, [], rng))
     assert len(empty.low_heads) == 0
+
+
+def _spied(stack, log: list) -> None:
+    """Record every percept the stack's perception hands it."""
+    process = stack.perception.process
+
+    def spy(t, frames):
+        out = process(t, frames)
+        log.append((t, out.heads.round(6).tolist(), [(h.bin, h.n_points) for h in out.hands]))
+        return out
+
+    stack.perception = type("Spy", (), {"process": staticmethod(spy)})()
+
+
+def test_stacks_sharing_perception_see_what_their_own_would_and_perceive_each_frame_set_once():
+    from checkout.perception import SharedPerception
+    from checkout.stack import CheckoutStack
+    from tests.checkout_synth import path, stream
+
+    walk = path([(0.0, 1.0, 0.4), (2.0, 1.6, 2.6), (4.0, 1.0, 0.4)])
+    msgs = stream(INFO, 4.0, people_at=lambda t: [Person(*walk(t), height_m=1.7)])
+    shared = SharedPerception()
+    first, second = (CheckoutStack(m, shared_perception=shared) for m in ("fused", "weight"))
+    alone = CheckoutStack("weight")
+    for stack in (first, second, alone):
+        stack.consume(msgs[0])
+    via_shared, via_own = [], []
+    _spied(second, via_shared)  # the stack that gets its percepts from the shared perception
+    _spied(alone, via_own)
+    for m in msgs[1:]:
+        for stack in (first, second, alone):
+            stack.consume(m)
+    assert len(via_shared) > 10 and any(heads for _, heads, _ in via_shared)
+    assert via_shared == via_own
+    assert shared.cost_s > 0 and len(shared._recent) <= SharedPerception.KEEP

@@ -52,6 +52,13 @@ def test_episode_is_a_pure_function_of_scenario_and_seed_in_any_process(tmp_path
     pooled = json.loads((tmp_path / "bench" / "episodes" / "pick-one" / "seed-0" / "fused" / "report.json").read_text())
     assert pooled["receipts"] == report["receipts"]
 
+    # The weight-only stack got its percepts from the perception the fused stack ran (SharedPerception):
+    # alone, with its own perception, it says the same.
+    alone = run_bench(plan_episodes([str(PICK_ONE)], seeds=[0], modes=["weight"]), tmp_path / "weight",
+                      workers=1, progress=False)
+    assert (alone.ran, alone.errors) == (1, 0)
+    assert figures(read_rows(tmp_path / "weight" / "results.jsonl")[0]["report"]) == figures(reports["weight"])
+
 
 def test_stack_fault_is_recorded_and_the_episode_goes_on(monkeypatch):
     from checkout.stack import CheckoutStack
