@@ -343,8 +343,11 @@ class Tracker:
         # Unclaimed detections close together at a gate are one person (head and shoulder, a raised arm):
         # people walk through a gate one behind the other, never head beside head closer than this.
         merged: list[tuple[np.ndarray, tuple[float, float]]] = []
+        if not open_scans:
+            self._candidates = []
+            return
         for d in dets:
-            if not any(self._gate_dist(s.gate, d) <= cfg.birth_radius_m for s in open_scans):
+            if not any(self._gate_dist(g, d) <= cfg.birth_radius_m for g in self.store.entry_gates):
                 continue
             for i, (m, key) in enumerate(merged):
                 if np.linalg.norm(m - d) < cfg.birth_merge_m:
@@ -354,9 +357,6 @@ class Tracker:
                 merged.append((np.asarray(d, dtype=float), (float(d[0]), float(d[1]))))
         survivors: list[tuple[np.ndarray, int, float]] = []
         for d, key in merged:
-            near = [s for s in open_scans if self._gate_dist(s.gate, d) <= cfg.birth_radius_m]
-            if not near:
-                continue
             seen, first = 1, t_s
             for xy, n, t_first in self._candidates:
                 if np.linalg.norm(xy - d) < cfg.duplicate_m + 0.3 and n + 1 > seen:
@@ -364,8 +364,10 @@ class Tracker:
             if seen < cfg.birth_confirm or t_s - first < cfg.birth_confirm_s - 1e-6:
                 survivors.append((d, seen, first))
                 continue
-            # Every scan lets at least one person in: the earliest scan nobody has walked through on yet takes
-            # this person; otherwise it is one more member of the latest group.
+            # Every scan lets at least one person in: the earliest scan at this gate nobody has walked through on
+            # yet takes this person; otherwise it is one more member of the latest group scanned here. A group
+            # member may take the next lane (no scan at this gate): then the same, over the other gates' scans.
+            near = [s for s in open_scans if self._gate_dist(s.gate, d) <= cfg.birth_radius_m] or open_scans
             unused = [s for s in near if s.births == 0]
             scan = min(unused, key=lambda s: s.t_s) if unused else max(near, key=lambda s: s.t_s)
             scan.births += 1

@@ -209,3 +209,22 @@ def test_an_exit_ends_the_shopper_who_walked_out_of_view_not_one_still_seen_near
     ended = tr.passage(GatePassage(6.5, "out-1"))
     assert ended is not None and ended.account == "a"
     assert [t.account for t in tr.live()] == ["b"]
+
+
+def test_a_group_member_walking_in_through_the_next_lane_joins_the_group_scanned_at_the_other():
+    from dataclasses import replace
+
+    from sim.stream import GateInfo
+
+    info = tiny_store_info()
+    two_lanes = StoreModel(replace(info, gates=tuple(info.gates) + (GateInfo("in-2", "entry", (2.4, 0.0), 0.9),)))
+    tr = Tracker(two_lanes)
+    tr.scan(GateScan(0.0, "in-1", "friends"))
+    _walk(tr, 0.1, 1.0, [lambda t: (1.0, 0.2 + 0.8 * t)])
+    # A friend walks through the other lane (no scan there); nobody else was scanned.
+    _walk(tr, 1.0, 3.0, [lambda t: (1.0 + 0.3 * (t - 1.0), 0.2 + 0.8 * t), lambda t: (2.4, 0.2 + 0.8 * (t - 1.0))])
+    assert sorted(t.account for t in tr.live()) == ["friends", "friends"]
+    # With no scan open anywhere, nobody is born at either lane.
+    tr2 = Tracker(two_lanes)
+    _walk(tr2, 0.1, 2.0, [lambda t: (2.4, 0.2 + 0.8 * t)])
+    assert tr2.live() == []
