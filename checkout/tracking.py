@@ -53,18 +53,22 @@ class TrackerConfig:
     apart_m: float = 1.0  # once this far apart again, who is who is checked by their looks
     swap_margin: float = 0.15  # looks must favour one assignment by this much (Bhattacharyya sum) to decide it
     low_gate_m: float = 0.7  # a low peak continues a track only this close: a crouch moves the head forward and down
+    height_window_s: float = 1.0  # after parting, heads are watched this long (upright again) before a verdict
+    height_tol_m: float = 0.06  # a head (median since parting) this far above a person's upright height is someone else
     recheck_s: float = 4.0  # an encounter not checked this long after parting (looks unseen) stays a doubt
 
 
 @dataclass
 class Encounter:
-    """Two tracks that came close: their identities may have swapped until their looks say otherwise."""
+    """Two tracks that came close: their identities may have swapped until their looks or heights say otherwise."""
 
     tracks: tuple[int, int]
     accounts: tuple[str, str]
     t_start_s: float
     t_end_s: float | None = None  # when they parted; None while close
     verdict: str = "open"  # open | kept | swapped | unsure
+    stand_h: tuple[float, float] = (float("nan"), float("nan"))  # each track's upright head height before they met
+    after_h: tuple[list[float], list[float]] = field(default_factory=lambda: ([], []))  # head heights since parting
 
 
 @dataclass
@@ -204,7 +208,7 @@ class Tracker:
                 matched_det.add(int(k))
         if low_heads is not None and len(low_heads) and live:
             self._match_low(t_s, live, np.asarray(low_heads, dtype=float).reshape(-1, 3), seen_h)
-        self._check_encounters(t_s, live, {live[r].id: looks[k] for r, k in self._last_pairs} if live else {})
+        self._check_encounters(t_s, live, {live[r].id: looks[k] for r, k in self._last_pairs} if live else {}, seen_h)
         rest = [dets[k] for k in range(len(dets)) if k not in matched_det]
         self._rest_looks = {tuple(dets[k]): looks[k] for k in range(len(dets)) if k not in matched_det}
         if live:
@@ -241,9 +245,12 @@ class Tracker:
             self._correct(tr, low[k, :2], t_s)
             seen_h[tr.id] = float(low[k, 2])
 
-    def _check_encounters(self, t_s: float, live: list[Track], det_look: dict[int, np.ndarray | None]) -> None:
-        """Open an encounter when two tracks come close; when they part, keep or swap who is who by their looks."""
+    def _check_encounters(self, t_s: float, live: list[Track], det_look: dict[int, np.ndarray | None],
+                          seen_h: dict[int, float] | None = None) -> None:
+        """Open an encounter when two tracks come close; when they part, keep or swap who is who by their looks
+        and their heights (`_height_verdict`); evidence that disagrees, or none by `recheck_s`, leaves a doubt."""
         cfg = self.cfg
+        seen_h = seen_h or {}
         for i, a in enumerate(live):
             for b in live[i + 1 :]:
                 key = (min(a.id, b.id), max(a.id, b.id))
@@ -251,31 +258,67 @@ class Tracker:
                 enc = self._open_enc.get(key)
                 if enc is None:
                     if d < cfg.close_m:
-                        enc = Encounter(key, (self.tracks[key[0]].account, self.tracks[key[1]].account), t_s)
+                        ta, tb = self.tracks[key[0]], self.tracks[key[1]]
+                        enc = Encounter(key, (ta.account, tb.account), t_s, stand_h=(self._upright_h(ta), self._upright_h(tb)))
                         self._open_enc[key] = enc
                         self.encounters.append(enc)
                     continue
                 if d < cfg.apart_m:
                     enc.t_end_s = None
+                    enc.after_h = ([], [])
                     continue
                 if enc.t_end_s is None:
                     enc.t_end_s = t_s
+                for j, tid in enumerate(key):
+                    h = seen_h.get(tid, float("nan"))
+                    if h == h:
+                        enc.after_h[j].append(h)
                 ta, tb = self.tracks[key[0]], self.tracks[key[1]]
                 la, lb = det_look.get(ta.id), det_look.get(tb.id)
+                by_look = None
                 if ta.look is not None and tb.look is not None and la is not None and lb is not None:
                     keep = _similar(ta.look, la) + _similar(tb.look, lb)
                     swap = _similar(ta.look, lb) + _similar(tb.look, la)
-                    if swap - keep > cfg.swap_margin:
-                        _swap_identity(ta, tb)
-                        enc.verdict = "swapped"
-                    else:
-                        enc.verdict = "kept" if keep - swap > cfg.swap_margin else "unsure"
-                    del self._open_enc[key]
-                elif t_s - enc.t_end_s > cfg.recheck_s:
-                    enc.verdict = "unsure"
-                    del self._open_enc[key]
+                    by_look = "swapped" if swap - keep > cfg.swap_margin else "kept" if keep - swap > cfg.swap_margin else "unsure"
+                by_height = self._height_verdict(enc)
+                if by_look in ("kept", "swapped"):  # the heads seen so far must not say otherwise
+                    verdict = by_look if by_height in (None, by_look) else "unsure"
+                elif t_s - enc.t_end_s < cfg.height_window_s - 1e-6:
+                    continue  # heads are watched a while (upright, walking apart) before they decide
+                elif by_height is not None:
+                    verdict = by_height
+                elif by_look == "unsure" or t_s - enc.t_end_s > cfg.recheck_s:
+                    verdict = "unsure"
+                else:
+                    continue  # looks not seen yet
+                if verdict == "swapped":
+                    _swap_identity(ta, tb)
+                enc.verdict = verdict
+                del self._open_enc[key]
         for key in [k for k in self._open_enc if any(self.tracks[t].ended_s is not None for t in k)]:
             self._open_enc.pop(key).verdict = "unsure"
+
+    def _upright_h(self, tr: Track) -> float:
+        """The track's upright head height: a high percentile of its recent heads (robust to an arm raised over
+        it, and to a crouch); unknown until it has been seen for a while."""
+        h = np.array(tr.hist_h[-300:], dtype=float)
+        h = h[np.isfinite(h)]
+        return float(np.percentile(h, 90)) if len(h) >= 10 else float("nan")
+
+    def _height_verdict(self, enc: Encounter) -> str | None:
+        """People crouch, never grow: a track whose head since parting (the median: upright, walking apart) is
+        clearly above the upright height of one of the two people cannot be following that person. Decides only when it rules out exactly one
+        of keeping and swapping."""
+        ha, hb = enc.stand_h
+        ma, mb = (float(np.median(h)) if len(h) >= 3 else float("nan") for h in enc.after_h)
+        tol = self.cfg.height_tol_m
+        swap_ruled_out = ma > hb + tol or mb > ha + tol  # comparisons with nan are False: no evidence
+        keep_ruled_out = ma > ha + tol or mb > hb + tol
+        if swap_ruled_out and not keep_ruled_out:
+            return "kept"
+        if keep_ruled_out and not swap_ruled_out:
+            return "swapped"
+        return None
 
     def doubts(self, track: int, t_s: float) -> list[Encounter]:
         """Encounters that leave it unsure who this track was at t_s: after one never resolved, or during one

@@ -228,3 +228,59 @@ def test_a_group_member_walking_in_through_the_next_lane_joins_the_group_scanned
     tr2 = Tracker(two_lanes)
     _walk(tr2, 0.1, 2.0, [lambda t: (2.4, 0.2 + 0.8 * t)])
     assert tr2.live() == []
+
+
+def _meet_and_part(tr, a_h, b_h, swapped):
+    """a (heads at a_h) and b (b_h) walk in, meet at (2.0, 2.0) with no looks, and part; `swapped`: the
+    detections come back with their heights exchanged (each track follows the other person)."""
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    for t in np.arange(0.1, 2.0, 0.1):
+        tr.update(float(t), np.array([[1.0, 0.2 + 0.8 * t]]), None, np.array([a_h]))
+    tr.scan(GateScan(2.0, "in-1", "b"))
+    for t in np.arange(2.0, 4.0, 0.1):
+        tr.update(float(t), np.array([[1.0 + 0.5 * (t - 2.0), 1.8], [1.0, 0.2 + 0.8 * (t - 2.0)]]), None, np.array([a_h, b_h]))
+    for t in np.arange(4.0, 5.0, 0.1):  # together: heads 0.1 m apart
+        tr.update(float(t), np.array([[1.5, 1.8], [1.55, 1.75]]), None, np.array([a_h, b_h]))
+    first, second = (b_h, a_h) if swapped else (a_h, b_h)
+    for t in np.arange(5.0, 10.5, 0.1):  # parting: the first head goes east, the second west
+        d = min(1.0, 0.8 * (t - 5.0))
+        tr.update(float(t), np.array([[1.5 + d, 1.8], [1.5 - d, 1.8]]), None, np.array([first, second]))
+
+
+def test_two_shoppers_of_clearly_different_heights_who_meet_unseen_by_colour_are_told_apart_by_height():
+    # Whichever way the tracks took the heads while together, the one walking east after parting follows the
+    # 1.80 m head when nobody swapped, and the 1.60 m head when they did: its account must be that person's.
+    for swapped, east_account in ((False, "a"), (True, "b")):
+        tr = Tracker(STORE)
+        _meet_and_part(tr, 1.80, 1.60, swapped=swapped)
+        (enc,) = tr.encounters
+        assert enc.verdict in ("kept", "swapped")
+        assert max(tr.live(), key=lambda x: x.x[0]).account == east_account
+        assert tr.doubts(enc.tracks[0], 9.0) == []
+
+
+def test_two_shoppers_of_nearly_the_same_height_who_meet_unseen_by_colour_stay_a_doubt():
+    tr = Tracker(STORE)
+    _meet_and_part(tr, 1.70, 1.67, swapped=True)
+    (enc,) = tr.encounters
+    assert enc.verdict == "unsure"
+
+
+def test_a_shopper_who_crouched_before_the_meeting_is_not_taken_for_the_other_when_upright_again():
+    # a (1.80) crouched at a bottom shelf for a while before b (1.66) came by: a's upright height is what it
+    # was while walking, not its crouch, so when both stand up again nothing looks swapped.
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    for t in np.arange(0.1, 2.0, 0.1):
+        tr.update(float(t), np.array([[1.0, 0.2 + 0.8 * t]]), None, np.array([1.80]))
+    tr.scan(GateScan(2.0, "in-1", "b"))
+    for t in np.arange(2.0, 4.0, 0.1):
+        tr.update(float(t), np.array([[1.5, 1.8], [1.0, 0.2 + 0.8 * (t - 2.0)]]), None, np.array([1.0, 1.66]))
+    for t in np.arange(4.0, 5.0, 0.1):
+        tr.update(float(t), np.array([[1.5, 1.8], [1.55, 1.75]]), None, np.array([1.80, 1.66]))
+    for t in np.arange(5.0, 8.0, 0.1):
+        d = min(1.0, 0.8 * (t - 5.0))
+        tr.update(float(t), np.array([[1.5 + d, 1.8], [1.5 - d, 1.8]]), None, np.array([1.80, 1.66]))
+    (enc,) = tr.encounters
+    assert enc.verdict in ("kept", "swapped")
+    assert max(tr.live(), key=lambda x: x.x[0]).account == "a"
