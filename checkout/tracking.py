@@ -2,16 +2,27 @@
 
 Constant-velocity Kalman filter per person on the floor plane and Hungarian
 assignment (scipy `linear_sum_assignment`) of detections to tracks each frame
-set. A track is born only near an entry gate shortly after a scan there, and
-is bound to the account scanned (a group: several tracks, one account).
-Detections a gate sees within `birth_merge_m` of each other in one frame set are
-one person (head and shoulder split apart), and a new track is tentative until
-seen over `confirm_s`: lost before that, it was a split of someone's blob and is
-dropped, its scan free to seat the next person. A confirmed
-track never dies of missed detections — a person who entered must leave by an
-exit, so an unseen person coasts, growing uncertain, until a detection
-re-attaches — and ends only at an exit passage, which closes the nearest
-track to that gate.
+set; a track no head went to may then take a low peak close to it (a shopper
+crouched to a bottom shelf, head below the head band), which never starts a
+track.
+
+Births: a track is born only near an entry gate while a scan is open (this
+gate's scans first, then another lane's: a group member may take the next
+lane), and is bound to the account scanned (a group: several tracks, one
+account). Detections a gate sees within `birth_merge_m` of each other in one
+frame set are one person (head and shoulder split apart), and a new track is
+tentative until seen over `confirm_s`: lost before that, it was a split of
+someone's blob and is dropped, its scan free to seat the next person.
+
+A confirmed track never dies of missed detections — a person who entered must
+leave by an exit, so an unseen person coasts, growing uncertain, until a
+detection re-attaches — and ends only at an exit passage, which closes the
+nearest track to that gate that the cameras do not see right now elsewhere.
+
+Encounters: two tracks that come within `close_m` may have swapped people.
+When they part, their looks (colour from above) and their heights (people
+crouch, never grow) keep or swap the accounts; evidence that disagrees, or
+none, leaves the encounter a doubt, and the stack flags the receipts it touches.
 """
 from __future__ import annotations
 
