@@ -132,7 +132,7 @@ def attribute(
             continue
         for s in rows:
             if s.track is not None and t_start_s - BUSY_PAD_S <= s.t_s <= t_end_s + BUSY_PAD_S:
-                busy[s.track] += math.log1p(max(0, s.n_points - EDGE_POINTS))
+                busy[s.track] += math.log1p(max(0, s.n_points - BUSY_MIN_POINTS))
     rows = []
     for tr in tracks.values():
         if tr.born_s > t_end_s + POST_S or (tr.ended_s is not None and tr.ended_s < t_start_s - PRE_S):
@@ -156,6 +156,7 @@ def attribute(
 
 COLUMN_DISCOUNT = 0.5  # a sighting in the bin just above or below counts half (arm or knees, not the hand itself)
 BUSY_PAD_S = 0.3  # a hand elsewhere this close to the change's start or end was busy then
+BUSY_MIN_POINTS = 12  # a hand busy elsewhere is a hand-sized blob; knees and hips grazing low shelves are a few points
 BUSY_LR = 6.0  # a hand seen in another bin during the change vs none seen there, for someone who did reach here
 HAND_LR = 40.0  # a seen hand in the bin vs none seen (hands hide behind bodies and shelves)
 HAND_SCALE = 4.0  # hand score (frames x log points) at which the evidence is ~63 % of its full weight

@@ -53,9 +53,13 @@ def test_an_arm_in_the_next_bin_along_is_no_evidence_for_this_one(store):
     tracks = {1: reacher, 2: bystander}
     alone = attribute(store, HandLog(store), tracks, "A-1-1", T0, T1, ["acct-r", "acct-b"])
     log = HandLog(store)
-    _sightings(log, "A-1-2", reacher, [9.9, 10.0, 10.1, 10.2, 10.3, 10.4], 8, (2.5, 3.3, 0.3))
+    _sightings(log, "A-1-2", reacher, [9.9, 10.0, 10.1, 10.2, 10.3, 10.4], 20, (2.5, 3.3, 0.3))
     beside = attribute(store, log, tracks, "A-1-1", T0, T1, ["acct-r", "acct-b"])
-    assert _p(beside, "acct-r") < _p(alone, "acct-r")
+    assert _p(beside, "acct-r") < _p(alone, "acct-r") - 0.1
+    # A knee or hip grazing a low bin nearby is a few points, not a busy hand: no evidence either way.
+    graze = HandLog(store)
+    _sightings(graze, "A-1-2", reacher, [9.9, 10.0, 10.1, 10.2, 10.3, 10.4], 6, (2.5, 3.3, 0.1))
+    assert _p(attribute(store, graze, tracks, "A-1-1", T0, T1, ["acct-r", "acct-b"]), "acct-r") == pytest.approx(_p(alone, "acct-r"))
 
 
 def test_a_shopper_whose_hands_are_busy_in_the_next_bin_is_not_the_taker(store):
