@@ -127,6 +127,22 @@ class Perception:
         self.backgrounds = {cid: CameraBackground(cam, self.cfg) for cid, cam in store.cameras.items()}
         fx, fy = store.floor_m
         self.grid_shape = (int(np.ceil(fx / self.cfg.grid_m)), int(np.ceil(fy / self.cfg.grid_m)))
+        self.shelf_tops = self._shelf_tops()
+
+    def _shelf_tops(self) -> np.ndarray:
+        """Per grid cell over a gondola's footprint (behind its front plane), the top of its highest bin; -inf
+        elsewhere. Nobody stands inside a gondola, so a peak there below that top is a hand raised into a top bin
+        (or an item), never a head; a head leaning over a low gondola is above its top."""
+        g_m = self.cfg.grid_m
+        ix, iy = np.indices(self.grid_shape)
+        xy = np.stack([(ix + 0.5) * g_m, (iy + 0.5) * g_m], axis=-1)
+        out = np.full(self.grid_shape, -np.inf)
+        for g in self.store.gondolas:
+            along = xy @ np.asarray(g.right) - g.along_start_m
+            out_m = xy @ np.asarray(g.facing) - g.front_out_m
+            inside = (along >= 0) & (along < g.length_m) & (out_m < 0) & (out_m >= g.back_out_m - g.front_out_m)
+            out[inside] = np.maximum(out[inside], g.shelf_z[-1] + g.clearance_m[-1])
+        return out
 
     def process(self, t_s: float, frames: list[CameraFrame]) -> Percept:
         pts, rgbs, used = [], [], []
@@ -195,6 +211,7 @@ class Perception:
         win = max(3, int(round(cfg.head_sep_m / cfg.grid_m)) | 1)
         support = ndimage.uniform_filter(tall.astype(float), size=5) * 25.0
         peaks = (hm == ndimage.maximum_filter(hm, size=win)) & tall & (support >= cfg.head_support_cells)
+        peaks &= hm > self.shelf_tops  # a hand raised into a top bin makes a peak there too: it stays a hand
         ix, iy = np.nonzero(peaks)
         order = np.argsort(-hm[ix, iy], kind="stable")
         chosen: list[tuple[float, float, float]] = []

@@ -112,3 +112,27 @@ def test_stacks_sharing_perception_see_what_their_own_would_and_perceive_each_fr
     assert len(via_shared) > 10 and any(heads for _, heads, _ in via_shared)
     assert via_shared == via_own
     assert shared.cost_s > 0 and len(shared._recent) <= SharedPerception.KEEP
+
+
+def test_a_hand_raised_into_a_top_bin_is_no_head():
+    # Height map as the cameras fuse it: a shopper standing in the aisle west of gondola A (front plane x = 2.55),
+    # the arm up over the shelf edge, the hand 0.45 m from the head and higher than the arm: a peak of its own.
+    p = Perception(StoreModel(INFO))
+    g = p.cfg.grid_m
+    hm = np.zeros(p.grid_shape)
+
+    def disc(x, y, r, h):
+        ix, iy = np.indices(hm.shape)
+        m = ((ix + 0.5) * g - x) ** 2 + ((iy + 0.5) * g - y) ** 2 <= r * r
+        hm[m] = np.maximum(hm[m], h)
+
+    disc(2.2, 3.0, 0.25, 1.45)  # shoulders
+    disc(2.2, 3.0, 0.1, 1.7)  # head
+    for k in range(1, 9):  # the arm rising to the hand
+        disc(2.2 + 0.05 * k, 3.0, 0.06, 1.45 + 0.02 * k)
+    disc(2.65, 3.0, 0.08, 1.72)  # the hand in the top bin, behind the front plane
+    heads = p.find_heads(hm)
+    assert len(heads) == 1 and np.hypot(heads[0, 0] - 2.2, heads[0, 1] - 3.0) < 0.1
+    # The same shape out in the aisle is two people's heads: the rule is the shelf, not the shape.
+    hm2 = np.roll(hm, -int(round(1.0 / g)), axis=0)
+    assert len(p.find_heads(hm2)) == 2
