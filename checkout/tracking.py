@@ -46,6 +46,7 @@ class TrackerConfig:
     walk_speed_ms: float = 1.4  # a person unseen for a while is within this speed times the gap of where last seen
     lost_gate_max_m: float = 8.0
     birth_radius_m: float = 1.2  # from an entry gate's centre: people are born walking in, not browsing nearby
+    lane_lost_s: float = 0.5  # a track unseen longer than this never takes a head in an entry lane awaiting a scan
     birth_window_s: float = 20.0  # after a scan, its group walks through within this
     birth_confirm: int = 2  # frame sets a new detection must persist before it is a person
     birth_confirm_s: float = 0.2  # ... and over at least this long (a split blob of one person lasts a frame or two)
@@ -200,6 +201,13 @@ class Tracker:
             gate = np.array([self._gate(tr, t_s) for tr in live])
             big = 1e6
             c = np.where(cost <= gate[:, None], cost, big)
+            # A head in an entry lane while a scan there still waits for its shopper is that shopper walking in:
+            # a person lost inside does not come back through the turnstile, so only a track seen just now (the
+            # one walking in, or someone standing there all along) may continue on it.
+            lane = self._waiting_lanes(t_s, dets)
+            if lane.any():
+                lost = np.array([t_s - tr.last_seen_s > cfg.lane_lost_s for tr in live])
+                c[np.ix_(lost, lane)] = big
             for r, tr in enumerate(live):
                 if tr.look is None:
                     continue
@@ -431,6 +439,17 @@ class Tracker:
             self.tracks[tr.id] = tr
             self._next_id += 1
         self._candidates = survivors
+
+    def _waiting_lanes(self, t_s: float, dets: np.ndarray) -> np.ndarray:
+        """Per detection: is it in an entry lane (within `birth_radius_m` of the gate) whose latest scan nobody
+        has walked through on yet?"""
+        cfg = self.cfg
+        out = np.zeros(len(dets), dtype=bool)
+        waiting = {s.gate for s in self.scans if s.births == 0 and 0 <= t_s - s.t_s <= cfg.birth_window_s}
+        for g in waiting & set(self.store.entry_gates):
+            at = self.store.entry_gates[g].at
+            out |= np.hypot(dets[:, 0] - at[0], dets[:, 1] - at[1]) <= cfg.birth_radius_m
+        return out
 
     def _gate_dist(self, gate_id: str, xy: np.ndarray) -> float:
         g = self.store.entry_gates[gate_id]

@@ -284,3 +284,19 @@ def test_a_shopper_who_crouched_before_the_meeting_is_not_taken_for_the_other_wh
     (enc,) = tr.encounters
     assert enc.verdict in ("kept", "swapped")
     assert max(tr.live(), key=lambda x: x.x[0]).account == "a"
+
+
+def test_a_shopper_lost_inside_does_not_take_the_head_walking_in_on_a_new_scan():
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "a"))
+    # a walks in and up to (1.0, 2.2), then stands unseen (hidden behind a gondola, in a crowd) for 3 s.
+    _walk(tr, 0.1, 2.5, [lambda t: (1.0, 0.2 + min(0.8 * t, 2.0))])
+    tr.update(2.5, np.zeros((0, 2)))
+    tr.update(5.4, np.zeros((0, 2)))
+    # b is scanned and walks in: a head in the entry lane, within a lost person's walking reach.
+    tr.scan(GateScan(5.5, "in-1", "b"))
+    _walk(tr, 5.6, 7.5, [lambda t: (1.0, 0.2 + 0.8 * (t - 5.6))])
+    accounts = {t.account: t for t in tr.live()}
+    assert set(accounts) == {"a", "b"}
+    assert np.linalg.norm(accounts["b"].x[:2] - np.array((1.0, 0.2 + 0.8 * 1.8))) < 0.3
+    assert accounts["a"].last_seen_s < 3.0  # still lost, not moved onto b
