@@ -166,7 +166,7 @@ class CheckoutStack:
                 bin_skus=lambda b: {k for k, n in self._bins[b].items() if n > 0},
                 cart_skus=self._cart_skus_of_track,
             )
-            if self.mode == "vision"
+            if self.mode in ("vision", "fused")
             else None
         )
         self._bins = {b: dict(store.planogram.get(b, {})) for b in store.bin_ids}
@@ -214,7 +214,9 @@ class CheckoutStack:
             elif self.shelf.settler.is_unreadable(s.bin):  # judged at checkout, once the run's length is known
                 self._unread_hands.append((self.tracker.tracks[s.track].account, s.bin, s.t_s))
         if self.vision_events is not None:
-            for ev in self._timed("shelf_events", self.vision_events.add, t, sightings):
+            # Fused: the cameras judge what a hand did only where no load cell can (a dead cell's bin).
+            judged = sightings if self.mode == "vision" else [s for s in sightings if s.bin in self._dead]
+            for ev in self._timed("shelf_events", self.vision_events.add, t, judged):
                 self._vision_event(ev)
         self.hands.prune(t)
 
@@ -300,6 +302,13 @@ class CheckoutStack:
     def _vision_event(self, ev) -> None:
         by_acct = {self.tracker.tracks[ev.track].account: 1.0} if ev.track in self.tracker.tracks else {}
         top = next(iter(by_acct), None)
+        reasons = []
+        if self.mode == "fused":  # a dead cell's bin: the receipt keeps its flag, now with the cameras' guess on it
+            reasons = [f"dead load cell {ev.bin}: what the hand did there is from the cameras alone"]
+            if ev.kind == "visit":
+                return  # nothing to add to the dead cell's own flag
+            if ev.kind == "take" and top is not None and any(u.sku == ev.sku for u in self._carts.get(top, [])):
+                return  # colour cannot tell a second one taken from the one carried: it stays unknown, flagged
         if ev.kind == "visit":  # a hand was in the bin and the colours could not say what it did
             if top is not None:
                 self._factor(top, VISION_VISIT)
@@ -311,7 +320,7 @@ class CheckoutStack:
             src = top if top in owners else (owners[0] if owners else None)
             hyp = Hypothesis("put_back", ev.sku, 1, ev.confidence, src)
         cands = [Candidate(ev.track, top, 1.0, "hand")]
-        self._apply(ev.t_s, ev.bin, hyp, [hyp], by_acct, top, 0.0, cands, "vision", [])
+        self._apply(ev.t_s, ev.bin, hyp, [hyp], by_acct, top, 0.0, cands, "vision", reasons)
 
     # -- carts, beliefs, accounts -------------------------------------------------------------------------------
     def _apply(self, t_s, bin_id, best: Hypothesis, hyps, by_acct, top, delta_g, cands, source, reasons, sd_g: float = 2.0) -> None:

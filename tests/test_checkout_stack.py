@@ -84,7 +84,7 @@ CAMS = (down_camera("c1", 1.5, 1.8, width=120, height=90, fps=5.0), down_camera(
 SEEN = tiny_store_info(CAMS)
 
 
-def _shopper_taking_lemon(camera_off=None):
+def _shopper_taking_lemon(camera_off=None, dead=None):
     walk = path([(0.0, 1.0, -0.3), (1.0, 1.0, 0.3), (3.0, 2.05, 2.8), (5.5, 2.05, 2.8), (7.0, 1.8, 1.0), (9.0, 5.0, 0.6), (10.0, 5.0, -0.4)])
 
     def people(t):
@@ -95,7 +95,8 @@ def _shopper_taking_lemon(camera_off=None):
         return [Person(x, y, hand=hand, hand_rgb=(240, 210, 30) if t > 4.2 else (220, 180, 150))]
 
     gates = [GateScan(0.5, "in-1", "acct-9"), GatePassage(9.6, "out-1")]
-    return stream(SEEN, 12.0, {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}, gates, people, seed=3, camera_off=camera_off)
+    return stream(SEEN, 12.0, {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}, gates, people, seed=3, camera_off=camera_off,
+                  dead=dead)
 
 
 def test_seen_shopper_is_tracked_and_charged_through_the_cameras():
@@ -127,6 +128,18 @@ def test_vision_only_sees_the_lemon_leave_in_the_hand_but_asks_for_review():
     assert r.items == {"lemon-330": 1}
     assert r.flagged and r.confidence <= 0.8
     assert [(e.kind, e.sku, e.source) for e in stack.events] == [("take", "lemon-330", "vision")]
+
+
+def test_fused_with_the_bins_cell_dead_charges_what_the_cameras_saw_and_still_asks_for_review():
+    # The lemon bin's cell is dead from the opening: the weight says nothing, the colour that left in the hand does.
+    stack = CheckoutStack("fused")
+    (r,) = stack.run(_shopper_taking_lemon(dead={"A-1-2": 0.5}))
+    assert r.items == {"lemon-330": 1}
+    assert r.flagged and any("dead load cell A-1-2" in why for why in r.reasons)
+    assert [(e.kind, e.sku, e.source) for e in stack.events] == [("take", "lemon-330", "vision")]
+    # The weight-only ablation has no cameras' say on what: the take stays unknown, the receipt flagged.
+    (w,) = CheckoutStack("weight").run(_shopper_taking_lemon(dead={"A-1-2": 0.5}))
+    assert w.items == {} and w.flagged
 
 
 def test_two_shoppers_taking_one_can_each_in_one_load_change_are_each_charged_one():
