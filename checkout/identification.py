@@ -88,24 +88,21 @@ def identify(
                     continue
                 rows.append(("take", sku, n, None, prior * like))
     else:
-        own = set(putter_accounts)
-        by_sku: dict[tuple[str, str], list[CartedUnit]] = {}
-        for u in carted:
-            by_sku.setdefault((u.account, u.sku), []).append(u)
-        for (acct, sku), units in by_sku.items():
-            if putter_weights:
-                p_own = min(1.0, putter_weights.get(acct, 0.0))
-                prior_acct = p_own + (1.0 - p_own) * OTHER_CART_PRIOR
-            else:
-                prior_acct = 1.0 if (not own or acct in own) else OTHER_CART_PRIOR
-            for u in units:  # one item back: match the very unit by its measured weight
+        unit_prior = _put_back_unit_priors(carted, putter_accounts, putter_weights)
+        by_sku: dict[tuple[str, str], list[int]] = {}
+        for i, u in enumerate(carted):
+            by_sku.setdefault((u.account, u.sku), []).append(i)
+        for (acct, sku), idx in by_sku.items():
+            for i in idx:  # one item back: match the very unit by its measured weight
+                u = carted[i]
                 like = _gauss(w, u.unit_g, math.sqrt(u.sd_g**2 + 2 * sd_meas_g**2))
-                rows.append(("put_back", sku, 1, acct, prior_acct / len(units) * like * len(units) / max(len(carted), 1)))
+                rows.append(("put_back", sku, 1, acct, unit_prior[i] * like))
             p = catalog[sku]
-            for n in range(2, min(len(units), MAX_QTY) + 1):
-                mean = float(np.mean([x.unit_g for x in units])) * n
+            group_prior = sum(unit_prior[i] for i in idx)
+            for n in range(2, min(len(idx), MAX_QTY) + 1):
+                mean = float(np.mean([carted[i].unit_g for i in idx])) * n
                 like = _gauss(w, mean, math.sqrt(n * p.weight_sd_g**2 + sd_meas_g**2))
-                rows.append(("put_back", sku, n, acct, prior_acct * len(units) / max(len(carted), 1) * like))
+                rows.append(("put_back", sku, n, acct, group_prior * like))
         for sku, p in catalog.items():
             for n in range(1, 3):
                 like = _gauss(w, n * p.weight_g, math.sqrt(n * p.weight_sd_g**2 + sd_meas_g**2))
@@ -122,6 +119,39 @@ def identify(
     hyps.append(Hypothesis("unexplained", None, 0, unexplained / total))
     hyps.sort(key=lambda h: -h.probability)
     return hyps
+
+
+def _put_back_unit_priors(carted: list[CartedUnit], putter_accounts: tuple[str, ...],
+                          putter_weights: dict[str, float] | None) -> list[float]:
+    """Prior that a put-back returns each carted unit, before its weight is compared.
+
+    Whoever put it back (attribution's probability per account, or `putter_accounts` with certainty) returns one
+    of their own units (1 - OTHER_CART_PRIOR, shared among them) or — after a hand-over — one of everybody
+    else's (OTHER_CART_PRIOR for the event, shared among all the others' units: it does not grow with how many
+    other shoppers carry the same SKU). A putter whose cart is empty returns someone else's; probability no
+    account got (an unseen putter) goes to every unit alike. The priors sum to 1 over the units.
+    """
+    n = len(carted)
+    if not n:
+        return []
+    if putter_weights:
+        weights = {a: max(0.0, p) for a, p in putter_weights.items()}
+    else:
+        weights = {a: 1.0 / len(set(putter_accounts)) for a in set(putter_accounts)}
+    total = sum(weights.values())
+    if total > 1.0:
+        weights = {a: p / total for a, p in weights.items()}
+        total = 1.0
+    own_n: dict[str, int] = {}
+    for u in carted:
+        own_n[u.account] = own_n.get(u.account, 0) + 1
+    out = [(1.0 - total) / n] * n
+    for acct, p in weights.items():
+        k = own_n.get(acct, 0)
+        mine = (1.0 - OTHER_CART_PRIOR) if 0 < k < n else (1.0 if k == n else 0.0)
+        for i, u in enumerate(carted):
+            out[i] += p * (mine / k if u.account == acct else (1.0 - mine) / (n - k))
+    return out
 
 
 def measured_unit_taken(delta_g: float, sd_meas_g: float, p: ProductInfo, have: int, units: list[CartedUnit]) -> int | None:

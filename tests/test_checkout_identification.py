@@ -106,3 +106,16 @@ def test_put_back_is_matched_to_the_cart_of_whoever_most_likely_put_it():
     carted = [CartedUnit("acct-a", "cola-330", 351.0, 2.0), CartedUnit("acct-b", "cola-330", 351.5, 2.0)]
     best = identify(351.2, 1.5, CAT, {}, carted, putter_weights={"acct-b": 0.97, "acct-a": 0.03})[0]
     assert best.kind == "put_back" and best.from_account == "acct-b" and best.probability > 0.85
+
+
+def test_a_put_back_stays_the_putters_own_however_many_others_carry_the_same_sku():
+    # A crowd: the putter (seen putting it back) carries one cola, eight other shoppers carry one each, all of
+    # nearly the same weight. A hand-over is as (un)likely with eight others inside as with one.
+    carted = [CartedUnit("acct-me", "cola-330", 350.0, 2.0)] + [CartedUnit(f"acct-{k}", "cola-330", 350.4 + 0.1 * k, 2.0) for k in range(8)]
+    one_other = identify(350.1, 1.5, CAT, {}, carted[:2], putter_weights={"acct-me": 0.98})[0]
+    crowd = identify(350.1, 1.5, CAT, {}, carted, putter_weights={"acct-me": 0.98})[0]
+    assert crowd.from_account == one_other.from_account == "acct-me"
+    assert crowd.probability > 0.9 and abs(crowd.probability - one_other.probability) < 0.05
+    # Whose it is still follows the weights: a unit weighed 20 g off the one in hand is another cart's.
+    carted[3] = CartedUnit("acct-2", "cola-330", 371.0, 2.0)
+    assert identify(371.2, 1.5, CAT, {}, carted, putter_weights={"acct-me": 0.98})[0].from_account == "acct-2"
