@@ -300,3 +300,22 @@ def test_a_shopper_lost_inside_does_not_take_the_head_walking_in_on_a_new_scan()
     assert set(accounts) == {"a", "b"}
     assert np.linalg.norm(accounts["b"].x[:2] - np.array((1.0, 0.2 + 0.8 * 1.8))) < 0.3
     assert accounts["a"].last_seen_s < 3.0  # still lost, not moved onto b
+
+
+def test_a_lost_shopper_is_not_picked_up_again_by_a_head_that_looks_unlike_them():
+    red, blue = _look((200, 30, 30)), _look((30, 30, 200))
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "red"))
+    for t in np.arange(0.1, 2.5, 0.1):
+        tr.update(float(t), np.array([[1.0, 0.2 + 0.8 * min(t, 2.0)]]), [red])
+    for t in np.arange(2.5, 4.0, 0.1):  # red is lost (behind a gondola, out of view)
+        tr.update(float(t), np.zeros((0, 2)), [])
+    # A blue-shirted head shows up 1.5 m away, within a lost person's walk: someone the cameras had not placed.
+    for t in np.arange(4.0, 5.0, 0.1):
+        tr.update(float(t), np.array([[2.5, 1.8]]), [blue])
+    (red_track,) = tr.live()
+    assert red_track.last_seen_s < 2.5 and np.hypot(red_track.x[0] - 2.5, red_track.x[1] - 1.8) > 1.0
+    # A red-shirted one there is red, found again.
+    for t in np.arange(5.0, 6.0, 0.1):
+        tr.update(float(t), np.array([[2.5, 1.8]]), [red])
+    assert red_track.last_seen_s > 5.5 and np.hypot(red_track.x[0] - 2.5, red_track.x[1] - 1.8) < 0.3
