@@ -126,9 +126,12 @@ def attribute(
             if s.track is not None:
                 hand[s.track] += COLUMN_DISCOUNT * _hand_score(s, t_start_s, t_end_s)
     # A hand of theirs busy in another bin while the load changed here is evidence they were not reaching here.
+    # Not the bins straight above or below it at any distance: a crouched reacher's arm, knees and hips show in
+    # front of the lower shelves of the very column they reach into.
     busy: dict[int, float] = defaultdict(float)
+    stack = _same_column(store, bin_id)
     for b, rows in log.by_bin.items():
-        if b == bin_id or b in column:
+        if b == bin_id or b in stack:
             continue
         for s in rows:
             if s.track is not None and t_start_s - BUSY_PAD_S <= s.t_s <= t_end_s + BUSY_PAD_S:
@@ -189,6 +192,18 @@ def _column_neighbours(store: StoreModel, bin_id: str) -> tuple[str, ...]:
             if o.gondola == b.gondola and o.index == b.index and abs(o.shelf - b.shelf) == 1
         )
     return cache[bin_id]
+
+
+def _same_column(store: StoreModel, bin_id: str) -> frozenset[str]:
+    """Every bin of this one's column: same gondola and position along it, any shelf."""
+    cache = _STACKS.setdefault(store, {})
+    if bin_id not in cache:
+        b = store.bins[bin_id]
+        cache[bin_id] = frozenset(o.id for o in store.bins.values() if o.gondola == b.gondola and o.index == b.index)
+    return cache[bin_id]
+
+
+_STACKS: "weakref.WeakKeyDictionary[StoreModel, dict[str, frozenset[str]]]" = weakref.WeakKeyDictionary()
 
 
 def _reach(d_m: float) -> float:

@@ -87,3 +87,33 @@ def test_a_head_unseen_through_a_low_reach_is_not_taken_as_standing_straight(sto
     unseen = attribute(store, HandLog(store), {1: hidden, 2: other}, "A-1-1", T0, T1, ["acct-r", "acct-o"])
     assert _p(up, "acct-r") < 0.3  # seen standing straight throughout: hardly the reacher
     assert _p(unseen, "acct-r") > _p(up, "acct-r") + 0.15
+
+
+def test_a_crouched_reachers_knees_in_front_of_the_shelf_two_below_are_not_a_hand_busy_elsewhere():
+    # The market's east wall has four shelves: a reach into E-3-1 from a crouch shows the knees and hips in front
+    # of E-1-1, two shelves down the same column, as hand-sized blobs through the whole change.
+    from sim.layout import load_store
+    from sim.simulation import describe_store
+    from tests.conftest import STORES
+
+    market = StoreModel(describe_store(load_store(STORES / "market_store.yaml"), ()))
+    front = market.bin_front("E-3-1")
+    out = np.array(market.bins["E-3-1"].facing, dtype=float)
+    along = np.array(market.bins["E-3-1"].right, dtype=float)
+    head = front + 0.3 * out
+    reacher = _track(1, "acct-r", *head)
+    bystander = _track(2, "acct-b", *(front + 0.6 * out - 0.5 * along))
+    tracks = {1: reacher, 2: bystander}
+    log = HandLog(market)
+    _sightings(log, "E-3-1", reacher, [9.9, 10.0], 10, (*(front - 0.05 * out), 1.1))
+    plain = attribute(market, log, tracks, "E-3-1", T0, T1, ["acct-r", "acct-b"])
+    for t in np.arange(9.8, 10.7, 0.1):
+        _sightings(log, "E-1-1", reacher, [float(t)], 40, (*(front + 0.05 * out), 0.35))
+    crouched = attribute(market, log, tracks, "E-3-1", T0, T1, ["acct-r", "acct-b"])
+    assert _p(crouched, "acct-r") >= _p(plain, "acct-r") - 1e-9
+    # The same blobs just inside the next column along (E-1-2, bins are 1 m wide) are a hand busy there.
+    far = HandLog(market)
+    _sightings(far, "E-3-1", reacher, [9.9, 10.0], 10, (*(front - 0.05 * out), 1.1))
+    for t in np.arange(9.8, 10.7, 0.1):
+        _sightings(far, "E-1-2", reacher, [float(t)], 40, (*(front + 0.6 * along + 0.05 * out), 0.35))
+    assert _p(attribute(market, far, tracks, "E-3-1", T0, T1, ["acct-r", "acct-b"]), "acct-r") < _p(plain, "acct-r") - 0.05
