@@ -255,8 +255,14 @@ class ShelfEventDetector:
 
     def pending(self) -> list[str]:
         """Bins with an undecided change (open, or the cell still moving)."""
-        busy = [c for c, a in zip(self.cell_ids, self.settler.active) if a]
-        return sorted(set(busy) | set(self._open))
+        return sorted(self.pending_since())
+
+    def pending_since(self) -> dict[str, float]:
+        """Per bin with an undecided change: when it began (the earliest open level or cell activity)."""
+        out = {c: float(t) for c, a, t in zip(self.cell_ids, self.settler.active, self.settler.t_open) if a}
+        for b, op in self._open.items():
+            out[b] = min(out.get(b, op.t_start_s), op.t_start_s)
+        return out
 
     def _settle(self, s: Settled) -> list:
         if s.bin not in self._baseline:

@@ -23,7 +23,7 @@ from typing import Iterable
 
 import numpy as np
 
-from checkout.attribution import Candidate, HandLog, attribute
+from checkout.attribution import PRE_S, Candidate, HandLog, attribute
 from checkout.identification import Appearance, CartedUnit, Hypothesis, colour_evidence_looks, identify, measured_unit_taken
 from checkout.perception import Perception, SharedPerception
 from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
@@ -38,6 +38,7 @@ SETTLE_S = 1.0  # after the last member's exit, a last shelf change may still be
 DEADLINE_S = 1.9  # a receipt goes out by then, flagged if something is still undecided
 OUTAGE_S = 1.0  # a camera silent this long is out (frame drops are shorter)
 SPLIT_CONFIDENCE = 0.8  # a several-item change split between shoppers by their hand visits
+SPLIT_OTHER_HAND = 0.02  # a hand this likely in such a change, not given a share, may have taken one too
 VISIT_GAP_S = 0.4  # a hand unseen in the bin this long between sightings went out and came back in
 SCAN_GRACE_S = 3.0  # a scanned shopper is through the gate and seen well within this
 VISION_VISIT = 0.5  # vision only: a hand went into a bin and colour could not say what it did — took or not, a coin toss
@@ -291,11 +292,16 @@ class CheckoutStack:
         if sum(visits.values()) != best.qty or min(visits.values()) < 1:
             return False
         unit_g = ev.delta_g / best.qty
+        why = f"{best.qty} x {best.sku} from {ev.bin} in one change, split between shoppers by hand visits"
         for tr_id, n in sorted(visits.items()):
             c = tracks[tr_id]
             part = Hypothesis("take", best.sku, n, best.probability * SPLIT_CONFIDENCE)
             self._apply(ev.t_end_s, ev.bin, part, [part], {c.account: SPLIT_CONFIDENCE}, c.account, unit_g * n,
-                        [c], source, reasons + [f"{best.qty} x {best.sku} from {ev.bin} in one change, split between shoppers by hand visits"], ev.sd_g)
+                        [c], source, reasons + [why], ev.sd_g)
+        # Anyone else whose hand was in the bin during that change may have taken one of them instead.
+        for c in cands:
+            if c.evidence == "hand" and c.account is not None and c.probability >= SPLIT_OTHER_HAND:
+                self._reason(c.account, why)
         return True
 
     # -- vision-only events -------------------------------------------------------------------------------------
@@ -453,7 +459,7 @@ class CheckoutStack:
 
     def _due(self, final: bool) -> list[Receipt]:
         out = []
-        pending = set(self.shelf.pending()) if self.store else set()
+        pending = self.shelf.pending_since() if self.store else {}
         for acct in self._accounts.values():
             if acct.issued:
                 continue
@@ -472,13 +478,15 @@ class CheckoutStack:
             out.append(self._receipt(acct))
         return out
 
-    def _pending_for(self, account: str, pending: set[str]) -> list[str]:
+    def _pending_for(self, account: str, pending: dict[str, float]) -> list[str]:
+        """Undecided changes this account's hands may be in: a hand of theirs in that bin since just before the
+        change began (however many others reached in after)."""
         if not pending:
             return []
         if not self.store.cameras:
             return sorted(pending)
         mine = {t.id for t in self.tracker.tracks.values() if t.account == account}
-        return sorted(b for b in pending if any(s.track in mine for s in self.hands.by_bin.get(b, ())[-20:]))
+        return sorted(b for b, t0 in pending.items() if any(s.track in mine for s in self.hands.window(b, t0 - PRE_S, self.t_s)))
 
     def _identity_reasons(self, account: str) -> list[str]:
         """A shelf event by a track whose person may have swapped with another's (they met, and their looks

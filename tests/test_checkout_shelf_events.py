@@ -148,3 +148,15 @@ def test_a_short_unreadable_glitch_hides_no_change_but_a_long_outage_may():
     assert det.settler.hid_change("A-1-2", 5.5, now)
     assert mid_outage
     assert not det.settler.hid_change("A-1-2", 8.5, now)  # a hand after the cell came back
+
+
+def test_an_undecided_change_says_when_it_began():
+    # A take at 3 s, then a hand fidgeting on the plate from 3.5 s on: the cell never settles, the change stays open.
+    fidget = [(3.5 + 0.4 * k, 3.7 + 0.4 * k, 150.0 + 50.0 * (k % 3)) for k in range(40)]
+    cells = {"A-1-1": CellScript(2100.0, steps=[(3.0, -350.0)], bumps=fidget), "A-1-2": CellScript(2100.0)}
+    det = ShelfEventDetector(tuple(cells), 105.0, explains=_only_items)
+    out = [e for b in load_batches(cells, 18.0, seed=11) for e in det.process(b)]
+    assert not [e for e in out if isinstance(e, WeightChange)]
+    since = det.pending_since()
+    assert list(since) == ["A-1-1"] and det.pending() == ["A-1-1"]
+    assert 2.5 <= since["A-1-1"] <= 3.6

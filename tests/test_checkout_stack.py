@@ -161,3 +161,25 @@ def test_two_shoppers_taking_one_can_each_in_one_load_change_are_each_charged_on
     receipts = {r.account: r for r in CheckoutStack("fused").run(msgs)}
     assert receipts["acct-a"].items == {"cola-330": 1} and receipts["acct-b"].items == {"cola-330": 1}
     assert receipts["acct-a"].flagged and receipts["acct-b"].flagged  # the split is a judgement: reviewed
+
+
+def test_a_hand_early_in_a_change_still_undecided_counts_however_many_hands_came_after():
+    # Checkout asks whose hands were in a bin whose change is still open: the first reacher's sighting is 30 hand
+    # sightings back (others fidgeting there after), but inside the change, so their receipt waits or is flagged.
+    import numpy as np
+
+    from checkout.perception import HandBlob
+    from checkout.tracking import Track
+
+    stack = CheckoutStack("fused")
+    stack.consume(SEEN)
+    first = Track(1, "acct-first", np.array([2.1, 3.0, 0.0, 0.0]), np.eye(4), 10.0, 1.0)
+    other = Track(2, "acct-other", np.array([2.1, 2.7, 0.0, 0.0]), np.eye(4), 10.0, 1.0)
+    stack.tracker.tracks.update({1: first, 2: other})
+    blob = lambda t: (HandBlob("A-1-2", t, (2.5, 3.0, 0.5), 20, np.zeros((20, 3), dtype=np.uint8)),)
+    stack.hands.add(blob(5.0), [first])
+    for k in range(30):
+        stack.hands.add(blob(5.5 + 0.1 * k), [other])
+    stack.t_s = 9.0
+    assert stack._pending_for("acct-first", {"A-1-2": 4.8}) == ["A-1-2"]
+    assert stack._pending_for("acct-first", {"A-1-2": 7.0}) == []  # a change that began after their hand left
