@@ -46,6 +46,7 @@ class TrackerConfig:
     walk_speed_ms: float = 1.4  # a person unseen for a while is within this speed times the gap of where last seen
     lost_gate_max_m: float = 8.0
     birth_radius_m: float = 1.2  # from an entry gate's centre: people are born walking in, not browsing nearby
+    low_birth_move_m: float = 0.25  # a low peak in an entry lane is a short shopper once it has walked this far
     lane_lost_s: float = 0.5  # a track unseen longer than this never takes a head in an entry lane awaiting a scan
     birth_window_s: float = 20.0  # after a scan, its group walks through within this
     birth_confirm: int = 2  # frame sets a new detection must persist before it is a person
@@ -243,8 +244,9 @@ class Tracker:
         if live:
             pos = np.array([tr.x[:2] for tr in live])
             rest = [d for d in rest if np.min(np.linalg.norm(pos - d, axis=1)) > cfg.duplicate_m]
+        short = self._short_walking_in(t_s, low_heads, dets, live)
         self._confirm_or_drop(t_s, live)
-        self._births(t_s, rest)
+        self._births(t_s, rest, short)
         for tr in self.live():
             h = seen_h.get(tr.id, float("nan"))
             tr.hist_t.append(t_s)
@@ -409,32 +411,36 @@ class Tracker:
             del self._open_enc[key]
         self.encounters = [e for e in self.encounters if tr.id not in e.tracks]
 
-    def _births(self, t_s: float, dets: list[np.ndarray]) -> None:
+    def _births(self, t_s: float, dets: list[np.ndarray], low: list[np.ndarray] = ()) -> None:
+        """`dets`: unclaimed heads; `low`: unclaimed low peaks in a waiting entry lane (a short shopper walking in),
+        which start a person only once they have moved (`low_birth_move_m`): a basket put down there never does."""
         cfg = self.cfg
         open_scans = [s for s in self.scans if 0 <= t_s - s.t_s <= cfg.birth_window_s]
         # Unclaimed detections close together at a gate are one person (head and shoulder, a raised arm):
         # people walk through a gate one behind the other, never head beside head closer than this.
-        merged: list[tuple[np.ndarray, tuple[float, float]]] = []
+        merged: list[tuple[np.ndarray, tuple[float, float], bool]] = []
         if not open_scans:
             self._candidates = []
             return
-        for d in dets:
+        for d, is_low in [(d, False) for d in dets] + [(d, True) for d in low]:
             if not any(self._gate_dist(g, d) <= cfg.birth_radius_m for g in self.store.entry_gates):
                 continue
-            for i, (m, key) in enumerate(merged):
+            for i, (m, key, m_low) in enumerate(merged):
                 if np.linalg.norm(m - d) < cfg.birth_merge_m:
-                    merged[i] = ((m + d) / 2.0, key)
+                    merged[i] = ((m + d) / 2.0, key, m_low and is_low)
                     break
             else:
-                merged.append((np.asarray(d, dtype=float), (float(d[0]), float(d[1]))))
-        survivors: list[tuple[np.ndarray, int, float]] = []
-        for d, key in merged:
-            seen, first = 1, t_s
-            for xy, n, t_first in self._candidates:
-                if np.linalg.norm(xy - d) < cfg.duplicate_m + 0.3 and n + 1 > seen:
-                    seen, first = n + 1, t_first
-            if seen < cfg.birth_confirm or t_s - first < cfg.birth_confirm_s - 1e-6:
-                survivors.append((d, seen, first))
+                merged.append((np.asarray(d, dtype=float), (float(d[0]), float(d[1])), is_low))
+        survivors: list[tuple[np.ndarray, int, float, np.ndarray, bool]] = []
+        for d, key, is_low in merged:
+            seen, first, first_xy, all_low = 1, t_s, d, is_low
+            prev = [c for c in self._candidates if np.linalg.norm(c[0] - d) < cfg.duplicate_m + 0.3]
+            if prev:  # the same person one frame set on: the nearest candidate, the longest seen among equals
+                xy, n, first, first_xy, was_low = min(prev, key=lambda c: (round(float(np.linalg.norm(c[0] - d)), 2), -c[1]))
+                seen, all_low = n + 1, was_low and is_low
+            moved = float(np.linalg.norm(d - first_xy))
+            if seen < cfg.birth_confirm or t_s - first < cfg.birth_confirm_s - 1e-6 or (all_low and moved < cfg.low_birth_move_m):
+                survivors.append((d, seen, first, first_xy, all_low))
                 continue
             # Every scan lets at least one person in: the earliest scan at this gate nobody has walked through on
             # yet takes this person; otherwise it is one more member of the latest group scanned here. A group
@@ -449,6 +455,20 @@ class Tracker:
             self.tracks[tr.id] = tr
             self._next_id += 1
         self._candidates = survivors
+
+    def _short_walking_in(self, t_s: float, low_heads: np.ndarray | None, dets: np.ndarray, live: list[Track]) -> list[np.ndarray]:
+        """Low peaks in an entry lane whose scan still waits for its shopper, away from every head and track: a
+        child or a short adult walking in, head below the head band (elsewhere a low peak never starts anyone)."""
+        if low_heads is None or not len(low_heads):
+            return []
+        low = np.asarray(low_heads, dtype=float).reshape(-1, 3)[:, :2]
+        taken = [np.asarray(tr.x[:2]) for tr in live] + [d for d in dets]
+        out = []
+        for k in np.flatnonzero(self._waiting_lanes(t_s, low)):
+            if taken and np.min(np.linalg.norm(np.array(taken) - low[k], axis=1)) <= self.cfg.duplicate_m:
+                continue
+            out.append(low[k])
+        return out
 
     def _waiting_lanes(self, t_s: float, dets: np.ndarray) -> np.ndarray:
         """Per detection: is it in an entry lane (within `birth_radius_m` of the gate) whose latest scan nobody

@@ -319,3 +319,16 @@ def test_a_lost_shopper_is_not_picked_up_again_by_a_head_that_looks_unlike_them(
     for t in np.arange(5.0, 6.0, 0.1):
         tr.update(float(t), np.array([[2.5, 1.8]]), [red])
     assert red_track.last_seen_s > 5.5 and np.hypot(red_track.x[0] - 2.5, red_track.x[1] - 1.8) < 0.3
+
+
+def test_a_short_shopper_walking_in_below_the_head_band_becomes_the_scanned_track():
+    # A child or a short adult (head top ~1 m): through the lane only as a low peak, a head detection only beyond
+    # the birth radius. A low peak standing still in the lane (a basket put down) starts nobody.
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "short"))
+    for t in np.arange(0.1, 1.6, 0.1):
+        tr.update(float(t), np.zeros((0, 2)), [], np.zeros(0), np.array([[1.0, 0.1 + 0.8 * t, 0.95], [1.6, 0.3, 0.8]]))
+    _walk(tr, 1.6, 3.0, [lambda t: (1.0, 0.1 + 0.8 * t)])
+    (only,) = tr.live()
+    assert only.account == "short" and only.born_s < 1.6
+    assert np.hypot(only.x[0] - 1.0, only.x[1] - (0.1 + 0.8 * 2.9)) < 0.2
