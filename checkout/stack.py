@@ -14,6 +14,13 @@ alone: a hand that leaves a bin carrying a colour it did not bring is a take.
 Faults are never guessed past: a dead load cell, a camera outage covering the
 bin, a change no item explains, an exit nobody was tracked to — each adds a
 reason to the receipts it may touch, and a receipt with a reason is flagged.
+Fused, a dead cell's bin falls back on the cameras (the vision ablation's
+colour judge, for that bin only): what they saw taken is charged, the receipt
+still flagged; a second unit of a SKU already carried stays unknown.
+
+Receipts go out `SETTLE_S` after the last member's exit, or by `DEADLINE_S`
+flagged when a change is still undecided in a bin where a hand of theirs was
+since the change began.
 """
 from __future__ import annotations
 

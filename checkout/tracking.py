@@ -14,10 +14,19 @@ frame set are one person (head and shoulder split apart), and a new track is
 tentative until seen over `confirm_s`: lost before that, it was a split of
 someone's blob and is dropped, its scan free to seat the next person.
 
+A short shopper (a child; head top near 1 m) may cross the lane seen only as a
+low peak: in an entry lane whose scan still waits, a low peak that walks
+(`low_birth_move_m`) is born too; a still one (a basket put down) never is.
+
 A confirmed track never dies of missed detections — a person who entered must
 leave by an exit, so an unseen person coasts, growing uncertain, until a
 detection re-attaches — and ends only at an exit passage, which closes the
 nearest track to that gate that the cameras do not see right now elsewhere.
+Two limits on re-attaching: a head in an entry lane whose scan waits is the
+shopper walking in, never a track lost inside (`lane_lost_s`); and a track
+lost a while (`lost_look_s`) takes back only a head that looks like its
+person (`reacquire_min_similar`) — in a crowd the nearest unclaimed head is as
+likely someone else's.
 
 Encounters: two tracks that come within `close_m` may have swapped people.
 When they part, their looks (colour from above) and their heights (people
