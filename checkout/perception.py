@@ -11,7 +11,9 @@ K, R, t and fused on one floor grid (the highest point per cell):
 
 - people: peaks of that height map between `head_min_m` and `head_max_m`
   with enough support, at least `head_sep_m` apart (one peak per head, so a
-  group standing close is several people);
+  group standing close is several people), never over a gondola or the reach
+  slab in front of it below its top bin's top (a hand raised into a top bin
+  peaks there; nobody's head does);
 - low peaks: the same down to `low_head_min_m`, away from every head — a
   person crouched at a bottom shelf, or an arm or basket; tracking may use one
   to follow a person it has lost, never to start one;
@@ -36,6 +38,7 @@ class PerceptionConfig:
     fg_sigmas: float = 4.0
     fg_min_m: float = 0.05  # an arm is thicker than this; below it depth noise and shelf clutter dominate
     static_absorb_s: float = 6.0  # a foreground pixel unchanged this long becomes background
+    hand_still_s: float = 1.0  # ... and one unchanged this long is no hand (an item just put down, a bag)
     grid_m: float = 0.05
     head_min_m: float = 1.0  # shortest adult head top the population model draws
     low_head_min_m: float = 0.7  # a crouch to a bottom shelf brings an adult's head top down to ~0.8-1.0 m
@@ -130,9 +133,10 @@ class Perception:
         self.shelf_tops = self._shelf_tops()
 
     def _shelf_tops(self) -> np.ndarray:
-        """Per grid cell over a gondola's footprint (behind its front plane), the top of its highest bin; -inf
-        elsewhere. Nobody stands inside a gondola, so a peak there below that top is a hand raised into a top bin
-        (or an item), never a head; a head leaning over a low gondola is above its top."""
+        """Per grid cell over a gondola's footprint (behind its front plane) and the reach slab just in front of it
+        (`reach_out_m`, where hands are counted), the top of its highest bin; -inf elsewhere. Nobody stands inside
+        a gondola, and a head is never pressed against its front: a peak there below that top is a hand raised
+        into a top bin (or an item), never a head; a head leaning over a low gondola is above its top."""
         g_m = self.cfg.grid_m
         ix, iy = np.indices(self.grid_shape)
         xy = np.stack([(ix + 0.5) * g_m, (iy + 0.5) * g_m], axis=-1)
@@ -140,12 +144,12 @@ class Perception:
         for g in self.store.gondolas:
             along = xy @ np.asarray(g.right) - g.along_start_m
             out_m = xy @ np.asarray(g.facing) - g.front_out_m
-            inside = (along >= 0) & (along < g.length_m) & (out_m < 0) & (out_m >= g.back_out_m - g.front_out_m)
+            inside = (along >= 0) & (along < g.length_m) & (out_m < self.cfg.reach_out_m) & (out_m >= g.back_out_m - g.front_out_m)
             out[inside] = np.maximum(out[inside], g.shelf_z[-1] + g.clearance_m[-1])
         return out
 
     def process(self, t_s: float, frames: list[CameraFrame]) -> Percept:
-        pts, rgbs, used = [], [], []
+        pts, rgbs, stills, used = [], [], [], []
         for f in frames:
             bg = self.backgrounds.get(f.camera_id)
             if bg is None:
@@ -159,22 +163,26 @@ class Perception:
             p = bg.cam.centre_w + d[:, None] * bg.cam.rays_w[idx]
             pts.append(p)
             rgbs.append(np.asarray(f.rgb).reshape(-1, 3)[idx])
+            stills.append(bg.still_frames[idx] > self.cfg.hand_still_s * bg.cam.fps)
         if pts:
             P = np.concatenate(pts)
             C = np.concatenate(rgbs)
+            S = np.concatenate(stills)
         else:
             P = np.zeros((0, 3))
             C = np.zeros((0, 3), dtype=np.uint8)
+            S = np.zeros(0, dtype=bool)
         keep = (P[:, 2] > 0.05) & (P[:, 2] < self.cfg.head_max_m + 0.3)
         keep &= (P[:, 0] >= 0) & (P[:, 0] < self.store.floor_m[0]) & (P[:, 1] >= 0) & (P[:, 1] < self.store.floor_m[1])
-        P, C = P[keep], C[keep]
+        P, C, S = P[keep], C[keep], S[keep]
         hm = self.height_map(P)
         heads = self.find_heads(hm)
         low = self.find_heads(hm, self.cfg.low_head_min_m)
         if len(low) and len(heads):
             d = np.hypot(low[:, None, 0] - heads[None, :, 0], low[:, None, 1] - heads[None, :, 1]).min(axis=1)
             low = low[d >= self.cfg.head_sep_m]
-        hands = tuple(self.find_hands(t_s, P, C, heads))
+        # A hand moves; an item lying where it was just put (foreground until the background absorbs it) does not.
+        hands = tuple(self.find_hands(t_s, P[~S], C[~S], heads))
         return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P, C), low)
 
     def person_colours(self, heads: np.ndarray, P: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, ...]:

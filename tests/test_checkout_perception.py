@@ -133,6 +133,27 @@ def test_a_hand_raised_into_a_top_bin_is_no_head():
     disc(2.65, 3.0, 0.08, 1.72)  # the hand in the top bin, behind the front plane
     heads = p.find_heads(hm)
     assert len(heads) == 1 and np.hypot(heads[0, 0] - 2.2, heads[0, 1] - 3.0) < 0.1
+    # Nor is a hand raised just in front of a top bin, in the slab where hands are counted (front plane x = 2.55).
+    hm[(np.indices(hm.shape)[0] + 0.5) * g > 2.55] = 0.0
+    disc(2.48, 3.0, 0.06, 1.66)
+    heads = p.find_heads(hm)
+    assert len(heads) == 1 and np.hypot(heads[0, 0] - 2.2, heads[0, 1] - 3.0) < 0.1
     # The same shape out in the aisle is two people's heads: the rule is the shelf, not the shape.
     hm2 = np.roll(hm, -int(round(1.0 / g)), axis=0)
     assert len(p.find_heads(hm2)) == 2
+
+
+def test_something_lying_still_in_a_bin_stops_being_a_hand_and_a_moving_hand_is_one_again():
+    # An item just put down (foreground until the background absorbs it) stands as still as a held pose would:
+    # after `hand_still_s` of no change it is no hand in the bin; a hand that moves again is.
+    p, r, rng = _learned()
+    pose = Person(2.05, 2.8, hand=(2.52, 3.0, 0.55))
+    seen = []
+    for k in range(5, 26):
+        t = 0.1 * k
+        out = p.process(t, r.frames(CAMS, t, [pose], rng))
+        seen.append(any(h.bin == "A-1-2" and h.n_points >= 3 for h in out.hands))
+    assert seen[0] and not seen[-1]
+    assert p.cfg.hand_still_s - 0.25 <= 0.1 * seen.index(False) <= p.cfg.hand_still_s + 0.25
+    moved = p.process(2.6, r.frames(CAMS, 2.6, [Person(2.05, 2.8, hand=(2.5, 3.15, 0.6))], rng))
+    assert any(h.bin == "A-1-2" for h in moved.hands)
