@@ -1,0 +1,184 @@
+"""Developer tool: capture a scenario's percepts once, then replay the checkout stack on them in seconds.
+
+    python -m bench.percepts capture SCENARIO.yaml [--seed N] --out CACHE.pkl
+    python -m bench.percepts replay CACHE.pkl [--mode fused|weight|vision] [--all]
+
+Place in the data path: beside the offline half of DESIGN.md section 1. Perception (stage 1) is most of the
+stack's cost and its output is small, so `capture` runs the simulation with one fused stack whose
+`SharedPerception` keeps every percept, and stores them with the non-camera messages (load cells, gates,
+`StoreInfo`; camera frames as empty stand-ins that keep only their device time and camera id, which is all
+the stack's frame-set grouping and outage watch read) and the episode's true receipts. `replay` feeds the
+same messages to a fresh `CheckoutStack` whose perception answers from the cache, and scores its receipts
+against that truth: tracking, attribution, identification and receipts can be changed and re-measured on a
+24-shopper rush in a few seconds instead of minutes. A change to perception itself needs a new capture.
+
+The replayed receipts equal the live stack's, bit for bit (tests/test_bench_percepts.py): the stack sees the
+same percepts in the same order. The cache is a pickle: load only caches you made.
+"""
+from __future__ import annotations
+
+import argparse
+import pickle
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+FORMAT = "store-twin percept cache 1"
+
+
+class _Recording:
+    """A `SharedPerception` that remembers every percept it made, by frame-set key."""
+
+    def __init__(self) -> None:
+        from checkout.perception import SharedPerception
+
+        self.shared = SharedPerception()
+        self.all: dict = {}
+
+    def open(self, store):
+        self.shared.open(store)
+        return self
+
+    def process(self, t_s, frames):
+        percept = self.shared.process(t_s, frames)
+        self.all[_key(t_s, frames)] = percept
+        return percept
+
+
+class _Cached:
+    """Perception that answers from a capture (a frame set it never saw is a bad cache, said so)."""
+
+    def __init__(self, percepts: dict) -> None:
+        self.percepts = percepts
+
+    def open(self, store):
+        return self
+
+    def process(self, t_s, frames):
+        try:
+            return self.percepts[_key(t_s, frames)]
+        except KeyError:
+            raise ValueError(f"no percept cached for the frame set at {t_s:.3f} s: the cache does not match its messages") from None
+
+
+def _summary(receipt) -> tuple:
+    return (receipt.account, dict(receipt.items), receipt.confidence, receipt.flagged, tuple(receipt.reasons))
+
+
+def _key(t_s: float, frames) -> tuple:
+    return (t_s, tuple((f.camera_id, f.t_s) for f in frames))
+
+
+def capture(scenario_path: str | Path, seed: int, out: str | Path) -> dict:
+    """Simulate once with a fused stack, keep its percepts, the stream without pixels and the truth."""
+    from agents import build_simulation
+    from agents.scenario import load_scenario
+    from checkout.stack import CheckoutStack
+    from sim.stream import CameraFrame
+
+    scenario = load_scenario(scenario_path)
+    sim = build_simulation(scenario, seed=seed)
+    recording = _Recording()
+    stack = CheckoutStack("fused", shared_perception=recording)  # type: ignore[arg-type]
+    empty_depth = np.zeros((1, 1), dtype=np.float32)
+    empty_rgb = np.zeros((1, 1, 3), dtype=np.uint8)
+    messages, live = [], []
+    t0 = time.perf_counter()
+    try:
+        for msg in sim.run(scenario.duration_s):
+            live.extend(stack.consume(msg))
+            messages.append(CameraFrame(msg.t_s, msg.camera_id, empty_rgb, empty_depth) if isinstance(msg, CameraFrame) else msg)
+        live.extend(stack.finish())
+        ledger = sim.ledger
+        data = {
+            "format": FORMAT, "scenario": scenario.name, "seed": seed, "messages": messages, "percepts": recording.all,
+            "truth": dict(getattr(ledger, "closed_receipts", None) or ledger.receipts()),
+            "prices": {sku: item.price for sku, item in sim.layout.catalog.items()},
+            "unfinished": sorted(a for a in ledger.members if a not in ledger.closed),
+            "live": [_summary(r) for r in live],  # what the capturing stack issued, for a replay to match
+        }
+    finally:
+        sim.close()
+    with open(out, "wb") as fh:
+        pickle.dump(data, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return {"scenario": scenario.name, "seed": seed, "sim_seconds": sim.t_s, "wall_seconds": time.perf_counter() - t0,
+            "percepts": len(recording.all), "megabytes": Path(out).stat().st_size / 1e6}
+
+
+def load(path: str | Path) -> dict:
+    """A capture, or `InputError` naming the file when it is missing or not one."""
+    from sim.errors import InputError, Where
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(Where(p), "no such percept cache")
+    try:
+        with open(p, "rb") as fh:
+            data = pickle.load(fh)
+    except Exception as exc:  # truncated, not a pickle, or classes that no longer exist
+        raise InputError(Where(p), f"not a percept cache ({type(exc).__name__})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise InputError(Where(p), f"not a percept cache (expected format {FORMAT!r})")
+    return data
+
+
+def replay(data: dict, mode: str = "fused"):
+    """Run a fresh stack of `mode` on a capture; returns (stack, receipts, score)."""
+    from checkout.stack import CheckoutStack
+    from scoring.episode import _as_issued
+    from scoring.metrics import score_receipts
+
+    stack = CheckoutStack(mode, shared_perception=_Cached(data["percepts"]))  # type: ignore[arg-type]
+    receipts = stack.run(data["messages"])
+    score = score_receipts([_as_issued(r) for r in receipts], data["truth"], data["prices"], unfinished=data["unfinished"])
+    return stack, receipts, score
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sim.errors import InputError
+
+    ap = argparse.ArgumentParser(prog="bench.percepts", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    cap = sub.add_parser("capture")
+    cap.add_argument("scenario")
+    cap.add_argument("--seed", type=int, default=0)
+    cap.add_argument("--out", required=True)
+    rep = sub.add_parser("replay")
+    rep.add_argument("cache")
+    rep.add_argument("--mode", choices=["fused", "weight", "vision"], default="fused")
+    rep.add_argument("--all", action="store_true", help="list every receipt, not only the wrong and the flagged")
+    args = ap.parse_args(argv)
+    try:
+        if args.cmd == "capture":
+            from agents.scenario import load_scenario
+
+            load_scenario(args.scenario)  # a bad scenario is one line, before anything is simulated
+            s = capture(args.scenario, args.seed, args.out)
+            print(f"captured {s['scenario']} seed {s['seed']}: {s['sim_seconds']:.1f} sim s in {s['wall_seconds']:.0f} s, "
+                  f"{s['percepts']} frame sets, {s['megabytes']:.1f} MB -> {args.out}")
+            return 0
+        data = load(args.cache)
+    except InputError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    _, receipts, score = replay(data, args.mode)
+    wall = time.perf_counter() - t0
+    if args.mode == "fused" and [_summary(r) for r in receipts] != data.get("live"):
+        print("note: these receipts differ from the capturing stack's (the stack changed since the capture)")
+    rows = score.receipts
+    for r in rows:
+        if args.all or r["flagged"] or not r["correct"]:
+            print(f"  {'right' if r['correct'] else 'WRONG'} {'flagged' if r['flagged'] else 'clean  '} "
+                  f"{r['account']}: {r['items']} (truth {r['truth']}) {'; '.join(r.get('reasons', ()))}")
+    wrong_clean = sum(1 for r in rows if not r["correct"] and not r["flagged"])
+    print(f"{data['scenario']} seed {data['seed']} ({args.mode}): {len(rows)} receipts, accuracy {score.receipt_accuracy:.3f}, "
+          f"item F1 {score.item_f1:.3f}, review {score.review_rate:.3f}, wrong among unflagged {wrong_clean}; "
+          f"replayed in {wall:.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

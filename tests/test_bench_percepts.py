@@ -1,0 +1,37 @@
+"""bench.percepts: a capture replays to the live stack's very receipts; a bad cache is one line and exit 2."""
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from bench import percepts
+from tests.conftest import ROOT
+
+
+@pytest.mark.slow
+def test_replaying_a_capture_gives_the_live_stacks_receipts_and_scores_them(tmp_path):
+    out = tmp_path / "pick-one.pkl"
+    summary = percepts.capture(ROOT / "assets" / "scenarios" / "pick-one.yaml", 0, out)
+    assert summary["percepts"] > 50 and out.stat().st_size < 5e6  # no pixels kept
+    data = percepts.load(out)
+    assert data["live"], "the live stack issued receipts"
+    stack, receipts, score = percepts.replay(data)
+    assert [percepts._summary(r) for r in receipts] == data["live"]
+    assert score.accounts == len(data["truth"]) and 0.0 <= score.receipt_accuracy <= 1.0
+    # The weight-only ablation replays on the same capture too (it reads no percept for 'what').
+    _, weight, _ = percepts.replay(data, "weight")
+    assert [r.account for r in weight] == [r.account for r in receipts]
+
+
+def test_a_missing_or_foreign_cache_is_one_line_and_exit_2(tmp_path, capsys):
+    assert percepts.main(["replay", str(tmp_path / "none.pkl")]) == 2
+    foreign = tmp_path / "foreign.pkl"
+    foreign.write_bytes(pickle.dumps({"format": "something else"}))
+    assert percepts.main(["replay", str(foreign)]) == 2
+    broken = tmp_path / "broken.pkl"
+    broken.write_bytes(b"\x80\x05 not a pickle")
+    assert percepts.main(["replay", str(broken)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and all("percept cache" in line for line in err)
+    assert str(broken) in err[2]
