@@ -165,7 +165,8 @@ HAND_LR = 40.0  # a seen hand in the bin vs none seen (hands hide behind bodies 
 HAND_SCALE = 4.0  # hand score (frames x log points) at which the evidence is ~63 % of its full weight
 EDGE_POINTS = 3  # a blob's first points count nothing: the least a perception blob has (a body part grazing the bin)
 REACH_FREE_M = 0.45  # from the head's floor point to the bin's front edge: standing at the shelf, arm's length
-REACH_SD_M = 0.2  # leaning in, or a long arm: a reach from 0.85 m is ~13 % as likely
+REACH_SD_M = 0.15  # leaning in: the hand must reach ~0.1 m past the front edge and an adult arm spans ~0.75 m from
+# the shoulder, so from 0.75 m a reach is ~14 % as likely, from 0.9 m ~1 %
 LOW_SHELF_M = 0.6  # a plate below this is out of a standing adult's hand (shoulder ~1.4 m, arm ~0.65 m): one bends
 BEND_M = 0.15  # the head drops at least this much below the person's standing height when they bend or crouch
 NOT_BENT = 0.15  # likelihood of a low-shelf reach while the head stayed up (a child, a long arm, a stoop missed)
