@@ -129,9 +129,9 @@ def attribute(
     # Not the bins straight above or below it at any distance: a crouched reacher's arm, knees and hips show in
     # front of the lower shelves of the very column they reach into.
     busy: dict[int, float] = defaultdict(float)
-    stack = _same_column(store, bin_id)
+    own_column = _same_column(store, bin_id)
     for b, rows in log.by_bin.items():
-        if b == bin_id or b in stack:
+        if b == bin_id or b in own_column:
             continue
         for s in rows:
             if s.track is not None and t_start_s - BUSY_PAD_S <= s.t_s <= t_end_s + BUSY_PAD_S:
