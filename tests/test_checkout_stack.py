@@ -183,3 +183,27 @@ def test_a_hand_early_in_a_change_still_undecided_counts_however_many_hands_came
     stack.t_s = 9.0
     assert stack._pending_for("acct-first", {"A-1-2": 4.8}) == ["A-1-2"]
     assert stack._pending_for("acct-first", {"A-1-2": 7.0}) == []  # a change that began after their hand left
+
+
+def test_a_change_split_between_two_hands_flags_a_third_whose_hand_was_in_it_too():
+    # Two colas leave A-1-1 in one settled change; two shoppers' hands each went in once (the split), a third's hand
+    # was seen there too, less surely: any of the three may hold one, so all three receipts are reviewed.
+    import numpy as np
+
+    from checkout.attribution import Candidate
+    from checkout.identification import Hypothesis
+    from checkout.perception import HandBlob
+    from checkout.shelf_events import WeightChange
+    from checkout.tracking import Track
+
+    stack = CheckoutStack("fused")
+    stack.consume(SEEN)
+    tracks = [Track(k, f"acct-{k}", np.array([2.1, 3.5 + 0.3 * k, 0.0, 0.0]), np.eye(4), 10.0, 1.0) for k in (1, 2, 3)]
+    stack.tracker.tracks.update({t.id: t for t in tracks})
+    for t in tracks[:2]:
+        stack.hands.add((HandBlob("A-1-1", 5.0, (2.5, float(t.x[1]), 0.5), 30, np.zeros((30, 3), dtype=np.uint8)),), [t])
+    ev = WeightChange("A-1-1", 4.8, 5.6, -701.0, 2.0)
+    cands = [Candidate(1, "acct-1", 0.5, "hand"), Candidate(2, "acct-2", 0.45, "hand"), Candidate(3, "acct-3", 0.05, "hand")]
+    assert stack._split_take(ev, Hypothesis("take", "cola-330", 2, 0.99), cands, "weight", [])
+    assert {a: c for a, c in stack.carts().items() if c} == {"acct-1": {"cola-330": 1}, "acct-2": {"cola-330": 1}}
+    assert any("split between shoppers" in why for why in stack._accounts["acct-3"].reasons)
