@@ -480,8 +480,8 @@ class Tracker:
         return out
 
     def _waiting_lanes(self, t_s: float, dets: np.ndarray) -> np.ndarray:
-        """Per detection: is it in an entry lane (within `birth_radius_m` of the gate) whose latest scan nobody
-        has walked through on yet?"""
+        """Per detection: is it in an entry lane (within `birth_radius_m` of the gate) with a scan, within
+        `birth_window_s`, that nobody has walked through on yet?"""
         cfg = self.cfg
         out = np.zeros(len(dets), dtype=bool)
         waiting = {s.gate for s in self.scans if s.births == 0 and 0 <= t_s - s.t_s <= cfg.birth_window_s}

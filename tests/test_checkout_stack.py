@@ -132,13 +132,14 @@ def test_vision_only_sees_the_lemon_leave_in_the_hand_but_asks_for_review():
 
 def test_fused_with_the_bins_cell_dead_charges_what_the_cameras_saw_and_still_asks_for_review():
     # The lemon bin's cell is dead from the opening: the weight says nothing, the colour that left in the hand does.
+    msgs = _shopper_taking_lemon(dead={"A-1-2": 0.5})
     stack = CheckoutStack("fused")
-    (r,) = stack.run(_shopper_taking_lemon(dead={"A-1-2": 0.5}))
+    (r,) = stack.run(msgs)
     assert r.items == {"lemon-330": 1}
     assert r.flagged and any("dead load cell A-1-2" in why for why in r.reasons)
     assert [(e.kind, e.sku, e.source) for e in stack.events] == [("take", "lemon-330", "vision")]
     # The weight-only ablation has no cameras' say on what: the take stays unknown, the receipt flagged.
-    (w,) = CheckoutStack("weight").run(_shopper_taking_lemon(dead={"A-1-2": 0.5}))
+    (w,) = CheckoutStack("weight").run(msgs)
     assert w.items == {} and w.flagged
 
 
