@@ -14,9 +14,17 @@ by weighing every person tracked then (`attribute`):
   weight by a likelihood ratio — large, not infinite, because hands hide
   behind bodies and shelves, so an unseen hand is weaker evidence, not proof.
 
+- elsewhere: a person who, by the same evidence, most likely moved the load of
+  another bin at the same moment (`busy_elsewhere`, from the stack's other
+  changes close in time: `overlap`) had their hand there, not here — a hand is in one
+  bin at a time. This is what settles two people side by side at a shelf whose
+  hands no camera sees (the bottom shelves of an island, behind their bodies):
+  the one who took from the next bin half a second later was not the one who
+  took from this one.
+
 So two people reaching at once into neighbouring bins keep their own hands
-(hand geometry) and two reaching into one bin one after another are told
-apart by timing. When there are no tracks at all (no cameras, an outage), the
+(hand geometry, or each other's changes when no hand is seen) and two reaching
+into one bin one after another are told apart by timing. When there are no tracks at all (no cameras, an outage), the
 accounts inside are the candidates, evenly — and the result says so, so the
 receipt is flagged rather than guessed.
 """
@@ -161,6 +169,8 @@ COLUMN_DISCOUNT = 0.5  # a sighting in the bin just above or below counts half (
 BUSY_PAD_S = 0.3  # a hand elsewhere this close to the change's start or end was busy then
 BUSY_MIN_POINTS = 12  # a hand busy elsewhere is a hand-sized blob; knees and hips grazing low shelves are a few points
 BUSY_LR = 6.0  # a hand seen in another bin during the change vs none seen there, for someone who did reach here
+SAME_MOMENT_S = 0.3  # two load changes this close are one moment (a batch's 0.2 s, the settle's own timing)
+ONE_HAND_CYCLE_S = 1.2  # a hand out of one bin and into another, grasping again: a reach-and-grasp takes ~1 s
 HAND_LR = 40.0  # a seen hand in the bin vs none seen (hands hide behind bodies and shelves)
 HAND_SCALE = 4.0  # hand score (frames x log points) at which the evidence is ~63 % of its full weight
 EDGE_POINTS = 3  # a blob's first points count nothing: the least a perception blob has (a body part grazing the bin)
@@ -171,6 +181,27 @@ LOW_SHELF_M = 0.6  # a plate below this is out of a standing adult's hand (shoul
 BEND_M = 0.15  # the head drops at least this much below the person's standing height when they bend or crouch
 NOT_BENT = 0.15  # likelihood of a low-shelf reach while the head stayed up (a child, a long arm, a stoop missed)
 BEHIND_TOL_M = 0.1  # head-position scatter across the front plane
+
+
+def busy_elsewhere(cands: list[Candidate], elsewhere: dict[int, float]) -> list[Candidate]:
+    """The candidates again, each track's weight divided as for a hand seen busy in another bin, in proportion to
+    `elsewhere[track]`: how likely (0-1) their hand was moving another bin's load at the time (the other changes'
+    own attribution, weighted by `overlap`). Candidates without a track (the accounts inside) are unchanged."""
+    if not elsewhere or not any(c.track in elsewhere for c in cands):
+        return cands
+    rows = [(c.track, c.account, c.probability / (1.0 + (BUSY_LR - 1.0) * min(1.0, elsewhere.get(c.track, 0.0)))
+             if c.track is not None else c.probability, c.evidence) for c in cands]
+    return _normalise(rows)
+
+
+def overlap(a_start_s: float, a_end_s: float, b_start_s: float, b_end_s: float) -> float:
+    """How surely one hand could not have moved both loads: 1 when the two changes overlap or lie within
+    `SAME_MOMENT_S`, falling to 0 at `ONE_HAND_CYCLE_S` apart (out of one bin and into the next takes a hand
+    about that long)."""
+    gap = max(0.0, max(a_start_s, b_start_s) - min(a_end_s, b_end_s))
+    if gap <= SAME_MOMENT_S:
+        return 1.0
+    return max(0.0, 1.0 - (gap - SAME_MOMENT_S) / (ONE_HAND_CYCLE_S - SAME_MOMENT_S))
 
 
 def _hand_score(s: HandSighting, t_start_s: float, t_end_s: float) -> float:

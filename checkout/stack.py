@@ -18,6 +18,12 @@ Fused, a dead cell's bin falls back on the cameras (the vision ablation's
 colour judge, for that bin only): what they saw taken is charged, the receipt
 still flagged; a second unit of a SKU already carried stays unknown.
 
+A weight change is decided `JOINT_HOLD_S` after it settles, not at once, so
+that the changes around it are known when it is attributed: someone who moved
+another bin's load at that moment was not reaching into this one (a hand is in
+one bin at a time; `attribution.overlap`). A receipt about to go out decides
+every change still held first.
+
 Receipts go out `SETTLE_S` after the last member's exit, or by `DEADLINE_S`
 flagged when a change is still undecided in a bin where a hand of theirs was
 since the change began.
@@ -30,7 +36,7 @@ from typing import Iterable
 
 import numpy as np
 
-from checkout.attribution import PRE_S, Candidate, HandLog, attribute
+from checkout.attribution import PRE_S, Candidate, HandLog, attribute, busy_elsewhere, overlap
 from checkout.identification import Appearance, CartedUnit, Hypothesis, colour_evidence_looks, identify, measured_unit_taken
 from checkout.perception import Perception, SharedPerception
 from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
@@ -48,6 +54,8 @@ SPLIT_CONFIDENCE = 0.8  # a several-item change split between shoppers by their 
 SPLIT_OTHER_HAND = 0.02  # a hand this likely in such a change, not given a share, may have taken one too
 VISIT_GAP_S = 0.4  # a hand unseen in the bin this long between sightings went out and came back in
 SCAN_GRACE_S = 3.0  # a scanned shopper is through the gate and seen well within this
+JOINT_HOLD_S = 2.0  # a change waits this long for its neighbours in time (one reach cycle, plus their settling)
+JOINT_KEEP_S = 10.0  # decided changes are remembered this long, for the ones decided after them
 VISION_VISIT = 0.5  # vision only: a hand went into a bin and colour could not say what it did — took or not, a coin toss
 
 
@@ -94,6 +102,9 @@ class CheckoutStack:
         self._dead: dict[str, float] = {}
         self._bin_cameras: dict[str, list[str]] = {}
         self._unread_hands: list[tuple[str, str, float]] = []  # (account, bin, t): a hand in a bin whose cell gave no reading
+        self._held: list[WeightChange] = []  # settled changes waiting `JOINT_HOLD_S` for their neighbours in time
+        self._first: dict[WeightChange, list[Candidate]] = {}  # per change, held or recently decided: its reachers alone
+        self._settled_at: dict[WeightChange, float] = {}  # when each held change was reported: its evidence ends there
 
     # -- public -------------------------------------------------------------------------------------------------
     def consume(self, msg: object) -> list[Receipt]:
@@ -116,6 +127,8 @@ class CheckoutStack:
             self._flush_frames()
             self._passage(msg)
         self.t_s = max(self.t_s, t)
+        if self._held:
+            self._decide_held(force=False)
         return self._due(final=False)
 
     def finish(self) -> list[Receipt]:
@@ -124,6 +137,7 @@ class CheckoutStack:
         self._flush_frames()
         for ev in self.shelf.flush(self.t_s):
             self._shelf_result(ev)
+        self._decide_held(force=True)
         if self.vision_events is not None:
             for ev in self.vision_events.flush(self.t_s):
                 self._vision_event(ev)
@@ -260,17 +274,56 @@ class CheckoutStack:
                 for a in self._inside():
                     self._reason(a, f"dead load cell {ev.bin}")
         elif isinstance(ev, WeightChange):
-            self._timed("identification", self._weight_change, ev)
+            self._held.append(ev)
+            self._settled_at[ev] = self.t_s
+            self._first_candidates(ev)
+
+    def _decide_held(self, force: bool) -> None:
+        """Decide the held changes that have waited `JOINT_HOLD_S` (all of them when `force`), oldest first, each
+        knowing who most likely moved the loads of the other bins around it. A change that may be on a receipt
+        about to go out is decided now, with every change before it."""
+        cutoff = math.inf if force else self.t_s - JOINT_HOLD_S
+        leaving = {a.id for a in self._accounts.values() if a.exit_s is not None and not a.issued and self.t_s >= a.exit_s + SETTLE_S}
+        if leaving and not force:
+            for ev in self._held:
+                if any(c.account in leaving for c in self._first_candidates(ev)):
+                    cutoff = max(cutoff, ev.t_end_s)
+        due = sorted((ev for ev in self._held if ev.t_end_s <= cutoff), key=lambda e: e.t_end_s)
+        if not due:
+            return
+        self._held = [ev for ev in self._held if ev.t_end_s > cutoff]
+        for ev in due:
+            elsewhere: dict[int, float] = {}
+            for other in self._first:
+                if other.bin == ev.bin:
+                    continue
+                k = overlap(ev.t_start_s, ev.t_end_s, other.t_start_s, other.t_end_s)
+                if k <= 0.0:
+                    continue
+                for c in self._first_candidates(other):
+                    if c.track is not None:
+                        elsewhere[c.track] = elsewhere.get(c.track, 0.0) + k * c.probability
+            self._timed("identification", self._weight_change, ev, elsewhere)
+        horizon = self.t_s - JOINT_KEEP_S
+        self._first = {e: c for e, c in self._first.items() if e.t_end_s >= horizon or e in self._held}
+
+    def _first_candidates(self, ev: WeightChange) -> list[Candidate]:
+        """Who most likely moved this change's load, judged on its own (without the changes around it), when it
+        settled — as every change was judged before changes were held."""
+        if ev not in self._first:
+            self._first[ev] = self._timed("attribution", self._candidates, ev.bin, ev.t_start_s, ev.t_end_s)
+        return self._first[ev]
 
     def _explains(self, bin_id: str, delta_g: float) -> bool:
         hyps = identify(delta_g, 2.0, self.store.catalog, self._bins[bin_id], self._carted(), ())
         return next(h for h in hyps if h.kind == "unexplained").probability < 0.5
 
-    def _weight_change(self, ev: WeightChange) -> None:
-        cands = self._candidates(ev.bin, ev.t_start_s, ev.t_end_s)
+    def _weight_change(self, ev: WeightChange, elsewhere: dict[int, float] | None = None) -> None:
+        cands = busy_elsewhere(self._first_candidates(ev), elsewhere or {})
         by_acct = _by_account(cands)
         top = max(by_acct, key=by_acct.get) if by_acct else None
-        colour, looks = self._colour(ev.bin, ev.t_start_s, ev.t_end_s, cands) if self.mode == "fused" else (None, 0)
+        seen_until = self._settled_at.pop(ev, self.t_s)  # decided as it would have been when it settled, but for `elsewhere`
+        colour, looks = self._colour(ev.bin, ev.t_start_s, ev.t_end_s, cands, seen_until) if self.mode == "fused" else (None, 0)
         hyps = identify(ev.delta_g, ev.sd_g, self.store.catalog, self._bins[ev.bin], self._carted(), (top,) if top else (), colour,
                         tuple(self._bin_units.get(ev.bin, ())), {a: p for a, p in by_acct.items() if a is not None}, looks)
         best = hyps[0]
@@ -410,10 +463,11 @@ class CheckoutStack:
     def _candidates(self, bin_id: str, t0: float, t1: float) -> list[Candidate]:
         return attribute(self.store, self.hands, self.tracker.tracks, bin_id, t0, t1, self._inside(at=t0))
 
-    def _colour(self, bin_id: str, t0: float, t1: float, cands: list[Candidate]) -> tuple[dict[str, float] | None, int]:
-        """Catalog colours in the likeliest reacher's hand around the change, and in how many frames they showed."""
+    def _colour(self, bin_id: str, t0: float, t1: float, cands: list[Candidate], until_s: float = math.inf) -> tuple[dict[str, float] | None, int]:
+        """Catalog colours in the likeliest reacher's hand around the change (seen by `until_s`), and in how many
+        frames they showed."""
         tracks = {c.track for c in cands[:1]}
-        seen = [s for s in self.hands.window(bin_id, t0 - 1.0, t1 + 1.5) if s.track in tracks or not tracks]
+        seen = [s for s in self.hands.window(bin_id, t0 - 1.0, min(t1 + 1.5, until_s)) if s.track in tracks or not tracks]
         if not seen:
             return None, 0
         person = self.appearance.before(cands[0].track if cands else None, t0 - 0.5)
@@ -467,6 +521,8 @@ class CheckoutStack:
     def _due(self, final: bool) -> list[Receipt]:
         out = []
         pending = self.shelf.pending_since() if self.store else {}
+        for ev in self._held:
+            pending[ev.bin] = min(pending.get(ev.bin, ev.t_start_s), ev.t_start_s)
         for acct in self._accounts.values():
             if acct.issued:
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from checkout.attribution import HandLog, attribute
+from checkout.attribution import HandLog, attribute, busy_elsewhere, overlap
 from checkout.perception import HandBlob
 from checkout.storemodel import StoreModel
 from checkout.tracking import Track
@@ -117,3 +117,35 @@ def test_a_crouched_reachers_knees_in_front_of_the_shelf_two_below_are_not_a_han
     for t in np.arange(9.8, 10.7, 0.1):
         _sightings(far, "E-1-2", reacher, [float(t)], 40, (*(front + 0.6 * along + 0.05 * out), 0.35))
     assert _p(attribute(market, far, tracks, "E-3-1", T0, T1, ["acct-r", "acct-b"]), "acct-r") < _p(plain, "acct-r") - 0.05
+
+
+def test_who_moved_the_next_bins_load_at_that_moment_was_not_reaching_into_this_one(store):
+    # Two crouched shoppers at the bottom shelf, no hand seen (the shelf above hides them): one in front of A-1-1,
+    # one at its edge with A-1-2 — both within reach of A-1-1, only the second of A-1-2.
+    one = _track(1, "acct-1", 2.25, 4.1, head_h=1.3)
+    two = _track(2, "acct-2", 2.25, 3.45, head_h=1.3)
+    tracks = {1: one, 2: two}
+    here = attribute(store, HandLog(store), tracks, "A-1-1", T0, T1, ["acct-1", "acct-2"])
+    # Half a second after A-1-1's change, A-1-2's: only the second shopper is near enough to it.
+    beside = attribute(store, HandLog(store), tracks, "A-1-2", T1 + 0.5, T1 + 0.7, ["acct-1", "acct-2"])
+    assert _p(beside, "acct-2") > 0.85
+    k = overlap(T0, T1, T1 + 0.5, T1 + 0.7)
+    assert 0.5 < k < 1.0
+    elsewhere = {c.track: k * c.probability for c in beside if c.track is not None}
+    joint = busy_elsewhere(here, elsewhere)
+    assert _p(joint, "acct-1") > _p(here, "acct-1") + 0.2
+    assert _p(joint, "acct-1") > 0.7
+    assert sum(c.probability for c in joint) == pytest.approx(1.0)
+
+
+def test_changes_a_reach_cycle_apart_or_more_say_nothing_about_each_other(store):
+    assert overlap(T0, T1, T1 + 0.2, T1 + 0.4) == 1.0  # the same moment
+    assert overlap(T0, T1, T1 + 1.3, T1 + 1.5) == 0.0  # time to take the hand out and reach again
+    assert overlap(T1 + 0.5, T1 + 0.7, T0, T1) == overlap(T0, T1, T1 + 0.5, T1 + 0.7)
+    tracks = {1: _track(1, "acct-1", 2.25, 3.6, head_h=1.3), 2: _track(2, "acct-2", 2.25, 3.45, head_h=1.3)}
+    here = attribute(store, HandLog(store), tracks, "A-1-1", T0, T1, ["acct-1", "acct-2"])
+    assert busy_elsewhere(here, {}) == here
+    assert busy_elsewhere(here, {2: 0.0}) == here
+    # Accounts inside with no track (no cameras, an outage) are candidates no other change can speak for.
+    nobody = attribute(store, HandLog(store), {}, "A-1-1", T0, T1, ["acct-1", "acct-2"])
+    assert busy_elsewhere(nobody, {1: 1.0}) == nobody
