@@ -17,6 +17,17 @@ all cells:
    level no item explains) stays open until it resolves or times out, when it
    is committed as unexplained so that the receipt gets flagged, never guessed.
 
+3. Bridged neighbours: an item lying across two bins side by side (one fell
+   over in the gap as its neighbour was taken) rests on both plates, and can
+   rock between them for as long as nobody straightens it: each cell swings
+   between a few levels and never settles, while their sum is steady. A second
+   settler watches each pair of neighbours' summed load (`neighbours`). A change
+   of the sum, while one of the two cells has stayed unsettled for `bridge_s`
+   after it, is committed as the pair's change, at the bin whose own level moved
+   most; that bin's baseline moves by it, so when the cells do settle again only
+   what is new counts. While the sum stays steady, nothing in the pair is
+   undecided and neither cell's wandering level is an unexplained change.
+
 A dead cell (NaN) is reported once as a fault and then ignored. A sample well
 below an empty plate's zero (`impossible_below_g`: drift is grams per hour) is
 no reading at all (a glitch, a plate that stopped reporting) and is skipped; a
@@ -73,6 +84,9 @@ class DeadCell:
     t_s: float
 
 
+RECENT_ALPHA = 0.2  # `recent_mean` follows the batch medians over ~5 batches (1 s at 60 Hz / 12)
+
+
 @dataclass
 class SettlerConfig:
     settle_s: float = 0.6  # medians must agree this long (3 batches at 60 Hz / 12) before a level is trusted
@@ -101,6 +115,7 @@ class LoadCellSettler:
         self.run_sum = np.zeros(n)
         self.run_t0 = np.zeros(n)
         self.last_med = np.full(n, np.nan)
+        self.recent_mean = np.full(n, np.nan)  # batch medians averaged over the last second or so
         self.dead = np.zeros(n, dtype=bool)
         self.unreadable = np.zeros(n, dtype=bool)
         self._gap_start = np.full(n, np.nan)  # start of each cell's current unreadable run
@@ -180,6 +195,9 @@ class LoadCellSettler:
             self.level[i] = after
         self.active[done] = False
         self.last_med = np.where(live, med, self.last_med)
+        fresh = live & np.isnan(self.recent_mean)
+        self.recent_mean[fresh] = med[fresh]
+        self.recent_mean[live] += RECENT_ALPHA * (med[live] - self.recent_mean[live])
         self._batches += 1
         return out, deaths
 
@@ -216,6 +234,7 @@ class ShelfEventConfig:
     interaction_fraction: float = 0.4  # a settle closer to the baseline than this x the lightest SKU is no event
     min_change_g: float = 6.0
     hold_s: float = 8.0  # an unexplained level is committed (flagged) after this long
+    bridge_s: float = 2.0  # a cell still unsettled this long after its pair's summed load settled is bridged
     min_sd_g: float = 1.5  # floor of a change's uncertainty: items settling, a plate's creep, drift during the event
 
 
@@ -228,12 +247,19 @@ class ShelfEventDetector:
     explains: Callable[[str, float], bool] = lambda bin_id, delta_g: True
     hand_in_bin: Callable[[str, float], bool] = lambda bin_id, t_s: False
     config: ShelfEventConfig = field(default_factory=ShelfEventConfig)
+    neighbours: tuple[tuple[str, str], ...] = ()  # bins side by side on one shelf: an item can lie across them
 
     def __post_init__(self) -> None:
         self.settler = LoadCellSettler(self.cell_ids)
         self._open: dict[str, _Open] = {}
         self._baseline: dict[str, float] = {}
         self.dead: dict[str, float] = {}
+        index = {c: i for i, c in enumerate(self.cell_ids)}
+        self._pairs = tuple((a, b) for a, b in self.neighbours if a in index and b in index)
+        self._pair_cols = (np.array([index[a] for a, _ in self._pairs], dtype=int), np.array([index[b] for _, b in self._pairs], dtype=int))
+        self.pair_settler = LoadCellSettler(tuple(f"{a}+{b}" for a, b in self._pairs))
+        self._pair_wait: dict[int, Settled] = {}  # pair -> its summed change, waiting to see if the cells settle
+        self._bridged: dict[str, int] = {}  # bin -> the pair whose steady sum stands for it while its cell wanders
 
     def process(self, batch: LoadCellBatch) -> list:
         settled, deaths = self.settler.process(batch)
@@ -245,8 +271,63 @@ class ShelfEventDetector:
         for s in settled:
             out.extend(self._settle(s))
         t_now = batch.t_s + batch.grams.shape[0] / batch.rate_hz
+        if self._pairs:
+            out.extend(self._bridge(batch, t_now))
+            for b, k in list(self._bridged.items()):
+                if not any(self.settler.busy(c) for c in self._pairs[k]):
+                    del self._bridged[b]  # both cells rest again: their own levels speak
         out.extend(self._recheck(t_now))
         return out
+
+    def _bridge(self, batch: LoadCellBatch, t_now: float) -> list:
+        """Summed loads of neighbouring pairs: commit a pair's settled change that its cells have not (see the
+        module's point 3)."""
+        g = np.asarray(batch.grams, dtype=float)
+        sums = LoadCellBatch(batch.t_s, batch.rate_hz, self.pair_settler.cell_ids, g[:, self._pair_cols[0]] + g[:, self._pair_cols[1]])
+        settled, _ = self.pair_settler.process(sums)
+        for s in settled:
+            k = self.pair_settler.cell_ids.index(s.bin)
+            a, b = self._pairs[k]
+            if any(self.settler.busy(c) and self.settler.t_open[self.cell_ids.index(c)] <= s.t_end_s for c in (a, b)):
+                self._pair_wait[k] = s  # a cell of the pair was unsettled when the sum settled: wait and see
+        out: list = []
+        for k, s in list(self._pair_wait.items()):
+            a, b = self._pairs[k]
+            if a in self.dead or b in self.dead or not any(self.settler.busy(c) for c in (a, b)):
+                del self._pair_wait[k]  # the cells settled (their own changes tell it), or one died
+                continue
+            if t_now - s.t_end_s < self.config.bridge_s or self.hand_in_bin(a, t_now) or self.hand_in_bin(b, t_now):
+                continue
+            del self._pair_wait[k]
+            out.extend(self._commit_pair(k, s))
+        return out
+
+    def _commit_pair(self, k: int, s: Settled) -> list:
+        a, b = self._pairs[k]
+        for c in (a, b):
+            self._bridged[c] = k
+        delta = s.after_g - s.before_g
+        threshold = max(self.config.min_change_g, self.config.interaction_fraction * self.min_item_g)
+        if abs(delta) < threshold:
+            return []
+        moved = {c: abs(self._level(c) - self._base(c)) for c in (a, b)}
+        bin_id = max((a, b), key=lambda c: moved[c])
+        self._baseline[bin_id] = self._base(bin_id) + delta
+        if bin_id in self._open:
+            self._open[bin_id].baseline_g += delta
+        sd = max(self.config.min_sd_g, s.sd_g)
+        return [WeightChange(bin_id, s.t_start_s, s.t_end_s, delta, sd, explained=self.explains(bin_id, delta))]
+
+    def _base(self, bin_id: str) -> float:
+        op = self._open.get(bin_id)
+        if op is not None:
+            return op.baseline_g
+        i = self.cell_ids.index(bin_id)
+        return self._baseline.get(bin_id, float(self.settler.before[i] if self.settler.active[i] else self.settler.level[i]))
+
+    def _level(self, bin_id: str) -> float:
+        """Where a wandering cell's load is, on average, lately: the mean of its recent batch medians."""
+        return float(self.settler.recent_mean[self.cell_ids.index(bin_id)])
 
     def flush(self, t_now_s: float) -> list:
         """End of stream: commit whatever is still open."""
@@ -262,15 +343,30 @@ class ShelfEventDetector:
         out = {c: float(t) for c, a, t in zip(self.cell_ids, self.settler.active, self.settler.t_open) if a}
         for b, op in self._open.items():
             out[b] = min(out.get(b, op.t_start_s), op.t_start_s)
+        for b, k in self._bridged.items():  # a bridged cell wanders while the pair's sum holds: only the sum counts
+            out.pop(b, None)
+            if self.pair_settler.active[k]:
+                out[b] = float(self.pair_settler.t_open[k])
+        for k, s in self._pair_wait.items():
+            for b in self._pairs[k]:
+                out[b] = min(out.get(b, s.t_start_s), s.t_start_s)
         return out
 
     def _settle(self, s: Settled) -> list:
         if s.bin not in self._baseline:
             self._baseline[s.bin] = s.before_g
+        t_start = s.t_start_s
+        k = self._bridged.get(s.bin)
+        if k is not None:
+            # The cell has wandered since long before; what is new began when the pair's sum last moved (if it
+            # did not, the item across the gap just came to rest).
+            t_start = max(t_start, float(self.pair_settler.t_open[k]) if self.pair_settler.active[k] else s.t_end_s)
         op = self._open.get(s.bin)
         if op is None:
-            op = _Open(s.t_start_s, s.t_end_s, self._baseline[s.bin], s.after_g)
+            op = _Open(t_start, s.t_end_s, self._baseline[s.bin], s.after_g)
             self._open[s.bin] = op
+        elif k is not None:
+            op.t_start_s = max(op.t_start_s, t_start)
         op.t_end_s = s.t_end_s
         op.level_g = s.after_g
         op.sd_g = s.sd_g
@@ -296,7 +392,7 @@ class ShelfEventDetector:
         if not force and self.hand_in_bin(bin_id, t_now):
             return []
         explained = self.explains(bin_id, delta)
-        if not explained and not force and t_now - op.t_end_s < self.config.hold_s:
+        if not explained and not force and (t_now - op.t_end_s < self.config.hold_s or bin_id in self._bridged):
             return []
         del self._open[bin_id]
         self._baseline[bin_id] = op.level_g

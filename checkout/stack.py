@@ -180,6 +180,7 @@ class CheckoutStack:
             store.min_item_g,
             explains=self._explains,
             hand_in_bin=(lambda b, t: self.hands.in_bin(b, t)) if use_hands else (lambda b, t: False),
+            neighbours=store.neighbour_pairs(),
         )
         self.vision_events = (
             VisionEventDetector(

@@ -61,6 +61,11 @@ class StoreModel:
         weights = [p.weight_g for p in info.catalog]
         self.min_item_g = float(min(weights)) if weights else 50.0
 
+    def neighbour_pairs(self) -> tuple[tuple[str, str], ...]:
+        """Bins side by side on one shelf of one gondola (index k and k + 1): an item can lie across the two."""
+        return tuple((row[k], row[k + 1]) for g in self.gondolas for row in g.bin_ids for k in range(len(row) - 1)
+                     if row[k] and row[k + 1])
+
     def bin_front(self, bin_id: str) -> np.ndarray:
         b = self.bins[bin_id]
         return np.array(b.center[:2]) + np.array(b.facing) * b.depth_m / 2

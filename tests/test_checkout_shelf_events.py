@@ -160,3 +160,55 @@ def test_an_undecided_change_says_when_it_began():
     since = det.pending_since()
     assert list(since) == ["A-1-1"] and det.pending() == ["A-1-1"]
     assert 2.5 <= since["A-1-1"] <= 3.6
+
+
+def _rocking(batches, a: str, b: str, t0: float, t1: float, seed: int = 0):
+    """An item fallen across the gap between bins a and b, rocking from t0 to t1: its weight shifts between the two
+    plates in a few steps, every few samples; their sum holds (as a detergent bottle did in the market rush)."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for batch in batches:
+        g = np.array(batch.grams, dtype=float)
+        t = batch.t_s + np.arange(g.shape[0]) / batch.rate_hz
+        shift = np.where((t >= t0) & (t < t1), rng.choice([0.0, 162.0, 276.0, 395.0], size=g.shape[0]), 0.0)
+        ia, ib = batch.cell_ids.index(a), batch.cell_ids.index(b)
+        g[:, ia] += shift
+        g[:, ib] -= shift
+        out.append(type(batch)(batch.t_s, batch.rate_hz, batch.cell_ids, g))
+    return out
+
+
+def _detergent(bin_id, delta_g):  # stands in for identification: multiples of a 1,087 g bottle
+    n = round(abs(delta_g) / 1087)
+    return n >= 1 and abs(abs(delta_g) - 1087 * n) < 15
+
+
+def test_an_item_rocking_across_two_bins_leaves_each_take_its_own_change_and_nothing_undecided_between():
+    # Two bottles in B; the first is taken at 2 s and the second tips across the gap onto A's lentils, rocking
+    # until it too is taken at 16 s.
+    cells = {"A": CellScript(1350.0), "B": CellScript(2174.0, steps=[(2.0, -1087.0), (16.0, -1087.0)]), "C": CellScript(900.0)}
+    batches = _rocking(load_batches(cells, 22.0, seed=11), "A", "B", 2.2, 16.0, seed=12)
+    det = ShelfEventDetector(tuple(cells), 60.0, explains=_detergent, neighbours=(("A", "B"), ("B", "C")))
+    out, pending_mid = [], {}
+    for batch in batches:
+        out.extend(det.process(batch))
+        if abs(batch.t_s - 10.0) < 0.1:
+            pending_mid = det.pending_since()
+    out.extend(det.flush(batches[-1].t_s + 0.2))
+    changes = [e for e in out if isinstance(e, WeightChange)]
+    assert [(c.bin, round(c.delta_g / 1087)) for c in changes] == [("B", -1), ("B", -1)]
+    assert all(c.explained for c in changes)
+    assert 1.5 <= changes[0].t_start_s <= 2.6 and changes[0].t_end_s < 5.0
+    assert 15.5 <= changes[1].t_start_s <= 16.5  # the second take began when it happened, not when the rocking did
+    assert not pending_mid  # the pair's sum held: nothing in it was undecided while the bottle rocked
+    # Without the pair watched, the rocking cells never settle until the end: one change of both bottles at 16 s.
+    alone = [e for e in _run(ShelfEventDetector(tuple(cells), 60.0, explains=_detergent), batches) if isinstance(e, WeightChange)]
+    assert [(c.bin, round(c.delta_g / 1087)) for c in alone] == [("B", -2)]
+
+
+def test_neighbours_settling_on_their_own_are_not_bridged():
+    cells = {"A": CellScript(1350.0, steps=[(3.0, -450.0)]), "B": CellScript(2174.0, steps=[(3.1, -1087.0)])}
+    det = ShelfEventDetector(tuple(cells), 60.0, neighbours=(("A", "B"),))
+    changes = [e for e in _run(det, load_batches(cells, 8.0, seed=13)) if isinstance(e, WeightChange)]
+    assert sorted(c.bin for c in changes) == ["A", "B"]
+    assert all(abs(c.delta_g - {"A": -450.0, "B": -1087.0}[c.bin]) < 4.0 for c in changes)
