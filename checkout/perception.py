@@ -3,7 +3,10 @@
 Per camera, a background of the empty store is learned per pixel (running mean
 and spread of depth, the store opens empty; a pixel that reads *farther* than
 its background shows what was hidden, so it re-learns at once; a foreground
-that stays still long enough is absorbed). Foreground = valid depth nearer than
+that stays still long enough is absorbed — an item put on a shelf, a pack
+dropped on the floor — but never where people are: in the aisles above
+`person_space_min_m`, for someone standing still at a shelf is as still to a
+depth camera as a box, and absorbed would vanish from the tracker). Foreground = valid depth nearer than
 the background by more than `fg_sigmas` of that pixel's own spread — the
 spread is learned, so range-dependent stereo noise (D435: sigma ~ z^2) needs
 no constant. Foreground pixels are lifted to world points with the published
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 from scipy import ndimage
@@ -38,6 +42,7 @@ class PerceptionConfig:
     fg_sigmas: float = 4.0
     fg_min_m: float = 0.05  # an arm is thicker than this; below it depth noise and shelf clutter dominate
     static_absorb_s: float = 6.0  # a foreground pixel unchanged this long becomes background
+    person_space_min_m: float = 0.6  # ... unless it is in an aisle above this: a person (a crouch keeps the head above)
     hand_still_s: float = 1.0  # ... and one unchanged this long is no hand (an item just put down, a bag)
     grid_m: float = 0.05
     head_min_m: float = 1.0  # shortest adult head top the population model draws
@@ -76,10 +81,13 @@ class Percept:
 class CameraBackground:
     """Per-pixel depth background of one camera, learned online."""
 
-    def __init__(self, cam: CameraModel, cfg: PerceptionConfig) -> None:
+    def __init__(self, cam: CameraModel, cfg: PerceptionConfig,
+                 person_space: Callable[[np.ndarray], np.ndarray] = lambda points: np.zeros(len(points), dtype=bool)) -> None:
+        """`person_space`: world points (N, 3) -> where a person may be (never absorbed however still)."""
         n = cam.width * cam.height
         self.cam = cam
         self.cfg = cfg
+        self.person_space = person_space
         self.mean = np.zeros(n, dtype=np.float32)
         self.var = np.zeros(n, dtype=np.float32)
         self.count = np.zeros(n, dtype=np.int32)
@@ -114,6 +122,9 @@ class CameraBackground:
         self.still_frames = np.where(still, self.still_frames + 1, 0)
         absorb = self.still_frames > self.cfg.static_absorb_s * self.cam.fps
         if absorb.any():
+            idx = np.flatnonzero(absorb)
+            person = self.person_space(self.cam.centre_w + d[idx, None].astype(np.float64) * self.cam.rays_w[idx])
+            absorb[idx[person]] = False
             self.mean[absorb] = d[absorb]
             self.count[absorb] = 1
             self.still_frames[absorb] = 0
@@ -127,10 +138,18 @@ class Perception:
     def __init__(self, store: StoreModel, config: PerceptionConfig | None = None) -> None:
         self.store = store
         self.cfg = config or PerceptionConfig()
-        self.backgrounds = {cid: CameraBackground(cam, self.cfg) for cid, cam in store.cameras.items()}
         fx, fy = store.floor_m
         self.grid_shape = (int(np.ceil(fx / self.cfg.grid_m)), int(np.ceil(fy / self.cfg.grid_m)))
         self.shelf_tops = self._shelf_tops()
+        self.backgrounds = {cid: CameraBackground(cam, self.cfg, self.person_space) for cid, cam in store.cameras.items()}
+
+    def person_space(self, points: np.ndarray) -> np.ndarray:
+        """Which world points (N, 3) are where a person may be: over the aisles (not a gondola's footprint or the
+        reach slab in front of it), above `person_space_min_m`."""
+        g = self.cfg.grid_m
+        ix = np.clip((points[:, 0] / g).astype(int), 0, self.grid_shape[0] - 1)
+        iy = np.clip((points[:, 1] / g).astype(int), 0, self.grid_shape[1] - 1)
+        return (points[:, 2] > self.cfg.person_space_min_m) & np.isneginf(self.shelf_tops[ix, iy])
 
     def _shelf_tops(self) -> np.ndarray:
         """Per grid cell over a gondola's footprint (behind its front plane) and the reach slab just in front of it

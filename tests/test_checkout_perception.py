@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from checkout.perception import Perception
+from checkout.perception import Perception, PerceptionConfig
 from checkout.storemodel import StoreModel
 from tests.checkout_synth import Person, Renderer, down_camera, tiny_store_info
 
@@ -157,3 +157,34 @@ def test_something_lying_still_in_a_bin_stops_being_a_hand_and_a_moving_hand_is_
     assert p.cfg.hand_still_s - 0.25 <= 0.1 * seen.index(False) <= p.cfg.hand_still_s + 0.25
     moved = p.process(2.6, r.frames(CAMS, 2.6, [Person(2.05, 2.8, hand=(2.5, 3.15, 0.6))], rng))
     assert any(h.bin == "A-1-2" for h in moved.hands)
+
+
+def _still_shopper_run(person_rule: bool) -> tuple[list[int], list[int]]:
+    """A shopper standing still at A-1-2 with a hand held in it, for 3 s, absorbing after 1 s (the rule's timing,
+    shortened for the test): heads seen and foreground points per frame set."""
+    rng = np.random.default_rng(0)
+    r = Renderer(INFO)
+    p = Perception(StoreModel(INFO), PerceptionConfig(static_absorb_s=1.0, hand_still_s=0.5))
+    if not person_rule:
+        for bg in p.backgrounds.values():
+            bg.person_space = lambda points: np.zeros(len(points), dtype=bool)
+    for i in range(4):
+        p.process(i * 0.1, r.frames(CAMS, i * 0.1, [], rng, 0.002))
+    pose = Person(2.05, 2.8, height_m=1.7, hand=(2.52, 3.0, 0.55))
+    heads, points = [], []
+    for k in range(5, 35):
+        out = p.process(0.1 * k, r.frames(CAMS, 0.1 * k, [pose], rng))
+        heads.append(len(out.heads))
+        points.append(out.foreground_points)
+    return heads, points
+
+
+def test_a_shopper_standing_still_in_the_aisle_is_never_absorbed_into_the_background_but_their_still_hand_is():
+    # Agents and people stand at a shelf for many seconds, heads as still to a depth camera as a box: a foreground
+    # that holds still is absorbed (an item put down), but never in the aisle where people are.
+    heads, points = _still_shopper_run(person_rule=True)
+    assert all(n == 1 for n in heads)  # seen throughout, long past the absorbing time
+    assert points[-1] < points[0]  # the arm held still over the shelf was absorbed like an item put there
+    # Without the rule the still shopper vanishes once absorbed.
+    heads_then, _ = _still_shopper_run(person_rule=False)
+    assert heads_then[0] == 1 and heads_then[-1] == 0
