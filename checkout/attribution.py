@@ -179,7 +179,8 @@ REACH_SD_M = 0.15  # leaning in: the hand must reach ~0.1 m past the front edge 
 # the shoulder, so from 0.75 m a reach is ~14 % as likely, from 0.9 m ~1 %
 LOW_SHELF_M = 0.6  # a plate below this is out of a standing adult's hand (shoulder ~1.4 m, arm ~0.65 m): one bends
 BEND_M = 0.15  # the head drops at least this much below the person's standing height when they bend or crouch
-NOT_BENT = 0.15  # likelihood of a low-shelf reach while the head stayed up (a child, a long arm, a stoop missed)
+NOT_BENT = 0.15  # likelihood of a reach to a plate at LOW_SHELF_M while the head stayed up (a child, a long arm, a
+# stoop missed); lower plates in proportion to their height: the hand falls further short of them
 BEHIND_TOL_M = 0.1  # head-position scatter across the front plane
 
 
@@ -259,7 +260,8 @@ def _posture(store: StoreModel, tr: Track, bin_id: str, t0: float, t1: float) ->
         return 1.0
     # A head unseen for much of the reach (bent below the shelf edge, hidden by another) may have bent unseen:
     # the evidence counts in proportion to how much of the window the head was seen.
-    return NOT_BENT ** float(seen.mean())
+    not_bent = NOT_BENT * max(store.bins[bin_id].center[2], 0.0) / LOW_SHELF_M
+    return not_bent ** float(seen.mean())
 
 
 def _closest_approach(store: StoreModel, tr: Track, bin_id: str, t0: float, t1: float) -> float:

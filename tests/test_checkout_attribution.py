@@ -149,3 +149,12 @@ def test_changes_a_reach_cycle_apart_or_more_say_nothing_about_each_other(store)
     # Accounts inside with no track (no cameras, an outage) are candidates no other change can speak for.
     nobody = attribute(store, HandLog(store), {}, "A-1-1", T0, T1, ["acct-1", "acct-2"])
     assert busy_elsewhere(nobody, {1: 1.0}) == nobody
+
+
+def test_a_head_seen_upright_throughout_all_but_rules_out_a_reach_to_a_bottom_bin(store):
+    # A-1-1's plate is at the floor (bin centre 0.175 m): a standing adult's fingertips hang ~0.5 m above it. Two
+    # shoppers equally near, one crouched at the change, one upright throughout.
+    crouched = _track(1, "acct-c", 2.25, 3.7, stand_h=1.75, head_h=1.25)
+    upright = _track(2, "acct-u", 2.25, 3.9, stand_h=1.75)
+    cands = attribute(store, HandLog(store), {1: crouched, 2: upright}, "A-1-1", T0, T1, ["acct-c", "acct-u"])
+    assert _p(cands, "acct-c") > 0.95
