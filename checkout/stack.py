@@ -414,10 +414,13 @@ class CheckoutStack:
                 self._factor(charged, conf)
             elif top is not None:
                 self._reason(top, f"put-back at {bin_id} of {best.sku} that no cart held")
-        # The accounts that were not chosen are right only if it really was not theirs.
-        for a, p in by_acct.items():
-            if a is not None and a != top:
-                self._factor(a, 1.0 - p)
+        # The accounts that were not charged for a take are right only if it really was not theirs. A put-back
+        # touches only the cart it returns to, whoever's hand did it (a hand-over changes no receipt): the
+        # identification's posterior over carts, which already weighed who put it back, says that below.
+        if best.kind == "take":
+            for a, p in by_acct.items():
+                if a is not None and a != top:
+                    self._factor(a, 1.0 - p)
         for h in hyps[1:]:
             if h.kind == "put_back" and h.from_account not in (None, charged):
                 self._factor(h.from_account, 1.0 - h.probability)

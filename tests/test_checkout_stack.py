@@ -208,3 +208,16 @@ def test_a_change_split_between_two_hands_flags_a_third_whose_hand_was_in_it_too
     assert stack._split_take(ev, Hypothesis("take", "cola-330", 2, 0.99), cands, "weight", [])
     assert {a: c for a, c in stack.carts().items() if c} == {"acct-1": {"cola-330": 1}, "acct-2": {"cola-330": 1}}
     assert any("split between shoppers" in why for why in stack._accounts["acct-3"].reasons)
+
+
+def test_a_put_back_only_one_cart_can_explain_leaves_the_other_shoppers_receipt_alone():
+    # No cameras: whose hand put the cola back is a coin toss between the two inside, but only acct-1 carries a
+    # cola. A put-back changes only the cart it returns to; acct-2's receipt is right whoever's hand it was.
+    msgs = stream(BLIND, 16.0, {"A-1-1": CellScript(2100.0, steps=[(3.0, -352.0), (8.0, 352.0)])},
+                  [GateScan(1.0, "in-1", "acct-1"), GateScan(5.0, "in-1", "acct-2"),
+                   GatePassage(11.0, "out-1"), GatePassage(12.0, "out-1")])
+    stack, online, rest = _receipts(msgs)
+    by_acct = {r.account: r for r in online + rest}
+    assert [(e.kind, e.account) for e in stack.events] == [("take", "acct-1"), ("put_back", "acct-1")]
+    assert by_acct["acct-1"].items == {} and by_acct["acct-2"].items == {}
+    assert not by_acct["acct-2"].flagged and by_acct["acct-2"].confidence > 0.95
