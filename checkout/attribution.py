@@ -9,24 +9,24 @@ by weighing every person tracked then (`attribute`):
   are wide), free up to an arm's length, falling off beyond; nobody reaches a
   bin from behind its front plane (across the gondola);
 - posture: a plate below a standing adult's hand needs a bent or crouched
-  head (lower than that person's own standing height);
+  head (lower than that person's own standing height), the more surely the
+  lower the plate;
 - hands: a hand of theirs seen in the bin around the change multiplies the
   weight by a likelihood ratio — large, not infinite, because hands hide
-  behind bodies and shelves, so an unseen hand is weaker evidence, not proof.
-
+  behind bodies and shelves, so an unseen hand is weaker evidence, not proof;
 - elsewhere: a person who, by the same evidence, most likely moved the load of
   another bin at the same moment (`busy_elsewhere`, from the stack's other
-  changes close in time: `overlap`) had their hand there, not here — a hand is in one
-  bin at a time. This is what settles two people side by side at a shelf whose
-  hands no camera sees (the bottom shelves of an island, behind their bodies):
-  the one who took from the next bin half a second later was not the one who
-  took from this one.
+  changes close in time: `overlap`) had their hand there, not here — a hand
+  is in one bin at a time. This is what settles two people side by side at a
+  shelf whose hands no camera sees (the bottom shelves of an island, behind
+  their bodies): the one who took from the next bin half a second later was
+  not the one who took from this one.
 
 So two people reaching at once into neighbouring bins keep their own hands
 (hand geometry, or each other's changes when no hand is seen) and two reaching
-into one bin one after another are told apart by timing. When there are no tracks at all (no cameras, an outage), the
-accounts inside are the candidates, evenly — and the result says so, so the
-receipt is flagged rather than guessed.
+into one bin one after another are told apart by timing. When there are no
+tracks at all (no cameras, an outage), the accounts inside are the candidates,
+evenly — and the result says so, so the receipt is flagged rather than guessed.
 """
 from __future__ import annotations
 

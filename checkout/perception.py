@@ -4,13 +4,14 @@ Per camera, a background of the empty store is learned per pixel (running mean
 and spread of depth, the store opens empty; a pixel that reads *farther* than
 its background shows what was hidden, so it re-learns at once; a foreground
 that stays still long enough is absorbed — an item put on a shelf, a pack
-dropped on the floor — but never where people are: in the aisles above
-`person_space_min_m`, for someone standing still at a shelf is as still to a
-depth camera as a box, and absorbed would vanish from the tracker). Foreground = valid depth nearer than
-the background by more than `fg_sigmas` of that pixel's own spread — the
-spread is learned, so range-dependent stereo noise (D435: sigma ~ z^2) needs
-no constant. Foreground pixels are lifted to world points with the published
-K, R, t and fused on one floor grid (the highest point per cell):
+dropped on the floor — but never where people are, in the aisles above
+`person_space_min_m`: someone standing still at a shelf is as still to a depth
+camera as a box, and once absorbed would vanish from the tracker).
+Foreground = valid depth nearer than the background by more than `fg_sigmas`
+of that pixel's own spread — the spread is learned, so range-dependent stereo
+noise (D435: sigma ~ z^2) needs no constant. Foreground pixels are lifted to
+world points with the published K, R, t and fused on one floor grid (the
+highest point per cell):
 
 - people: peaks of that height map between `head_min_m` and `head_max_m`
   with enough support, at least `head_sep_m` apart (one peak per head, so a
