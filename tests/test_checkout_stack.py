@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from checkout.receipts import Receipt
-from checkout.stack import CheckoutStack
+from checkout.stack import DEADLINE_S, CheckoutStack
 from sim.stream import GatePassage, GateScan
 from tests.checkout_synth import CellScript, Person, down_camera, path, stream, tiny_store_info
 
@@ -221,3 +221,15 @@ def test_a_put_back_only_one_cart_can_explain_leaves_the_other_shoppers_receipt_
     assert [(e.kind, e.account) for e in stack.events] == [("take", "acct-1"), ("put_back", "acct-1")]
     assert by_acct["acct-1"].items == {} and by_acct["acct-2"].items == {}
     assert not by_acct["acct-2"].flagged and by_acct["acct-2"].confidence > 0.95
+
+
+def test_a_change_still_held_when_its_shopper_leaves_is_decided_in_time_for_the_receipt():
+    # Changes wait `JOINT_HOLD_S` for their neighbours in time; a take just before the exit must not miss the
+    # receipt that goes out a second after it.
+    msgs = stream(BLIND, 12.0, {"A-1-1": CellScript(2100.0, steps=[(7.8, -352.0)])},
+                  [GateScan(1.0, "in-1", "acct-1"), GatePassage(8.0, "out-1")])
+    stack, online, rest = _receipts(msgs)
+    assert rest == []
+    (r,) = online
+    assert r.items == {"cola-330": 1} and not r.flagged
+    assert 8.0 <= r.t_s <= 8.0 + DEADLINE_S  # not held past the deadline waiting for its neighbours
