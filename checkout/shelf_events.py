@@ -307,8 +307,7 @@ class ShelfEventDetector:
         for c in (a, b):
             self._bridged[c] = k
         delta = s.after_g - s.before_g
-        threshold = max(self.config.min_change_g, self.config.interaction_fraction * self.min_item_g)
-        if abs(delta) < threshold:
+        if abs(delta) < self._least_event_g():
             return []
         moved = {c: abs(self._level(c) - self._base(c)) for c in (a, b)}
         bin_id = max((a, b), key=lambda c: moved[c])
@@ -317,6 +316,10 @@ class ShelfEventDetector:
             self._open[bin_id].baseline_g += delta
         sd = max(self.config.min_sd_g, s.sd_g)
         return [WeightChange(bin_id, s.t_start_s, s.t_end_s, delta, sd, explained=self.explains(bin_id, delta))]
+
+    def _least_event_g(self) -> float:
+        """A change smaller than this is no item moved (a touch, a lean that came back)."""
+        return max(self.config.min_change_g, self.config.interaction_fraction * self.min_item_g)
 
     def _base(self, bin_id: str) -> float:
         op = self._open.get(bin_id)
@@ -384,8 +387,7 @@ class ShelfEventDetector:
     def _decide(self, bin_id: str, t_now: float, force: bool) -> list:
         op = self._open[bin_id]
         delta = op.level_g - op.baseline_g
-        threshold = max(self.config.min_change_g, self.config.interaction_fraction * self.min_item_g)
-        if abs(delta) < threshold:
+        if abs(delta) < self._least_event_g():
             del self._open[bin_id]
             self._baseline[bin_id] = op.level_g
             return [Interaction(bin_id, op.t_start_s, op.t_end_s, op.peak_g)]
