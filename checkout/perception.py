@@ -22,7 +22,15 @@ highest point per cell):
   person crouched at a bottom shelf, or an arm or basket; tracking may use one
   to follow a person it has lost, never to start one;
 - hands: foreground points inside a bin's volume or in the slab just in front
-  of it (`reach_out_m`), with a sample of their colours for identification.
+  of it (`reach_out_m`), with a sample of their colours for identification;
+- things on the floor (`FloorWatch`): an item knocked off a shelf lies a few
+  centimetres high — a lying can 6.6 cm, a chocolate bar 2 — well inside the
+  depth noise at floor range (D435 at 3 m: sigma 4-5 cm, so the cut above is
+  20-27 cm), but its colour is not the floor's. Per camera, the colour of the
+  empty floor in front of the gondolas (`floor_strip_m`) is learned as the
+  store opens; a pixel there that reads low (below `floor_max_m`) and unlike
+  its floor for `floor_still_s` on end, away from every head, is something
+  lying there. Fused on the floor grid, connected cells are one `FloorObject`.
 """
 from __future__ import annotations
 
@@ -57,6 +65,13 @@ class PerceptionConfig:
     head_radius_m: float = 0.2  # head and neck, seen from above
     head_depth_m: float = 0.3  # head top to the shoulders
     body_radius_m: float = 0.35  # shoulders and a basket at the hip, not the arm's far end
+    floor_strip_m: float = 1.5  # the floor watched for fallen items: this far out from a gondola's front
+    floor_max_m: float = 0.45  # ... for things this low (an item lying or standing; a person's shins and feet too)
+    floor_rgb_change: float = 60.0  # summed |R|+|G|+|B| from the learned floor colour (read noise: ~2 a channel)
+    floor_still_s: float = 1.0  # ... held this long (a foot in a stride is gone sooner)
+    floor_clear_m: float = 0.5  # ... never within this of a head (the feet of someone standing there)
+    floor_learn_frames: int = 10  # frames of the empty store that learn the floor's colour
+    floor_stride: int = 2  # every other pixel, both ways: an item on the floor at 3 m spans 5 px or more
 
 
 @dataclass(frozen=True)
@@ -77,6 +92,16 @@ class Percept:
     foreground_points: int
     head_rgb: tuple[np.ndarray, ...] = ()  # per head: a sample of the colours on that person (shirt, skin, basket)
     low_heads: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (M, 3) lower peaks: crouches (or arms)
+    floor: tuple["FloorObject", ...] = ()  # things lying on the floor in front of the gondolas
+
+
+@dataclass(frozen=True)
+class FloorObject:
+    """Something that has lain on the floor, unlike the floor's colour, for `floor_still_s` or more."""
+
+    xy: tuple[float, float]
+    pixels: int
+    rgb: np.ndarray  # (k, 3) uint8, the pixels' colours
 
 
 class CameraBackground:
@@ -135,6 +160,68 @@ class CameraBackground:
         return fg
 
 
+class FloorWatch:
+    """One camera's view of the floor in front of the gondolas: per pixel (every `floor_stride`-th) whose ray meets
+    the floor there, the colour of the empty floor, and for how many frames it has read low and unlike it since it
+    last read as floor. A pixel that sees a bottom shelf, or an item on one, instead of the floor (the empty
+    store's depth puts it above `FLOOR_TOL_M`) is not watched: a take from that shelf changes its colour too."""
+
+    FLOOR_TOL_M = 0.03  # the empty store's mean height at a watched pixel (10 frames at 3 m: sigma ~1.5 cm)
+
+    def __init__(self, cam: CameraModel, cfg: PerceptionConfig, strip: Callable[[np.ndarray], np.ndarray]) -> None:
+        """`strip`: floor points (N, 2) -> which are in front of a gondola (where a fallen item lands)."""
+        self.cfg = cfg
+        self.fps = cam.fps
+        k = cfg.floor_stride
+        rows, cols = np.mgrid[0 : cam.height : k, 0 : cam.width : k]
+        idx = (rows * cam.width + cols).ravel()
+        rays = cam.rays_w[idx]
+        down = rays[:, 2] < -1e-6
+        idx, rays = idx[down], rays[down]
+        xy = cam.centre_w[:2] + (-cam.centre_w[2] / rays[:, 2])[:, None] * rays[:, :2]
+        keep = strip(xy)
+        self.idx = idx[keep]
+        self.xy = xy[keep]
+        self.ray_z = rays[keep, 2].astype(np.float32)
+        self.centre_z = np.float32(cam.centre_w[2])
+        n = len(self.idx)
+        self.mean = np.zeros((n, 3), dtype=np.float32)
+        self.z_sum = np.zeros(n, dtype=np.float32)
+        self.count = np.zeros(n, dtype=np.int32)
+        self.watched = np.zeros(n, dtype=bool)  # learned, and the floor is what it sees
+        self.held = np.zeros(n, dtype=np.int32)
+
+    def update(self, depth: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """World floor points (k, 2) and colours (k, 3) that have read low and unlike the floor for long enough."""
+        cfg = self.cfg
+        if not len(self.idx):
+            return np.zeros((0, 2)), np.zeros((0, 3), dtype=np.uint8)
+        d = np.asarray(depth, dtype=np.float32).ravel()[self.idx]
+        z = self.centre_z + d * self.ray_z
+        low = (d > 0) & (z < cfg.floor_max_m)
+        c8 = np.asarray(rgb).reshape(-1, 3)[self.idx]
+        c = c8.astype(np.float32)
+        n_learn = cfg.floor_learn_frames
+        learning = (d > 0) & (self.count < n_learn)
+        if learning.any():
+            k = self.count[learning, None] + 1.0
+            self.mean[learning] += (c[learning] - self.mean[learning]) / k
+            self.z_sum[learning] += z[learning]
+            self.count[learning] += 1
+            done = learning & (self.count >= n_learn)
+            self.watched[done] = np.abs(self.z_sum[done] / n_learn) < self.FLOOR_TOL_M
+        known = low & self.watched
+        diff = np.abs(c - self.mean).sum(axis=1)
+        changed = known & (diff >= cfg.floor_rgb_change)
+        floor_now = known & ~changed
+        self.mean[floor_now] += cfg.learn_alpha * (c[floor_now] - self.mean[floor_now])
+        # Seen as floor: reset; seen changed: one more; not seen (a leg over it, no depth): as it was.
+        self.held[floor_now] = 0
+        self.held[changed] += 1
+        out = changed & (self.held >= cfg.floor_still_s * self.fps)
+        return self.xy[out], c8[out]
+
+
 class Perception:
     def __init__(self, store: StoreModel, config: PerceptionConfig | None = None) -> None:
         self.store = store
@@ -143,6 +230,20 @@ class Perception:
         self.grid_shape = (int(np.ceil(fx / self.cfg.grid_m)), int(np.ceil(fy / self.cfg.grid_m)))
         self.shelf_tops = self._shelf_tops()
         self.backgrounds = {cid: CameraBackground(cam, self.cfg, self.person_space) for cid, cam in store.cameras.items()}
+        self.floor_watches = {cid: FloorWatch(cam, self.cfg, self.floor_strip) for cid, cam in store.cameras.items()}
+
+    def floor_strip(self, xy: np.ndarray) -> np.ndarray:
+        """Which floor points (N, 2) lie in front of a gondola, within `floor_strip_m` of its front (and of its ends
+        along it), on the store's floor, and not under any gondola (nor within 5 cm of one)."""
+        fx, fy = self.store.floor_m
+        near = np.zeros(len(xy), dtype=bool)
+        under = np.zeros(len(xy), dtype=bool)
+        for g in self.store.gondolas:
+            along = xy @ np.asarray(g.right) - g.along_start_m
+            out_m = xy @ np.asarray(g.facing) - g.front_out_m
+            near |= (along >= -0.3) & (along < g.length_m + 0.3) & (out_m >= 0.0) & (out_m < self.cfg.floor_strip_m)
+            under |= (along >= -0.05) & (along < g.length_m + 0.05) & (out_m < 0.05) & (out_m >= g.back_out_m - g.front_out_m - 0.05)
+        return near & ~under & (xy[:, 0] >= 0) & (xy[:, 0] < fx) & (xy[:, 1] >= 0) & (xy[:, 1] < fy)
 
     def person_space(self, points: np.ndarray) -> np.ndarray:
         """Which world points (N, 3) are where a person may be: over the aisles (not a gondola's footprint or the
@@ -170,11 +271,16 @@ class Perception:
 
     def process(self, t_s: float, frames: list[CameraFrame]) -> Percept:
         pts, rgbs, stills, used = [], [], [], []
+        floor_xy, floor_rgb = [], []
         for f in frames:
             bg = self.backgrounds.get(f.camera_id)
             if bg is None:
                 continue
             fg = bg.foreground(f.depth)
+            fxy, frgb = self.floor_watches[f.camera_id].update(f.depth, f.rgb)
+            if len(fxy):
+                floor_xy.append(fxy)
+                floor_rgb.append(frgb)
             idx = np.flatnonzero(fg)
             used.append(f.camera_id)
             if idx.size == 0:
@@ -203,7 +309,33 @@ class Perception:
             low = low[d >= self.cfg.head_sep_m]
         # A hand moves; an item lying where it was just put (foreground until the background absorbs it) does not.
         hands = tuple(self.find_hands(t_s, P[~S], C[~S], heads))
-        return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P, C), low)
+        floor = self.floor_objects(floor_xy, floor_rgb, np.concatenate([heads, low])) if floor_xy else ()
+        return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P, C), low, floor)
+
+    def floor_objects(self, xys: list[np.ndarray], rgbs: list[np.ndarray], people: np.ndarray) -> tuple[FloorObject, ...]:
+        """The cameras' long-changed floor points, fused on the floor grid: away from every head (and crouch),
+        each connected group of cells is one thing lying there."""
+        xy, rgb = np.concatenate(xys), np.concatenate(rgbs)
+        if len(people):
+            d2 = ((xy[:, None, :] - people[None, :, :2]) ** 2).sum(axis=2).min(axis=1)
+            xy, rgb = xy[d2 >= self.cfg.floor_clear_m**2], rgb[d2 >= self.cfg.floor_clear_m**2]
+        if not len(xy):
+            return ()
+        g = self.cfg.grid_m
+        ix = np.minimum((xy[:, 0] / g).astype(int), self.grid_shape[0] - 1)
+        iy = np.minimum((xy[:, 1] / g).astype(int), self.grid_shape[1] - 1)
+        occupied = np.zeros(self.grid_shape, dtype=bool)
+        occupied[ix, iy] = True
+        labels, n = ndimage.label(occupied, structure=np.ones((3, 3)))
+        lab = labels[ix, iy]
+        out = []
+        for k in range(1, n + 1):
+            members = np.flatnonzero(lab == k)
+            if len(members) < 2:  # one pixel is no item (an item spans several at any range)
+                continue
+            cen = xy[members].mean(axis=0)
+            out.append(FloorObject((float(cen[0]), float(cen[1])), int(len(members)), rgb[members].copy()))
+        return tuple(out)
 
     def person_colours(self, heads: np.ndarray, P: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, ...]:
         """Per head, the colours of foreground points on that person's body (within `body_radius_m`, above the knee)."""

@@ -28,7 +28,7 @@ class ShelfEvent:
 
     t_s: float
     bin: str
-    kind: str  # "take" | "put_back"
+    kind: str  # "take" | "put_back" | "drop" (a take found to be an item knocked onto the floor: on no cart)
     sku: str
     qty: int
     account: str | None

@@ -24,12 +24,17 @@ another bin's load at that moment was not reaching into this one (a hand is in
 one bin at a time; `attribution.overlap`). A receipt about to go out decides
 every change still held first.
 
+Fused, a take whose item is then seen lying on the floor in front of its bin
+(`checkout.knocked`) was a knock-off: that unit comes off the cart, while the
+receipt is still to go out.
+
 Receipts go out `SETTLE_S` after the last member's exit, or by `DEADLINE_S`
 flagged when a change is still undecided in a bin where a hand of theirs was
 since the change began.
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Iterable
@@ -37,6 +42,7 @@ from typing import Iterable
 import numpy as np
 
 from checkout.attribution import PRE_S, Candidate, HandLog, attribute, busy_elsewhere, overlap
+from checkout.knocked import FloorLedger
 from checkout.identification import Appearance, CartedUnit, Hypothesis, colour_evidence_looks, identify, measured_unit_taken
 from checkout.perception import Perception, SharedPerception
 from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
@@ -64,6 +70,17 @@ class _Unit:
     sku: str
     unit_g: float
     sd_g: float
+
+
+@dataclass
+class _PutBack:
+    """A put-back's part of its cart's confidence, and the other readings it was weighed against."""
+
+    t_s: float
+    account: str
+    factor_index: int
+    p: float
+    alts: tuple[tuple[str, str | None, float], ...]  # (sku, from account, probability)
 
 
 @dataclass
@@ -102,6 +119,7 @@ class CheckoutStack:
         self._dead: dict[str, float] = {}
         self._bin_cameras: dict[str, list[str]] = {}
         self._unread_hands: list[tuple[str, str, float]] = []  # (account, bin, t): a hand in a bin whose cell gave no reading
+        self._put_backs: list[_PutBack] = []
         self._held: list[WeightChange] = []  # settled changes waiting `JOINT_HOLD_S` for their neighbours in time
         self._first: dict[WeightChange, list[Candidate]] = {}  # per change, held or recently decided: its reachers alone
         self._settled_at: dict[WeightChange, float] = {}  # when each held change was reported: its evidence ends there
@@ -174,6 +192,7 @@ class CheckoutStack:
         self.tracker = Tracker(store)
         self.hands = HandLog(store)
         self.appearance = Appearance()
+        self.floor = FloorLedger(store)
         use_hands = self.mode == "fused"
         self.shelf = ShelfEventDetector(
             store.bin_ids,
@@ -227,6 +246,10 @@ class CheckoutStack:
         looks = [look_histogram(rgb) for rgb in percept.head_rgb] if percept.head_rgb else None
         self._timed("tracking", self.tracker.update, t, percept.heads[:, :2], looks, percept.heads[:, 2], percept.low_heads)
         self._timed("attribution", self._appearance, t, percept)
+        if self.mode == "fused" and percept.floor:
+            people = np.array([tr.x[:2] for tr in self.tracker.live()]).reshape(-1, 2)
+            if self._timed("identification", self.floor.add, t, percept.floor, people):
+                self._knocked_off()
         sightings = self._timed("attribution", self.hands.add, percept.hands, self.tracker.live())
         for s in sightings:
             if s.track is None or self.mode == "vision":
@@ -411,6 +434,8 @@ class CheckoutStack:
             charged = best.from_account
             if charged is not None:
                 self._remove(charged, best.sku, best.qty, abs(delta_g) / best.qty if delta_g else None)
+                alts = tuple((h.sku, h.from_account, h.probability) for h in hyps if h is not best and h.kind == "put_back")
+                self._put_backs.append(_PutBack(t_s, charged, len(self._accounts.setdefault(charged, _Account(charged, t_s)).factors), conf, alts))
                 self._factor(charged, conf)
             elif top is not None:
                 self._reason(top, f"put-back at {bin_id} of {best.sku} that no cart held")
@@ -430,6 +455,46 @@ class CheckoutStack:
         self.events.append(
             ShelfEvent(t_s, bin_id, best.kind, best.sku, best.qty, charged if best.kind == "put_back" else top, conf, delta_g, track, source, tuple(reasons))
         )
+        if best.kind == "take" and top is not None and self.mode == "fused":
+            self._knocked_off()
+
+    def _knocked_off(self) -> None:
+        """Takes whose item lies on the floor in front of their bin (`checkout.knocked`): that unit comes off the
+        cart (the bin's belief keeps it gone), as long as the receipt is still to go out."""
+        things = self.floor.unexplained()
+        if not things:
+            return
+        open_accounts = {a.id for a in self._accounts.values() if not a.issued}
+        for thing in things:
+            takes = [(i, e) for i, e in enumerate(self.events) if e.kind == "take" and e.account in open_accounts]
+            i = self.floor.explains(thing, takes)
+            if i is None:
+                continue
+            ev = self.events[i]
+            self._remove(ev.account, ev.sku, 1, abs(ev.delta_g) / ev.qty if ev.delta_g else None)
+            why = f"{ev.sku} seen on the floor at ({thing.xy[0]:.2f}, {thing.xy[1]:.2f}) from {thing.first_s:.1f} s: knocked off, not taken"
+            dropped = dataclasses.replace(ev, kind="drop", qty=1, reasons=ev.reasons + (why,))
+            if ev.qty > 1:
+                self.events[i] = dataclasses.replace(ev, qty=ev.qty - 1, delta_g=ev.delta_g * (ev.qty - 1) / ev.qty)
+                self.events.append(dataclasses.replace(dropped, delta_g=ev.delta_g / ev.qty))
+            else:
+                self.events[i] = dropped
+            self._revisit_put_backs(ev.account, ev.sku, ev.t_s)
+
+    def _revisit_put_backs(self, account: str, sku: str, after_s: float) -> None:
+        """A unit found knocked off was never in the cart, so a later put-back cannot have returned it: where that
+        was the doubt in the put-back's confidence, the confidence is what the other readings leave."""
+        if any(u.sku == sku for u in self._carts.get(account, [])):
+            return
+        for pb in self._put_backs:
+            if pb.account != account or pb.t_s <= after_s:
+                continue
+            gone = sum(p for s, a, p in pb.alts if s == sku and a == account)
+            if gone <= 0.0 or gone >= 1.0:
+                continue
+            pb.p = min(1.0, pb.p / (1.0 - gone))
+            pb.alts = tuple(x for x in pb.alts if not (x[0] == sku and x[1] == account))
+            self._accounts[account].factors[pb.factor_index] = pb.p
 
     def _follow_units(self, bin_id: str, best: Hypothesis, delta_g: float, sd_g: float) -> None:
         """Keep the bin's weighed units (items put back there) in step with the belief."""
