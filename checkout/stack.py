@@ -81,6 +81,9 @@ class _PutBack:
     factor_index: int
     p: float
     alts: tuple[tuple[str, str | None, float], ...]  # (sku, from account, probability)
+    bin: str
+    sku: str  # what it was read as returning
+    event_index: int  # its ShelfEvent in `CheckoutStack.events`
 
 
 @dataclass
@@ -435,7 +438,8 @@ class CheckoutStack:
             if charged is not None:
                 self._remove(charged, best.sku, best.qty, abs(delta_g) / best.qty if delta_g else None)
                 alts = tuple((h.sku, h.from_account, h.probability) for h in hyps if h is not best and h.kind == "put_back")
-                self._put_backs.append(_PutBack(t_s, charged, len(self._accounts.setdefault(charged, _Account(charged, t_s)).factors), conf, alts))
+                self._put_backs.append(_PutBack(t_s, charged, len(self._accounts.setdefault(charged, _Account(charged, t_s)).factors), conf, alts,
+                                                bin_id, best.sku, len(self.events)))
                 self._factor(charged, conf)
             elif top is not None:
                 self._reason(top, f"put-back at {bin_id} of {best.sku} that no cart held")
@@ -471,7 +475,10 @@ class CheckoutStack:
             if i is None:
                 continue
             ev = self.events[i]
-            self._remove(ev.account, ev.sku, 1, abs(ev.delta_g) / ev.qty if ev.delta_g else None)
+            if any(u.sku == ev.sku for u in self._carts.get(ev.account, [])):
+                self._remove(ev.account, ev.sku, 1, abs(ev.delta_g) / ev.qty if ev.delta_g else None)
+            elif not self._reread_put_back(ev.account, ev.sku, ev.t_s):
+                self._reason(ev.account, f"{ev.sku} from {ev.bin} was knocked off, and a put-back since may have been read as returning it")
             why = f"{ev.sku} seen on the floor at ({thing.xy[0]:.2f}, {thing.xy[1]:.2f}) from {thing.first_s:.1f} s: knocked off, not taken"
             dropped = dataclasses.replace(ev, kind="drop", qty=1, reasons=ev.reasons + (why,))
             if ev.qty > 1:
@@ -480,6 +487,33 @@ class CheckoutStack:
             else:
                 self.events[i] = dropped
             self._revisit_put_backs(ev.account, ev.sku, ev.t_s)
+
+    def _reread_put_back(self, account: str, sku: str, after_s: float) -> bool:
+        """The knocked-off unit is not in the cart: a put-back since was read as returning it. It cannot have: it
+        returned its likeliest other reading from this cart, which comes off the cart instead (and the bin holds
+        that, not the knocked-off SKU). False when no put-back had such a reading."""
+        cart = self._carts.get(account, [])
+        for pb in reversed(self._put_backs):
+            if pb.account != account or pb.t_s <= after_s or pb.sku != sku:
+                continue
+            others = [(p, s) for s, a, p in pb.alts if a == account and s != sku and any(u.sku == s for u in cart)]
+            if not others or pb.p >= 1.0:
+                continue
+            p, other = max(others)
+            self._remove(account, other, 1, None)
+            belief = self._bins[pb.bin]
+            belief[sku] = max(0, belief.get(sku, 0) - 1)
+            belief[other] = belief.get(other, 0) + 1
+            units = self._bin_units.get(pb.bin, [])
+            k = next((j for j in range(len(units) - 1, -1, -1) if units[j].sku == sku), None)
+            if k is not None:
+                units[k] = dataclasses.replace(units[k], sku=other)
+            pb.alts = tuple(x for x in pb.alts if x[0] != other or x[1] != account)
+            pb.sku, pb.p = other, min(1.0, p / (1.0 - pb.p))
+            self.events[pb.event_index] = dataclasses.replace(self.events[pb.event_index], sku=other, confidence=pb.p)
+            self._accounts[account].factors[pb.factor_index] = pb.p
+            return True
+        return False
 
     def _revisit_put_backs(self, account: str, sku: str, after_s: float) -> None:
         """A unit found knocked off was never in the cart, so a later put-back cannot have returned it: where that

@@ -99,6 +99,19 @@ class Person:
     shirt_rgb: tuple[int, int, int] = (60, 90, 140)
 
 
+@dataclass
+class FloorItem:
+    """An item lying on the floor from `t_s` on: a can on its side by default (12 x 6.6 cm, 6.6 cm high)."""
+
+    x: float
+    y: float
+    t_s: float = 0.0
+    rgb: tuple[int, int, int] = (242, 210, 27)
+    half_x: float = 0.06
+    half_y: float = 0.033
+    height_m: float = 0.066
+
+
 class Renderer:
     """Analytic overhead RGB-D: a height field ray-marched along each pixel's ray (1 cm grid, 1 cm steps)."""
 
@@ -118,9 +131,13 @@ class Renderer:
             self.static_h[m] = g.height_m
             self.static_rgb[m] = (200, 200, 205)
 
-    def scene(self, people: list[Person]) -> tuple[np.ndarray, np.ndarray]:
+    def scene(self, people: list[Person], items: list[FloorItem] = ()) -> tuple[np.ndarray, np.ndarray]:
         h = self.static_h.copy()
         rgb = self.static_rgb.copy()
+        for it in items:
+            m = (np.abs(self.X - it.x) <= it.half_x) & (np.abs(self.Y - it.y) <= it.half_y)
+            h[m] = np.maximum(h[m], it.height_m)
+            rgb[m] = it.rgb
         for p in people:
             shoulder = 0.82 * p.height_m
             d2 = (self.X - p.x) ** 2 + (self.Y - p.y) ** 2
@@ -149,8 +166,9 @@ class Renderer:
             h[win][higher] = q[2]
             rgb[win][higher] = hand if s > 0.8 else sleeve
 
-    def frames(self, cams, t_s: float, people: list[Person], rng: np.random.Generator, noise_m_at_1m: float = 0.002) -> list[CameraFrame]:
-        scene = self.scene(people)
+    def frames(self, cams, t_s: float, people: list[Person], rng: np.random.Generator, noise_m_at_1m: float = 0.002,
+               items: list[FloorItem] = ()) -> list[CameraFrame]:
+        scene = self.scene(people, [it for it in items if it.t_s <= t_s])
         return [self.frame(c, t_s, people, rng, noise_m_at_1m, scene) for c in cams]
 
     def frame(self, cal: CameraCalibration, t_s: float, people: list[Person], rng: np.random.Generator, noise_m_at_1m: float = 0.002, scene=None) -> CameraFrame:
@@ -189,6 +207,7 @@ def stream(
     dead: dict[str, float] | None = None,
     camera_off: dict[str, tuple[float, float]] | None = None,
     noise_m_at_1m: float = 0.002,
+    floor_items: list[FloorItem] = (),
 ) -> list:
     """A whole hand-built stream, time-ordered: StoreInfo, load batches, frames, gate events."""
     rng = np.random.default_rng(seed)
@@ -202,7 +221,7 @@ def stream(
             t = k / fps
             people = people_at(t) if people_at else []
             cams = [c for c in info.cameras if not (camera_off and c.camera_id in camera_off and camera_off[c.camera_id][0] <= t < camera_off[c.camera_id][1])]
-            for f in r.frames(cams, t, people, rng, noise_m_at_1m):
+            for f in r.frames(cams, t, people, rng, noise_m_at_1m, floor_items):
                 msgs.append((t, 0, f))
     for g in gate_events:
         msgs.append((g.t_s, 2, g))

@@ -1,12 +1,14 @@
 """The whole stack on hand-built streams: receipts, timing, put-backs, faults, modes, determinism."""
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
+from checkout.perception import FloorObject
 from checkout.receipts import Receipt
 from checkout.stack import DEADLINE_S, CheckoutStack
 from sim.stream import GatePassage, GateScan
-from tests.checkout_synth import CellScript, Person, down_camera, path, stream, tiny_store_info
+from tests.checkout_synth import CellScript, FloorItem, Person, down_camera, path, stream, tiny_store_info
 
 BLIND = tiny_store_info()  # no cameras: who is inferred from who is inside
 
@@ -233,3 +235,54 @@ def test_a_change_still_held_when_its_shopper_leaves_is_decided_in_time_for_the_
     (r,) = online
     assert r.items == {"cola-330": 1} and not r.flagged
     assert 8.0 <= r.t_s <= 8.0 + DEADLINE_S  # not held past the deadline waiting for its neighbours
+
+
+# A narrow camera over the lemon bin's floor (1.3 cm a pixel there) beside the two that track: a can lying on the
+# floor spans a few of its pixels.
+FLOOR_CAM = down_camera("f1", 2.3, 3.0, width=120, height=90, fov_deg=30.0, fps=5.0)
+SEEN_FLOOR = tiny_store_info(CAMS + (FLOOR_CAM,))
+
+
+def test_an_item_knocked_onto_the_floor_is_not_charged():
+    # At A-1-2 a lemon leaves the plate while the shopper's hand is in the bin (to the load cell, a take), and
+    # comes to rest on the floor in front of it; the hand comes out with nothing (no lemon colour in it).
+    walk = path([(0.0, 1.0, -0.3), (1.0, 1.0, 0.3), (3.0, 2.05, 2.8), (5.5, 2.05, 2.8), (7.0, 1.8, 1.0), (9.0, 5.0, 0.6), (10.0, 5.0, -0.4)])
+
+    def people(t):
+        if t < 0.6 or t > 9.8:
+            return []
+        x, y = walk(t)
+        return [Person(x, y, hand=(2.52, 3.0, 0.55) if 3.4 <= t <= 4.8 else None)]
+
+    gates = [GateScan(0.5, "in-1", "acct-9"), GatePassage(9.6, "out-1")]
+    msgs = stream(SEEN_FLOOR, 12.0, {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}, gates, people, seed=3,
+                  floor_items=[FloorItem(2.45, 3.2, t_s=4.4)])
+    stack = CheckoutStack("fused")
+    (r,) = stack.run(msgs)
+    assert r.items == {} and not r.flagged
+    # The weight change was a take until the lemon was seen lying there, with the shopper gone from beside it.
+    assert [(e.kind, e.bin, e.sku, e.account) for e in stack.events] == [("drop", "A-1-2", "lemon-330", "acct-9")]
+    assert "knocked off" in stack.events[0].reasons[-1]
+
+
+@pytest.mark.parametrize("returned_g", [352.0, 351.0])  # read as the cola (taken at 352 g) or as the lemon (351 g)
+def test_a_put_back_read_as_the_item_later_found_knocked_off_is_reread_and_its_doubt_goes(returned_g):
+    # A cola taken, a lemon knocked off (to the cell, a take), then a can of the same weight put back elsewhere:
+    # blind, the put-back may be either. Once the lemon is seen on the floor it can only have been the cola.
+    cells = {"A-1-1": CellScript(2100.0, steps=[(3.0, -352.0)]), "A-1-2": CellScript(2100.0, steps=[(5.0, -351.0)]),
+             "B-1-1": CellScript(2080.0, steps=[(7.0, returned_g)])}
+    msgs = stream(BLIND, 15.0, cells, [GateScan(1.0, "in-1", "a"), GatePassage(12.0, "out-1")])
+    stack = CheckoutStack("fused")
+    online: list[Receipt] = []
+    lemon = np.array([[242, 210, 27]] * 6, dtype=np.uint8)
+    for m in msgs:
+        online.extend(stack.consume(m))
+        if stack.t_s >= 10.5 and not stack.floor.things:
+            assert stack.carts() == {"a": {"cola-330" if returned_g == 351.0 else "lemon-330": 1}}
+            for k in range(12):  # the cameras' report of a lemon lying in front of A-1-2, nobody near, for 1.1 s
+                stack.floor.add(10.5 + 0.1 * k, (FloorObject((2.45, 3.0), 6, lemon),), np.zeros((0, 2)))
+            stack._knocked_off()
+    (r,) = online
+    assert r.items == {} and not r.flagged
+    assert [(e.kind, e.sku) for e in stack.events] == [("take", "cola-330"), ("drop", "lemon-330"), ("put_back", "cola-330")]
+    assert stack.bin_beliefs()["B-1-1"].get("cola-330") == 1 and "lemon-330" not in stack.bin_beliefs()["B-1-1"]
