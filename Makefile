@@ -40,7 +40,7 @@ bench-viewer: $(STAMP)
 	$(PY) -m bench.viewer
 
 bench-suites: $(STAMP)
-	$(PY) run_sim.py bench standard hard --workers 2 --out out/bench-suites
+	$(PY) run_sim.py bench standard hard faults --workers 2 --out out/bench-suites
 
 lint-imports: $(STAMP)
 	$(VENV)/bin/lint-imports

@@ -147,9 +147,24 @@ def test_hard_suite_covers_every_named_hard_case():
                 seen["persona crowd with wrong-place put-backs"] += 1
     for case in ("look-alike wrong-place put-back", "later take of the misplaced item", "simultaneous reach, one bin",
                  "simultaneous reach, neighbouring bins", "hand-over", "group on one account", "leaning", "handful",
-                 "take from a dead or silent load cell", "dropped camera frames", "crowd above 20 inside",
-                 "persona crowd with wrong-place put-backs"):
+                 "crowd above 20 inside", "persona crowd with wrong-place put-backs"):
         assert seen[case] >= 1, f"hard suite lacks: {case}"
+    assert not seen["take from a dead or silent load cell"] and not seen["dropped camera frames"]  # the faults suite's
+
+
+def test_faults_suite_puts_a_dead_cell_an_outage_and_dropped_frames_under_takes():
+    seen: Counter = Counter()
+    specs = plan_episodes(["faults"])
+    assert {s.seed for s in specs} == {0, 1, 2} and {s.mode for s in specs} == set(MODES)
+    for path in suite_scenarios("faults"):
+        sc, layout = validate_file(path)
+        picked = {st.args.bin for sh in sc.spec.shoppers for st in sh.script if st.action == "pick"}
+        lc = layout.spec.sensors.load_cells
+        seen["dead cell under a take"] += bool(set(lc.dead) & picked)
+        seen["cell outage under a take"] += bool({o[0] for o in lc.outages} & picked)
+        seen["dropped camera frames"] += layout.spec.sensors.cameras.drop_rate > 0
+        assert parse_truth(path) is not None
+    assert all(seen[c] >= 1 for c in ("dead cell under a take", "cell outage under a take", "dropped camera frames")), seen
 
 
 # Whole episodes, cameras off (physics, agents, load cells, gates and the ledger only): a few seconds each.
