@@ -70,6 +70,10 @@ class _Unit:
     sku: str
     unit_g: float
     sd_g: float
+    # The take's doubt over who took it: per account, the index of the factor it put on that account's
+    # confidence, and the part of it that was about what (not who) was taken.
+    doubt: dict[str, int] = field(default_factory=dict)
+    p_what: float = 1.0
 
 
 @dataclass
@@ -428,15 +432,23 @@ class CheckoutStack:
                 cart = self._carts.setdefault(top, [])
                 unit = abs(delta_g) / best.qty if delta_g else self.store.catalog[best.sku].weight_g
                 sd = math.sqrt(4.0 / best.qty + (self.store.catalog[best.sku].weight_sd_g ** 2 if best.qty > 1 else 0.0))
-                cart.extend(_Unit(best.sku, unit, sd) for _ in range(best.qty))
-                self._factor(top, conf)
+                doubt = {top: self._factor(top, conf)}
+                doubt.update({a: self._factor(a, 1.0 - p) for a, p in by_acct.items() if a is not None and a != top})
+                cart.extend(_Unit(best.sku, unit, sd, doubt, best.probability) for _ in range(best.qty))
+            else:
+                for a, p in by_acct.items():
+                    if a is not None:
+                        self._factor(a, 1.0 - p)
             charged = top
         else:
             conf = best.probability
             belief[best.sku] = belief.get(best.sku, 0) + best.qty
             charged = best.from_account
             if charged is not None:
-                self._remove(charged, best.sku, best.qty, abs(delta_g) / best.qty if delta_g else None)
+                alone = sum(u.sku == best.sku for u in self._carts.get(charged, [])) == best.qty
+                for u in self._remove(charged, best.sku, best.qty, abs(delta_g) / best.qty if delta_g else None):
+                    if alone:
+                        self._returned(charged, u)
                 alts = tuple((h.sku, h.from_account, h.probability) for h in hyps if h is not best and h.kind == "put_back")
                 self._put_backs.append(_PutBack(t_s, charged, len(self._accounts.setdefault(charged, _Account(charged, t_s)).factors), conf, alts,
                                                 bin_id, best.sku, len(self.events)))
@@ -446,10 +458,6 @@ class CheckoutStack:
         # The accounts that were not charged for a take are right only if it really was not theirs. A put-back
         # touches only the cart it returns to, whoever's hand did it (a hand-over changes no receipt): the
         # identification's posterior over carts, which already weighed who put it back, says that below.
-        if best.kind == "take":
-            for a, p in by_acct.items():
-                if a is not None and a != top:
-                    self._factor(a, 1.0 - p)
         for h in hyps[1:]:
             if h.kind == "put_back" and h.from_account not in (None, charged):
                 self._factor(h.from_account, 1.0 - h.probability)
@@ -476,7 +484,11 @@ class CheckoutStack:
                 continue
             ev = self.events[i]
             if any(u.sku == ev.sku for u in self._carts.get(ev.account, [])):
-                self._remove(ev.account, ev.sku, 1, abs(ev.delta_g) / ev.qty if ev.delta_g else None)
+                for u in self._remove(ev.account, ev.sku, 1, abs(ev.delta_g) / ev.qty if ev.delta_g else None):
+                    for a, k in u.doubt.items():  # nobody took it: the doubt over who did is moot
+                        acct = self._accounts.get(a)
+                        if acct is not None and not acct.issued and k < len(acct.factors):
+                            acct.factors[k] = 1.0
             elif not self._reread_put_back(ev.account, ev.sku, ev.t_s):
                 self._reason(ev.account, f"{ev.sku} from {ev.bin} was knocked off, and a put-back since may have been read as returning it")
             why = f"{ev.sku} seen on the floor at ({thing.xy[0]:.2f}, {thing.xy[1]:.2f}) from {thing.first_s:.1f} s: knocked off, not taken"
@@ -550,15 +562,32 @@ class CheckoutStack:
         for i in reversed(same[:max(0, excess)]):
             units.pop(i)
 
-    def _remove(self, account: str, sku: str, qty: int, unit_g: float | None) -> None:
+    def _remove(self, account: str, sku: str, qty: int, unit_g: float | None) -> list[_Unit]:
         cart = self._carts.get(account, [])
+        out = []
         for _ in range(qty):
             idx = [i for i, u in enumerate(cart) if u.sku == sku]
             if not idx:
-                return
+                break
             if unit_g is not None:
                 idx.sort(key=lambda i: abs(cart[i].unit_g - unit_g))
-            cart.pop(idx[0])
+            out.append(cart.pop(idx[0]))
+        return out
+
+    def _returned(self, account: str, unit: _Unit) -> None:
+        """A put-back returned the only `unit.sku` in this cart. If its take was in doubt between accounts, this
+        receipt is the same whoever took it (taken and returned, or never taken), and so is every other doubted
+        account's that holds no `unit.sku` (had it taken the unit, theirs would have been the only cart to
+        return it from): the doubt over who took it no longer touches them. The doubt over what was taken stays
+        on this one."""
+        for a, k in unit.doubt.items():
+            acct = self._accounts.get(a)
+            if acct is None or acct.issued or k >= len(acct.factors):
+                continue
+            if a == account:
+                acct.factors[k] = unit.p_what
+            elif not any(u.sku == unit.sku for u in self._carts.get(a, [])):
+                acct.factors[k] = 1.0
 
     def _carted(self) -> list[CartedUnit]:
         return [CartedUnit(a, u.sku, u.unit_g, u.sd_g) for a, units in self._carts.items() for u in units]
@@ -700,9 +729,11 @@ class CheckoutStack:
         t = self.t_s if acct.exit_s is None else max(self.t_s, acct.exit_s)
         return Receipt(acct.id, items, total, conf, bool(reasons), t, reasons)
 
-    def _factor(self, account: str, p: float) -> None:
+    def _factor(self, account: str, p: float) -> int:
+        """Multiply the account's confidence by `p`; the factor's index, for revising it when later evidence says."""
         a = self._accounts.setdefault(account, _Account(account, self.t_s))
         a.factors.append(max(0.0, min(1.0, p)))
+        return len(a.factors) - 1
 
     def _reason(self, account: str | None, why: str) -> None:
         if account is None:

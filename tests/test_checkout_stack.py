@@ -286,3 +286,14 @@ def test_a_put_back_read_as_the_item_later_found_knocked_off_is_reread_and_its_d
     assert r.items == {} and not r.flagged
     assert [(e.kind, e.sku) for e in stack.events] == [("take", "cola-330"), ("drop", "lemon-330"), ("put_back", "cola-330")]
     assert stack.bin_beliefs()["B-1-1"].get("cola-330") == 1 and "lemon-330" not in stack.bin_beliefs()["B-1-1"]
+
+
+def test_a_take_in_doubt_between_two_shoppers_then_returned_leaves_both_receipts_clean():
+    # Blind, a take with two shoppers inside is a coin toss between them (both flagged, as above). Put back before
+    # either leaves, it is back whoever took it: neither receipt depends on who did any more.
+    cells = {"B-1-2": CellScript(2080.0, steps=[(4.0, -520.0), (6.0, 521.0)])}
+    gates = [GateScan(1.0, "in-1", "a"), GateScan(1.5, "in-1", "b"), GatePassage(10.0, "out-1"), GatePassage(10.5, "out-1")]
+    stack, online, _ = _receipts(stream(BLIND, 13.0, cells, gates))
+    assert [(e.kind, e.sku) for e in stack.events] == [("take", "water-500"), ("put_back", "water-500")]
+    assert stack.events[0].confidence < 0.6  # the take itself was in doubt
+    assert len(online) == 2 and all(r.items == {} and not r.flagged for r in online)
