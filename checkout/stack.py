@@ -42,8 +42,8 @@ from typing import Iterable
 import numpy as np
 
 from checkout.attribution import PRE_S, Candidate, HandLog, attribute, busy_elsewhere, overlap
-from checkout.knocked import FloorLedger
 from checkout.identification import Appearance, CartedUnit, Hypothesis, colour_evidence_looks, identify, measured_unit_taken
+from checkout.knocked import FloorLedger
 from checkout.perception import Perception, SharedPerception
 from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
 from checkout.shelf_events import DeadCell, Interaction, ShelfEventDetector, WeightChange
@@ -450,14 +450,13 @@ class CheckoutStack:
                     if alone:
                         self._returned(charged, u)
                 alts = tuple((h.sku, h.from_account, h.probability) for h in hyps if h is not best and h.kind == "put_back")
-                self._put_backs.append(_PutBack(t_s, charged, len(self._accounts.setdefault(charged, _Account(charged, t_s)).factors), conf, alts,
-                                                bin_id, best.sku, len(self.events)))
-                self._factor(charged, conf)
+                k = self._factor(charged, conf)
+                self._put_backs.append(_PutBack(t_s, charged, k, conf, alts, bin_id, best.sku, len(self.events)))
             elif top is not None:
                 self._reason(top, f"put-back at {bin_id} of {best.sku} that no cart held")
-        # The accounts that were not charged for a take are right only if it really was not theirs. A put-back
-        # touches only the cart it returns to, whoever's hand did it (a hand-over changes no receipt): the
-        # identification's posterior over carts, which already weighed who put it back, says that below.
+        # The accounts that were not charged for a take are right only if it really was not theirs (above). A
+        # put-back touches only the cart it returns to, whoever's hand did it (a hand-over changes no receipt): the
+        # identification's posterior over carts, which already weighed who put it back, says that here.
         for h in hyps[1:]:
             if h.kind == "put_back" and h.from_account not in (None, charged):
                 self._factor(h.from_account, 1.0 - h.probability)
@@ -486,9 +485,7 @@ class CheckoutStack:
             if any(u.sku == ev.sku for u in self._carts.get(ev.account, [])):
                 for u in self._remove(ev.account, ev.sku, 1, abs(ev.delta_g) / ev.qty if ev.delta_g else None):
                     for a, k in u.doubt.items():  # nobody took it: the doubt over who did is moot
-                        acct = self._accounts.get(a)
-                        if acct is not None and not acct.issued and k < len(acct.factors):
-                            acct.factors[k] = 1.0
+                        self._revise(a, k, 1.0)
             elif not self._reread_put_back(ev.account, ev.sku, ev.t_s):
                 self._reason(ev.account, f"{ev.sku} from {ev.bin} was knocked off, and a put-back since may have been read as returning it")
             why = f"{ev.sku} seen on the floor at ({thing.xy[0]:.2f}, {thing.xy[1]:.2f}) from {thing.first_s:.1f} s: knocked off, not taken"
@@ -523,7 +520,7 @@ class CheckoutStack:
             pb.alts = tuple(x for x in pb.alts if x[0] != other or x[1] != account)
             pb.sku, pb.p = other, min(1.0, p / (1.0 - pb.p))
             self.events[pb.event_index] = dataclasses.replace(self.events[pb.event_index], sku=other, confidence=pb.p)
-            self._accounts[account].factors[pb.factor_index] = pb.p
+            self._revise(account, pb.factor_index, pb.p)
             return True
         return False
 
@@ -540,7 +537,7 @@ class CheckoutStack:
                 continue
             pb.p = min(1.0, pb.p / (1.0 - gone))
             pb.alts = tuple(x for x in pb.alts if not (x[0] == sku and x[1] == account))
-            self._accounts[account].factors[pb.factor_index] = pb.p
+            self._revise(account, pb.factor_index, pb.p)
 
     def _follow_units(self, bin_id: str, best: Hypothesis, delta_g: float, sd_g: float) -> None:
         """Keep the bin's weighed units (items put back there) in step with the belief."""
@@ -581,13 +578,10 @@ class CheckoutStack:
         return it from): the doubt over who took it no longer touches them. The doubt over what was taken stays
         on this one."""
         for a, k in unit.doubt.items():
-            acct = self._accounts.get(a)
-            if acct is None or acct.issued or k >= len(acct.factors):
-                continue
             if a == account:
-                acct.factors[k] = unit.p_what
+                self._revise(a, k, unit.p_what)
             elif not any(u.sku == unit.sku for u in self._carts.get(a, [])):
-                acct.factors[k] = 1.0
+                self._revise(a, k, 1.0)
 
     def _carted(self) -> list[CartedUnit]:
         return [CartedUnit(a, u.sku, u.unit_g, u.sd_g) for a, units in self._carts.items() for u in units]
@@ -734,6 +728,12 @@ class CheckoutStack:
         a = self._accounts.setdefault(account, _Account(account, self.t_s))
         a.factors.append(max(0.0, min(1.0, p)))
         return len(a.factors) - 1
+
+    def _revise(self, account: str, index: int, p: float) -> None:
+        """Later evidence changed what one earlier factor should have been; an issued receipt stays as it went out."""
+        a = self._accounts.get(account)
+        if a is not None and not a.issued and index < len(a.factors):
+            a.factors[index] = max(0.0, min(1.0, p))
 
     def _reason(self, account: str | None, why: str) -> None:
         if account is None:
