@@ -41,6 +41,7 @@ from typing import Iterable
 
 import numpy as np
 
+from checkout import carry
 from checkout.attribution import PRE_S, Candidate, HandLog, attribute, busy_elsewhere, overlap
 from checkout.identification import Appearance, CartedUnit, Hypothesis, colour_evidence_looks, identify, measured_unit_taken
 from checkout.knocked import FloorLedger
@@ -62,6 +63,8 @@ VISIT_GAP_S = 0.4  # a hand unseen in the bin this long between sightings went o
 SCAN_GRACE_S = 3.0  # a scanned shopper is through the gate and seen well within this
 JOINT_HOLD_S = 2.0  # a change waits this long for its neighbours in time (one reach cycle, plus their settling)
 JOINT_KEEP_S = 10.0  # decided changes are remembered this long, for the ones decided after them
+CARRY_DOUBT = 0.97  # a take attributed less surely than this is watched for who carries it off (`checkout.carry`)
+CARRY_MIN_P = 0.05  # ... among the accounts at least this likely to have taken it
 VISION_VISIT = 0.5  # vision only: a hand went into a bin and colour could not say what it did — took or not, a coin toss
 
 
@@ -74,6 +77,19 @@ class _Unit:
     # confidence, and the part of it that was about what (not who) was taken.
     doubt: dict[str, int] = field(default_factory=dict)
     p_what: float = 1.0
+
+
+@dataclass
+class _CarryWatch:
+    """A take in doubt between shoppers, waiting to see who walks off with its colour."""
+
+    t0: float  # the change's start and end
+    t1: float
+    sku: str
+    top: str  # the account charged
+    probs: dict[str, float]  # attribution per account (those at CARRY_MIN_P or more)
+    tracks: dict[str, list[int]]
+    unit: _Unit
 
 
 @dataclass
@@ -127,6 +143,7 @@ class CheckoutStack:
         self._bin_cameras: dict[str, list[str]] = {}
         self._unread_hands: list[tuple[str, str, float]] = []  # (account, bin, t): a hand in a bin whose cell gave no reading
         self._put_backs: list[_PutBack] = []
+        self._carry_watches: list[_CarryWatch] = []
         self._held: list[WeightChange] = []  # settled changes waiting `JOINT_HOLD_S` for their neighbours in time
         self._first: dict[WeightChange, list[Candidate]] = {}  # per change, held or recently decided: its reachers alone
         self._settled_at: dict[WeightChange, float] = {}  # when each held change was reported: its evidence ends there
@@ -200,6 +217,7 @@ class CheckoutStack:
         self.hands = HandLog(store)
         self.appearance = Appearance()
         self.floor = FloorLedger(store)
+        self.looks = carry.LookLog()
         use_hands = self.mode == "fused"
         self.shelf = ShelfEventDetector(
             store.bin_ids,
@@ -253,6 +271,8 @@ class CheckoutStack:
         looks = [look_histogram(rgb) for rgb in percept.head_rgb] if percept.head_rgb else None
         self._timed("tracking", self.tracker.update, t, percept.heads[:, :2], looks, percept.heads[:, 2], percept.low_heads)
         self._timed("attribution", self._appearance, t, percept)
+        if self._carry_watches:
+            self._timed("attribution", self._settle_carry)
         if self.mode == "fused" and percept.floor:
             people = np.array([tr.x[:2] for tr in self.tracker.live()]).reshape(-1, 2)
             if self._timed("identification", self.floor.add, t, percept.floor, people):
@@ -272,6 +292,7 @@ class CheckoutStack:
             for ev in self._timed("shelf_events", self.vision_events.add, t, judged):
                 self._vision_event(ev)
         self.hands.prune(t)
+        self.looks.prune(t)
 
     def _cart_skus_of_track(self, track: int) -> set[str]:
         tr = self.tracker.tracks.get(track)
@@ -288,6 +309,8 @@ class CheckoutStack:
             k = int(np.argmin(d))
             if d[k] < 0.3:
                 self.appearance.add(live[k].id, t, rgb)
+                if self.mode == "fused":
+                    self.looks.add(live[k].id, t, rgb)
 
     # -- load cells ---------------------------------------------------------------------------------------------
     def _load_cells(self, batch: LoadCellBatch) -> None:
@@ -367,7 +390,7 @@ class CheckoutStack:
         source = "fused" if colour else "weight"
         if best.kind == "take" and best.qty >= 2 and self._split_take(ev, best, cands, source, reasons):
             return
-        self._apply(ev.t_end_s, ev.bin, best, hyps, by_acct, top, ev.delta_g, cands, source, reasons, ev.sd_g)
+        self._apply(ev.t_end_s, ev.bin, best, hyps, by_acct, top, ev.delta_g, cands, source, reasons, ev.sd_g, ev.t_start_s)
 
     def _split_take(self, ev: WeightChange, best: Hypothesis, cands: list[Candidate], source: str, reasons: list[str]) -> bool:
         """One settled change of several items with two or more shoppers' hands in the bin: the cell saw one
@@ -420,7 +443,8 @@ class CheckoutStack:
         self._apply(ev.t_s, ev.bin, hyp, [hyp], by_acct, top, 0.0, cands, "vision", reasons)
 
     # -- carts, beliefs, accounts -------------------------------------------------------------------------------
-    def _apply(self, t_s, bin_id, best: Hypothesis, hyps, by_acct, top, delta_g, cands, source, reasons, sd_g: float = 2.0) -> None:
+    def _apply(self, t_s, bin_id, best: Hypothesis, hyps, by_acct, top, delta_g, cands, source, reasons, sd_g: float = 2.0,
+               t_start_s: float | None = None) -> None:
         p_attr = by_acct.get(top, 0.0) if top else 0.0
         track = next((c.track for c in cands if c.account == top), None)
         belief = self._bins[bin_id]
@@ -434,7 +458,9 @@ class CheckoutStack:
                 sd = math.sqrt(4.0 / best.qty + (self.store.catalog[best.sku].weight_sd_g ** 2 if best.qty > 1 else 0.0))
                 doubt = {top: self._factor(top, conf)}
                 doubt.update({a: self._factor(a, 1.0 - p) for a, p in by_acct.items() if a is not None and a != top})
-                cart.extend(_Unit(best.sku, unit, sd, doubt, best.probability) for _ in range(best.qty))
+                units = [_Unit(best.sku, unit, sd, doubt, best.probability) for _ in range(best.qty)]
+                cart.extend(units)
+                self._watch_carry(t_start_s, t_s, best.sku, top, by_acct, cands, units[0])
             else:
                 for a, p in by_acct.items():
                     if a is not None:
@@ -468,6 +494,40 @@ class CheckoutStack:
         )
         if best.kind == "take" and top is not None and self.mode == "fused":
             self._knocked_off()
+
+    def _watch_carry(self, t0: float | None, t1: float, sku: str, top: str, by_acct: dict, cands: list[Candidate], unit: _Unit) -> None:
+        """A take in doubt between shoppers the cameras track: watch who walks off with its colour (`checkout.carry`)."""
+        if self.mode != "fused" or t0 is None or by_acct.get(top, 0.0) >= CARRY_DOUBT:
+            return
+        probs = {a: p for a, p in by_acct.items() if a is not None and p >= CARRY_MIN_P}
+        tracks = {a: [c.track for c in cands if c.account == a and c.track is not None] for a in probs}
+        if len(probs) >= 2 and all(tracks.values()):
+            self._carry_watches.append(_CarryWatch(t0, t1, sku, top, probs, tracks, unit))
+
+    def _settle_carry(self, leaving: str | None = None) -> None:
+        """Judge the watched takes whose after-window has passed (or that `leaving`'s receipt may hold, with what
+        was seen so far): where the colour went newly to one candidate alone, revise the confidences."""
+        keep = []
+        for w in self._carry_watches:
+            if self.t_s < w.t1 + carry.POST_S and leaving not in w.probs:
+                keep.append(w)
+                continue
+            if not any(u is w.unit for u in self._carts.get(w.top, [])):
+                continue  # returned or knocked off since: its doubt was settled there
+            verdicts = {}
+            for a, trs in w.tracks.items():
+                own = {tr: self.appearance.before(tr, math.inf) for tr in trs}
+                pre = self.looks.shown(trs, w.t0 - carry.PRE_S, w.t0 - carry.GAP_S, w.sku, self.store.sku_rgb, own)
+                post = self.looks.shown(trs, w.t1 + carry.GAP_S, w.t1 + carry.POST_S, w.sku, self.store.sku_rgb, own)
+                verdicts[a] = carry.verdict(pre, post)
+            who = carry.carrier(verdicts)
+            if who is None:
+                continue
+            post = carry.posterior(w.probs, who)
+            for a, k in w.unit.doubt.items():
+                if a in post:
+                    self._revise(a, k, w.unit.p_what * post[a] if a == w.top else 1.0 - post[a])
+        self._carry_watches = keep
 
     def _knocked_off(self) -> None:
         """Takes whose item lies on the floor in front of their bin (`checkout.knocked`): that unit comes off the
@@ -708,6 +768,7 @@ class CheckoutStack:
         return out
 
     def _receipt(self, acct: _Account) -> Receipt:
+        self._settle_carry(leaving=acct.id)
         acct.issued = True
         for a, b, t in self._unread_hands:
             if a == acct.id and self.shelf.settler.hid_change(b, t, self.t_s):

@@ -97,6 +97,7 @@ class Person:
     hand: tuple[float, float, float] | None = None  # where the hand is (an arm reaches to it)
     hand_rgb: tuple[int, int, int] = (220, 180, 150)
     shirt_rgb: tuple[int, int, int] = (60, 90, 140)
+    carry_rgb: tuple[int, int, int] | None = None  # an item carried at the hip, beside the body (seen from above)
 
 
 @dataclass
@@ -151,6 +152,10 @@ class Renderer:
             rgb[up] = (50, 40, 30)
             if p.hand is not None:
                 self._arm(h, rgb, (p.x, p.y, shoulder), p.hand, p.shirt_rgb, p.hand_rgb)
+            if p.carry_rgb is not None:
+                item = (self.X - p.x + 0.27) ** 2 + (self.Y - p.y) ** 2 <= 0.06**2  # on the west side, hip high
+                h[item] = np.maximum(h[item], 0.9)
+                rgb[item & (h <= 0.9 + 1e-9)] = p.carry_rgb
         return h, rgb
 
     def _arm(self, h, rgb, a, b, sleeve, hand) -> None:

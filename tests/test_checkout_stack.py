@@ -297,3 +297,28 @@ def test_a_take_in_doubt_between_two_shoppers_then_returned_leaves_both_receipts
     assert [(e.kind, e.sku) for e in stack.events] == [("take", "water-500"), ("put_back", "water-500")]
     assert stack.events[0].confidence < 0.6  # the take itself was in doubt
     assert len(online) == 2 and all(r.items == {} and not r.flagged for r in online)
+
+
+def test_who_walks_off_with_the_colour_settles_a_take_two_shoppers_could_have_made():
+    # Two shoppers stand at the lemon bin, one each side, no hand seen (a bottom shelf): the weight alone is a coin
+    # toss between them (the one a step nearer a little likelier). That one walks off with a lemon-yellow can at the
+    # hip; the other stays, empty-handed.
+    a_walk = path([(0.0, 1.0, -0.3), (1.0, 1.0, 0.3), (3.0, 2.12, 2.75), (6.0, 2.12, 2.75), (7.0, 1.8, 1.0), (9.0, 5.0, 0.6), (10.0, 5.0, -0.4)])
+    b_walk = path([(0.0, 1.0, -0.3), (1.5, 1.0, 0.3), (3.5, 2.05, 3.3), (9.0, 2.05, 3.3), (10.0, 1.8, 1.0), (12.0, 5.0, 0.6), (13.0, 5.0, -0.4)])
+
+    def people(t):
+        out = []
+        if 0.6 <= t <= 9.8:
+            out.append(Person(*a_walk(t), carry_rgb=(242, 210, 27) if t >= 4.3 else None))
+        if 1.1 <= t <= 12.8:
+            out.append(Person(*b_walk(t), height_m=1.65, shirt_rgb=(120, 40, 40)))
+        return out
+
+    gates = [GateScan(0.5, "in-1", "acct-a"), GateScan(1.0, "in-1", "acct-b"), GatePassage(9.6, "out-1"), GatePassage(12.6, "out-1")]
+    msgs = stream(SEEN, 15.0, {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}, gates, people, seed=5)
+    stack = CheckoutStack("fused")
+    receipts = {r.account: r for r in stack.run(msgs)}
+    (ev,) = stack.events
+    assert ev.account == "acct-a" and ev.confidence < 0.8  # who, from where they stood: in doubt
+    assert receipts["acct-a"].items == {"lemon-330": 1} and not receipts["acct-a"].flagged
+    assert receipts["acct-b"].items == {} and not receipts["acct-b"].flagged
