@@ -20,8 +20,11 @@ The evidence counts only when it is clear-cut: one candidate's is new and
 every other's absent. It is then a likelihood ratio `CARRY_LR` for that one
 having taken it. Two people close together share pixels (the item shows on
 both: not clear-cut); an item the colour of the person's clothes or of what
-they already carry is not new on them (not clear-cut). The stack uses it only
-to revise confidences — never to move an item between carts.
+they already carry is not new on them (not clear-cut). The stack uses it to
+revise the confidences of a take whose taker is in doubt — never to move an
+item between carts — and, the same way with SKUs for candidates, to tell
+which of two look-alikes of one weight a one-item take was (a lemon can put
+back among the colas, taken again): the taker walks off with its colour.
 """
 from __future__ import annotations
 

@@ -93,6 +93,20 @@ class _CarryWatch:
 
 
 @dataclass
+class _WhatWatch:
+    """A one-item take of look-alikes, waiting to see which colour its taker walks off with."""
+
+    t0: float
+    t1: float
+    bin: str
+    top: str
+    probs: dict[str, float]  # identification per SKU (those at CARRY_MIN_P or more)
+    tracks: list[int]  # the taker's
+    unit: _Unit
+    event_index: int
+
+
+@dataclass
 class _PutBack:
     """A put-back's part of its cart's confidence, and the other readings it was weighed against."""
 
@@ -144,6 +158,7 @@ class CheckoutStack:
         self._unread_hands: list[tuple[str, str, float]] = []  # (account, bin, t): a hand in a bin whose cell gave no reading
         self._put_backs: list[_PutBack] = []
         self._carry_watches: list[_CarryWatch] = []
+        self._what_watches: list[_WhatWatch] = []
         self._held: list[WeightChange] = []  # settled changes waiting `JOINT_HOLD_S` for their neighbours in time
         self._first: dict[WeightChange, list[Candidate]] = {}  # per change, held or recently decided: its reachers alone
         self._settled_at: dict[WeightChange, float] = {}  # when each held change was reported: its evidence ends there
@@ -273,6 +288,8 @@ class CheckoutStack:
         self._timed("attribution", self._appearance, t, percept)
         if self._carry_watches:
             self._timed("attribution", self._settle_carry)
+        if self._what_watches:
+            self._timed("identification", self._settle_what)
         if self.mode == "fused" and percept.floor:
             people = np.array([tr.x[:2] for tr in self.tracker.live()]).reshape(-1, 2)
             if self._timed("identification", self.floor.add, t, percept.floor, people):
@@ -461,6 +478,8 @@ class CheckoutStack:
                 units = [_Unit(best.sku, unit, sd, doubt, best.probability) for _ in range(best.qty)]
                 cart.extend(units)
                 self._watch_carry(t_start_s, t_s, best.sku, top, by_acct, cands, units[0])
+                if best.qty == 1:
+                    self._watch_what(t_start_s, t_s, bin_id, best, hyps, top, cands, units[0], len(self.events))
             else:
                 for a, p in by_acct.items():
                     if a is not None:
@@ -503,6 +522,54 @@ class CheckoutStack:
         tracks = {a: [c.track for c in cands if c.account == a and c.track is not None] for a in probs}
         if len(probs) >= 2 and all(tracks.values()):
             self._carry_watches.append(_CarryWatch(t0, t1, sku, top, probs, tracks, unit))
+
+    def _watch_what(self, t0: float | None, t1: float, bin_id: str, best: Hypothesis, hyps, top: str, cands: list[Candidate],
+                    unit: _Unit, event_index: int) -> None:
+        """A one-item take whose SKU is in doubt (look-alikes of one weight): watch which colour the taker walks
+        off with (`checkout.carry`)."""
+        if self.mode != "fused" or t0 is None or best.probability >= CARRY_DOUBT:
+            return
+        probs = {h.sku: h.probability for h in hyps if h.kind == "take" and h.qty == 1 and h.probability >= CARRY_MIN_P}
+        tracks = [c.track for c in cands if c.account == top and c.track is not None]
+        if len(probs) >= 2 and tracks:
+            self._what_watches.append(_WhatWatch(t0, t1, bin_id, top, probs, tracks, unit, event_index))
+
+    def _settle_what(self, leaving: str | None = None) -> None:
+        """Judge the watched look-alike takes whose after-window has passed (or whose receipt is going out): where
+        one SKU's colour went newly to the taker and none of the others', that SKU it was — the cart's unit, the
+        bin's belief and the event follow, and the confidence is revised."""
+        keep = []
+        for w in self._what_watches:
+            if self.t_s < w.t1 + carry.POST_S and leaving != w.top:
+                keep.append(w)
+                continue
+            if not any(u is w.unit for u in self._carts.get(w.top, [])):
+                continue
+            own = {tr: self.appearance.before(tr, math.inf) for tr in w.tracks}
+            verdicts = {}
+            for sku in w.probs:
+                pre = self.looks.shown(w.tracks, w.t0 - carry.PRE_S, w.t0 - carry.GAP_S, sku, self.store.sku_rgb, own)
+                post = self.looks.shown(w.tracks, w.t1 + carry.GAP_S, w.t1 + carry.POST_S, sku, self.store.sku_rgb, own)
+                verdicts[sku] = carry.verdict(pre, post)
+            sku = carry.carrier(verdicts)
+            if sku is None:
+                continue
+            post = carry.posterior(w.probs, sku)
+            sku = max(post, key=post.get)  # the colour's SKU if it outweighs the counts and weights, else the same
+            k = w.unit.doubt.get(w.top)
+            acct = self._accounts.get(w.top)
+            if k is None or acct is None or acct.issued:
+                continue
+            who = acct.factors[k] / w.unit.p_what if w.unit.p_what > 0 else 1.0
+            if sku != w.unit.sku:
+                belief = self._bins[w.bin]
+                belief[w.unit.sku] = belief.get(w.unit.sku, 0) + 1
+                belief[sku] = max(0, belief.get(sku, 0) - 1)
+                w.unit.sku = sku
+            w.unit.p_what = post[sku]
+            self._revise(w.top, k, who * post[sku])
+            self.events[w.event_index] = dataclasses.replace(self.events[w.event_index], sku=sku, confidence=who * post[sku])
+        self._what_watches = keep
 
     def _settle_carry(self, leaving: str | None = None) -> None:
         """Judge the watched takes whose after-window has passed (or that `leaving`'s receipt may hold, with what
@@ -769,6 +836,7 @@ class CheckoutStack:
 
     def _receipt(self, acct: _Account) -> Receipt:
         self._settle_carry(leaving=acct.id)
+        self._settle_what(leaving=acct.id)
         acct.issued = True
         for a, b, t in self._unread_hands:
             if a == acct.id and self.shelf.settler.hid_change(b, t, self.t_s):

@@ -322,3 +322,27 @@ def test_who_walks_off_with_the_colour_settles_a_take_two_shoppers_could_have_ma
     assert ev.account == "acct-a" and ev.confidence < 0.8  # who, from where they stood: in doubt
     assert receipts["acct-a"].items == {"lemon-330": 1} and not receipts["acct-a"].flagged
     assert receipts["acct-b"].items == {} and not receipts["acct-b"].flagged
+
+
+def test_the_colour_a_shopper_walks_off_with_tells_which_of_two_look_alikes_was_taken():
+    # The cola bin is believed to hold one lemon can put back there (same weight as a cola): a can taken from it is
+    # most likely a cola by the counts. The shopper's hand shows no colour in the bin, but a lemon-yellow can rides
+    # at their hip from then on: it was the lemon.
+    walk = path([(0.0, 1.0, -0.3), (1.0, 1.0, 0.3), (3.0, 2.05, 3.7), (5.5, 2.05, 3.7), (7.0, 1.8, 1.0), (9.0, 5.0, 0.6), (10.0, 5.0, -0.4)])
+
+    def people(t):
+        if t < 0.6 or t > 9.8:
+            return []
+        return [Person(*walk(t), hand=(2.52, 3.7, 0.55) if 3.4 <= t <= 4.8 else None, carry_rgb=(242, 210, 27) if t >= 4.8 else None)]
+
+    msgs = stream(SEEN, 11.5, {"A-1-1": CellScript(2100.0, steps=[(4.1, -350.0)])}, [GateScan(0.5, "in-1", "acct-9"), GatePassage(9.6, "out-1")],
+                  people, seed=7)
+    stack = CheckoutStack("fused")
+    stack.consume(msgs[0])
+    colas = stack.bin_beliefs()["A-1-1"]["cola-330"]
+    stack._bins["A-1-1"]["lemon-330"] = 1  # as a wrong-place put-back earlier in the day would have left it
+    receipts = [r for m in msgs[1:] for r in stack.consume(m)] + stack.finish()
+    (r,) = receipts
+    assert r.items == {"lemon-330": 1}
+    assert stack.bin_beliefs()["A-1-1"] == {"cola-330": colas}
+    assert [(e.kind, e.sku) for e in stack.events] == [("take", "lemon-330")]
