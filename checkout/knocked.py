@@ -11,7 +11,10 @@ trouser legs are low and unlike the floor too, and the clothes may be any
 colour), and a thing seen `CONFIRM_N` times over `CONFIRM_S` is confirmed.
 
 A confirmed thing explains a take when the taken SKU's colour is what most of
-its pixels show (`COLOUR_SHARE`, and no other SKU's by far more), the take's
+its pixels show (`COLOUR_SHARE`, and no other SKU's by far more; colours
+compared up to brightness, so pixels of the floor's own colour count for
+nothing, and a SKU the floor's colour — a beige pack on a grey floor — can
+never be told lying there), the take's
 bin is within `REACH_M` of it (an item falls in front of its shelf; a can
 rolls), it was first seen no earlier than `BEFORE_S` before the take settled
 (it was not lying there already), and the take's receipt is not out yet. Of
@@ -51,6 +54,7 @@ class FloorThing:
     last_s: float
     seen: int = 1
     rgb: list[np.ndarray] = field(default_factory=list)
+    floor_rgb: list[np.ndarray] = field(default_factory=list)  # the floor's learned colour under those pixels
     explained: bool = False
 
     @property
@@ -75,7 +79,7 @@ class FloorLedger:
                 continue
             thing = next((th for th in self.things if math.hypot(*(th.xy - xy)) < SAME_M), None)
             if thing is None:
-                self.things.append(FloorThing(xy, t_s, t_s, 1, [obj.rgb]))
+                self.things.append(FloorThing(xy, t_s, t_s, 1, [obj.rgb], [obj.floor_rgb]))
                 continue
             was = thing.confirmed
             thing.xy = thing.xy + (xy - thing.xy) / (thing.seen + 1)
@@ -83,6 +87,7 @@ class FloorLedger:
             thing.last_s = t_s
             if sum(len(r) for r in thing.rgb) < KEEP_PIXELS:
                 thing.rgb.append(obj.rgb)
+                thing.floor_rgb.append(obj.floor_rgb)
             newly |= thing.confirmed and not was
         return newly
 
@@ -91,7 +96,13 @@ class FloorLedger:
 
     def explains(self, thing: FloorThing, takes: list[tuple[int, ShelfEvent]]) -> int | None:
         """Which of `takes` (index, event) the thing on the floor is the item of, if any (see the module)."""
-        colour = colour_evidence(np.concatenate(thing.rgb), self.store.sku_rgb, list(self.store.catalog))
+        # Colours are compared up to brightness: a pixel the floor's own colour, only lighter or darker, is no item,
+        # and an item the floor's colour (a grey or beige pack on a grey floor) cannot be told there at all.
+        floor = np.concatenate(thing.floor_rgb) if thing.floor_rgb else np.zeros((0, 3))
+        floor_mean = floor.mean(axis=0) if len(floor) else None
+        skus = [s for s in self.store.catalog
+                if floor_mean is None or not colour_evidence(self.store.sku_rgb[s][None, :], {"floor": floor_mean}, ["floor"])["floor"]]
+        colour = colour_evidence(np.concatenate(thing.rgb), self.store.sku_rgb, skus, person_rgb=floor if len(floor) else None)
         if not colour:
             return None
         top = max(colour.values())

@@ -102,6 +102,7 @@ class FloorObject:
     xy: tuple[float, float]
     pixels: int
     rgb: np.ndarray  # (k, 3) uint8, the pixels' colours
+    floor_rgb: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (k, 3) the floor's learned colour there
 
 
 class CameraBackground:
@@ -193,11 +194,12 @@ class FloorWatch:
         self.watched = np.zeros(n, dtype=bool)  # learned, and the floor is what it sees
         self.held = np.zeros(n, dtype=np.int32)
 
-    def update(self, depth: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """World floor points (k, 2) and colours (k, 3) that have read low and unlike the floor for long enough."""
+    def update(self, depth: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """World floor points (k, 2), their colours (k, 3) and the floor's learned colours there (k, 3), where they
+        have read low and unlike the floor for long enough."""
         cfg = self.cfg
         if not len(self.idx):
-            return np.zeros((0, 2)), np.zeros((0, 3), dtype=np.uint8)
+            return np.zeros((0, 2)), np.zeros((0, 3), dtype=np.uint8), np.zeros((0, 3))
         d = np.asarray(depth, dtype=np.float32).ravel()[self.idx]
         z = self.centre_z + d * self.ray_z
         low = (d > 0) & (z < cfg.floor_max_m)
@@ -221,7 +223,7 @@ class FloorWatch:
         self.held[floor_now] = 0
         self.held[changed] += 1
         out = changed & (self.held >= cfg.floor_still_s * self.fps)
-        return self.xy[out], c8[out]
+        return self.xy[out], c8[out], self.mean[out]
 
 
 class Perception:
@@ -273,16 +275,17 @@ class Perception:
 
     def process(self, t_s: float, frames: list[CameraFrame]) -> Percept:
         pts, rgbs, stills, used = [], [], [], []
-        floor_xy, floor_rgb = [], []
+        floor_xy, floor_rgb, floor_bg = [], [], []
         for f in frames:
             bg = self.backgrounds.get(f.camera_id)
             if bg is None:
                 continue
             fg = bg.foreground(f.depth)
-            fxy, frgb = self.floor_watches[f.camera_id].update(f.depth, f.rgb)
+            fxy, frgb, fbg = self.floor_watches[f.camera_id].update(f.depth, f.rgb)
             if len(fxy):
                 floor_xy.append(fxy)
                 floor_rgb.append(frgb)
+                floor_bg.append(fbg)
             idx = np.flatnonzero(fg)
             used.append(f.camera_id)
             if idx.size == 0:
@@ -311,16 +314,17 @@ class Perception:
             low = low[d >= self.cfg.head_sep_m]
         # A hand moves; an item lying where it was just put (foreground until the background absorbs it) does not.
         hands = tuple(self.find_hands(t_s, P[~S], C[~S], heads))
-        floor = self.floor_objects(floor_xy, floor_rgb, np.concatenate([heads, low])) if floor_xy else ()
+        floor = self.floor_objects(floor_xy, floor_rgb, floor_bg, np.concatenate([heads, low])) if floor_xy else ()
         return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P, C), low, floor)
 
-    def floor_objects(self, xys: list[np.ndarray], rgbs: list[np.ndarray], people: np.ndarray) -> tuple[FloorObject, ...]:
+    def floor_objects(self, xys: list[np.ndarray], rgbs: list[np.ndarray], floor_rgbs: list[np.ndarray],
+                      people: np.ndarray) -> tuple[FloorObject, ...]:
         """The cameras' long-changed floor points, fused on the floor grid: away from every head (and crouch),
         each connected group of cells is one thing lying there."""
-        xy, rgb = np.concatenate(xys), np.concatenate(rgbs)
+        xy, rgb, bg = np.concatenate(xys), np.concatenate(rgbs), np.concatenate(floor_rgbs)
         if len(people):
-            d2 = ((xy[:, None, :] - people[None, :, :2]) ** 2).sum(axis=2).min(axis=1)
-            xy, rgb = xy[d2 >= self.cfg.floor_clear_m**2], rgb[d2 >= self.cfg.floor_clear_m**2]
+            clear = ((xy[:, None, :] - people[None, :, :2]) ** 2).sum(axis=2).min(axis=1) >= self.cfg.floor_clear_m**2
+            xy, rgb, bg = xy[clear], rgb[clear], bg[clear]
         if not len(xy):
             return ()
         g = self.cfg.grid_m
@@ -336,7 +340,7 @@ class Perception:
             if len(members) < 2:  # one pixel is no item (an item spans several at any range)
                 continue
             cen = xy[members].mean(axis=0)
-            out.append(FloorObject((float(cen[0]), float(cen[1])), int(len(members)), rgb[members].copy()))
+            out.append(FloorObject((float(cen[0]), float(cen[1])), int(len(members)), rgb[members].copy(), bg[members].copy()))
         return tuple(out)
 
     def person_colours(self, heads: np.ndarray, P: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, ...]:

@@ -55,3 +55,20 @@ def test_a_thing_explains_no_take_of_another_colour_far_away_or_from_before_it_w
         (thing,) = ledger.unexplained()
         assert ledger.explains(thing, [(0, take)]) is None
         assert ledger.unexplained() == [thing]  # still free to explain a later take
+
+
+def test_an_item_the_floors_colour_cannot_be_told_on_that_floor():
+    # Colours are compared up to brightness: on a floor of the lemon's hue (only darker), a lemon-coloured thing is
+    # floor made lighter as far as colour can say — a shoe's scuff, a reflection — and explains no take of a lemon.
+    yellowish_floor = np.array([[170, 147, 19]] * 6, dtype=float)
+    ledger = FloorLedger(STORE)
+    for k in range(CONFIRM_N):
+        ledger.add(5.0 + 0.2 * k, (FloorObject((2.45, 3.0), 6, LEMON, yellowish_floor),), NOBODY)
+    (thing,) = ledger.unexplained()
+    assert ledger.explains(thing, [(0, _take(4.5))]) is None
+    # The same lemon on the grey floor is one.
+    ledger = FloorLedger(STORE)
+    for k in range(CONFIRM_N):
+        ledger.add(5.0 + 0.2 * k, (FloorObject((2.45, 3.0), 6, LEMON, np.array([[158, 158, 153]] * 6, dtype=float)),), NOBODY)
+    (thing,) = ledger.unexplained()
+    assert ledger.explains(thing, [(0, _take(4.5))]) == 0
