@@ -34,7 +34,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from sim.clock import Clock
-from sim.layout import CameraSettings, StoreLayout
+from sim.layout import CameraSettings, StoreLayout, grid_shape
 from sim.render import Pinhole, StoreRenderer, choose_renderer, gpu_present
 from sim.seeding import generator
 from sim.stream import CameraCalibration, CameraFrame
@@ -60,8 +60,7 @@ def camera_mounts(layout: StoreLayout) -> list[CameraMount]:
     grid = spec.grid
     assert grid is not None, "cameras: neither grid nor list"
     width, depth = layout.spec.floor_m
-    nx = max(1, round(width / grid.spacing_m))
-    ny = max(1, round(depth / grid.spacing_m))
+    nx, ny = grid_shape(layout.spec.floor_m, grid.spacing_m)
     mounts = []
     for j in range(ny):  # south to north, west to east
         for i in range(nx):

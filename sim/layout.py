@@ -29,7 +29,7 @@ from typing import Literal
 
 import numpy as np
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
 from shapely.geometry import Polygon, box
 
 from sim.errors import InputError
@@ -40,29 +40,35 @@ PLATE_THICKNESS_M = 0.025
 BACK_PANEL_M = 0.04
 WALL_CLEARANCE_M = 0.5
 ITEM_GAP_M = 0.004  # between neighbouring items, so that a full bin settles and sleeps
+MIN_ITEM_MM, MAX_ITEM_MM = 5.0, 1500.0  # a battery to a 1.5 m roll of paper
+MAX_CAMERAS = 400
+MIN_SHELF_CLEARANCE_M = 0.10  # a hand (and the smallest product) must fit between plates
+Num = StrictFloat  # an int or a float, never a bool or a string
+Int = StrictInt  # an int, never a bool, a float or a string
 FACINGS = {"north": (0.0, 1.0), "south": (0.0, -1.0), "east": (1.0, 0.0), "west": (-1.0, 0.0)}
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers are numbers: no true/false or "3" for a count, no NaN or infinity for a size (`Num`, `Int`).
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Gate(_Strict):
     id: str
     kind: Literal["entry", "exit"]
-    at: tuple[float, float]
-    width_m: float = Field(0.9, gt=0.3, le=4.0)
+    at: tuple[Num, Num]
+    width_m: Num = Field(0.9, gt=0.3, le=4.0)
 
 
 class Gondola(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9_]+$")
-    at: tuple[float, float]
+    at: tuple[Num, Num]
     facing: Literal["north", "south", "east", "west"]
-    length_m: float = Field(gt=0.2, le=30.0)
-    depth_m: float = Field(0.45, gt=0.15, le=1.5)
-    height_m: float = Field(1.8, gt=0.4, le=3.0)
-    shelves: int = Field(ge=1, le=12)
-    bins_per_shelf: int = Field(ge=1, le=60)
+    length_m: Num = Field(gt=0.2, le=30.0)
+    depth_m: Num = Field(0.45, gt=0.15, le=1.5)
+    height_m: Num = Field(1.8, gt=0.4, le=3.0)
+    shelves: Int = Field(ge=1, le=12)
+    bins_per_shelf: Int = Field(ge=1, le=60)
 
     def footprint(self) -> Polygon:
         fx, fy = FACINGS[self.facing]
@@ -73,21 +79,27 @@ class Gondola(_Strict):
 
 
 class CatalogItem(_Strict):
-    sku: str
-    name: str
-    price: float = Field(ge=0)
-    weight_g: float = Field(gt=0, le=20000)
-    weight_sd_g: float | None = Field(None, ge=0)
+    sku: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    price: Num = Field(ge=0, le=100_000)
+    weight_g: Num = Field(gt=0, le=20000)
+    weight_sd_g: Num | None = Field(None, ge=0)  # at most a quarter of weight_g (checked below)
     shape: Literal["box", "cylinder"]
-    size_mm: tuple[float, float, float]
+    size_mm: tuple[Num, Num, Num]
     color: str
 
     @field_validator("size_mm")
     @classmethod
     def _positive_size(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
-        if min(v) <= 0:
-            raise ValueError("every size must be > 0 mm")
+        if min(v) < MIN_ITEM_MM or max(v) > MAX_ITEM_MM:
+            raise ValueError(f"every size must be {MIN_ITEM_MM}-{MAX_ITEM_MM} mm (a physics body smaller or larger is no product)")
         return v
+
+    @model_validator(mode="after")
+    def _spread(self) -> "CatalogItem":
+        if self.weight_sd_g is not None and self.weight_sd_g > self.weight_g / 4:
+            raise ValueError(f"weight_sd_g {self.weight_sd_g:g} is more than a quarter of weight_g {self.weight_g:g} (packs would weigh nothing)")
+        return self
 
     @field_validator("color")
     @classmethod
@@ -107,25 +119,25 @@ class CatalogItem(_Strict):
 
 class PlanogramEntry(_Strict):
     sku: str
-    count: int = Field(ge=0)
+    count: Int = Field(ge=0)
 
 
 class CameraGrid(_Strict):
-    spacing_m: float = Field(gt=0.5, le=20)
-    height_m: float = Field(3.0, gt=1.5, le=10)
-    fov_deg: float = Field(90.0, gt=10, lt=170)
+    spacing_m: Num = Field(gt=0.5, le=20)
+    height_m: Num = Field(3.0, gt=1.5, le=10)
+    fov_deg: Num = Field(90.0, gt=10, lt=170)
 
 
 class CameraPose(_Strict):
-    id: str
-    at: tuple[float, float, float]
-    look_at: tuple[float, float, float]
-    fov_deg: float = Field(90.0, gt=10, lt=170)
+    id: str = Field(min_length=1, max_length=64)
+    at: tuple[Num, Num, Num]
+    look_at: tuple[Num, Num, Num]
+    fov_deg: Num = Field(90.0, gt=10, lt=170)
 
 
 class Cameras(_Strict):
     grid: CameraGrid | None = None
-    list: tuple[CameraPose, ...] | None = None
+    list: tuple[CameraPose, ...] | None = Field(None, min_length=1, max_length=MAX_CAMERAS)
 
     @model_validator(mode="after")
     def _one_form(self) -> "Cameras":
@@ -142,31 +154,44 @@ class CameraSettings(_Strict):
     (camera id, start_s, end_s) spans with no frames from that camera. `renderer`: auto picks EGL on a GPU.
     """
 
-    fps: float = Field(10.0, gt=0, le=90)
-    resolution: tuple[int, int] = (320, 240)
-    depth_noise_m: float = Field(0.005, ge=0)
-    drop_rate: float = Field(0.0, ge=0, le=1)
-    rgb_noise: float = Field(2.0, ge=0)
-    jitter_ms: float = Field(2.0, ge=0)
+    fps: Num = Field(10.0, gt=0, le=90)
+    resolution: tuple[Int, Int] = (320, 240)  # at least 16 x 12, at most the D435 RGB imager's 1920 x 1080
+    depth_noise_m: Num = Field(0.005, ge=0, le=0.1)
+    drop_rate: Num = Field(0.0, ge=0, le=1)
+    rgb_noise: Num = Field(2.0, ge=0, le=64)
+    jitter_ms: Num = Field(2.0, ge=0, le=100)
     renderer: Literal["auto", "tiny", "egl"] = "auto"
-    outages: tuple[tuple[str, float, float], ...] = ()
-    depth_min_m: float = Field(0.28, ge=0)  # D435 minimum depth at 848x480; nearer reads 0
-    depth_max_m: float = Field(10.0, gt=0)  # D435 practical maximum range; farther reads 0
-    depth_unit_m: float = Field(0.001, ge=0)  # D435 default depth unit (16-bit millimetres); 0 = no quantisation
-    stereo_baseline_m: float = Field(0.050, ge=0)  # D435 stereo baseline: no depth where one imager is occluded; 0 = none
+    outages: tuple[tuple[str, Num, Num], ...] = ()
+    depth_min_m: Num = Field(0.28, ge=0, le=5)  # D435 minimum depth at 848x480; nearer reads 0
+    depth_max_m: Num = Field(10.0, gt=0, le=65)  # D435 practical maximum range; farther reads 0
+    depth_unit_m: Num = Field(0.001, ge=0, le=0.1)  # D435 default depth unit (16-bit millimetres); 0 = no quantisation
+    stereo_baseline_m: Num = Field(0.050, ge=0, le=0.5)  # D435 stereo baseline: no depth where one imager is occluded; 0 = none
+
+    @field_validator("resolution")
+    @classmethod
+    def _resolution(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not (16 <= v[0] <= 1920 and 12 <= v[1] <= 1080):
+            raise ValueError("expected [width, height] from [16, 12] to [1920, 1080] pixels")
+        return v
+
+    @model_validator(mode="after")
+    def _range(self) -> "CameraSettings":
+        if self.depth_min_m >= self.depth_max_m:
+            raise ValueError(f"depth_min_m {self.depth_min_m:g} must be below depth_max_m {self.depth_max_m:g}")
+        return self
 
 
 class LoadCellSettings(_Strict):
     """Defaults: AiFi-style shelf plate, 20 kg single-point cell on a 24-bit ADC, 60 Hz, batches of 12."""
 
-    rate_hz: float = Field(60.0, gt=0, le=1000)
-    noise_g: float = Field(1.0, ge=0)
-    resolution_g: float = Field(1.0, ge=0)
-    drift_g_per_min: float = Field(0.2, ge=0)
-    capacity_g: float = Field(20000.0, gt=0)
-    batch: int = Field(12, ge=1, le=600)
+    rate_hz: Num = Field(60.0, gt=0, le=1000)
+    noise_g: Num = Field(1.0, ge=0, le=1000)
+    resolution_g: Num = Field(1.0, ge=0, le=1000)
+    drift_g_per_min: Num = Field(0.2, ge=0, le=1000)
+    capacity_g: Num = Field(20000.0, gt=0, le=500_000)
+    batch: Int = Field(12, ge=1, le=600)
     dead: tuple[str, ...] = ()  # cells dead from the opening
-    outages: tuple[tuple[str, float, float], ...] = ()  # (cell, from_s, to_s): a cell reports nothing (NaN) meanwhile
+    outages: tuple[tuple[str, Num, Num], ...] = ()  # (cell, from_s, to_s): a cell reports nothing (NaN) meanwhile
 
 
 class Sensors(_Strict):
@@ -177,8 +202,8 @@ class Sensors(_Strict):
 class StoreFile(_Strict):
     """The file as written; `StoreLayout` adds the derived geometry."""
 
-    name: str
-    floor_m: tuple[float, float]
+    name: str = Field(min_length=1, max_length=200)
+    floor_m: tuple[Num, Num]
     gates: tuple[Gate, ...] = Field(min_length=2)
     gondolas: tuple[Gondola, ...] = Field(min_length=1)
     catalog: tuple[CatalogItem, ...] = Field(min_length=1)
@@ -344,11 +369,18 @@ def check_store(layout: StoreLayout, lines: LineMap) -> None:
     floor = box(0, 0, width, depth)
     for i, g in enumerate(spec.gates):
         _check_gate(g, width, depth, lines, ("gates", i, "at"))
+    _check_gates_apart(spec.gates, depth, lines)
     footprints = []
     for i, g in enumerate(spec.gondolas):
         fp = g.footprint()
         if not floor.contains(fp):
             raise lines.error(("gondolas", i, "at"), f"gondola {g.id} reaches outside the {width} x {depth} m floor")
+        pitch = (g.height_m - KICK_M) / g.shelves
+        if pitch - PLATE_THICKNESS_M - 0.01 < MIN_SHELF_CLEARANCE_M:
+            raise lines.error(("gondolas", i, "shelves"),
+                              f"{g.shelves} shelves in {g.height_m:g} m leave {max(0.0, pitch - PLATE_THICKNESS_M - 0.01):.2f} m "
+                              f"between plates; a hand needs at least {MIN_SHELF_CLEARANCE_M} m (at most "
+                              f"{max(1, int((g.height_m - KICK_M) / (MIN_SHELF_CLEARANCE_M + PLATE_THICKNESS_M + 0.01)))} shelves)")
         fx, fy = FACINGS[g.facing]
         front = fp.bounds
         reach = {(1.0, 0.0): width - front[2], (-1.0, 0.0): front[0], (0.0, 1.0): depth - front[3], (0.0, -1.0): front[1]}[(fx, fy)]
@@ -358,6 +390,7 @@ def check_store(layout: StoreLayout, lines: LineMap) -> None:
             if fp.intersection(other).area > 1e-6:
                 raise lines.error(("gondolas", i, "at"), f"gondola {g.id} overlaps gondola {other_id}")
         footprints.append((g.id, fp))
+    _check_cameras(spec, lines)
     check_rates(spec.sensors, lines)
     check_faults(layout, lines)
     bins = layout.bins
@@ -403,6 +436,50 @@ def check_faults(layout: "StoreLayout", lines: LineMap, root: tuple = ("sensors"
             raise lines.error(root + ("load_cells", "outages", i), f"no load cell '{cell}' (cells are bin ids, e.g. {next(iter(layout.bins))})")
         if not 0 <= start_s < end_s:
             raise lines.error(root + ("load_cells", "outages", i), f"expected [cell, from_s, to_s] with 0 <= from_s < to_s, got [{start_s}, {end_s}]")
+    cameras = camera_ids(layout.spec)
+    for i, (cam, start_s, end_s) in enumerate(layout.spec.sensors.cameras.outages):
+        if cam not in cameras:
+            raise lines.error(root + ("cameras", "outages", i), f"no camera '{cam}' (this store's cameras: {_some(cameras)})")
+        if not 0 <= start_s < end_s:
+            raise lines.error(root + ("cameras", "outages", i), f"expected [camera, from_s, to_s] with 0 <= from_s < to_s, got [{start_s}, {end_s}]")
+
+
+def grid_shape(floor_m: tuple[float, float], spacing_m: float) -> tuple[int, int]:
+    """Cameras along x and along y of a camera grid: one per cell of about `spacing_m`."""
+    return max(1, round(floor_m[0] / spacing_m)), max(1, round(floor_m[1] / spacing_m))
+
+
+def camera_ids(spec: "StoreFile") -> list[str]:
+    """The store's camera ids in mount order (grid cameras are cam-1, cam-2, ... south-west first)."""
+    if spec.cameras.list is not None:
+        return [c.id for c in spec.cameras.list]
+    assert spec.cameras.grid is not None, "cameras: neither grid nor list"
+    nx, ny = grid_shape(spec.floor_m, spec.cameras.grid.spacing_m)
+    return [f"cam-{k + 1}" for k in range(nx * ny)]
+
+
+def _some(ids: list[str]) -> str:
+    return ", ".join(ids[:4]) + (", ..." if len(ids) > 4 else "")
+
+
+def _check_cameras(spec: "StoreFile", lines: LineMap) -> None:
+    """Cameras hang inside the store, above head height, under a ceiling, and look somewhere."""
+    width, depth = spec.floor_m
+    if spec.cameras.grid is not None:
+        n = len(camera_ids(spec))
+        if n > MAX_CAMERAS:
+            raise lines.error(("cameras", "grid", "spacing_m"), f"{n} cameras on a {width:g} x {depth:g} m floor; at most {MAX_CAMERAS}")
+        return
+    assert spec.cameras.list is not None
+    _unique(lines, "cameras", [c.id for c in spec.cameras.list])
+    for i, c in enumerate(spec.cameras.list):
+        x, y, z = c.at
+        if not (0 <= x <= width and 0 <= y <= depth):
+            raise lines.error(("cameras", "list", i, "at"), f"camera {c.id} at {list(c.at)} hangs outside the {width:g} x {depth:g} m floor")
+        if not 1.5 < z <= 10:
+            raise lines.error(("cameras", "list", i, "at"), f"camera {c.id} hangs {z:g} m up; ceiling cameras hang above 1.5 m and at most 10 m")
+        if math.dist(c.at, c.look_at) < 0.1:
+            raise lines.error(("cameras", "list", i, "look_at"), f"camera {c.id} looks at a point {math.dist(c.at, c.look_at):.2f} m from itself; it needs a direction")
 
 
 def _unique(lines: LineMap, group: str, ids: list[str], field: str = "id") -> None:
@@ -411,6 +488,24 @@ def _unique(lines: LineMap, group: str, ids: list[str], field: str = "id") -> No
         if ident in seen:
             raise lines.error((group, i, field), f"duplicate {field} '{ident}'")
         seen.add(ident)
+
+
+def _check_gates_apart(gates: tuple[Gate, ...], depth: float, lines: LineMap) -> None:
+    """Two gates on one wall may not share any of its length (each is a turnstile of its own)."""
+    for i, g in enumerate(gates):
+        for j in range(i):
+            h = gates[j]
+            (axis_g, wall_g), (axis_h, wall_h) = _wall_of(g, depth), _wall_of(h, depth)
+            if (axis_g, wall_g) == (axis_h, wall_h) and abs(g.at[axis_g] - h.at[axis_h]) < (g.width_m + h.width_m) / 2:
+                raise lines.error(("gates", i, "at"), f"gate {g.id}'s opening overlaps gate {h.id}'s on the same wall")
+
+
+def _wall_of(g: Gate, depth: float) -> tuple[int, float]:
+    """(the axis its wall runs along: 0 = x for the south and north walls, 1 = y; the wall's fixed coordinate)."""
+    x, y = g.at
+    if abs(y) < 1e-6 or abs(y - depth) < 1e-6:
+        return 0, round(y, 6)
+    return 1, round(x, 6)
 
 
 def _check_gate(g: Gate, width: float, depth: float, lines: LineMap, loc: tuple) -> None:
