@@ -24,10 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from sim.errors import InputError, Where
-from sim.layout import Sensors, StoreLayout, check_faults, check_rates, load_store, pydantic_error
+from sim.layout import Int, Num, Sensors, StoreLayout, check_faults, check_rates, load_store, pydantic_error
 from sim.yamlsrc import LineMap, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,12 +36,13 @@ ACTIONS = ("pick", "put_back", "touch", "lean", "give", "sync", "wait", "walk_to
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers are numbers (`Num`, `Int`): no true/false, no "3", no NaN or infinity.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class PickArgs(_Strict):
     sku: str
-    qty: int = Field(1, ge=1, le=6)  # a handful: several items in one grab
+    qty: Int = Field(1, ge=1, le=6)  # a handful: several items in one grab
     bin: str | None = None
 
 
@@ -52,7 +53,7 @@ class PutBackArgs(_Strict):
 
 class HandInBinArgs(_Strict):
     bin: str
-    seconds: float = Field(2.0, gt=0, le=600)
+    seconds: Num = Field(2.0, gt=0, le=600)
 
 
 class GiveArgs(_Strict):
@@ -61,7 +62,7 @@ class GiveArgs(_Strict):
 
 
 class WalkToArgs(_Strict):
-    point: tuple[float, float] | None = None
+    point: tuple[Num, Num] | None = None
     bin: str | None = None
 
     @model_validator(mode="before")
@@ -89,7 +90,7 @@ class Step(_Strict):
     lean: HandInBinArgs | None = None
     give: GiveArgs | None = None
     sync: str | None = None
-    wait: float | None = Field(None, ge=0, le=3600)
+    wait: Num | None = Field(None, ge=0, le=3600)
     walk_to: WalkToArgs | None = None
 
     @model_validator(mode="before")
@@ -101,6 +102,12 @@ class Step(_Strict):
             raise ValueError(f"a step is a mapping like {{pick: {{sku: ...}}}}, not '{v}'")
         return v
 
+    @model_validator(mode="after")
+    def _has_args(self) -> "Step":
+        if all(getattr(self, a) is None for a in ACTIONS):
+            raise ValueError("the step's action has no arguments (e.g. `- pick: {sku: cola-330}`, `- wait: 2.0`)")
+        return self
+
     @property
     def action(self) -> str:
         return next(a for a in ACTIONS if getattr(self, a) is not None)
@@ -111,15 +118,15 @@ class Step(_Strict):
 
 
 class BodySpec(_Strict):
-    height_m: float | None = Field(None, ge=0.9, le=2.2)
-    child: bool | None = None
+    height_m: Num | None = Field(None, ge=0.9, le=2.2)
+    child: StrictBool | None = None
     carrier: Literal["basket", "bag"] | None = None
 
 
 class ShopperSpec(_Strict):
     id: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     account: str | None = None  # default: its own
-    enter_at_s: float = Field(0.0, ge=0)
+    enter_at_s: Num = Field(0.0, ge=0, le=7 * 24 * 3600)
     body: BodySpec = BodySpec()
     persona: str | None = None
     script: tuple[Step, ...] = ()
@@ -130,11 +137,17 @@ class ShopperSpec(_Strict):
 
 
 class CrowdSpec(_Strict):
-    arrivals_per_min: float = Field(gt=0, le=120)
-    until_s: float = Field(gt=0)
-    start_s: float = Field(0.0, ge=0)
-    max_inside: int = Field(15, ge=1, le=200)
-    personas: dict[str, float] = {"quick": 0.5, "browser": 0.3, "returner": 0.2}
+    arrivals_per_min: Num = Field(gt=0, le=120)
+    until_s: Num = Field(gt=0, le=7 * 24 * 3600)
+    start_s: Num = Field(0.0, ge=0)
+    max_inside: Int = Field(15, ge=1, le=200)
+    personas: dict[str, Num] = {"quick": 0.5, "browser": 0.3, "returner": 0.2}
+
+    @model_validator(mode="after")
+    def _times(self) -> "CrowdSpec":
+        if self.start_s >= self.until_s:
+            raise ValueError(f"the crowd starts at {self.start_s:g} s, not before it ends at until_s {self.until_s:g} s")
+        return self
 
     @field_validator("personas")
     @classmethod
@@ -150,8 +163,8 @@ class ScenarioFile(_Strict):
     name: str
     description: str = ""
     store: str
-    seed: int = 0
-    duration_s: float = Field(300.0, gt=0, le=24 * 3600)
+    seed: Int = Field(0, ge=0, lt=2**63)
+    duration_s: Num = Field(300.0, gt=0, le=24 * 3600)
     sensors: dict[str, dict[str, Any]] = {}
     shoppers: tuple[ShopperSpec, ...] = ()
     crowd: CrowdSpec | None = None
@@ -420,6 +433,9 @@ def check_against_store(spec: ScenarioFile, layout: StoreLayout, lines: LineMap)
                 raise lines.error(("crowd", "personas", name), f"unknown persona '{name}' (known: {', '.join(sorted(PERSONAS))})")
     if not spec.shoppers and spec.crowd is None:
         raise lines.error((), "a scenario needs shoppers or a crowd")
+    from agents.script_check import check_scripts
+
+    check_scripts(spec, layout, lines)
 
 
 def register_persona(name: str) -> Callable:

@@ -16,7 +16,8 @@ Conventions where the design is silent (written here so users can rely on them):
 - A receipt for an account the truth does not know (a phantom account) is listed
   with `truth: {}` and `phantom: true`; its items count as false positives and
   its total as billing error, but it does not enter `accounts`,
-  `receipt_accuracy` or `review_rate`, whose denominator is the exited accounts.
+  `receipt_accuracy` or `review_rate`, whose denominator is the exited accounts
+  (both `None` when no account exited: there is nothing to score).
 - Item precision is 1.0 when nothing was charged, recall is 1.0 when nothing was
   truly taken (no wrong charge / no missed item was made); F1 is their harmonic
   mean, 0.0 when both are 0.
@@ -98,12 +99,12 @@ class ItemCounts:
 @dataclass
 class ReceiptScore:
     accounts: int
-    receipt_accuracy: float
+    receipt_accuracy: float | None  # None when no account exited
     item_precision: float
     item_recall: float
     item_f1: float
     billing_error: float
-    review_rate: float
+    review_rate: float | None
     receipts: list[dict]
     unfinished: list[str]
     counts: ItemCounts = field(default_factory=ItemCounts)
@@ -174,12 +175,12 @@ def score_receipts(
     n = len(scored)
     return ReceiptScore(
         accounts=n,
-        receipt_accuracy=correct / n if n else 1.0,
+        receipt_accuracy=correct / n if n else None,  # no exited account: nothing scored, never '100 %'
         item_precision=counts.precision,
         item_recall=counts.recall,
         item_f1=counts.f1,
         billing_error=round(billing, 2),
-        review_rate=flagged / n if n else 0.0,
+        review_rate=flagged / n if n else None,
         receipts=entries,
         unfinished=left_out,
         counts=counts,

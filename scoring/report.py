@@ -84,7 +84,8 @@ def summary_lines(report: Mapping) -> list[str]:
         f"in {report['wall_seconds']:.1f} s wall, realtime factor {_num(report['realtime_factor'])}",
         f"receipts: {report['accounts']} accounts exited, accuracy {_pct(report['receipt_accuracy'])}, "
         f"item P/R/F1 {_num(report['item_precision'])}/{_num(report['item_recall'])}/{_num(report['item_f1'])}, "
-        f"billing error {report['billing_error']:.2f}, review rate {_pct(report['review_rate'])}",
+        f"billing error {report['billing_error']:.2f}, review rate {_pct(report['review_rate'])}"
+        if report["accounts"] else "receipts: no account exited, so nothing was scored",
     ]
     if ev:
         lines.append(

@@ -1,0 +1,143 @@
+"""Load-time consistency of scripted shoppers: what a script asks must be possible in its store.
+
+Called by `agents.scenario.check_against_store` after the references (SKUs,
+bins, shoppers) are known to exist. A script that could never run to its end
+is refused with file, line and key, rather than becoming a scenario fault
+minutes into a run. The checks are deliberately about what is *impossible*,
+not what might go wrong at run time (others taking the stock first is a real
+situation that the run records):
+
+- stock: the picks from a bin never exceed what it holds at opening plus
+  what scripts put back into it; the picks of a SKU anywhere never exceed the
+  store's stock of it plus every put-back of it; a handful (`qty`) needs a bin
+  that can hold that many;
+- holding: a `put_back` or `give` needs the SKU in hand — picked earlier in
+  the same script, or given to this shopper by someone (a hand-over's time is
+  not known at load time, so any give to the shopper counts);
+- sync: the labels are played out in script order (a shopper at a label
+  waits until every user of the label has reached it or finished); a set of
+  shoppers each waiting for another is a deadlock and is refused;
+- time: a scripted shopper enters, and a crowd starts, before the scenario ends.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from typing import TYPE_CHECKING
+
+from sim.layout import bin_capacity
+from sim.yamlsrc import LineMap
+
+if TYPE_CHECKING:
+    from agents.scenario import ScenarioFile
+    from sim.layout import StoreLayout
+
+
+def check_scripts(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> None:
+    """Raise `InputError` for the first script step that could never be done (see the module docstring)."""
+    _check_times(spec, lines)
+    _check_holding(spec, lines)
+    _check_stock(spec, layout, lines)
+    _check_syncs(spec, lines)
+
+
+def _check_times(spec: "ScenarioFile", lines: LineMap) -> None:
+    for i, sh in enumerate(spec.shoppers):
+        if sh.enter_at_s >= spec.duration_s:
+            raise lines.error(("shoppers", i, "enter_at_s"),
+                              f"shopper '{sh.id}' enters at {sh.enter_at_s:g} s, after the scenario ends (duration_s {spec.duration_s:g})")
+    if spec.crowd is not None and spec.crowd.start_s >= spec.duration_s:
+        raise lines.error(("crowd", "start_s"),
+                          f"the crowd starts at {spec.crowd.start_s:g} s, after the scenario ends (duration_s {spec.duration_s:g})")
+
+
+def _check_holding(spec: "ScenarioFile", lines: LineMap) -> None:
+    received: dict[str, Counter] = defaultdict(Counter)  # shopper -> SKUs others give it, at some time
+    for sh in spec.shoppers:
+        for step in sh.script:
+            if step.action == "give":
+                received[step.give.to][step.give.sku] += 1
+    for i, sh in enumerate(spec.shoppers):
+        held: Counter = Counter(received[sh.id])
+        for j, step in enumerate(sh.script):
+            a = step.args
+            if step.action == "pick":
+                held[a.sku] += a.qty
+            elif step.action in ("put_back", "give"):
+                if held[a.sku] < 1:
+                    verb = "put back" if step.action == "put_back" else "give"
+                    raise lines.error(("shoppers", i, "script", j, step.action, "sku"),
+                                      f"shopper '{sh.id}' has no {a.sku} to {verb} here (no earlier pick of it, and nobody gives it one)")
+                held[a.sku] -= 1
+
+
+def _check_stock(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> None:
+    stock: Counter = Counter()  # (bin, sku) -> items there at opening
+    for bin_id, entry in layout.spec.planogram.items():
+        stock[(bin_id, entry.sku)] += entry.count
+    per_sku: Counter = Counter()
+    for (_, sku), n in stock.items():
+        per_sku[sku] += n
+    returned: Counter = Counter()  # (bin or None, sku) -> put-backs
+    for sh in spec.shoppers:
+        for step in sh.script:
+            if step.action == "put_back":
+                returned[(step.put_back.bin, step.put_back.sku)] += 1
+    returned_sku = Counter()
+    for (_, sku), n in returned.items():
+        returned_sku[sku] += n
+    from_bin: Counter = Counter()
+    of_sku: Counter = Counter()
+    for i, sh in enumerate(spec.shoppers):
+        for j, step in enumerate(sh.script):
+            if step.action != "pick":
+                continue
+            a, loc = step.pick, ("shoppers", i, "script", j, "pick")
+            of_sku[a.sku] += a.qty
+            if of_sku[a.sku] > per_sku[a.sku] + returned_sku[a.sku]:
+                raise lines.error(loc + ("sku",), f"the scripts pick {of_sku[a.sku]} {a.sku} by here; the store stocks "
+                                  f"{per_sku[a.sku]} and the scripts put back {returned_sku[a.sku]}")
+            if a.bin is not None:
+                from_bin[(a.bin, a.sku)] += a.qty
+                can = stock[(a.bin, a.sku)] + returned[(a.bin, a.sku)]
+                if from_bin[(a.bin, a.sku)] > can:
+                    held = layout.spec.planogram.get(a.bin)
+                    what = f"holds {held.count} {held.sku}" if held is not None else "is empty"
+                    raise lines.error(loc + ("bin",), f"bin {a.bin} {what} at opening; the scripts pick {from_bin[(a.bin, a.sku)]} "
+                                      f"{a.sku} from it by here and put back {returned[(a.bin, a.sku)]}")
+                cap = bin_capacity(layout.bins[a.bin], layout.catalog[a.sku])
+                if a.qty > cap:
+                    raise lines.error(loc + ("qty",), f"bin {a.bin} holds at most {cap} {a.sku}; a handful of {a.qty} cannot be there")
+            elif a.qty > 1:
+                most = max((n for (b, sku), n in stock.items() if sku == a.sku), default=0) + returned_sku[a.sku]
+                if a.qty > most:
+                    raise lines.error(loc + ("qty",), f"no bin holds {a.qty} {a.sku} at once (at most {most})")
+
+
+def _check_syncs(spec: "ScenarioFile", lines: LineMap) -> None:
+    order: dict[str, list[tuple[str, int]]] = {}  # shopper -> its sync labels in order, with the step index
+    users: dict[str, set[str]] = defaultdict(set)
+    for sh in spec.shoppers:
+        order[sh.id] = [(step.sync, j) for j, step in enumerate(sh.script) if step.action == "sync"]
+        for label, _ in order[sh.id]:
+            users[label].add(sh.id)
+    at = {sid: 0 for sid in order}  # index of the sync each shopper waits at next
+    arrived: dict[str, set[str]] = defaultdict(set)
+    moved = True
+    while moved:
+        moved = False
+        finished = {sid for sid, k in at.items() if k >= len(order[sid])}
+        for sid in order:
+            if at[sid] >= len(order[sid]):
+                continue
+            label = order[sid][at[sid]][0]
+            arrived[label].add(sid)
+            if users[label] <= arrived[label] | finished:
+                at[sid] += 1
+                moved = True
+    stuck = sorted((sid, order[sid][at[sid]]) for sid in order if at[sid] < len(order[sid]))
+    if stuck:
+        sid, (label, j) = stuck[0]
+        index = {sh.id: i for i, sh in enumerate(spec.shoppers)}
+        waits = ", ".join(f"'{o}' waits at '{lab}'" for o, (lab, _) in stuck if o != sid)
+        raise lines.error(("shoppers", index[sid], "script", j, "sync"),
+                          f"sync '{label}' can never complete: '{sid}' waits there while {waits or 'nobody else can come'}")
