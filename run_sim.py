@@ -14,6 +14,7 @@ A bad file or argument ends with one line on stderr and exit status 2.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -26,6 +27,54 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit 2, no usage dump
         print(f"run_sim.py: {message}", file=sys.stderr)
         raise SystemExit(2)
+
+
+def _seed(text: str) -> int:
+    """A seed: a whole number from 0 to 2**63 - 1 (numpy's SeedSequence takes no negatives)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0, not {text!r}") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2**63 - 1, not {text}")
+    return value
+
+
+def _sim_seconds(text: str) -> float:
+    """Simulated seconds: finite, above 0, at most a week."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
+    if not (math.isfinite(value) and 0 < value <= 7 * 24 * 3600):
+        raise argparse.ArgumentTypeError(f"expected seconds above 0 and at most a week, not {text}")
+    return value
+
+
+def _workers(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of workers, not {text!r}") from None
+    if not 1 <= value <= 1024:
+        raise argparse.ArgumentTypeError(f"expected 1 to 1024 workers, not {text}")
+    return value
+
+
+def _new_file(text: str) -> str:
+    """A file to write: not a folder, and its folder exists or can be made."""
+    path = Path(text)
+    if not text or path.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r} is a folder; name a file to write")
+    return text
+
+
+def _out_dir(text: str) -> str:
+    """A folder to write into: not an existing file."""
+    path = Path(text)
+    if not text or (path.exists() and not path.is_dir()):
+        raise argparse.ArgumentTypeError(f"{text!r} is a file; name a folder to write into")
+    return text
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,10 +101,10 @@ def _build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario headless and print its report (a store file: load cells only)")
     run.add_argument("store", nargs="?", default=None, metavar="SCENARIO|STORE",
                      help="a scenario file (default: the default scenario) or a store file")
-    run.add_argument("--seed", type=int, default=None, help="overrides the scenario's seed (store runs: default 0)")
-    run.add_argument("--seconds", type=float, default=2.0, help="store runs only: sim seconds to run")
-    run.add_argument("--out", default=None, help="write report.json and report.md there")
-    run.add_argument("--record", default=None, help="record the sensor stream to this MCAP log")
+    run.add_argument("--seed", type=_seed, default=None, help="overrides the scenario's seed (store runs: default 0)")
+    run.add_argument("--seconds", type=_sim_seconds, default=2.0, help="store runs only: sim seconds to run")
+    run.add_argument("--out", type=_out_dir, default=None, help="write report.json and report.md there")
+    run.add_argument("--record", type=_new_file, default=None, help="record the sensor stream to this MCAP log")
     run.add_argument("--mode", choices=("fused", "weight", "vision"), default="fused", help="checkout stack ablation")
     run.set_defaults(func=_cmd_run)
 
@@ -63,12 +112,12 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("targets", nargs="+", metavar="SUITE|SCENARIO",
                        help="suite names (assets/suites/NAME.yaml), suite files or scenario files")
     bench.add_argument("--seeds", default=None, help="A:B (range(A, B)), N or N,M,...; overrides the suites' seeds")
-    bench.add_argument("--workers", type=int, default=2, help="episodes at once (default 2)")
+    bench.add_argument("--workers", type=_workers, default=2, help="episodes at once (default 2)")
     bench.add_argument("--backend", choices=("local", "ray"), default="local")
     bench.add_argument("--ray-address", default=None, help="a running Ray cluster (default: start a local runtime)")
     bench.add_argument("--mode", choices=("fused", "weight", "vision"), action="append", default=None,
                        help="stack ablation(s) to run, overriding the suites' modes (repeatable)")
-    bench.add_argument("--out", default="out/bench", help="results.jsonl, summary.md, plots (default out/bench)")
+    bench.add_argument("--out", type=_out_dir, default="out/bench", help="results.jsonl, summary.md, plots (default out/bench)")
     bench.add_argument("--retry-errors", action="store_true", help="rerun episodes whose row is an error")
     bench.add_argument("--episode-fn", default="scoring.episode:run_episode", help=argparse.SUPPRESS)
     bench.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
@@ -80,7 +129,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     gui = sub.add_parser("gui", help="the desktop window on a live episode (a scenario, or a store to spawn shoppers in)")
     gui.add_argument("target", nargs="?", default=None, metavar="SCENARIO|STORE")
-    gui.add_argument("--seed", type=int, default=None, help="default: the scenario's own seed (0 for a store)")
+    gui.add_argument("--seed", type=_seed, default=None, help="default: the scenario's own seed (0 for a store)")
     gui.add_argument("--frames", type=int, default=None, help="run this many UI frames, then close")
     gui.add_argument("--screenshot", default=None, metavar="FILE", help="save the window as a PNG on closing")
     gui.add_argument("--size", default="1280x720", help="window size WxH (default 1280x720)")
@@ -94,9 +143,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     record = sub.add_parser("record", help="run a scenario (or a store alone) and record its stream and truth to MCAP")
     record.add_argument("target", metavar="SCENARIO|STORE")
-    record.add_argument("--out", required=True, metavar="LOG", help="the MCAP file to write")
-    record.add_argument("--seed", type=int, default=None, help="default: the scenario's own seed (0 for a store)")
-    record.add_argument("--seconds", type=float, default=None, help="sim seconds (a store: default 10; a scenario: at most)")
+    record.add_argument("--out", type=_new_file, required=True, metavar="LOG", help="the MCAP file to write")
+    record.add_argument("--seed", type=_seed, default=None, help="default: the scenario's own seed (0 for a store)")
+    record.add_argument("--seconds", type=_sim_seconds, default=None, help="sim seconds (a store: default 10; a scenario: at most)")
     record.set_defaults(func=_cmd_record)
 
     replay = sub.add_parser("replay", help="feed a recording's sensor stream to the checkout stack, score it against its truth")
