@@ -265,9 +265,13 @@ class Scenario:
 
     def load_store(self) -> StoreLayout:
         """The store with this scenario's sensor overrides; a bad store or override is an `InputError`."""
-        path = self.store_path
-        if not path.exists():
-            raise self.lines.error(("store",), f"no store '{self.spec.store}' (looked for {path})")
+        try:
+            path = self.store_path
+            found = path.is_file()
+        except (OSError, ValueError):  # a NUL byte, a name longer than the file system allows
+            found = False
+        if not found:
+            raise self.lines.error(("store",), f"no store '{self.spec.store[:80]}' (a name under assets/stores/ or a path relative to the scenario file)")
         layout = load_store(path)
         return self._with_sensors(layout)
 

@@ -347,7 +347,8 @@ def pydantic_error(exc: pydantic.ValidationError, lines: LineMap) -> InputError:
         msg = f"missing key '{loc[-1]}'"
     else:
         got = err.get("input")
-        shown = repr(got) if not isinstance(got, (dict, list)) else type(got).__name__
+        shown = repr(got) if not isinstance(got, (dict, list)) or len(repr(got)) <= 60 else type(got).__name__
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
         msg = f"{err['msg'].removeprefix('Value error, ')} (got {shown})"
     return lines.error(loc, msg)
 
@@ -471,7 +472,7 @@ def _check_cameras(spec: "StoreFile", lines: LineMap) -> None:
             raise lines.error(("cameras", "grid", "spacing_m"), f"{n} cameras on a {width:g} x {depth:g} m floor; at most {MAX_CAMERAS}")
         return
     assert spec.cameras.list is not None
-    _unique(lines, "cameras", [c.id for c in spec.cameras.list])
+    _unique(lines, ("cameras", "list"), [c.id for c in spec.cameras.list])
     for i, c in enumerate(spec.cameras.list):
         x, y, z = c.at
         if not (0 <= x <= width and 0 <= y <= depth):
@@ -482,11 +483,12 @@ def _check_cameras(spec: "StoreFile", lines: LineMap) -> None:
             raise lines.error(("cameras", "list", i, "look_at"), f"camera {c.id} looks at a point {math.dist(c.at, c.look_at):.2f} m from itself; it needs a direction")
 
 
-def _unique(lines: LineMap, group: str, ids: list[str], field: str = "id") -> None:
+def _unique(lines: LineMap, group: str | tuple, ids: list[str], field: str = "id") -> None:
     seen: set[str] = set()
+    root = group if isinstance(group, tuple) else (group,)
     for i, ident in enumerate(ids):
         if ident in seen:
-            raise lines.error((group, i, field), f"duplicate {field} '{ident}'")
+            raise lines.error(root + (i, field), f"duplicate {field} '{ident}'")
         seen.add(ident)
 
 

@@ -124,14 +124,18 @@ def load_yaml(path: Path | str) -> tuple[Any, LineMap]:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise InputError(Where(path), "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError) as exc:  # ValueError: a NUL byte in the path
         raise InputError(Where(path), f"cannot read file ({exc.__class__.__name__})") from None
-    loader = _LimitedLoader(text)
+    loader = None
     try:
+        loader = _LimitedLoader(text)  # the reader refuses control characters here already
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except _Refused as exc:
         raise InputError(Where(path, exc.line, exc.key), exc.message) from None
+    except yaml.reader.ReaderError as exc:  # a control character or bad encoding: it knows the position, not the line
+        line = text.count("\n", 0, max(0, exc.position)) + 1
+        raise InputError(Where(path, line), f"character {exc.character!r} is not allowed in YAML") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 0
@@ -142,7 +146,8 @@ def load_yaml(path: Path | str) -> tuple[Any, LineMap]:
     except (RecursionError, MemoryError) as exc:  # limits above should make these unreachable; never a traceback
         raise InputError(Where(path), f"YAML too complex to load ({exc.__class__.__name__})") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
         _walk(node, (), lines, set())

@@ -1,0 +1,227 @@
+"""Bad input, class by class: every kind a fuzzer found accepted or crashing is now a one-line error.
+
+Each case edits a small valid store or scenario (built here) into one of the
+classes the hardening issue lists, and checks the `InputError` names the
+file, the line and the key, and says what is wrong.
+"""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+import run_sim
+from agents.scenario import validate_file
+from sim.errors import InputError
+from sim.layout import load_store
+from sim.yamlsrc import load_yaml
+
+STORE = """\
+name: t
+floor_m: [6.0, 5.0]
+gates:
+  - {id: in-1, kind: entry, at: [1.0, 0.0], width_m: 0.9}
+  - {id: out-1, kind: exit, at: [5.0, 0.0], width_m: 0.9}
+gondolas:
+  - {id: A, at: [2.775, 3.0], facing: west, length_m: 2.4, shelves: 2, bins_per_shelf: 3}
+  - {id: B, at: [3.225, 3.0], facing: east, length_m: 2.4, shelves: 2, bins_per_shelf: 3}
+catalog:
+  - {sku: cola-330, name: "Cola", price: 1.20, weight_g: 350, shape: cylinder, size_mm: [66, 66, 115], color: "#c8102e"}
+  - {sku: juice-1l, name: "Juice", price: 2.80, weight_g: 1080, shape: box, size_mm: [95, 60, 200], color: "#f28c28"}
+planogram:
+  A-1-1: {sku: cola-330, count: 6}
+  B-2-3: {sku: juice-1l, count: 4}
+  B-2-2: {sku: cola-330, count: 0}
+cameras:
+  list:
+    - {id: c1, at: [2.0, 2.5, 3.0], look_at: [2.0, 2.5, 0.0]}
+    - {id: c2, at: [4.0, 2.5, 3.0], look_at: [4.0, 2.5, 0.0]}
+sensors:
+  cameras: {fps: 10, resolution: [320, 240], depth_noise_m: 0.005}
+  load_cells: {rate_hz: 60, noise_g: 1.0}
+"""
+
+SCENARIO = """\
+name: s
+store: store.yaml
+duration_s: 60
+shoppers:
+  - id: alice
+    script:
+      - pick: {sku: cola-330}
+      - put_back: {sku: cola-330}
+  - id: bob
+    enter_at_s: 2
+    script:
+      - pick: {sku: juice-1l, bin: B-2-3}
+crowd: {arrivals_per_min: 2, until_s: 30, personas: {quick: 1.0}}
+"""
+
+
+def _store(tmp_path: Path, old: str = "", new: str = "") -> Path:
+    assert old in STORE, old
+    path = tmp_path / "store.yaml"
+    path.write_text(STORE.replace(old, new, 1))
+    return path
+
+
+def _scenario(tmp_path: Path, old: str = "", new: str = "") -> Path:
+    assert old in SCENARIO, old
+    _store(tmp_path)
+    path = tmp_path / "scenario.yaml"
+    path.write_text(SCENARIO.replace(old, new, 1))
+    return path
+
+
+def _one_line(exc: InputError, path: Path, line: int, key: str, words: str) -> None:
+    text = str(exc)
+    assert "\n" not in text
+    assert text.startswith(f"{path}:{line}: {key}"), text
+    assert words in text, text
+
+
+def test_the_base_files_are_valid(tmp_path):
+    assert load_store(_store(tmp_path)).item_count == 10
+    sc, _ = validate_file(_scenario(tmp_path))
+    assert len(sc.spec.shoppers) == 2
+
+
+STORE_CASES = [
+    # (old, new, line, key, words)
+    ("floor_m: [6.0, 5.0]", "floor_m: [.nan, 5.0]", 2, "floor_m[0]", "finite number"),
+    ("at: [2.775, 3.0]", "at: [.nan, 3.0]", 7, "gondolas[0].at[0]", "finite number"),
+    ("size_mm: [66, 66, 115]", "size_mm: [66, .nan, 115]", 10, "catalog[0].size_mm[1]", "finite number"),
+    ("size_mm: [66, 66, 115]", "size_mm: [66, 0.1, 115]", 10, "catalog[0].size_mm", "5.0-1500.0 mm"),
+    ("price: 1.20", "price: .inf", 10, "catalog[0].price", "finite number"),
+    ("weight_g: 350,", "weight_g: 350, weight_sd_g: .nan,", 10, "catalog[0].weight_sd_g", "finite number"),
+    ("weight_g: 350,", "weight_g: 350, weight_sd_g: 200,", 10, "catalog[0]", "more than a quarter"),
+    ("shelves: 2, bins_per_shelf: 3}\n  - {id: B", "shelves: true, bins_per_shelf: 3}\n  - {id: B", 7, "gondolas[0].shelves", "valid integer"),
+    ("width_m: 0.9}\n  - {id: out-1", "width_m: true}\n  - {id: out-1", 4, "gates[0].width_m", "valid number"),
+    ("count: 6}", "count: '6'}", 13, "planogram.A-1-1.count", "valid integer"),
+    ("depth_noise_m: 0.005}", "depth_noise_m: .nan}", 21, "sensors.cameras.depth_noise_m", "finite number"),
+    ("noise_g: 1.0}", "noise_g: .inf}", 22, "sensors.load_cells.noise_g", "finite number"),
+    ("at: [2.0, 2.5, 3.0]", "at: [2.0, 2.5, -1.0]", 18, "cameras.list[0].at", "hangs -1 m up"),
+    ("at: [2.0, 2.5, 3.0]", "at: [20.0, 2.5, 3.0]", 18, "cameras.list[0].at", "outside the 6 x 5 m floor"),
+    ("look_at: [2.0, 2.5, 0.0]", "look_at: [2.0, 2.5, 3.0]", 18, "cameras.list[0].look_at", "needs a direction"),
+    ("{id: c2,", "{id: c1,", 19, "cameras.list[1].id", "duplicate id 'c1'"),
+    ("  list:\n    - {id: c1, at: [2.0, 2.5, 3.0], look_at: [2.0, 2.5, 0.0]}\n    - {id: c2, at: [4.0, 2.5, 3.0], look_at: [4.0, 2.5, 0.0]}\n",
+     "  list: []\n", 17, "cameras.list", "at least 1 item"),
+    ("resolution: [320, 240]", "resolution: [0, 240]", 21, "sensors.cameras.resolution", "from [16, 12]"),
+    ("resolution: [320, 240]", "resolution: [-320, 240]", 21, "sensors.cameras.resolution", "from [16, 12]"),
+    ("resolution: [320, 240]", "resolution: [100000, 240]", 21, "sensors.cameras.resolution", "to [1920, 1080]"),
+    ("depth_noise_m: 0.005}", "depth_noise_m: 0.005, depth_min_m: 4.0, depth_max_m: 3.0}", 21, "sensors.cameras", "must be below depth_max_m"),
+    ("depth_noise_m: 0.005}", "depth_noise_m: 0.005, outages: [[cam-9, 1.0, 2.0]]}", 21, "sensors.cameras.outages[0]", "no camera 'cam-9'"),
+    ("at: [5.0, 0.0], width_m: 0.9}", "at: [1.5, 0.0], width_m: 0.9}", 5, "gates[1].at", "overlaps gate in-1"),
+    ("shelves: 2, bins_per_shelf: 3}\n  - {id: B", "height_m: 0.45, shelves: 12, bins_per_shelf: 3}\n  - {id: B", 7, "gondolas[0].shelves",
+     "12 shelves in 0.45 m"),
+    ("planogram:\n", "planogram:\n  A-1-1: {sku: juice-1l, count: 1}\n", 14, "A-1-1", "appears twice"),
+]
+
+
+@pytest.mark.parametrize("old, new, line, key, words", STORE_CASES, ids=[c[4][:30] + f"-{i}" for i, c in enumerate(STORE_CASES)])
+def test_bad_store_is_one_line_with_file_line_and_key(tmp_path, old, new, line, key, words):
+    path = _store(tmp_path, old, new)
+    with pytest.raises(InputError) as info:
+        load_store(path)
+    _one_line(info.value, path, line, key, words)
+
+
+SCENARIO_CASES = [
+    ("      - put_back: {sku: cola-330}\n", "      - pick:\n", 8, "shoppers[0].script[1]", "has no arguments"),
+    ("crowd: {arrivals_per_min: 2, until_s: 30,", "crowd: {arrivals_per_min: 2, until_s: 30, start_s: 40,", 13, "crowd", "not before it ends"),
+    ("crowd: {arrivals_per_min: 2, until_s: 30, personas: {quick: 1.0}}", "crowd: {arrivals_per_min: 2, until_s: 30, personas: {quick: .nan}}",
+     13, "crowd.personas.quick", "finite number"),
+    ("duration_s: 60", "duration_s: .inf", 3, "duration_s", "finite number"),
+    ("enter_at_s: 2", "enter_at_s: 200", 10, "shoppers[1].enter_at_s", "after the scenario ends"),
+    ("enter_at_s: 2", "enter_at_s: true", 10, "shoppers[1].enter_at_s", "valid number"),
+    ("{sku: juice-1l, bin: B-2-3}", "{sku: cola-330, bin: B-2-2}", 12, "shoppers[1].script[0].pick.bin", "bin B-2-2 holds 0 cola-330"),
+    ("{sku: juice-1l, bin: B-2-3}", "{sku: juice-1l, bin: B-2-3, qty: 5}", 12, "shoppers[1].script[0].pick.sku",
+     "the scripts pick 5 juice-1l by here; the store stocks 4"),
+    ("      - pick: {sku: juice-1l, bin: B-2-3}\n", "      - give: {sku: juice-1l, to: alice}\n", 12, "shoppers[1].script[0].give.sku",
+     "has no juice-1l to give"),
+    ("      - put_back: {sku: cola-330}\n", "      - put_back: {sku: juice-1l}\n", 8, "shoppers[0].script[1].put_back.sku",
+     "has no juice-1l to put back"),
+    ("      - put_back: {sku: cola-330}\n", "      - put_back: {sku: cola-330}\n      - sync: x\n      - sync: y\n", 9, "shoppers[0].script[2].sync",
+     "sync 'x' can never complete"),
+    ("seed: 0", "seed: 0", 0, "", ""),  # placeholder replaced below
+]
+SCENARIO_CASES[-1] = ("duration_s: 60", "seed: -1\nduration_s: 60", 3, "seed", "greater than or equal to 0")
+
+
+@pytest.mark.parametrize("old, new, line, key, words", SCENARIO_CASES, ids=[c[4][:30] + f"-{i}" for i, c in enumerate(SCENARIO_CASES)])
+def test_bad_scenario_is_one_line_with_file_line_and_key(tmp_path, old, new, line, key, words):
+    path = _scenario(tmp_path, old, new)
+    if "sync: x" in new:  # bob waits at y then x: the two wait for each other for ever
+        path.write_text(path.read_text().replace("      - pick: {sku: juice-1l, bin: B-2-3}\n",
+                                                 "      - sync: y\n      - sync: x\n"))
+    with pytest.raises(InputError) as info:
+        validate_file(path)
+    _one_line(info.value, path, line, key, words)
+
+
+def test_syncs_in_the_same_order_are_fine(tmp_path):
+    path = _scenario(tmp_path, "      - put_back: {sku: cola-330}\n", "      - sync: x\n      - sync: y\n")
+    path.write_text(path.read_text().replace("      - pick: {sku: juice-1l, bin: B-2-3}\n", "      - sync: x\n      - sync: y\n"))
+    validate_file(path)
+
+
+def test_a_given_item_can_be_put_back_by_its_receiver(tmp_path):
+    path = _scenario(tmp_path, "      - put_back: {sku: cola-330}\n", "      - give: {sku: cola-330, to: bob}\n")
+    path.write_text(path.read_text().replace("bin: B-2-3}\n", "bin: B-2-3}\n      - put_back: {sku: cola-330}\n"))
+    validate_file(path)
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("a: 1\nb: 2\na: 3\n", 3, "key 'a' appears twice in one mapping (first on line 1)"),
+    ("a: &x\n  b: *x\n", 2, "refers to its own anchor"),
+    ("a: " + "[" * 1000 + "]" * 1000 + "\n", 1, "nested more than 64 levels deep"),
+    ("a: 1\n\x00\n", 2, "not allowed in YAML"),
+])
+def test_yaml_loader_refuses_with_the_line(tmp_path, text, line, words):
+    path = tmp_path / "x.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError) as info:
+        load_yaml(path)
+    assert f"{path}:{line}:" in str(info.value) and words in str(info.value)
+
+
+def test_alias_bomb_is_refused_fast(tmp_path):
+    from bench.fuzz import BOMB
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(BOMB)
+    assert len(BOMB) < 400  # the 342-byte class: 9^9 strings when expanded
+    t0 = time.process_time()
+    with pytest.raises(InputError, match="expands to more than"):
+        load_yaml(path)
+    assert time.process_time() - t0 < 1.0  # CPU time: a busy machine does not make it fail
+
+
+def test_merge_keys_still_work(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text("base: &b {x: 1, y: 2}\nd:\n  <<: *b\n  x: 5\n")
+    data, _ = load_yaml(path)
+    assert data["d"] == {"x": 5, "y": 2}
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["run", "--seed", "-1"], "--seed"),
+    (["run", "--seconds", "nan"], "--seconds"),
+    (["run", "--seconds", "-1"], "--seconds"),
+    (["bench", "standard", "--workers", "0"], "--workers"),
+    (["validate", "a\x00b.yaml"], "not a usable path"),
+])
+def test_bad_command_line_is_one_line_and_exit_2(capsys, argv, words):
+    with pytest.raises(SystemExit) as info:
+        run_sim.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and words in err
+
+
+def test_record_into_an_existing_folder_is_refused(capsys, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        run_sim.main(["record", "assets/stores/tiny_store.yaml", "--out", str(tmp_path)])
+    assert info.value.code == 2
+    assert "is a folder" in capsys.readouterr().err
