@@ -36,9 +36,13 @@ Choices:
   time spent waiting for the next message), `stack` (the whole checkout stack),
   then the stack's own per-stage costs (`CheckoutStack.stage_s`).
 - A stack exception on one message is a runtime fault: it is recorded in
-  `errors` (each distinct fault once, with a count) and the episode goes on.
+  `errors` (each distinct fault once, with a count) and the episode goes on;
+  every receipt issued after the first fault is flagged for review, its
+  reason naming the fault (`flag_after_fault`).
 """
 from __future__ import annotations
+
+import dataclasses
 
 import time
 from collections import Counter
@@ -101,6 +105,7 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
                                                                    "store": sim.layout.name, "mode": ",".join(modes)})
         faults = {m: Counter() for m in modes}
         issued: dict[str, list] = {m: [] for m in modes}
+        faulted_from: dict[str, int | None] = dict.fromkeys(modes)  # receipts from this index on came after a fault
         track_frames: dict[str, list] = {m: [] for m in modes}
         stack_s = dict.fromkeys(modes, 0.0)
         truth_frames: list = []
@@ -122,6 +127,8 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
             for m, stack in stacks.items():
                 tb = time.perf_counter()
                 issued[m].extend(_guarded(stack.consume, msg, faults[m], what))
+                if faults[m] and faulted_from[m] is None:
+                    faulted_from[m] = len(issued[m])
                 stack_s[m] += time.perf_counter() - tb
             if sim.t_s + 1e-9 >= next_sample_s:
                 peak = max(peak, len(sim.ledger.inside))
@@ -147,7 +154,7 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
                 mode=m,
                 sim=sim,
                 stack=stack,
-                issued=issued[m],
+                issued=flag_after_fault(issued[m], faulted_from[m], faults[m]),
                 truth_frames=truth_frames,
                 track_frames=track_frames[m],
                 wall_seconds=sim_s + stack_s[m],  # this stack's own share: the shared sim plus itself
@@ -171,7 +178,8 @@ def score_episode(*, scenario: str, seed: int, mode: str, sim, stack, issued: li
                              for e in getattr(ledger, "faults", ())]
     unfinished = sorted(a for a in ledger.members if a not in ledger.closed)
     prices = {sku: item.price for sku, item in sim.layout.catalog.items()}
-    receipts = score_receipts([_as_issued(r) for r in issued], truth, prices, unfinished=unfinished)
+    receipts = score_receipts([r if isinstance(r, IssuedReceipt) else _as_issued(r) for r in issued], truth, prices,
+                              unfinished=unfinished)
     true_events = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, 1, e.account)
                    for e in ledger.events if e.kind in ("take", "put_back")]
     detected = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account) for e in getattr(stack, "events", ())]
@@ -208,6 +216,22 @@ def _as_issued(receipt) -> IssuedReceipt:
         total=getattr(receipt, "total", None),
         reasons=tuple(getattr(receipt, "reasons", ())),
     )
+
+
+def flag_after_fault(issued: list, faulted_from: int | None, faults: Counter) -> list:
+    """The issued receipts, those from index `faulted_from` on flagged for review with the first fault as reason.
+
+    A stack that raised once may have lost a weight change or a track, so every receipt it issued
+    afterwards may be wrong: each is flagged (never silently trusted); the ones before stand.
+    """
+    if faulted_from is None:
+        return list(issued)
+    first = next(iter(faults), "stack fault")
+    out = list(issued[:faulted_from])
+    for r in issued[faulted_from:]:
+        flagged = _as_issued(r)
+        out.append(dataclasses.replace(flagged, flagged=True, reasons=flagged.reasons + (f"issued after a {first}",)))
+    return out
 
 
 def _guarded(fn, msg, faults: Counter, what: str) -> list:

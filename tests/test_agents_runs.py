@@ -12,6 +12,7 @@ import pytest
 
 from agents import build_simulation, load_scenario
 from agents.scenario import Scenario
+from sim.errors import InputError
 from sim.stream import StreamDigest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,14 +115,24 @@ def test_a_crowd_gets_through_the_tiny_store_without_stalls_and_the_shelves_matc
     sim.close()
 
 
-def test_pick_from_a_bin_without_that_item_is_a_scenario_fault_and_the_shopper_still_leaves():
+def test_pick_from_a_bin_without_that_item_is_refused_at_load_time():
     sc = Scenario(name="fault", store="tiny_store", seed=0, duration_s=60)
     sc.add_shopper("alice", account="a").pick("juice-1l", bin="A-1-1").pick("cola-330")
+    with pytest.raises(InputError, match=r"shoppers\[0\]\.script\[0\]\.pick\.bin: bin A-1-1 holds 6 cola-330 at opening"):
+        build_simulation(sc, seed=0, cameras=False)
+
+
+def test_a_step_impossible_only_at_run_time_is_a_scenario_fault_and_the_shopper_still_leaves():
+    # bob walks straight out; by the time alice holds her cola he has left, so the hand-over cannot happen
+    # (no load-time check can know that: it depends on how long the walk and the pick take)
+    sc = Scenario(name="fault", store="tiny_store", seed=0, duration_s=90)
+    sc.add_shopper("bob", account="b")
+    sc.add_shopper("alice", account="a", enter_at_s=1.0).pick("cola-330").give("cola-330", "bob")
     sim, _, _ = _run(sc)
     (fault,) = sim.ledger.faults
-    assert "alice" in fault.message and "A-1-1" in fault.message and "juice-1l" in fault.message
-    assert not sim.ledger.events_of("take")
-    assert sim.ledger.closed_receipts == {"a": {}}
+    assert "alice" in fault.message and "bob" in fault.message and "left" in fault.message
+    assert [e.sku for e in sim.ledger.events_of("take")] == ["cola-330"]
+    assert sim.ledger.closed_receipts == {"a": {"cola-330": 1}, "b": {}}
     sim.close()
 
 

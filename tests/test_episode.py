@@ -81,3 +81,25 @@ def test_stack_fault_is_recorded_and_the_episode_goes_on(monkeypatch):
     receipt = report["receipts"][0]
     assert receipt["truth"] == {"cola-330": 1}
     assert receipt["issued"] is False or receipt["flagged"] is True
+
+
+def test_receipts_issued_after_a_stack_fault_are_flagged_with_the_fault(monkeypatch):
+    from checkout.stack import CheckoutStack
+
+    real_consume = CheckoutStack.consume
+    batches = {"n": 0}
+
+    def consume(self, msg):  # one load-cell batch lost mid-run (before the take), then the stack carries on
+        if type(msg).__name__ == "LoadCellBatch":
+            batches["n"] += 1
+            if batches["n"] == 20:
+                raise ValueError("bad batch")
+        return real_consume(self, msg)
+
+    monkeypatch.setattr(CheckoutStack, "consume", consume)
+    report = run_episode(str(PICK_ONE), 0, modes=("weight",))["weight"]
+    assert report["errors"] == ["stack fault on LoadCellBatch: ValueError: bad batch"]
+    (receipt,) = report["receipts"]
+    assert receipt["issued"] is True and receipt["flagged"] is True
+    assert any("issued after a stack fault on LoadCellBatch" in why for why in receipt["reasons"])
+    assert report["review_rate"] == 1.0
