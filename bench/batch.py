@@ -14,11 +14,13 @@ mode instead. Where the jobs run:
 - `local` backend (default): each episode runs in a fresh spawned process, at
   most `workers` at a time. A fresh process per episode keeps pybullet clients,
   memory and any native crash to that episode alone: a worker that dies becomes
-  one error row, and the bench goes on.
+  one error row, and the bench goes on. A worker dies with the bench, however
+  the bench dies (even `kill -9`): see `_die_with_parent`.
 - `ray` backend: the same function as Ray tasks (`num_cpus=1` each), on a local
-  runtime started with `workers` CPUs and no dashboard, or on the cluster at
-  `ray_address` (the project folder is shipped as the job's working_dir there).
-  Same rows as the local backend, timings aside.
+  runtime started with `workers` CPUs, no dashboard, listening on 127.0.0.1
+  only (`start_local_ray`), or on the cluster at `ray_address` (the project
+  folder is shipped as the job's working_dir there), which is checked to answer
+  first (`check_ray_address`). Same rows as the local backend, timings aside.
 
 `results.jsonl` gets one row per (scenario, seed, mode), appended and flushed
 as its job ends; a rerun over the same `--out` skips a (scenario, seed) whose
@@ -44,6 +46,7 @@ Suites (`assets/suites/NAME.yaml`) are named lists of scenarios × seeds:
 """
 from __future__ import annotations
 
+import ctypes
 import importlib
 import inspect
 import json
@@ -62,6 +65,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
+from urllib.parse import urlsplit
 
 from sim.errors import InputError, Where
 from sim.yamlsrc import load_yaml
@@ -213,6 +217,8 @@ def run_bench(
     assert backend in ("local", "ray"), f"backend must be local or ray, not {backend!r}"
     assert workers >= 1, "workers must be at least 1"
     _import_episode_fn(episode_fn)  # fail here, once, rather than in every worker
+    if backend == "ray" and ray_address:
+        check_ray_address(ray_address)  # before anything is written to `out_dir`
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     results_path = out / RESULTS_FILE
@@ -336,6 +342,49 @@ def append_row(path: Path, row: Mapping) -> None:
         os.fsync(f.fileno())
 
 
+def check_ray_address(address: str, *, timeout_s: float = 5.0) -> None:
+    """Raise `InputError` unless something answers at `address` (HOST:PORT, or ray://HOST[:PORT]) within `timeout_s`.
+
+    `ray.init(address=...)` retries an address where nothing listens for minutes before it gives up; a TCP
+    connect says the same in milliseconds (refused) or at most `timeout_s` (no answer). `auto` and `local` are
+    Ray's own words (find a running cluster, start a new one) and are left to Ray. Only reachability is checked:
+    a port that answers but is no Ray cluster still leaves Ray to retry.
+    """
+    where = Where(Path("--ray-address"))
+    if address in ("auto", "local"):
+        return
+    host, port = _split_ray_address(address, where)
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except socket.gaierror as exc:
+        raise InputError(where, f"cannot reach a Ray cluster at {host}:{port} (unknown host: {exc.strerror})") from None
+    except TimeoutError:
+        raise InputError(where, f"cannot reach a Ray cluster at {host}:{port} (no answer in {timeout_s:g} s)") from None
+    except OSError as exc:
+        reason = (exc.strerror or _one_line(exc)).lower()
+        raise InputError(where, f"cannot reach a Ray cluster at {host}:{port} ({reason})") from None
+
+
+def start_local_ray(workers: int) -> None:
+    """The bench's own Ray runtime: `workers` CPUs, no dashboard, every server on 127.0.0.1 only.
+
+    Ray binds its gRPC servers (GCS, raylet, object manager, each driver's and worker's core worker) and the
+    runtime-env agent to all interfaces unless the node's address is 127.0.0.1, and then to loopback: a
+    runtime that only this machine uses has no reason to be reachable from the network. `address="local"`
+    starts a new runtime even where RAY_ADDRESS or a `ray start` cluster would otherwise be joined.
+
+    A driver killed outright (SIGKILL) leaves no runtime behind, though not at once: Ray starts the GCS and
+    the raylet fate-shared with the driver (`PR_SET_PDEATHSIG` on Linux) and the workers exit when their
+    raylet goes, all within seconds; the dashboard and runtime-env agents see the raylet gone as quickly but
+    first try for 60 s to report it to the dead GCS, so they exit about a minute later.
+    """
+    import ray
+
+    ray.init(address="local", num_cpus=workers, include_dashboard=False, log_to_driver=False,
+             _node_ip_address="127.0.0.1")
+
+
 def _run_local(todo: Sequence[EpisodeJob], out: Path, workers: int, episode_fn: str,
                sink: Callable[[dict], None], _address: str | None) -> None:
     import multiprocessing
@@ -347,7 +396,9 @@ def _run_local(todo: Sequence[EpisodeJob], out: Path, workers: int, episode_fn: 
         while queue or running:
             while queue and len(running) < workers:
                 job = queue.pop()
-                pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx)
+                # Spawned from this thread, which outlives every pool: `_die_with_parent` ties each worker to it.
+                pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_die_with_parent,
+                                           initargs=(os.getpid(),))
                 running[pool.submit(run_one, episode_fn, asdict(job), _episode_dir(out, job))] = (job, pool)
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -371,6 +422,64 @@ def _run_local(todo: Sequence[EpisodeJob], out: Path, workers: int, episode_fn: 
                     proc.terminate()
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Pool worker initializer: end this worker as soon as the bench process `parent_pid` is gone.
+
+    A pool worker waits on its call queue, a pipe whose write end it holds itself, so it never sees EOF when
+    the bench dies; `_run_local`'s clean-up runs only when the bench can run code (Ctrl-C, SIGTERM). After a
+    SIGKILL or a native crash of the bench the worker would run its episode on and then wait forever. On
+    Linux the kernel sends SIGKILL when the parent dies (`PR_SET_PDEATHSIG`; the parent is the spawning
+    thread, `_run_local`'s, which outlives its workers). SIGKILL, not SIGTERM: the episode's native code must
+    not be able to ignore it, and its result has nowhere to go anyway. Elsewhere a daemon thread watches the
+    parent pid.
+
+    Killing the workers also ends multiprocessing's resource tracker: it exits on EOF of its pipe, whose
+    write ends are held by the bench and by every spawned worker (each is handed the tracker's fd).
+    """
+    if _set_parent_death_signal(signal.SIGKILL):
+        if os.getppid() != parent_pid:  # the bench died before the signal was armed: nothing will send it
+            os._exit(1)
+        return
+    threading.Thread(target=_watch_parent, args=(parent_pid,), name="bench-parent-watch", daemon=True).start()
+
+
+def _set_parent_death_signal(sig: int) -> bool:
+    """Ask the kernel to send `sig` to this process when its parent dies; False where it cannot (not Linux)."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.prctl(1, int(sig), 0, 0, 0) == 0  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return False
+
+
+def _watch_parent(parent_pid: int, poll_s: float = 0.5) -> None:
+    """Exit the process once it has been re-parented: its parent `parent_pid` has died."""
+    while os.getppid() == parent_pid:
+        time.sleep(poll_s)
+    os._exit(1)
+
+
+def _split_ray_address(address: str, where: Where) -> tuple[str, int]:
+    """(host, port) of HOST:PORT, [IPV6]:PORT or ray://HOST[:PORT] (the Ray Client port 10001 by default)."""
+    scheme, sep, rest = address.partition("://")
+    if not sep:
+        scheme, rest = "", address
+    expected = f"expected HOST:PORT or ray://HOST[:PORT], not {address!r}"
+    if scheme not in ("", "ray") or not rest or "/" in rest or "@" in rest:
+        raise InputError(where, expected)
+    try:
+        parts = urlsplit(f"//{rest}")
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is no number, or out of range
+        raise InputError(where, expected) from None
+    port = 10001 if port is None and scheme == "ray" else port
+    if not host or not port:
+        raise InputError(where, expected)
+    return host, port
+
+
 def _run_ray(todo: Sequence[EpisodeJob], out: Path, workers: int, episode_fn: str,
              sink: Callable[[dict], None], address: str | None) -> None:
     import ray
@@ -378,11 +487,14 @@ def _run_ray(todo: Sequence[EpisodeJob], out: Path, workers: int, episode_fn: st
     started = False
     if not ray.is_initialized():
         if address:
-            ray.init(address=address, log_to_driver=False,
-                     runtime_env={"working_dir": str(ROOT),
-                                  "excludes": [".venv", ".git", "out", ".cache", "*.mcap", "**/__pycache__"]})
+            try:
+                ray.init(address=address, log_to_driver=False,
+                         runtime_env={"working_dir": str(ROOT),
+                                      "excludes": [".venv", ".git", "out", ".cache", "*.mcap", "**/__pycache__"]})
+            except ConnectionError as exc:  # e.g. `auto` with no cluster running
+                raise InputError(Where(Path("--ray-address")), _one_line(exc)) from None
         else:
-            ray.init(num_cpus=workers, include_dashboard=False, log_to_driver=False)
+            start_local_ray(workers)
         started = True
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(run_one)
