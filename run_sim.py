@@ -61,9 +61,17 @@ def _workers(text: str) -> int:
     return value
 
 
+def _path(text: str) -> str:
+    """A path as the operating system can take it: no NUL byte, no name over 255 bytes, at most 4096 bytes."""
+    raw = text.encode("utf-8", "surrogateescape")
+    if "\x00" in text or len(raw) > 4096 or any(len(part) > 255 for part in raw.split(b"/")):
+        raise argparse.ArgumentTypeError(f"not a usable path: {text[:60]!r}{'...' if len(text) > 60 else ''}")
+    return text
+
+
 def _new_file(text: str) -> str:
-    """A file to write: not a folder, and its folder exists or can be made."""
-    path = Path(text)
+    """A file to write: not a folder."""
+    path = Path(_path(text))
     if not text or path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; name a file to write")
     return text
@@ -71,7 +79,7 @@ def _new_file(text: str) -> str:
 
 def _out_dir(text: str) -> str:
     """A folder to write into: not an existing file."""
-    path = Path(text)
+    path = Path(_path(text))
     if not text or (path.exists() and not path.is_dir()):
         raise argparse.ArgumentTypeError(f"{text!r} is a file; name a folder to write into")
     return text
@@ -99,7 +107,7 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
 
     run = sub.add_parser("run", help="run a scenario headless and print its report (a store file: load cells only)")
-    run.add_argument("store", nargs="?", default=None, metavar="SCENARIO|STORE",
+    run.add_argument("store", nargs="?", type=_path, default=None, metavar="SCENARIO|STORE",
                      help="a scenario file (default: the default scenario) or a store file")
     run.add_argument("--seed", type=_seed, default=None, help="overrides the scenario's seed (store runs: default 0)")
     run.add_argument("--seconds", type=_sim_seconds, default=2.0, help="store runs only: sim seconds to run")
@@ -109,7 +117,7 @@ def _build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
 
     bench = sub.add_parser("bench", help="run many episodes headless (process pool or Ray) and summarise them")
-    bench.add_argument("targets", nargs="+", metavar="SUITE|SCENARIO",
+    bench.add_argument("targets", nargs="+", type=_path, metavar="SUITE|SCENARIO",
                        help="suite names (assets/suites/NAME.yaml), suite files or scenario files")
     bench.add_argument("--seeds", default=None, help="A:B (range(A, B)), N or N,M,...; overrides the suites' seeds")
     bench.add_argument("--workers", type=_workers, default=2, help="episodes at once (default 2)")
@@ -124,11 +132,11 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.set_defaults(func=_cmd_bench)
 
     validate = sub.add_parser("validate", help="check store files")
-    validate.add_argument("files", nargs="+")
+    validate.add_argument("files", nargs="+", type=_path)
     validate.set_defaults(func=_cmd_validate)
 
     gui = sub.add_parser("gui", help="the desktop window on a live episode (a scenario, or a store to spawn shoppers in)")
-    gui.add_argument("target", nargs="?", default=None, metavar="SCENARIO|STORE")
+    gui.add_argument("target", nargs="?", type=_path, default=None, metavar="SCENARIO|STORE")
     gui.add_argument("--seed", type=_seed, default=None, help="default: the scenario's own seed (0 for a store)")
     gui.add_argument("--frames", type=int, default=None, help="run this many UI frames, then close")
     gui.add_argument("--screenshot", default=None, metavar="FILE", help="save the window as a PNG on closing")
@@ -142,16 +150,18 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.set_defaults(func=_cmd_gui)
 
     record = sub.add_parser("record", help="run a scenario (or a store alone) and record its stream and truth to MCAP")
-    record.add_argument("target", metavar="SCENARIO|STORE")
+    record.add_argument("target", type=_path, metavar="SCENARIO|STORE")
     record.add_argument("--out", type=_new_file, required=True, metavar="LOG", help="the MCAP file to write")
     record.add_argument("--seed", type=_seed, default=None, help="default: the scenario's own seed (0 for a store)")
     record.add_argument("--seconds", type=_sim_seconds, default=None, help="sim seconds (a store: default 10; a scenario: at most)")
     record.set_defaults(func=_cmd_record)
 
     replay = sub.add_parser("replay", help="feed a recording's sensor stream to the checkout stack, score it against its truth")
-    replay.add_argument("log", metavar="LOG")
+    replay.add_argument("log", type=_path, metavar="LOG")
     replay.add_argument("--out", default=None, metavar="DIR", help="write report.json and report.md there")
     replay.add_argument("--mode", choices=("fused", "weight", "vision"), default="fused", help="checkout stack ablation")
+    replay.add_argument("--salvage", action="store_true",
+                        help="read past damaged records: a partial report, a warning on stderr and exit 0 (else exit 2)")
     replay.set_defaults(func=_cmd_replay)
     return parser
 
@@ -174,20 +184,24 @@ def _cmd_replay(args: argparse.Namespace) -> int:
 
     if not Path(args.log).is_file():
         raise InputError(Where(Path(args.log)), "no such log file")
-    report, reader = replay_log(args.log, args.out, args.mode)
+    report, reader = replay_log(args.log, args.out, args.mode, salvage=args.salvage)
     if report.get("scored", True) and "receipt_accuracy" in report:
         from scoring.report import summary_lines
 
         print("\n".join(summary_lines(report)))
     else:
+        why = "its truth was lost to the damage" if reader.truth_lost else "the log has no truth"
         for r in report["receipts"]:
-            print(f"receipt {r['account']}: {r['items']} (not scored: the log has no truth)")
+            print(f"receipt {r['account']}: {r['items']} (not scored: {why})")
     if args.out:
         print(f"report: {Path(args.out) / 'report.json'}, {Path(args.out) / 'report.md'}")
-    if reader.damage is not None:
-        print(str(reader.damage), file=sys.stderr)
-        return 2
-    return 0
+    if reader.damage is None:
+        return 0
+    if args.salvage:  # asked for: a warning, and the report says PARTIAL
+        print(f"{reader.damage_note()}; salvaged: the report is partial", file=sys.stderr)
+        return 0
+    print(str(reader.damage), file=sys.stderr)
+    return 2
 
 
 def _cmd_gui(args: argparse.Namespace) -> int:

@@ -27,8 +27,9 @@ What each kind exercises:
   files the way the real ones start (a store run: its store is loaded, not
   built in physics): the command line's own checks are
   fuzzed, not a minute of simulation per case;
-- `recording`: `run_sim.main(["replay", LOG])` over a damaged copy of a small
-  recording (the tiny store, 0.5 s), the real replay, stack and scoring.
+- `recording`: `run_sim.main(["replay", LOG])` (with `--salvage` for a third of
+  the cases) over a damaged copy of a small recording (the tiny store, 0.5 s):
+  the real replay, stack and scoring, no stand-ins.
 
 Case `i` of a run with seed `S` is the same everywhere (`random.Random(f"{S}:{kind}:{i}")`),
 so a failure is reproduced with `--only KIND:I`.
@@ -44,7 +45,6 @@ import multiprocessing as mp
 import os
 import random
 import shutil
-import struct
 import sys
 import tempfile
 import time
@@ -110,7 +110,10 @@ def _set(data: Any, loc: tuple, value: Any) -> Any:
 def mutate_data(data: Any, rnd: random.Random) -> tuple[Any, list[str]]:
     """One to three structural mutations of a parsed document; returns it and what was done."""
     done: list[str] = []
-    for _ in range(rnd.choice((1, 1, 1, 2, 3))):
+    want = rnd.choice((1, 1, 1, 2, 3))
+    for _ in range(50):  # an op that does not fit the place it drew (a key added to a number) draws again
+        if len(done) >= want:
+            break
         paths = _paths(data)
         loc = rnd.choice(paths[1:] or paths)
         value = _get(data, loc)
@@ -193,13 +196,12 @@ def make_yaml_case(base: Path, rnd: random.Random, out: Path, *, fix_store: bool
 
         data["store"] = str(Scenario(data.get("name", "x"), data["store"], base_dir=base.parent).store_path)
     what = [base.name]
-    if rnd.random() < 0.75:
+    structural = rnd.random() < 0.8
+    if structural:
         data, done = mutate_data(data, rnd)
         what += done
-        text = _dump(data)
-    else:
-        text = _dump(data)
-    if rnd.random() < 0.3:
+    text = _dump(data)
+    if not structural or rnd.random() < 0.15:
         text, done_t = mutate_text(text, rnd)
         what.append(done_t)
     out.write_bytes(text.encode("utf-8", "surrogateescape"))
@@ -319,11 +321,12 @@ def _cli_argv(rnd: random.Random, tmp: Path, log: Path | None) -> list[str]:
     return argv
 
 
-def _run_cli(argv: list[str]) -> tuple[str, str]:
+def _run_cli(argv: list[str], *, stand_ins: bool = True) -> tuple[str, str]:
     import run_sim
 
     err = io.StringIO()
-    with _StandIns(), contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+    with _StandIns() if stand_ins else contextlib.nullcontext(), contextlib.redirect_stderr(err), \
+            contextlib.redirect_stdout(io.StringIO()):
         try:
             rc = run_sim.main(argv)
         except _WouldRun:
@@ -363,8 +366,9 @@ def damage_log(base: Path, rnd: random.Random, out: Path) -> str:
         data += bytes(rnd.randrange(256) for _ in range(rnd.choice((1, 100, 5000))))
         what = "garbage appended"
     elif op == "opcode":
-        opcodes = _record_offsets(bytes(data))
-        i = rnd.choice(opcodes) if opcodes else 8
+        from sim.recording import record_spans
+
+        i = rnd.choice(record_spans(base))[0]
         data[i] = rnd.choice((0x00, 0x7F, 0xFF, rnd.randrange(256)))
         what = f"record opcode at byte {i} damaged"
     elif op == "empty":
@@ -375,18 +379,6 @@ def damage_log(base: Path, rnd: random.Random, out: Path) -> str:
         what = "magic damaged"
     out.write_bytes(bytes(data))
     return what
-
-
-def _record_offsets(data: bytes) -> list[int]:
-    """Byte offsets of the top-level MCAP records (opcode u8, length u64), after the magic."""
-    out, i = [], 8
-    while i + 9 <= len(data):
-        out.append(i)
-        (length,) = struct.unpack_from("<Q", data, i + 1)
-        i += 9 + length
-        if length > len(data):
-            break
-    return out
 
 
 def run_case(kind: str, index: int, seed: int, tmp: Path, log: Path | None = None) -> CaseResult:
@@ -413,7 +405,7 @@ def run_case(kind: str, index: int, seed: int, tmp: Path, log: Path | None = Non
             assert log is not None, "the recording fuzz needs a base recording"
             path = tmp / f"log-{index}.mcap"
             what = damage_log(log, rnd, path)
-            outcome, detail = _run_cli(["replay", str(path)])
+            outcome, detail = _run_cli(["replay", str(path)] + (["--salvage"] if rnd.random() < 0.3 else []), stand_ins=False)
             path.unlink(missing_ok=True)
         else:
             raise ValueError(f"unknown fuzz kind {kind!r}")

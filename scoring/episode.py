@@ -154,7 +154,7 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
                 mode=m,
                 sim=sim,
                 stack=stack,
-                issued=flag_after_fault(issued[m], faulted_from[m], faults[m]),
+                issued=flag_after_fault(issued[m], faulted_from[m], f"issued after a {next(iter(faults[m]), 'stack fault')}"),
                 truth_frames=truth_frames,
                 track_frames=track_frames[m],
                 wall_seconds=sim_s + stack_s[m],  # this stack's own share: the shared sim plus itself
@@ -178,8 +178,7 @@ def score_episode(*, scenario: str, seed: int, mode: str, sim, stack, issued: li
                              for e in getattr(ledger, "faults", ())]
     unfinished = sorted(a for a in ledger.members if a not in ledger.closed)
     prices = {sku: item.price for sku, item in sim.layout.catalog.items()}
-    receipts = score_receipts([r if isinstance(r, IssuedReceipt) else _as_issued(r) for r in issued], truth, prices,
-                              unfinished=unfinished)
+    receipts = score_receipts([as_issued(r) for r in issued], truth, prices, unfinished=unfinished)
     true_events = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, 1, e.account)
                    for e in ledger.events if e.kind in ("take", "put_back")]
     detected = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account) for e in getattr(stack, "events", ())]
@@ -207,7 +206,9 @@ def receipt_counts(receipts: Iterable[dict]) -> dict[str, int]:
 # --- helpers -------------------------------------------------------------------------------------------------------
 
 
-def _as_issued(receipt) -> IssuedReceipt:
+def as_issued(receipt) -> IssuedReceipt:
+    if isinstance(receipt, IssuedReceipt):
+        return receipt
     return IssuedReceipt(
         account=receipt.account,
         items=dict(receipt.items),
@@ -218,20 +219,17 @@ def _as_issued(receipt) -> IssuedReceipt:
     )
 
 
-def flag_after_fault(issued: list, faulted_from: int | None, faults: Counter) -> list:
-    """The issued receipts, those from index `faulted_from` on flagged for review with the first fault as reason.
+def flag_after_fault(issued: list, faulted_from: int | None, reason: str) -> list[IssuedReceipt]:
+    """The issued receipts as `IssuedReceipt`s, those from index `faulted_from` on flagged for review with `reason`.
 
-    A stack that raised once may have lost a weight change or a track, so every receipt it issued
-    afterwards may be wrong: each is flagged (never silently trusted); the ones before stand.
+    A stack that raised once (or read a stream with a hole in it) may have lost a weight change or a
+    track, so every receipt it issued afterwards may be wrong: each is flagged, never silently trusted;
+    the ones before stand.
     """
+    out = [as_issued(r) for r in issued]
     if faulted_from is None:
-        return list(issued)
-    first = next(iter(faults), "stack fault")
-    out = list(issued[:faulted_from])
-    for r in issued[faulted_from:]:
-        flagged = _as_issued(r)
-        out.append(dataclasses.replace(flagged, flagged=True, reasons=flagged.reasons + (f"issued after a {first}",)))
-    return out
+        return out
+    return out[:faulted_from] + [dataclasses.replace(r, flagged=True, reasons=r.reasons + (reason,)) for r in out[faulted_from:]]
 
 
 def _guarded(fn, msg, faults: Counter, what: str) -> list:

@@ -10,6 +10,13 @@ the stack sees the same messages, bit for bit, in the same order.
 Choices: tracking truth in a replay comes from the recorded pose samples (head positions, at the
 ledger's pose rate), so its tracking figures may differ slightly from a live run's (which samples the
 shoppers' own positions); receipts and event figures do not.
+
+A bad log fails before the stack runs where it can: a first pass (`LogReader.truth()`) reads the whole
+file, checking its framing and checksums, channels, metadata and truth, and that it holds a sensor stream
+starting with `/store_info`; sensor messages are checked as the replay reads them. Damage does not stop a
+replay: it covers what precedes the damage (with `salvage`, what the log holds around it), and the report
+says so (`partial`, `damage`, and a PARTIAL line at the top of `report.md`); the command line exits 2
+unless salvaging.
 """
 from __future__ import annotations
 
@@ -18,8 +25,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from scoring.episode import track_positions
-from scoring.metrics import IssuedReceipt, ShelfEvent, match_events, score_receipts, tracking_quality
+from scoring.episode import as_issued, flag_after_fault, track_positions
+from scoring.metrics import ShelfEvent, match_events, score_receipts, tracking_quality
 from scoring.report import build_report, write_report
 from sim.recording import LogReader, RecordedTruth, record_stream
 
@@ -47,15 +54,22 @@ def record_episode(target: str | Path, seed: int | None, out: str | Path, second
     }
 
 
-def replay_log(log: str | Path, out_dir: str | Path | None = None, mode: str = "fused") -> tuple[dict, LogReader]:
+def replay_log(
+    log: str | Path, out_dir: str | Path | None = None, mode: str = "fused", salvage: bool = False,
+) -> tuple[dict, LogReader]:
     """Feed a log's sensor stream to the checkout stack, score it against the log's truth.
 
     Returns the report (receipts unscored when the log carries no truth) and the reader, whose
-    `damage` says whether the log was read to its end.
+    `damage` says whether the log was read to its end. `salvage`: read past damaged records (the
+    report is partial either way). Raises `InputError` for a log that is no MCAP, holds no sensor
+    stream, or carries a malformed message or metadata.
     """
     from checkout.stack import CheckoutStack
 
-    reader = LogReader(log)
+    reader = LogReader(log, salvage=salvage)
+    truth = reader.truth()  # the first pass: the whole file checked before the stack is built
+    reader.check_stream()
+    meta = reader.metadata
     stack = CheckoutStack(mode=mode)
     faults: Counter = Counter()
     issued: list = []
@@ -63,34 +77,45 @@ def replay_log(log: str | Path, out_dir: str | Path | None = None, mode: str = "
     store_info = None
     next_sample_s = 0.0
     last_t = 0.0
+    faulted_from: int | None = None  # receipts from this index on came after a stack fault or a hole in the log
     t0 = time.perf_counter()
     for msg in reader.messages():
         if store_info is None and type(msg).__name__ == "StoreInfo":
             store_info = msg
         issued.extend(_guarded(stack.consume, msg, faults))
+        if faulted_from is None and (faults or reader.damage is not None):
+            faulted_from = len(issued)
         last_t = max(last_t, float(getattr(msg, "t_s", 0.0)))
         if last_t + 1e-9 >= next_sample_s:
             track_frames.append((last_t, track_positions(stack, faults)))
             next_sample_s = last_t + 1.0 / TRACK_SAMPLE_HZ
     issued.extend(_guarded(lambda _: stack.finish(), None, faults))
     wall_s = time.perf_counter() - t0
-    damage = reader.damage
-    truth = reader.truth()
+    damage = reader.damage_note()
+    why = f"issued after a {next(iter(faults))}" if faults else f"issued after damage in the log ({damage})"
+    issued = flag_after_fault(issued, faulted_from, why)
     errors = [f"{what} (x{n})" if n > 1 else what for what, n in faults.items()]
     if damage is not None:
-        errors.append(str(damage))
-    meta = reader.metadata
+        errors.append(damage)
+    no_truth = ("the truth at the end of the log was lost to the damage" if reader.truth_lost
+                else "the log carries no truth")
     report = _score(
         meta.get("scenario", Path(log).stem), int(meta.get("seed", 0)), mode, issued, stack, truth, store_info,
-        track_frames, last_t, wall_s, errors,
+        track_frames, last_t, wall_s, errors, no_truth,
     )
     report["log"] = str(log)
+    if damage is not None:
+        report["partial"] = True
+        report["damage"] = damage
     if out_dir is not None:
         if report["scored"]:
             write_report(report, out_dir)
+            if damage is not None:
+                md = Path(out_dir) / "report.md"
+                title, _, rest = md.read_text(encoding="utf-8").partition("\n")
+                md.write_text("\n".join([title, "", _partial_line(damage, salvage), rest]), encoding="utf-8")
         else:
-            _write_unscored(report, Path(out_dir))
-    reader.damage = damage
+            _write_unscored(report, Path(out_dir), salvage)
     return report, reader
 
 
@@ -118,16 +143,17 @@ def _build(target: Path, seed: int | None, seconds: float | None):
     return build_simulation(scenario, seed=seed), duration, scenario.name, seed
 
 
-def _score(name, seed, mode, issued, stack, truth: RecordedTruth | None, store_info, track_frames, sim_s, wall_s, errors):
+def _score(name, seed, mode, issued, stack, truth: RecordedTruth | None, store_info, track_frames, sim_s, wall_s, errors,
+           no_truth="the log carries no truth"):
     prices = {p.sku: p.price for p in store_info.catalog} if store_info is not None else {}
-    issued_receipts = [_as_issued(r) for r in issued]
+    issued_receipts = [as_issued(r) for r in issued]
     detected = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account) for e in getattr(stack, "events", ())]
     if truth is None:
         return {  # nothing to score against: what the stack said, and why there are no figures
             "scenario": name, "seed": seed, "mode": mode, "scored": False, "sim_seconds": sim_s, "wall_seconds": wall_s,
             "receipts": [{"account": r.account, "items": dict(r.items), "confidence": r.confidence, "flagged": r.flagged}
                          for r in issued_receipts],
-            "errors": list(errors) + ["the log carries no truth: receipts are listed, not scored"],
+            "errors": list(errors) + [f"{no_truth}: receipts are listed, not scored"],
         }
     closed = truth.receipts.closed
     accounts = set(truth.receipts.at_end) | set(closed)
@@ -160,21 +186,20 @@ def _truth_frames(truth: RecordedTruth, times: list[float]) -> list:
     return frames
 
 
-def _write_unscored(report: dict, out_dir: Path) -> None:
+def _partial_line(damage: str, salvage: bool) -> str:
+    how = "read around the damage (--salvage)" if salvage else "read up to the damage"
+    return f"**PARTIAL**: the log is damaged and was {how}; the figures cover only what was read. {damage}\n"
+
+
+def _write_unscored(report: dict, out_dir: Path, salvage: bool = False) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     lines = [f"# {report['scenario']} (seed {report['seed']}, {report['mode']}): not scored", ""]
+    if report.get("partial"):
+        lines += [_partial_line(report["damage"], salvage)]
     lines += [f"- receipt {r['account']}: {r['items']}" for r in report["receipts"]] + [""]
     lines += [f"- error: {e}" for e in report["errors"]]
     (out_dir / "report.md").write_text("\n".join(lines) + "\n")
-
-
-def _as_issued(receipt) -> IssuedReceipt:
-    return IssuedReceipt(
-        account=receipt.account, items=dict(receipt.items), confidence=getattr(receipt, "confidence", None),
-        flagged=bool(getattr(receipt, "flagged", False)), total=getattr(receipt, "total", None),
-        reasons=tuple(getattr(receipt, "reasons", ())),
-    )
 
 
 def _guarded(fn, msg, faults: Counter) -> list:

@@ -176,3 +176,21 @@ def test_live_and_replayed_runs_of_a_scenario_give_the_same_receipts(pick_one_lo
 
     assert receipts(replayed) == receipts(live) and receipts(live)
     assert [r["truth"] for r in replayed["receipts"]] == [r["truth"] for r in live["receipts"]]
+
+
+@pytest.mark.slow
+def test_a_salvaged_replay_flags_the_receipts_issued_after_the_hole(pick_one_log, tmp_path):
+    from scoring.replay import replay_log
+    from sim.recording import record_spans
+
+    chunks = [(a, b) for a, b, name in record_spans(pick_one_log) if name == "Chunk"]
+    start, end = chunks[len(chunks) // 3]  # a hole a third of the way in: before the shopper leaves
+    data = bytearray(pick_one_log.read_bytes())
+    data[(start + end) // 2] ^= 0xFF
+    damaged = tmp_path / "holed.mcap"
+    damaged.write_bytes(bytes(data))
+    report, reader = replay_log(damaged, salvage=True)
+    assert reader.damage is not None and report["partial"] is True
+    (receipt,) = report["receipts"]
+    assert receipt["flagged"] is True
+    assert any(why.startswith("issued after damage in the log") for why in receipt["reasons"])
