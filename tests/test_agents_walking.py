@@ -77,7 +77,7 @@ def test_arm_angles_change_smoothly_as_a_hand_target_passes_beside_and_behind_th
 
 
 def test_next_action_says_what_the_shopper_is_about_to_do_in_the_store_words():
-    sc = Scenario(name="next", store="tiny_store", seed=0, duration_s=30)
+    sc = Scenario(name="next", store="tiny_store", seed=0, duration_s=200)  # bob enters at 100 s; the test steps 20 s
     sc.add_shopper("alice").pick("water-500", qty=2, bin="A-1-3").put_back("water-500").give("water-500", to="bob")
     sc.add_shopper("bob", enter_at_s=100).walk_to([1.0, 4.0])
     sim = build_simulation(sc, cameras=False)
