@@ -15,7 +15,7 @@ mode instead. Where the jobs run:
   most `workers` at a time. A fresh process per episode keeps pybullet clients,
   memory and any native crash to that episode alone: a worker that dies becomes
   one error row, and the bench goes on. A worker dies with the bench, however
-  the bench dies (even `kill -9`): see `_die_with_parent`.
+  the bench dies (even `kill -9`): see `die_with_parent`.
 - `ray` backend: the same function as Ray tasks (`num_cpus=1` each), on a local
   runtime started with `workers` CPUs, no dashboard, listening on 127.0.0.1
   only (`start_local_ray`), or on the cluster at `ray_address` (the project
@@ -396,8 +396,8 @@ def _run_local(todo: Sequence[EpisodeJob], out: Path, workers: int, episode_fn: 
         while queue or running:
             while queue and len(running) < workers:
                 job = queue.pop()
-                # Spawned from this thread, which outlives every pool: `_die_with_parent` ties each worker to it.
-                pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=_die_with_parent,
+                # Spawned from this thread, which outlives every pool: `die_with_parent` ties each worker to it.
+                pool = ProcessPoolExecutor(max_workers=1, mp_context=ctx, initializer=die_with_parent,
                                            initargs=(os.getpid(),))
                 running[pool.submit(run_one, episode_fn, asdict(job), _episode_dir(out, job))] = (job, pool)
             finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
@@ -422,7 +422,7 @@ def _run_local(todo: Sequence[EpisodeJob], out: Path, workers: int, episode_fn: 
                     proc.terminate()
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Pool worker initializer: end this worker as soon as the bench process `parent_pid` is gone.
 
     A pool worker waits on its call queue, a pipe whose write end it holds itself, so it never sees EOF when

@@ -119,7 +119,7 @@ def mutate_data(data: Any, rnd: random.Random) -> tuple[Any, list[str]]:
         value = _get(data, loc)
         op = rnd.choice(("bad", "bad", "perturb", "perturb", "perturb", "delete", "unknown", "dup_item", "empty", "swap"))
         name = ".".join(map(str, loc))
-        if op == "perturb" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        if op == "perturb" and isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             new = rnd.choice((value * rnd.choice((-1, 0, 0.5, 2, 10, 100, 1000)), value + rnd.uniform(-5, 5), round(value)))
             if isinstance(value, int) and rnd.random() < 0.5:
                 new = int(new) if math.isfinite(new) else new
@@ -423,20 +423,26 @@ def run_case(kind: str, index: int, seed: int, tmp: Path, log: Path | None = Non
 
 # -- the worker pool ----------------------------------------------------------
 
-def _worker(conn, seed: int, tmp: str, log: str | None) -> None:
-    os.environ.setdefault("PYBULLET_QUIET", "1")
-    while True:
-        job = conn.recv()
-        if job is None:
-            return
-        kind, index = job
-        conn.send(asdict(run_case(kind, index, seed, Path(tmp), Path(log) if log else None)))
+def _worker(conn, parent_pid: int, seed: int, tmp: str, log: str | None) -> None:
+    from bench.batch import die_with_parent
+
+    die_with_parent(parent_pid)  # a fuzz run killed outright takes its worker with it, even mid-case
+    try:
+        while True:
+            job = conn.recv()
+            if job is None:
+                return
+            kind, index = job
+            conn.send(asdict(run_case(kind, index, seed, Path(tmp), Path(log) if log else None)))
+    except (EOFError, BrokenPipeError):  # the fuzz run is gone: nobody to answer
+        return
 
 
 class _Worker:
     def __init__(self, ctx, seed: int, tmp: Path, log: Path | None) -> None:
         self.conn, child = ctx.Pipe()
-        self.proc = ctx.Process(target=_worker, args=(child, seed, str(tmp), str(log) if log else None), daemon=True)
+        self.proc = ctx.Process(target=_worker, args=(child, os.getpid(), seed, str(tmp), str(log) if log else None),
+                                daemon=True)
         self.proc.start()
         child.close()
 

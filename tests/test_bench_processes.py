@@ -1,7 +1,7 @@
 """Process hygiene of the bench: no worker outlives the bench, however the bench dies.
 
 The bench is killed with SIGKILL here, so none of its own clean-up can run: what ends the workers is what
-`bench.batch._die_with_parent` arms in each of them, and what ends multiprocessing's resource tracker is the
+`bench.batch.die_with_parent` arms in each of them, and what ends multiprocessing's resource tracker is the
 last write end of its pipe closing with them.
 """
 from __future__ import annotations
@@ -65,13 +65,13 @@ def test_killed_bench_takes_its_workers_and_resource_tracker_with_it(tmp_path):
 
 @pytest.mark.parametrize("kernel_signal", [True, False], ids=["pdeathsig", "watchdog-thread"])
 def test_worker_started_after_its_bench_died_exits_at_once(kernel_signal):
-    """The race `_die_with_parent` closes: a bench that dies before its worker has armed anything.
+    """The race `die_with_parent` closes: a bench that dies before its worker has armed anything.
 
     The worker is told a parent pid that is not its parent, as it would find after the bench's death; the
     watchdog variant is the path taken where `PR_SET_PDEATHSIG` does not exist.
     """
     patch = "" if kernel_signal else "b._set_parent_death_signal = lambda sig: False; "
-    code = (f"import time, bench.batch as b; {patch}b._die_with_parent({os.getpid() + 10**7}); "
+    code = (f"import time, bench.batch as b; {patch}b.die_with_parent({os.getpid() + 10**7}); "
             "time.sleep(30); print('outlived its parent')")
     t0 = time.monotonic()
     done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=30)
