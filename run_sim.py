@@ -29,36 +29,25 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def _seed(text: str) -> int:
-    """A seed: a whole number from 0 to 2**63 - 1 (numpy's SeedSequence takes no negatives)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 0, not {text!r}") from None
-    if not 0 <= value < 2**63:
-        raise argparse.ArgumentTypeError(f"expected a whole number from 0 to 2**63 - 1, not {text}")
-    return value
+def _bounded(cast: type, lo: float, hi: float, what: str):
+    """An argparse type: `cast(text)`, finite, within [lo, hi]; `what` says what was expected."""
+
+    def parse(text: str):
+        try:
+            value = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text[:40]!r}") from None
+        if isinstance(value, float) and not math.isfinite(value) or not lo <= value <= hi:
+            raise argparse.ArgumentTypeError(f"expected {what}, not {text[:40]}")
+        return value
+
+    return parse
 
 
-def _sim_seconds(text: str) -> float:
-    """Simulated seconds: finite, above 0, at most a week."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected seconds, not {text!r}") from None
-    if not (math.isfinite(value) and 0 < value <= 7 * 24 * 3600):
-        raise argparse.ArgumentTypeError(f"expected seconds above 0 and at most a week, not {text}")
-    return value
-
-
-def _workers(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of workers, not {text!r}") from None
-    if not 1 <= value <= 1024:
-        raise argparse.ArgumentTypeError(f"expected 1 to 1024 workers, not {text}")
-    return value
+# A seed: numpy's SeedSequence takes no negatives. Sim seconds: above 0 and at most a week.
+_seed = _bounded(int, 0, 2**63 - 1, "a whole number from 0 to 2**63 - 1")
+_sim_seconds = _bounded(float, 1e-6, 7 * 24 * 3600, "seconds above 0 and at most a week")
+_workers = _bounded(int, 1, 1024, "1 to 1024 workers")
 
 
 def _path(text: str) -> str:

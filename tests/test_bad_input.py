@@ -16,22 +16,9 @@ from agents.scenario import validate_file
 from sim.errors import InputError
 from sim.layout import load_store
 from sim.yamlsrc import load_yaml
+from tests.test_layout_validation import GOOD  # the small valid store those tests edit
 
-STORE = """\
-name: t
-floor_m: [6.0, 5.0]
-gates:
-  - {id: in-1, kind: entry, at: [1.0, 0.0], width_m: 0.9}
-  - {id: out-1, kind: exit, at: [5.0, 0.0], width_m: 0.9}
-gondolas:
-  - {id: A, at: [2.775, 3.0], facing: west, length_m: 2.4, shelves: 2, bins_per_shelf: 3}
-  - {id: B, at: [3.225, 3.0], facing: east, length_m: 2.4, shelves: 2, bins_per_shelf: 3}
-catalog:
-  - {sku: cola-330, name: "Cola", price: 1.20, weight_g: 350, shape: cylinder, size_mm: [66, 66, 115], color: "#c8102e"}
-  - {sku: juice-1l, name: "Juice", price: 2.80, weight_g: 1080, shape: box, size_mm: [95, 60, 200], color: "#f28c28"}
-planogram:
-  A-1-1: {sku: cola-330, count: 6}
-  B-2-3: {sku: juice-1l, count: 4}
+STORE = GOOD + """\
   B-2-2: {sku: cola-330, count: 0}
 cameras:
   list:
@@ -119,14 +106,6 @@ STORE_CASES = [
 ]
 
 
-@pytest.mark.parametrize("old, new, line, key, words", STORE_CASES, ids=[c[4][:30] + f"-{i}" for i, c in enumerate(STORE_CASES)])
-def test_bad_store_is_one_line_with_file_line_and_key(tmp_path, old, new, line, key, words):
-    path = _store(tmp_path, old, new)
-    with pytest.raises(InputError) as info:
-        load_store(path)
-    _one_line(info.value, path, line, key, words)
-
-
 SCENARIO_CASES = [
     ("      - put_back: {sku: cola-330}\n", "      - pick:\n", 8, "shoppers[0].script[1]", "has no arguments"),
     ("crowd: {arrivals_per_min: 2, until_s: 30,", "crowd: {arrivals_per_min: 2, until_s: 30, start_s: 40,", 13, "crowd", "not before it ends"),
@@ -149,14 +128,20 @@ SCENARIO_CASES = [
 SCENARIO_CASES[-1] = ("duration_s: 60", "seed: -1\nduration_s: 60", 3, "seed", "greater than or equal to 0")
 
 
-@pytest.mark.parametrize("old, new, line, key, words", SCENARIO_CASES, ids=[c[4][:30] + f"-{i}" for i, c in enumerate(SCENARIO_CASES)])
-def test_bad_scenario_is_one_line_with_file_line_and_key(tmp_path, old, new, line, key, words):
-    path = _scenario(tmp_path, old, new)
+CASES = [("store", *c) for c in STORE_CASES] + [("scenario", *c) for c in SCENARIO_CASES]
+
+
+@pytest.mark.parametrize("kind, old, new, line, key, words", CASES, ids=[f"{c[0]}-{i}-{c[5][:30]}" for i, c in enumerate(CASES)])
+def test_bad_input_is_one_line_with_file_line_and_key(tmp_path, kind, old, new, line, key, words):
+    if kind == "store":
+        path, load = _store(tmp_path, old, new), load_store
+    else:
+        path, load = _scenario(tmp_path, old, new), validate_file
     if "sync: x" in new:  # bob waits at y then x: the two wait for each other for ever
         path.write_text(path.read_text().replace("      - pick: {sku: juice-1l, bin: B-2-3}\n",
                                                  "      - sync: y\n      - sync: x\n"))
     with pytest.raises(InputError) as info:
-        validate_file(path)
+        load(path)
     _one_line(info.value, path, line, key, words)
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.proctree import alive, cmdline, descendants
+
 ROOT = Path(__file__).resolve().parent.parent
 TINY = str(ROOT / "assets" / "stores" / "tiny_store.yaml")
 
@@ -42,8 +44,8 @@ def test_killed_bench_takes_its_workers_and_resource_tracker_with_it(tmp_path):
         while time.monotonic() < deadline and len(list(out.glob("episodes/**/started"))) < 2:
             assert proc.poll() is None, "the bench ended before its episodes ran"
             time.sleep(0.1)
-        descendants = _descendants(proc.pid)
-        commands = {pid: _cmdline(pid) for pid in descendants}
+        below = descendants(proc.pid)
+        commands = {pid: cmdline(pid) for pid in below}
         workers = [pid for pid, c in commands.items() if "spawn_main" in c]
         assert len(workers) == 2, commands  # both episodes are running in their workers: not vacuous
         assert any("resource_tracker" in c for c in commands.values()), commands
@@ -51,9 +53,9 @@ def test_killed_bench_takes_its_workers_and_resource_tracker_with_it(tmp_path):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_alive(p) for p in descendants):
+        while time.monotonic() < deadline and any(alive(p) for p in below):
             time.sleep(0.1)
-        left = {pid: commands[pid] for pid in descendants if _alive(pid)}
+        left = {pid: commands[pid] for pid in below if alive(pid)}
         assert not left, f"outlived the killed bench: {left}"
     finally:
         try:
@@ -78,34 +80,3 @@ def test_worker_started_after_its_bench_died_exits_at_once(kernel_signal):
     assert done.returncode == 1, done.stdout + done.stderr
     assert time.monotonic() - t0 < 20  # it did not sleep its 30 s out
     assert "outlived" not in done.stdout
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below `pid`, from the parent pids in /proc/*/stat."""
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    found, frontier = [], [pid]
-    while frontier:
-        children = [c for c, p in parents.items() if p in frontier]
-        found += children
-        frontier = children
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Running or sleeping; a zombie has ended (it waits only for whoever adopted it to reap it)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return ""

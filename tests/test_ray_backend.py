@@ -15,6 +15,7 @@ import pytest
 import bench.batch
 from bench.batch import check_ray_address, comparable, plan_episodes, read_rows, run_bench, start_local_ray
 from sim.errors import InputError
+from tests.proctree import descendants
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = str(ROOT / "assets" / "stores" / "tiny_store.yaml")
@@ -65,7 +66,7 @@ def test_bench_ray_runtime_listens_on_loopback_only():
         worker_pid = ray.get(ray.remote(pid).remote())
         # This runtime's processes only: the driver (this process) and what it started (GCS, raylet, agents,
         # workers). Another Ray on the machine is someone else's and not this test's business.
-        ours = {os.getpid(), *_descendants(os.getpid())}
+        ours = {os.getpid(), *descendants(os.getpid())}
         listening = _listening_sockets(ours)
     finally:
         ray.shutdown()
@@ -143,18 +144,3 @@ def _hex_address(text: str) -> tuple[str, int]:
 def _loopback(host: str) -> bool:
     ip = ipaddress.ip_address(host)
     return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback  # gRPC listens on ::ffff:127.0.0.1
-
-
-def _descendants(pid: int) -> list[int]:
-    parents: dict[int, int] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            parents[int(stat.parent.name)] = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, IndexError, ValueError):
-            continue
-    found, frontier = [], [pid]
-    while frontier:
-        children = [c for c, p in parents.items() if p in frontier]
-        found += children
-        frontier = children
-    return found
