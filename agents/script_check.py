@@ -100,10 +100,15 @@ def _check_stock(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) ->
                 from_bin[(a.bin, a.sku)] += a.qty
                 can = stock[(a.bin, a.sku)] + returned[(a.bin, a.sku)]
                 if from_bin[(a.bin, a.sku)] > can:
-                    held = layout.spec.planogram.get(a.bin)
-                    what = f"holds {held.count} {held.sku}" if held is not None else "is empty"
-                    raise lines.error(loc + ("bin",), f"bin {a.bin} {what} at opening; the scripts pick {from_bin[(a.bin, a.sku)]} "
-                                      f"{a.sku} from it by here and put back {returned[(a.bin, a.sku)]}")
+                    held, back = layout.spec.planogram.get(a.bin), returned[(a.bin, a.sku)]
+                    if held is not None and held.sku != a.sku and not back:
+                        why = f"bin {a.bin} holds {held.sku}, not {a.sku}, and no script puts a {a.sku} there"
+                    elif held is None and not back:
+                        why = f"bin {a.bin} is empty at opening and no script puts a {a.sku} there"
+                    else:
+                        why = (f"the scripts pick {from_bin[(a.bin, a.sku)]} {a.sku} from bin {a.bin} by here; it holds "
+                               f"{stock[(a.bin, a.sku)]} at opening and the scripts put {back} back there")
+                    raise lines.error(loc + ("bin",), why)
                 cap = bin_capacity(layout.bins[a.bin], layout.catalog[a.sku])
                 if a.qty > cap:
                     raise lines.error(loc + ("qty",), f"bin {a.bin} holds at most {cap} {a.sku}; a handful of {a.qty} cannot be there")
