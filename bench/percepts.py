@@ -127,12 +127,12 @@ def load(path: str | Path) -> dict:
 def replay(data: dict, mode: str = "fused"):
     """Run a fresh stack of `mode` on a capture; returns (stack, receipts, score)."""
     from checkout.stack import CheckoutStack
-    from scoring.episode import _as_issued
+    from scoring.episode import as_issued
     from scoring.metrics import score_receipts
 
     stack = CheckoutStack(mode, shared_perception=_Cached(data["percepts"]))  # type: ignore[arg-type]
     receipts = stack.run(data["messages"])
-    score = score_receipts([_as_issued(r) for r in receipts], data["truth"], data["prices"], unfinished=data["unfinished"])
+    score = score_receipts([as_issued(r) for r in receipts], data["truth"], data["prices"], unfinished=data["unfinished"])
     return stack, receipts, score
 
 
