@@ -177,6 +177,20 @@ class _NoLines(LineMap):
         return 0
 
 
+class _Under(LineMap):
+    """The lines of a file seen from one of its keys: errors at `loc` are reported at `root + loc`."""
+
+    def __init__(self, lines: LineMap, root: tuple) -> None:
+        super().__init__(lines.path, {})
+        self._outer, self._root = lines, root
+
+    def line(self, loc: tuple) -> int:
+        return self._outer.line(self._root + tuple(loc))
+
+    def error(self, loc: tuple, message: str) -> InputError:
+        return self._outer.error(self._root + tuple(loc), message)
+
+
 class Scenario:
     """A scenario, from YAML (`load_scenario`) or built in Python; `spec` is the shared model."""
 
@@ -249,7 +263,7 @@ class Scenario:
             try:
                 self._spec = ScenarioFile.model_validate(self.as_dict())
             except pydantic.ValidationError as exc:
-                raise pydantic_error(exc, self.lines) from None
+                raise pydantic_error(exc, self.lines, ScenarioFile) from None
         return self._spec
 
     @property
@@ -293,8 +307,7 @@ class Scenario:
         try:
             Sensors.model_validate(merged)
         except pydantic.ValidationError as exc:
-            err = exc.errors()[0]
-            raise self.lines.error(("sensors",) + tuple(err["loc"]), err["msg"].removeprefix("Value error, ")) from None
+            raise pydantic_error(exc, _Under(self.lines, ("sensors",)), Sensors) from None
         layout = layout.with_sensors(sensors)
         check_rates(layout.spec.sensors, self.lines)  # rates dividing the physics step, faults naming real cells
         check_faults(layout, self.lines)
@@ -365,7 +378,7 @@ def load_scenario(path: Path | str) -> Scenario:
     try:
         spec = ScenarioFile.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise pydantic_error(exc, lines) from None
+        raise pydantic_error(exc, lines, ScenarioFile) from None
     return Scenario.from_spec(spec, path.resolve().parent, lines)
 
 

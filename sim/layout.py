@@ -20,8 +20,11 @@ Choices where the design is silent (written here so users can rely on them):
 """
 from __future__ import annotations
 
+import difflib
 import math
 import re
+import types
+import typing
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -330,19 +333,29 @@ def parse_store(data: object, lines: LineMap) -> StoreLayout:
     try:
         spec = StoreFile.model_validate(data)
     except pydantic.ValidationError as exc:
-        raise pydantic_error(exc, lines) from None
+        raise pydantic_error(exc, lines, StoreFile) from None
     layout = StoreLayout(spec, lines.path)
     check_store(layout, lines)
     return layout
 
 
-def pydantic_error(exc: pydantic.ValidationError, lines: LineMap) -> InputError:
-    """The first pydantic error as a one-line `InputError` with file, line and key."""
-    err = exc.errors()[0]
-    loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in _PYDANTIC_UNION_TAGS))
-    kind = err["type"]
+def pydantic_error(exc: pydantic.ValidationError, lines: LineMap, model: type[BaseModel] | None = None) -> InputError:
+    """One pydantic error as a one-line `InputError` with file, line and key.
+
+    An unknown key is reported first, at its own line, with the key it most likely meant (a required
+    key missing beside it, or a close spelling among `model`'s keys at that place): `gondola:` for
+    `gondolas:` says so, rather than only "missing key 'gondolas'" at the top of the file.
+    """
+    errors = [{**e, "loc": tuple(p for p in e["loc"] if not (isinstance(p, str) and p in _PYDANTIC_UNION_TAGS))}
+              for e in exc.errors()]
+    unknown = [e for e in errors if e["type"] == "extra_forbidden"]
+    err = unknown[0] if unknown else errors[0]
+    loc, kind = err["loc"], err["type"]
     if kind == "extra_forbidden":
-        msg = f"unknown key '{loc[-1]}'"
+        missing = [str(e["loc"][-1]) for e in errors if e["type"] == "missing" and e["loc"][:-1] == loc[:-1]]
+        known = missing or (_keys_at(model, loc[:-1]) if model is not None else [])
+        guess = difflib.get_close_matches(str(loc[-1]), known, n=1, cutoff=0.6)
+        msg = f"unknown key '{loc[-1]}'" + (f" (did you mean '{guess[0]}'?)" if guess else "")
     elif kind == "missing":
         msg = f"missing key '{loc[-1]}'"
     else:
@@ -351,6 +364,33 @@ def pydantic_error(exc: pydantic.ValidationError, lines: LineMap) -> InputError:
         shown = shown if len(shown) <= 80 else shown[:77] + "..."
         msg = f"{err['msg'].removeprefix('Value error, ')} (got {shown})"
     return lines.error(loc, msg)
+
+
+def _keys_at(model: object, loc: tuple) -> list[str]:
+    """The keys a mapping at `loc` inside `model` may have (models through tuples, dicts and optionals)."""
+    t = model
+    for part in loc:
+        t = _model_or_container(t)
+        if isinstance(t, type) and issubclass(t, BaseModel):
+            field = t.model_fields.get(str(part))
+            if field is None:
+                return []
+            t = field.annotation
+        elif typing.get_origin(t) in (tuple, list, dict):
+            t = typing.get_args(t)[-1 if typing.get_origin(t) is dict else 0]
+        else:
+            return []
+    t = _model_or_container(t)
+    return list(t.model_fields) if isinstance(t, type) and issubclass(t, BaseModel) else []
+
+
+def _model_or_container(t: object) -> object:
+    """`X | None` -> X (the first model or container among a union's members)."""
+    if typing.get_origin(t) in (typing.Union, types.UnionType):
+        for arg in typing.get_args(t):
+            if (isinstance(arg, type) and issubclass(arg, BaseModel)) or typing.get_origin(arg) in (tuple, list, dict):
+                return arg
+    return t
 
 
 _PYDANTIC_UNION_TAGS = {"function-after[_one_form(), Cameras]"}

@@ -213,3 +213,24 @@ def test_record_into_an_existing_folder_is_refused(capsys, tmp_path):
         run_sim.main(["record", "assets/stores/tiny_store.yaml", "--out", str(tmp_path)])
     assert info.value.code == 2
     assert "is a folder" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("kind, old, new, line, key, words", [
+    ("store", "gondolas:\n", "gondola:\n", 6, "gondola", "unknown key 'gondola' (did you mean 'gondolas'?)"),
+    ("store", "color: \"#c8102e\"", "colour: \"#c8102e\"", 10, "catalog[0].colour", "(did you mean 'color'?)"),
+    ("store", "shelves: 2, bins_per_shelf: 3}\n  - {id: B", "shelfs: 2, bins_per_shelf: 3}\n  - {id: B", 7, "gondolas[0].shelfs",
+     "(did you mean 'shelves'?)"),
+    ("scenario", "    script:\n      - pick: {sku: cola-330}\n", "    scrpt:\n      - pick: {sku: cola-330}\n", 6, "shoppers[0].scrpt",
+     "(did you mean 'script'?)"),
+    ("scenario", "- pick: {sku: juice-1l, bin: B-2-3}", "- pik: {sku: juice-1l, bin: B-2-3}", 12, "shoppers[1].script[0].pik",
+     "(did you mean 'pick'?)"),
+    ("scenario", "{sku: juice-1l, bin: B-2-3}", "{sku: juice-1l, bim: B-2-3}", 12, "shoppers[1].script[0].pick.bim",
+     "(did you mean 'bin'?)"),
+    ("scenario", "duration_s: 60\n", "duration_s: 60\nsensors: {cameras: {fsp: 5}}\n", 4, "sensors.cameras.fsp",
+     "unknown key 'fsp' (did you mean 'fps'?)"),
+])
+def test_unknown_key_is_named_at_its_own_line_with_what_it_likely_meant(tmp_path, kind, old, new, line, key, words):
+    path, load = (_store(tmp_path, old, new), load_store) if kind == "store" else (_scenario(tmp_path, old, new), validate_file)
+    with pytest.raises(InputError) as info:
+        load(path)
+    _one_line(info.value, path, line, key, words)
