@@ -318,13 +318,18 @@ def _cmd_run_store(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from bench.batch import parse_seeds, plan_episodes, run_bench
+    from bench.batch import DEFAULT_EPISODE_FN, parse_seeds, plan_episodes, run_bench
     from sim.errors import InputError, Where
 
     if args.workers < 1:
         raise InputError(Where(Path("--workers")), f"must be at least 1, not {args.workers}")
     seeds = parse_seeds(args.seeds) if args.seeds is not None else None
     specs = plan_episodes(args.targets, seeds=seeds, modes=args.mode)
+    if args.episode_fn == DEFAULT_EPISODE_FN:  # a bad scenario is one line now, not an error row per seed later
+        from agents.scenario import validate_file
+
+        for scenario in sorted({s.scenario for s in specs}):
+            validate_file(ROOT / scenario)
     result = run_bench(specs, args.out, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
                        episode_fn=args.episode_fn, retry_errors=args.retry_errors, plots=not args.no_plots)
     rate = f", {result.episodes_per_hour:.1f} episodes per hour" if result.episodes_per_hour else ""

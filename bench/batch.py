@@ -141,28 +141,42 @@ class BenchResult:
 # --- planning ------------------------------------------------------------------------------------------------------
 
 
+MAX_SEEDS = 100_000  # per target: a bench of more episodes than this is a typo, not a plan
+
+
 def parse_seeds(text: str | int | Sequence[int], where: Where | None = None) -> list[int]:
-    """'0:20' -> 0..19; '3' -> [3]; '1,4,7' -> [1, 4, 7]; a list of ints as it is."""
+    """'0:20' -> 0..19; '3' -> [3]; '1,4,7' -> [1, 4, 7]; a list of ints as it is.
+
+    Seeds are whole numbers from 0 to 2**63 - 1, at most `MAX_SEEDS` of them (a range is sized before it
+    is made, so '0:10**12' is refused at once rather than filling memory).
+    """
     where = where or Where(Path("--seeds"))
     if isinstance(text, bool):
         raise InputError(where, f"seeds must be A:B, N or a list of integers, not {text!r}")
     if isinstance(text, int):
-        return [text]
-    if isinstance(text, (list, tuple)):
+        seeds = [text]
+    elif isinstance(text, (list, tuple)):
         if not all(isinstance(s, int) and not isinstance(s, bool) for s in text) or not text:
-            raise InputError(where, f"seeds must be a non-empty list of integers, not {text!r}")
-        return list(text)
-    s = str(text).strip()
-    try:
-        if ":" in s:
-            a, b = (int(p) for p in s.split(":", 1))
-            seeds = list(range(a, b))
-        else:
-            seeds = [int(p) for p in s.split(",")]
-    except ValueError:
-        raise InputError(where, f"seeds must be A:B, N or N,M,..., not {s!r}") from None
-    if not seeds or any(x < 0 for x in seeds):
-        raise InputError(where, f"seeds {s!r} name no episode (A:B is range(A, B), seeds are >= 0)")
+            raise InputError(where, f"seeds must be a non-empty list of integers, not {str(list(text))[:60]}")
+        seeds = list(text)
+    else:
+        s = str(text).strip()
+        try:
+            if ":" in s:
+                a, b = (int(p) for p in s.split(":", 1))
+                if b - a > MAX_SEEDS:
+                    raise InputError(where, f"seeds {s!r} name {b - a:,} episodes per scenario; at most {MAX_SEEDS:,}")
+                seeds = list(range(a, b))
+            else:
+                seeds = [int(p) for p in s.split(",")]
+        except ValueError:
+            raise InputError(where, f"seeds must be A:B, N or N,M,..., not {s[:60]!r}") from None
+        if not seeds:
+            raise InputError(where, f"seeds {s!r} name no episode (A:B is range(A, B))")
+    if len(seeds) > MAX_SEEDS:
+        raise InputError(where, f"{len(seeds):,} seeds per scenario; at most {MAX_SEEDS:,}")
+    if any(not 0 <= x < 2**63 for x in seeds):
+        raise InputError(where, f"seeds are whole numbers from 0 to 2**63 - 1, not {min(seeds) if min(seeds) < 0 else max(seeds)}")
     return seeds
 
 
@@ -695,9 +709,13 @@ def _plan_suite(path: Path, data: dict, lines, seeds: Sequence[int] | None,
         extra = set(entry) - {"path", "seeds", "modes"}
         if extra:
             raise lines.error(loc + (sorted(extra)[0],), "unknown key (expected path, seeds, modes)")
-        scenario = (path.parent / str(entry["path"])).resolve()
-        if not scenario.exists():
-            raise lines.error(loc + ("path",), f"no such scenario file: {entry['path']}")
+        try:
+            scenario = (path.parent / str(entry["path"])).resolve()
+            found = scenario.is_file()
+        except (OSError, ValueError):  # a NUL byte, a name longer than the file system allows
+            found = False
+        if not found:
+            raise lines.error(loc + ("path",), f"no such scenario file: {str(entry['path'])[:80]}")
         entry_seeds = seeds or (parse_seeds(entry["seeds"], lines.where(loc + ("seeds",))) if "seeds" in entry
                                 else default_seeds)
         entry_modes = modes or (_modes(entry["modes"], lines, loc + ("modes",)) if "modes" in entry else default_modes)

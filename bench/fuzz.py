@@ -1,6 +1,6 @@
 """Fuzz the inputs: mutated stores, scenarios, command lines and recordings must end clean.
 
-    python -m bench.fuzz N [--seed S] [--kinds store,scenario,cli,recording] [--json FILE]
+    python -m bench.fuzz N [--seed S] [--kinds store,scenario,suite,cli,recording] [--json FILE]
 
 Every case is an input made by mutating a shipped file (or a command line, or a
 small recording made at the start) with a seeded rng, run through the entry
@@ -22,6 +22,7 @@ What each kind exercises:
   geometry every run computes first (bins, capacities, item positions, camera
   mounts and calibrations, the walkable floor) — pure functions, no physics;
 - `scenario`: `agents.scenario.validate_file` (the scenario and its store);
+- `suite`: `bench.batch.plan_episodes` over a mutated suite file (what `bench` plans before it runs);
 - `cli`: `run_sim.main(argv)` with the long runners (episode, recording,
   replay, bench, window) replaced by stand-ins that only check their input
   files the way the real ones start (a store run: its store is loaded, not
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import copy
 import io
 import json
 import math
@@ -56,12 +58,13 @@ from typing import Any, Callable
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-KINDS = ("store", "scenario", "cli", "recording")
+KINDS = ("store", "scenario", "suite", "cli", "recording")
 OUTCOMES = ("clean", "accepted", "traceback", "slow", "hang", "crash")
 SLOW_S = 5.0  # CPU seconds: a case slower than this is counted apart
 HANG_S = 60.0  # wall seconds before a case counts as a hang and its worker is killed
 STORES = sorted((ROOT / "assets" / "stores").glob("*.yaml"))
 SCENARIOS = sorted((ROOT / "assets" / "scenarios").rglob("*.yaml"))
+SUITES = sorted((ROOT / "assets" / "suites").rglob("*.yaml"))
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,7 @@ def mutate_data(data: Any, rnd: random.Random) -> tuple[Any, list[str]]:
             data = _set(data, loc, new)
             done.append(f"{name}: {value!r} -> {new!r}")
         elif op in ("bad", "perturb"):
-            new = rnd.choice(BAD_SCALARS)
+            new = copy.deepcopy(rnd.choice(BAD_SCALARS))  # never one object in two places (a cycle)
             data = _set(data, loc, new)
             done.append(f"{name} = {str(new)[:20]!r}")
         elif op == "delete" and loc:
@@ -134,7 +137,7 @@ def mutate_data(data: Any, rnd: random.Random) -> tuple[Any, list[str]]:
             del parent[loc[-1]]
             done.append(f"{name} deleted")
         elif op == "unknown" and isinstance(value, dict):
-            value[rnd.choice(("extra", "colour", "id", "at", "sku"))] = rnd.choice(BAD_SCALARS)
+            value[rnd.choice(("extra", "colour", "id", "at", "sku"))] = copy.deepcopy(rnd.choice(BAD_SCALARS))
             done.append(f"{name}: key added")
         elif op == "dup_item" and isinstance(value, list) and value:
             value.append(json.loads(json.dumps(rnd.choice(value))))  # a duplicate id, camera, gate, step...
@@ -187,14 +190,23 @@ def _dump(data: Any) -> str:
     return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=200)
 
 
-def make_yaml_case(base: Path, rnd: random.Random, out: Path, *, fix_store: bool) -> str:
-    """Write a mutated copy of `base` to `out`; return what was done."""
+def make_yaml_case(base: Path, rnd: random.Random, out: Path, *, fix_store: bool = False) -> str:
+    """Write a mutated copy of `base` to `out`; return what was done.
+
+    Paths in it stay findable from `out`'s folder: a scenario's `store` (`fix_store`), a suite's scenarios.
+    """
     text = base.read_text(encoding="utf-8")
     data = yaml.safe_load(text)
-    if fix_store and isinstance(data, dict) and "store" in data:  # keep the store findable from the temp folder
+    if fix_store and isinstance(data, dict) and "store" in data:
         from agents.scenario import Scenario
 
         data["store"] = str(Scenario(data.get("name", "x"), data["store"], base_dir=base.parent).store_path)
+    if isinstance(data, dict) and isinstance(data.get("scenarios"), list):  # a suite
+        for i, entry in enumerate(data["scenarios"]):
+            if isinstance(entry, str):
+                data["scenarios"][i] = str((base.parent / entry).resolve())
+            elif isinstance(entry, dict) and "path" in entry:
+                entry["path"] = str((base.parent / entry["path"]).resolve())
     what = [base.name]
     structural = rnd.random() < 0.8
     if structural:
@@ -294,7 +306,8 @@ def _cli_argv(rnd: random.Random, tmp: Path, log: Path | None) -> list[str]:
     """A command line: a subcommand with good and bad values mixed."""
     files = [str(rnd.choice(SCENARIOS)), str(rnd.choice(STORES)), str(tmp), str(tmp / "missing.yaml"), "", "-",
              str(ROOT / "README.md"), "\x00", "/dev/null"]
-    numbers = ["0", "1", "-1", "nan", "inf", "-inf", "1e400", "99999999999999999999999", "0.5", "abc", "", "3:1", "1,2", " 2"]
+    numbers = ["0", "1", "-1", "nan", "inf", "-inf", "1e400", "99999999999999999999999", "0.5", "abc", "", "3:1", "1,2", " 2",
+               "0:10000000000000", "0:2"]
     sub = rnd.choice(("run", "record", "replay", "bench", "validate", "gui", "nonsense", ""))
     argv = [sub] if sub else []
     options = {
@@ -397,6 +410,13 @@ def run_case(kind: str, index: int, seed: int, tmp: Path, log: Path | None = Non
             path = tmp / f"scenario-{index}.yaml"
             what = make_yaml_case(rnd.choice(SCENARIOS), rnd, path, fix_store=True)
             outcome, detail = _run_scenario(path), ""
+        elif kind == "suite":
+            from bench.batch import plan_episodes
+
+            path = tmp / f"suite-{index}.yaml"
+            what = make_yaml_case(rnd.choice(SUITES), rnd, path)
+            plan_episodes([str(path)])
+            outcome, detail = "accepted", ""
         elif kind == "cli":
             argv = _cli_argv(rnd, tmp, log)
             what = " ".join(repr(a) if (not a or " " in a) else a for a in argv)

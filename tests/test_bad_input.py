@@ -234,3 +234,21 @@ def test_unknown_key_is_named_at_its_own_line_with_what_it_likely_meant(tmp_path
     with pytest.raises(InputError) as info:
         load(path)
     _one_line(info.value, path, line, key, words)
+
+
+def test_bench_refuses_a_suite_with_a_bad_scenario_before_it_writes_anything(tmp_path, capsys):
+    bad = _scenario(tmp_path, "enter_at_s: 2", "enter_at_s: 200")
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(f"name: s\nseeds: '0:2'\nscenarios:\n  - {bad.name}\n")
+    rc = run_sim.main(["bench", str(suite), "--out", str(tmp_path / "out")])
+    assert rc == 2 and not (tmp_path / "out").exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"{bad}:10: shoppers[1].enter_at_s"), err
+
+
+@pytest.mark.parametrize("seeds, words", [("0:1000000000000", "at most 100,000"), ("-1", "from 0 to 2**63 - 1"), ("5:2", "name no episode")])
+def test_bench_seeds_are_checked_before_anything_is_made(tmp_path, capsys, seeds, words):
+    rc = run_sim.main(["bench", "standard", "--seeds", seeds, "--out", str(tmp_path / "out")])
+    assert rc == 2 and not (tmp_path / "out").exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("--seeds:") and words in err[0], err
