@@ -425,7 +425,9 @@ def run_case(kind: str, index: int, seed: int, tmp: Path, log: Path | None = Non
             assert log is not None, "the recording fuzz needs a base recording"
             path = tmp / f"log-{index}.mcap"
             what = damage_log(log, rnd, path)
-            outcome, detail = _run_cli(["replay", str(path)] + (["--salvage"] if rnd.random() < 0.3 else []), stand_ins=False)
+            salvage = ["--salvage"] if rnd.random() < 0.3 else []
+            what += " (replay --salvage)" if salvage else ""
+            outcome, detail = _run_cli(["replay", str(path), *salvage], stand_ins=False)
             path.unlink(missing_ok=True)
         else:
             raise ValueError(f"unknown fuzz kind {kind!r}")
