@@ -59,19 +59,30 @@ def _path(text: str) -> str:
 
 
 def _new_file(text: str) -> str:
-    """A file to write: not a folder."""
+    """A file to write: not a folder, and the nearest existing folder above it really is one."""
     path = Path(_path(text))
     if not text or path.is_dir():
         raise argparse.ArgumentTypeError(f"{text!r} is a folder; name a file to write")
+    _check_under_a_folder(path.parent, text)
     return text
 
 
 def _out_dir(text: str) -> str:
-    """A folder to write into: not an existing file."""
+    """A folder to write into: not an existing file, nor under one."""
     path = Path(_path(text))
     if not text or (path.exists() and not path.is_dir()):
         raise argparse.ArgumentTypeError(f"{text!r} is a file; name a folder to write into")
+    _check_under_a_folder(path, text)
     return text
+
+
+def _check_under_a_folder(path: Path, text: str) -> None:
+    """The nearest existing path at or above `path` must be a folder (else nothing can be made below it)."""
+    for above in (path, *path.parents):
+        if above.exists():
+            if not above.is_dir():
+                raise argparse.ArgumentTypeError(f"{text!r} lies under {str(above)!r}, which is a file")
+            return
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -85,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except InputError as exc:
         print(str(exc), file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine refused (permissions, a full disk, a path that changed under us)
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"run_sim.py: {where}{exc.strerror or exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -128,7 +143,7 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.add_argument("target", nargs="?", type=_path, default=None, metavar="SCENARIO|STORE")
     gui.add_argument("--seed", type=_seed, default=None, help="default: the scenario's own seed (0 for a store)")
     gui.add_argument("--frames", type=int, default=None, help="run this many UI frames, then close")
-    gui.add_argument("--screenshot", default=None, metavar="FILE", help="save the window as a PNG on closing")
+    gui.add_argument("--screenshot", type=_new_file, default=None, metavar="FILE", help="save the window as a PNG on closing")
     gui.add_argument("--size", default="1280x720", help="window size WxH (default 1280x720)")
     gui.add_argument("--speed", type=float, default=1.0, help="sim speed: 0.25, 0.5, 1, 2, 4 or 8")
     gui.add_argument("--mode", choices=("fused", "weight", "vision"), default="fused", help="checkout stack ablation")
@@ -147,7 +162,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
     replay = sub.add_parser("replay", help="feed a recording's sensor stream to the checkout stack, score it against its truth")
     replay.add_argument("log", type=_path, metavar="LOG")
-    replay.add_argument("--out", default=None, metavar="DIR", help="write report.json and report.md there")
+    replay.add_argument("--out", type=_out_dir, default=None, metavar="DIR", help="write report.json and report.md there")
     replay.add_argument("--mode", choices=("fused", "weight", "vision"), default="fused", help="checkout stack ablation")
     replay.add_argument("--salvage", action="store_true",
                         help="read past damaged records: a partial report, a warning on stderr and exit 0 (else exit 2)")

@@ -129,7 +129,7 @@ class ShopperSpec(_Strict):
     enter_at_s: Num = Field(0.0, ge=0, le=7 * 24 * 3600)
     body: BodySpec = BodySpec()
     persona: str | None = None
-    script: tuple[Step, ...] = ()
+    script: tuple[Step, ...] = Field((), max_length=1000)
 
     @property
     def account_id(self) -> str:
@@ -166,7 +166,7 @@ class ScenarioFile(_Strict):
     seed: Int = Field(0, ge=0, lt=2**63)
     duration_s: Num = Field(300.0, gt=0, le=24 * 3600)
     sensors: dict[str, dict[str, Any]] = {}
-    shoppers: tuple[ShopperSpec, ...] = ()
+    shoppers: tuple[ShopperSpec, ...] = Field((), max_length=2000)  # scripted; a crowd brings more
     crowd: CrowdSpec | None = None
 
 

@@ -77,12 +77,8 @@ def _check_stock(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) ->
     per_sku: Counter = Counter()
     for (_, sku), n in stock.items():
         per_sku[sku] += n
-    returned: Counter = Counter()  # (bin or None, sku) -> put-backs
-    for sh in spec.shoppers:
-        for step in sh.script:
-            if step.action == "put_back":
-                returned[(step.put_back.bin, step.put_back.sku)] += 1
-    returned_sku = Counter()
+    returned, anywhere = _returns(spec)
+    returned_sku = Counter(anywhere)
     for (_, sku), n in returned.items():
         returned_sku[sku] += n
     from_bin: Counter = Counter()
@@ -98,9 +94,11 @@ def _check_stock(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) ->
                                   f"{per_sku[a.sku]} and the scripts put back {returned_sku[a.sku]}")
             if a.bin is not None:
                 from_bin[(a.bin, a.sku)] += a.qty
-                can = stock[(a.bin, a.sku)] + returned[(a.bin, a.sku)]
-                if from_bin[(a.bin, a.sku)] > can:
-                    held, back = layout.spec.planogram.get(a.bin), returned[(a.bin, a.sku)]
+                back = returned[(a.bin, a.sku)]
+                if stock[(a.bin, a.sku)] or back:  # a put-back of unknown origin returns to a bin that had the SKU
+                    back += anywhere[a.sku]
+                if from_bin[(a.bin, a.sku)] > stock[(a.bin, a.sku)] + back:
+                    held = layout.spec.planogram.get(a.bin)
                     if held is not None and held.sku != a.sku and not back:
                         why = f"bin {a.bin} holds {held.sku}, not {a.sku}, and no script puts a {a.sku} there"
                     elif held is None and not back:
@@ -118,6 +116,33 @@ def _check_stock(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) ->
                     raise lines.error(loc + ("qty",), f"no bin holds {a.qty} {a.sku} at once (at most {most})")
 
 
+def _returns(spec: "ScenarioFile") -> tuple[Counter, Counter]:
+    """Put-backs by the bin they return to, (bin, sku) -> n, and those whose bin is not known at load, sku -> n.
+
+    A put-back without `bin:` returns the shopper's latest item of that SKU to the bin it came from: known
+    when that item was picked with `bin:` by the same shopper, not known for a pick from the nearest bin or
+    for an item someone gave.
+    """
+    returned: Counter = Counter()
+    anywhere: Counter = Counter()
+    for sh in spec.shoppers:
+        held: dict[str, list[str | None]] = defaultdict(list)  # sku -> the source bins of the items in hand
+        for step in sh.script:
+            a = step.args
+            if step.action == "pick":
+                held[a.sku] += [a.bin] * a.qty
+            elif step.action in ("put_back", "give"):
+                source = held[a.sku].pop() if held[a.sku] else None
+                if step.action == "give":
+                    continue
+                target = a.bin or source
+                if target is None:
+                    anywhere[a.sku] += 1
+                else:
+                    returned[(target, a.sku)] += 1
+    return returned, anywhere
+
+
 def _check_syncs(spec: "ScenarioFile", lines: LineMap) -> None:
     order: dict[str, list[tuple[str, int]]] = {}  # shopper -> its sync labels in order, with the step index
     users: dict[str, set[str]] = defaultdict(set)
@@ -125,24 +150,28 @@ def _check_syncs(spec: "ScenarioFile", lines: LineMap) -> None:
         order[sh.id] = [(step.sync, j) for j, step in enumerate(sh.script) if step.action == "sync"]
         for label, _ in order[sh.id]:
             users[label].add(sh.id)
-    at = {sid: 0 for sid in order}  # index of the sync each shopper waits at next
+    # Played out with a worklist: a shopper goes on from a label once every user of it has arrived there
+    # (arrivals last: one who went on still counts), so each (shopper, label) is visited once.
+    at = dict.fromkeys(order, 0)
     arrived: dict[str, set[str]] = defaultdict(set)
-    moved = True
-    while moved:
-        moved = False
-        finished = {sid for sid, k in at.items() if k >= len(order[sid])}
-        for sid in order:
-            if at[sid] >= len(order[sid]):
-                continue
+    waiting: dict[str, list[str]] = defaultdict(list)
+    todo = list(order)
+    while todo:
+        sid = todo.pop()
+        while at[sid] < len(order[sid]):
             label = order[sid][at[sid]][0]
             arrived[label].add(sid)
-            if users[label] <= arrived[label] | finished:
-                at[sid] += 1
-                moved = True
+            if len(arrived[label]) < len(users[label]):
+                waiting[label].append(sid)
+                break
+            at[sid] += 1
+            for other in waiting.pop(label, []):
+                at[other] += 1
+                todo.append(other)
     stuck = sorted((sid, order[sid][at[sid]]) for sid in order if at[sid] < len(order[sid]))
     if stuck:
         sid, (label, j) = stuck[0]
         index = {sh.id: i for i, sh in enumerate(spec.shoppers)}
-        waits = ", ".join(f"'{o}' waits at '{lab}'" for o, (lab, _) in stuck if o != sid)
+        waits = ", ".join(f"'{o}' waits at '{lab}'" for o, (lab, _) in stuck[1:4] if o != sid)
         raise lines.error(("shoppers", index[sid], "script", j, "sync"),
                           f"sync '{label}' can never complete: '{sid}' waits there while {waits or 'nobody else can come'}")

@@ -360,17 +360,19 @@ def check_ray_address(address: str, *, timeout_s: float = 5.0) -> None:
     """Raise `InputError` unless something answers at `address` (HOST:PORT, or ray://HOST[:PORT]) within `timeout_s`.
 
     `ray.init(address=...)` retries an address where nothing listens for minutes before it gives up; a TCP
-    connect says the same in milliseconds (refused) or at most `timeout_s` (no answer). `auto` and `local` are
-    Ray's own words (find a running cluster, start a new one) and are left to Ray. Only reachability is checked:
-    a port that answers but is no Ray cluster still leaves Ray to retry.
+    connect says the same in milliseconds (refused) or at most `timeout_s` (no answer). Ray's GCS and its client
+    server speak gRPC, so the port must also answer the HTTP/2 connection preface with a SETTINGS frame: a port
+    held by anything else (a web server, a plain listener) is refused here rather than retried by Ray for
+    minutes. `auto` and `local` are Ray's own words (find a running cluster, start a new one), left to Ray.
     """
     where = Where(Path("--ray-address"))
     if address in ("auto", "local"):
         return
     host, port = _split_ray_address(address, where)
     try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            pass
+        with socket.create_connection((host, port), timeout=timeout_s) as conn:
+            if not _speaks_grpc(conn):
+                raise InputError(where, f"something answers at {host}:{port}, but not a Ray cluster (no gRPC/HTTP/2 server)")
     except socket.gaierror as exc:
         raise InputError(where, f"cannot reach a Ray cluster at {host}:{port} (unknown host: {exc.strerror})") from None
     except TimeoutError:
@@ -378,6 +380,24 @@ def check_ray_address(address: str, *, timeout_s: float = 5.0) -> None:
     except OSError as exc:
         reason = (exc.strerror or _one_line(exc)).lower()
         raise InputError(where, f"cannot reach a Ray cluster at {host}:{port} ({reason})") from None
+
+
+_HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])  # preface, empty SETTINGS
+
+
+def _speaks_grpc(conn: socket.socket) -> bool:
+    """True when the peer answers the HTTP/2 client preface with a frame header of type SETTINGS (4)."""
+    try:
+        conn.sendall(_HTTP2_PREFACE)
+        head = b""
+        while len(head) < 9:
+            chunk = conn.recv(9 - len(head))
+            if not chunk:
+                return False
+            head += chunk
+    except OSError:  # reset, or no answer within the connection's timeout
+        return False
+    return head[3] == 4
 
 
 def start_local_ray(workers: int) -> None:

@@ -24,8 +24,8 @@ What each kind exercises:
 - `scenario`: `agents.scenario.validate_file` (the scenario and its store);
 - `suite`: `bench.batch.plan_episodes` over a mutated suite file (what `bench` plans before it runs);
 - `cli`: `run_sim.main(argv)` with the long runners (episode, recording,
-  replay, bench, window) replaced by stand-ins that only check their input
-  files the way the real ones start (a store run: its store is loaded, not
+  replay, bench, window) replaced by stand-ins that check their input files
+  and make their output folder or file the way the real ones start (a store run: its store is loaded, not
   built in physics): the command line's own checks are
   fuzzed, not a minute of simulation per case;
 - `recording`: `run_sim.main(["replay", LOG])` (with `--salvage` for a third of
@@ -257,16 +257,24 @@ class _WouldRun(Exception):
 
 
 class _StandIns:
-    """The long runners replaced for the cli fuzz: each checks its input the way the real one starts."""
+    """The long runners replaced for the cli fuzz: each checks its input the way the real one starts.
+
+    Outputs are made only inside `sandbox` (the fuzz's temporary folder, also the working folder then):
+    a stand-in never writes where a user's files are.
+    """
+
+    def __init__(self, sandbox: Path) -> None:
+        self.sandbox = sandbox.resolve()
 
     def __enter__(self) -> "_StandIns":
+        sandbox = self.sandbox
         import bench.batch
         import scoring.episode
         import sim.simulation
         import scoring.replay
         import viewer.app
 
-        def check(target: str | Path, *a, **k) -> None:
+        def check(target: str | Path) -> None:
             from agents.scenario import validate_file
             from sim.layout import load_store
             from sim.yamlsrc import load_yaml
@@ -276,22 +284,54 @@ class _StandIns:
                 load_store(target)
             else:
                 validate_file(target)
+
+        def inside(out: str | Path) -> bool:
+            return Path(out).resolve().is_relative_to(sandbox)
+
+        def make_dir(out: str | Path | None) -> None:  # what the real runners do first with --out
+            if out is not None and inside(out):
+                Path(out).mkdir(parents=True, exist_ok=True)
+
+        def make_file(out: str | Path | None) -> None:
+            if out is not None and inside(out):
+                Path(out).parent.mkdir(parents=True, exist_ok=True)
+                Path(out).write_bytes(b"")
+
+        def episode(target, seed, *, mode="fused", out_dir=None, record=None, **k) -> None:
+            check(target)
+            make_dir(out_dir)
+            make_file(record)
             raise _WouldRun()
 
-        def replay(log: str | Path, *a, **k) -> None:
+        def record(target, seed, out, seconds=None) -> None:
+            check(target)
+            make_file(out)
+            raise _WouldRun()
+
+        def replay(log: str | Path, out_dir=None, *a, **k) -> None:
             from sim.recording import LogReader
 
             reader = LogReader(log)
             for _ in zip(range(3), reader.messages()):
                 pass
+            make_dir(out_dir)
             raise _WouldRun()
 
-        def no_episodes(*a, **k) -> None:
+        def no_episodes(specs, out_dir, *a, **k) -> None:
+            make_dir(out_dir)
             raise _WouldRun()
 
-        stand_ins = [(scoring.episode, "run_episode", check), (scoring.replay, "record_episode", check),
-                     (scoring.replay, "replay_log", replay), (bench.batch, "run_bench", no_episodes), (viewer.app, "run_gui", check),
-                     (sim.simulation, "Simulation", no_episodes)]
+        def window(target, *a, screenshot=None, **k) -> None:
+            check(target)
+            make_file(screenshot)
+            raise _WouldRun()
+
+        def no_world(*a, **k) -> None:
+            raise _WouldRun()
+
+        stand_ins = [(scoring.episode, "run_episode", episode), (scoring.replay, "record_episode", record),
+                     (scoring.replay, "replay_log", replay), (bench.batch, "run_bench", no_episodes), (viewer.app, "run_gui", window),
+                     (sim.simulation, "Simulation", no_world)]
         self._saved = [(mod, name, getattr(mod, name), new) for mod, name, new in stand_ins]
         for mod, name, _, new in self._saved:
             setattr(mod, name, new)
@@ -315,7 +355,7 @@ def _cli_argv(rnd: random.Random, tmp: Path, log: Path | None) -> list[str]:
         "record": ["--seed", "--seconds", "--out"],
         "replay": ["--out", "--mode"],
         "bench": ["--seeds", "--workers", "--backend", "--mode", "--out"],
-        "gui": ["--seed", "--frames", "--size", "--speed", "--max-fps", "--camera"],
+        "gui": ["--seed", "--frames", "--size", "--speed", "--max-fps", "--camera", "--screenshot"],
     }.get(sub, [])
     if sub in ("run", "record", "gui", "validate", "bench") or (sub and rnd.random() < 0.5):
         argv.append(rnd.choice(files))
@@ -325,7 +365,11 @@ def _cli_argv(rnd: random.Random, tmp: Path, log: Path | None) -> list[str]:
         if not options:
             break
         opt = rnd.choice(options)
-        value = rnd.choice(numbers + files + ["fused", "weight", "ray", "local", "640x480", "1x1", str(tmp / "out.mcap")])
+        if opt in ("--out", "--record", "--screenshot"):  # never a user's file: outputs stay in the fuzz's folder
+            value = rnd.choice([str(tmp / "out.mcap"), str(tmp / "new" / "deeper"), str(tmp), str(ROOT / "README.md" / "sub"),
+                                str(tmp / "missing.yaml" / "x"), "", "-", "\x00", "out", "0:2"])
+        else:
+            value = rnd.choice(numbers + files + ["fused", "weight", "ray", "local", "640x480", "1x1"])
         argv += [opt, value]
     if sub == "record" and "--out" not in argv:
         argv += ["--out", str(tmp / "rec.mcap")]
@@ -334,12 +378,13 @@ def _cli_argv(rnd: random.Random, tmp: Path, log: Path | None) -> list[str]:
     return argv
 
 
-def _run_cli(argv: list[str], *, stand_ins: bool = True) -> tuple[str, str]:
+def _run_cli(argv: list[str], cwd: Path, *, stand_ins: bool = True) -> tuple[str, str]:
+    """`run_sim.main(argv)` run from `cwd` (relative outputs land there): (outcome, the error line)."""
     import run_sim
 
     err = io.StringIO()
-    with _StandIns() if stand_ins else contextlib.nullcontext(), contextlib.redirect_stderr(err), \
-            contextlib.redirect_stdout(io.StringIO()):
+    with _StandIns(cwd) if stand_ins else contextlib.nullcontext(), contextlib.chdir(cwd), \
+            contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         try:
             rc = run_sim.main(argv)
         except _WouldRun:
@@ -420,14 +465,14 @@ def run_case(kind: str, index: int, seed: int, tmp: Path, log: Path | None = Non
         elif kind == "cli":
             argv = _cli_argv(rnd, tmp, log)
             what = " ".join(repr(a) if (not a or " " in a) else a for a in argv)
-            outcome, detail = _run_cli(argv)
+            outcome, detail = _run_cli(argv, tmp)
         elif kind == "recording":
             assert log is not None, "the recording fuzz needs a base recording"
             path = tmp / f"log-{index}.mcap"
             what = damage_log(log, rnd, path)
             salvage = ["--salvage"] if rnd.random() < 0.3 else []
             what += " (replay --salvage)" if salvage else ""
-            outcome, detail = _run_cli(["replay", str(path), *salvage], stand_ins=False)
+            outcome, detail = _run_cli(["replay", str(path), *salvage], tmp, stand_ins=False)
             path.unlink(missing_ok=True)
         else:
             raise ValueError(f"unknown fuzz kind {kind!r}")

@@ -22,17 +22,18 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 import re
 import types
 import typing
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 from shapely.geometry import Polygon, box
 
 from sim.errors import InputError
@@ -44,10 +45,28 @@ BACK_PANEL_M = 0.04
 WALL_CLEARANCE_M = 0.5
 ITEM_GAP_M = 0.004  # between neighbouring items, so that a full bin settles and sleeps
 MIN_ITEM_MM, MAX_ITEM_MM = 5.0, 1500.0  # a battery to a 1.5 m roll of paper
-MAX_CAMERAS = 400
+MAX_CAMERAS = 1000  # a 10,000 m2 hypermarket at one camera per 10 m2
 MIN_SHELF_CLEARANCE_M = 0.10  # a hand (and the smallest product) must fit between plates
-Num = StrictFloat  # an int or a float, never a bool or a string
-Int = StrictInt  # an int, never a bool, a float or a string
+
+
+def _real_number(v: object) -> object:
+    """A number as written (int, float, numpy scalar), never true/false or a string; finiteness is checked after."""
+    if isinstance(v, numbers.Real) and not isinstance(v, bool):
+        return float(v)
+    raise ValueError("expected a number")
+
+
+def _whole_number(v: object) -> object:
+    """A whole number (int, numpy integer, or a float like 6.0), never true/false, 6.5 or a string."""
+    if isinstance(v, numbers.Integral) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, float) and v.is_integer():
+        return int(v)
+    raise ValueError("expected a whole number")
+
+
+Num = Annotated[float, BeforeValidator(_real_number)]  # then pydantic's float: finite (allow_inf_nan=False)
+Int = Annotated[int, BeforeValidator(_whole_number)]
 FACINGS = {"north": (0.0, 1.0), "south": (0.0, -1.0), "east": (1.0, 0.0), "west": (-1.0, 0.0)}
 
 
@@ -509,7 +528,13 @@ def _check_cameras(spec: "StoreFile", lines: LineMap) -> None:
     if spec.cameras.grid is not None:
         n = len(camera_ids(spec))
         if n > MAX_CAMERAS:
-            raise lines.error(("cameras", "grid", "spacing_m"), f"{n} cameras on a {width:g} x {depth:g} m floor; at most {MAX_CAMERAS}")
+            spacing = spec.cameras.grid.spacing_m
+            while math.prod(grid_shape(spec.floor_m, spacing)) > MAX_CAMERAS:
+                spacing = round(spacing + 0.1, 1)
+            given = "cameras" in spec.model_fields_set
+            raise lines.error(("cameras", "grid", "spacing_m") if given else (),
+                              f"{'the' if given else 'the default'} camera grid puts {n} cameras on the {width:g} x {depth:g} m "
+                              f"floor, at most {MAX_CAMERAS}: set cameras.grid.spacing_m to {spacing:g} m or more")
         return
     assert spec.cameras.list is not None
     _unique(lines, ("cameras", "list"), [c.id for c in spec.cameras.list])

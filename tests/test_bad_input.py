@@ -83,9 +83,9 @@ STORE_CASES = [
     ("price: 1.20", "price: .inf", 10, "catalog[0].price", "finite number"),
     ("weight_g: 350,", "weight_g: 350, weight_sd_g: .nan,", 10, "catalog[0].weight_sd_g", "finite number"),
     ("weight_g: 350,", "weight_g: 350, weight_sd_g: 200,", 10, "catalog[0]", "more than a quarter"),
-    ("shelves: 2, bins_per_shelf: 3}\n  - {id: B", "shelves: true, bins_per_shelf: 3}\n  - {id: B", 7, "gondolas[0].shelves", "valid integer"),
-    ("width_m: 0.9}\n  - {id: out-1", "width_m: true}\n  - {id: out-1", 4, "gates[0].width_m", "valid number"),
-    ("count: 6}", "count: '6'}", 13, "planogram.A-1-1.count", "valid integer"),
+    ("shelves: 2, bins_per_shelf: 3}\n  - {id: B", "shelves: true, bins_per_shelf: 3}\n  - {id: B", 7, "gondolas[0].shelves", "expected a whole number (got True)"),
+    ("width_m: 0.9}\n  - {id: out-1", "width_m: true}\n  - {id: out-1", 4, "gates[0].width_m", "expected a number (got True)"),
+    ("count: 6}", "count: '6'}", 13, "planogram.A-1-1.count", "expected a whole number (got '6')"),
     ("depth_noise_m: 0.005}", "depth_noise_m: .nan}", 21, "sensors.cameras.depth_noise_m", "finite number"),
     ("noise_g: 1.0}", "noise_g: .inf}", 22, "sensors.load_cells.noise_g", "finite number"),
     ("at: [2.0, 2.5, 3.0]", "at: [2.0, 2.5, -1.0]", 18, "cameras.list[0].at", "hangs -1 m up"),
@@ -113,7 +113,7 @@ SCENARIO_CASES = [
      13, "crowd.personas.quick", "finite number"),
     ("duration_s: 60", "duration_s: .inf", 3, "duration_s", "finite number"),
     ("enter_at_s: 2", "enter_at_s: 200", 10, "shoppers[1].enter_at_s", "after the scenario ends"),
-    ("enter_at_s: 2", "enter_at_s: true", 10, "shoppers[1].enter_at_s", "valid number"),
+    ("enter_at_s: 2", "enter_at_s: true", 10, "shoppers[1].enter_at_s", "expected a number (got True)"),
     ("{sku: juice-1l, bin: B-2-3}", "{sku: cola-330, bin: B-2-2}", 12, "shoppers[1].script[0].pick.bin",
      "the scripts pick 1 cola-330 from bin B-2-2 by here; it holds 0 at opening"),
     ("{sku: juice-1l, bin: B-2-3}", "{sku: juice-1l, bin: A-1-1}", 12, "shoppers[1].script[0].pick.bin",
@@ -252,3 +252,88 @@ def test_bench_seeds_are_checked_before_anything_is_made(tmp_path, capsys, seeds
     assert rc == 2 and not (tmp_path / "out").exists()
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("--seeds:") and words in err[0], err
+
+
+def test_numbers_as_people_and_programs_write_them_are_numbers(tmp_path):
+    import numpy as np
+
+    from agents.scenario import Scenario
+
+    path = _store(tmp_path, "depth_noise_m: 0.005}", "depth_noise_m: 5e-3}")  # YAML 1.1 read this as a string
+    assert load_store(path).spec.sensors.cameras.depth_noise_m == 0.005
+    path = _store(tmp_path, "count: 6}", "count: 6.0}")
+    assert load_store(path).spec.planogram["A-1-1"].count == 6
+    sc = Scenario("np", "tiny_store", seed=np.int64(3), duration_s=np.float64(60))
+    sc.add_shopper("a").pick("cola-330", qty=np.int64(2))
+    assert (sc.spec.seed, sc.spec.shoppers[0].script[0].pick.qty) == (3, 2)
+
+
+def test_legal_scripts_the_checks_must_not_refuse(tmp_path):
+    """A bin-less put-back refills the bin it came from; one label synced twice; an item passed along a chain."""
+    path = _scenario(tmp_path)
+    path.write_text("""\
+name: legal
+store: store.yaml
+duration_s: 200
+shoppers:
+  - id: a
+    script:
+      - pick: {sku: cola-330, bin: A-1-1, qty: 6}
+      - put_back: {sku: cola-330}
+      - pick: {sku: cola-330, bin: A-1-1}
+      - sync: meet
+      - sync: meet
+      - give: {sku: cola-330, to: b}
+  - id: b
+    script:
+      - sync: meet
+      - give: {sku: cola-330, to: c}
+  - id: c
+    script:
+      - put_back: {sku: cola-330}
+""")
+    sc, _ = validate_file(path)
+    assert len(sc.spec.shoppers) == 3
+    text = path.read_text().split("  - id: b\n")[0]  # alice alone, without her put-back: the seventh can is not there
+    for step in ("      - put_back: {sku: cola-330}\n", "      - give: {sku: cola-330, to: b}\n", "      - sync: meet\n"):
+        text = text.replace(step, "")
+    path.write_text(text)
+    with pytest.raises(InputError, match="the scripts pick 7 cola-330 by here; the store stocks 6"):
+        validate_file(path)
+
+
+def test_sync_deadlock_check_is_linear_in_the_shoppers(tmp_path):
+    n = 1500  # s_i waits at m_i, then m_(i-1): the chain unwinds from its last shopper, one label at a time
+    lines = ["name: chain", "store: store.yaml", "duration_s: 600", "shoppers:"]
+    for i in range(n):
+        lines += [f"  - id: s{i}", "    script:", f"      - sync: m{i}", f"      - sync: m{i - 1}" if i else "      - wait: 1"]
+    lines += ["  - id: z", "    script:", f"      - sync: m{n - 1}"]
+    path = _scenario(tmp_path)
+    path.write_text("\n".join(lines) + "\n")
+    t0 = time.process_time()
+    validate_file(path)
+    assert time.process_time() - t0 < 10  # CPU seconds; the pass-per-shopper version took minutes here
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["replay", "log.mcap", "--out", "README.md"], "is a file"),
+    (["record", "assets/stores/tiny_store.yaml", "--out", "README.md/x.mcap"], "lies under 'README.md', which is a file"),
+    (["run", "assets/scenarios/pick-one.yaml", "--out", "README.md/sub"], "lies under 'README.md', which is a file"),
+    (["bench", "assets/scenarios/pick-one.yaml", "--out", "README.md/sub"], "lies under 'README.md', which is a file"),
+])
+def test_outputs_under_a_file_are_refused_before_anything_runs(capsys, argv, words):
+    with pytest.raises(SystemExit) as info:
+        run_sim.main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and words in err[0], err
+
+
+def test_a_fifo_or_a_device_is_not_read(tmp_path):
+    import os
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(InputError, match="not a regular file"):
+            load_yaml(path)

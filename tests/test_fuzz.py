@@ -2,8 +2,8 @@
 
 Hypothesis draws case numbers for `bench.fuzz.run_case` (the cases `python -m bench.fuzz`
 runs, in this process here); each must end `clean` (a one-line error naming the file) or
-`accepted`. The fast tier runs a few dozen cases per kind; the slow tier more, and the
-recordings (each replays a damaged log through the real stack).
+`accepted`. The fast tier runs 30 cases of each kind and 8 damaged recordings (each replayed
+through the real stack); the slow tier 150 of each kind and 40 recordings.
 """
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def _ends_clean(kind: str, index: int, workdir: Path, log: Path | None = None) -
         assert "\n" not in r.detail and r.detail, r
 
 
-@pytest.mark.parametrize("kind", ["store", "scenario", "cli"])
+@pytest.mark.parametrize("kind", ["store", "scenario", "suite", "cli"])
 def test_fuzzed_input_ends_clean(kind, workdir):
     @FAST
     @given(index=CASES)
@@ -51,7 +51,7 @@ def test_fuzzed_input_ends_clean(kind, workdir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["store", "scenario", "cli"])
+@pytest.mark.parametrize("kind", ["store", "scenario", "suite", "cli"])
 def test_fuzzed_input_ends_clean_many(kind, workdir):
     @SLOW
     @given(index=CASES)
@@ -61,9 +61,18 @@ def test_fuzzed_input_ends_clean_many(kind, workdir):
     check()
 
 
+def test_a_few_damaged_recordings_end_clean(workdir, base_log):
+    @settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @given(index=CASES)
+    def check(index: int) -> None:
+        _ends_clean("recording", index, workdir, base_log)
+
+    check()
+
+
 @pytest.mark.slow
 def test_damaged_recordings_end_clean(workdir, base_log):
-    @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
     @given(index=CASES)
     def check(index: int) -> None:
         _ends_clean("recording", index, workdir, base_log)
@@ -73,13 +82,13 @@ def test_damaged_recordings_end_clean(workdir, base_log):
 
 def test_the_fuzzer_makes_both_outcomes(workdir):
     """Not vacuous: among the first cases of each kind some are refused and some accepted."""
-    for kind in ("store", "scenario", "cli"):
+    for kind in ("store", "scenario", "suite", "cli"):
         outcomes = {run_case(kind, i, 0, workdir).outcome for i in range(40)}
         assert {"clean", "accepted"} <= outcomes, (kind, outcomes)
 
 
-def test_fuzz_command_prints_its_counts():
-    out = subprocess.run([sys.executable, "-m", "bench.fuzz", "6", "--kinds", "store,scenario,cli"], cwd=ROOT,
+def test_fuzz_command_prints_its_counts(workdir):
+    out = subprocess.run([sys.executable, "-m", "bench.fuzz", "6", "--kinds", "store,scenario,cli"], cwd=workdir,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()

@@ -87,7 +87,7 @@ CASES = {
     "unknown_nested_key": (GOOD.replace("shelves: 2, bins_per_shelf: 3}\n  - {id: B", "shelves: 2, bins_per_shelf: 3, lenght_m: 2}\n  - {id: B"), ("gondolas[0].lenght_m", 7), "unknown key"),
     "missing_key": (GOOD.replace("floor_m: [6.0, 5.0]\n", ""), ("floor_m", 1), "missing key 'floor_m'"),
     "missing_nested_key": (GOOD.replace("facing: west, ", ""), ("gondolas[0].facing", 7), "missing key"),
-    "wrong_type": (GOOD.replace("shelves: 2, bins_per_shelf: 3}\n  - {id: B", "shelves: two, bins_per_shelf: 3}\n  - {id: B"), ("gondolas[0].shelves", 7), "integer"),
+    "wrong_type": (GOOD.replace("shelves: 2, bins_per_shelf: 3}\n  - {id: B", "shelves: two, bins_per_shelf: 3}\n  - {id: B"), ("gondolas[0].shelves", 7), "expected a whole number (got 'two')"),
     "bad_enum": (GOOD.replace("facing: west", "facing: up"), ("gondolas[0].facing", 7), "north"),
     "bad_color": (GOOD.replace('"#c8102e"', '"red"'), ("catalog[0].color", 10), "hex"),
     "unknown_bin": (GOOD.replace("B-2-3:", "B-3-3:"), ("planogram.B-3-3", 14), "no such bin 'B-3-3'"),

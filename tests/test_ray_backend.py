@@ -68,6 +68,7 @@ def test_bench_ray_runtime_listens_on_loopback_only():
         # workers). Another Ray on the machine is someone else's and not this test's business.
         ours = {os.getpid(), *descendants(os.getpid())}
         listening = _listening_sockets(ours)
+        check_ray_address(ray.get_runtime_context().gcs_address)  # a real GCS passes the address check
     finally:
         ray.shutdown()
     assert worker_pid in ours and worker_pid != os.getpid()  # the task ran in one of the processes looked at
@@ -100,11 +101,14 @@ def test_malformed_ray_address_names_the_option_and_the_form(address):
         check_ray_address(address)
 
 
-def test_ray_address_where_something_listens_passes_the_check():
-    with socket.create_server(("127.0.0.1", 0)) as server:
+def test_ray_address_where_something_else_listens_is_refused_at_once():
+    with socket.create_server(("127.0.0.1", 0)) as server:  # accepts connections, says nothing: no gRPC server
         port = server.getsockname()[1]
-        check_ray_address(f"127.0.0.1:{port}")
-        check_ray_address(f"ray://localhost:{port}")
+        t0 = time.monotonic()
+        for address in (f"127.0.0.1:{port}", f"ray://localhost:{port}"):
+            with pytest.raises(InputError, match="not a Ray cluster"):
+                check_ray_address(address, timeout_s=1.0)
+        assert time.monotonic() - t0 < 10
     with pytest.raises(InputError, match="connection refused"):  # the same port, closed
         check_ray_address(f"127.0.0.1:{port}")
 
