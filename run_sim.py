@@ -4,12 +4,12 @@
     python run_sim.py run [SCENARIO] [--seed N] [--out DIR] [--record LOG] [--mode fused|weight|vision]
     python run_sim.py run STORE [--seed N] [--seconds S]   a store alone: its load cells against the truth
     python run_sim.py bench SUITE|SCENARIO... [--seeds A:B] [--workers N] [--backend local|ray] [--out DIR]
-    python run_sim.py validate FILE...     store files: errors with file, line and key
+    python run_sim.py validate FILE...     stores and scenarios: errors with file, line and key
     python run_sim.py gui [SCENARIO|STORE] [--seed N] [--frames N] [--screenshot FILE]   the desktop window
     python run_sim.py record SCENARIO|STORE --out LOG [--seed N] [--seconds S]   the stream and truth to MCAP
-    python run_sim.py replay LOG [--out DIR] [--mode M]   the stack over a recording, scored against its truth
+    python run_sim.py replay LOG [--out DIR] [--mode M] [--salvage]   the stack over a recording, scored against its truth
 
-A bad file or argument ends with one line on stderr and exit status 2.
+A bad file or argument ends with one line on stderr and exit status 2 (README, "Bad input").
 """
 from __future__ import annotations
 
