@@ -8,7 +8,10 @@ not what might go wrong at run time (others taking the stock first is a real
 situation that the run records):
 
 - stock: the picks from a bin never exceed what it holds at opening plus
-  what scripts put back into it; the picks of a SKU anywhere never exceed the
+  what scripts put back into it (a put-back without `bin:` returns to the bin
+  its item came from; where that is unknown at load — a pick from the nearest
+  bin, an item someone gave — it may refill any bin that stocks the SKU);
+  the picks of a SKU anywhere never exceed the
   store's stock of it plus every put-back of it; a handful (`qty`) needs a bin
   that can hold that many;
 - holding: a `put_back` or `give` needs the SKU in hand — picked earlier in
