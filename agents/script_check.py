@@ -78,8 +78,10 @@ def _check_stock(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) ->
     for bin_id, entry in layout.spec.planogram.items():
         stock[(bin_id, entry.sku)] += entry.count
     per_sku: Counter = Counter()
+    most_in_a_bin: Counter = Counter()  # sku -> the most any one bin holds at opening
     for (_, sku), n in stock.items():
         per_sku[sku] += n
+        most_in_a_bin[sku] = max(most_in_a_bin[sku], n)
     returned, anywhere = _returns(spec)
     returned_sku = Counter(anywhere)
     for (_, sku), n in returned.items():
@@ -114,7 +116,7 @@ def _check_stock(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) ->
                 if a.qty > cap:
                     raise lines.error(loc + ("qty",), f"bin {a.bin} holds at most {cap} {a.sku}; a handful of {a.qty} cannot be there")
             elif a.qty > 1:
-                most = max((n for (b, sku), n in stock.items() if sku == a.sku), default=0) + returned_sku[a.sku]
+                most = most_in_a_bin[a.sku] + returned_sku[a.sku]
                 if a.qty > most:
                     raise lines.error(loc + ("qty",), f"no bin holds {a.qty} {a.sku} at once (at most {most})")
 

@@ -46,7 +46,6 @@ import math
 import multiprocessing as mp
 import os
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -563,10 +562,10 @@ def fuzz(n: int, *, seed: int = 0, kinds: tuple[str, ...] = KINDS, progress: Cal
                 if progress:
                     progress(result)
         finally:
-            worker.conn.send(None) if worker.proc.is_alive() else None
-            worker.proc.join(5)
+            if worker.proc.is_alive():
+                worker.conn.send(None)  # let it leave on its own; `stop` kills it if it does not
+                worker.proc.join(5)
             worker.stop()
-            shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 

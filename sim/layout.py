@@ -112,7 +112,7 @@ class CatalogItem(_Strict):
 
     @field_validator("size_mm")
     @classmethod
-    def _positive_size(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+    def _size_range(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
         if min(v) < MIN_ITEM_MM or max(v) > MAX_ITEM_MM:
             raise ValueError(f"every size must be {MIN_ITEM_MM}-{MAX_ITEM_MM} mm (a physics body smaller or larger is no product)")
         return v
@@ -295,6 +295,11 @@ class StoreLayout:
         return StoreLayout(spec, self.path)
 
 
+def shelf_clearance_m(g: Gondola) -> float:
+    """Free height above each plate of a gondola: the shelf pitch less a plate and a centimetre of lip."""
+    return (g.height_m - KICK_M) / g.shelves - PLATE_THICKNESS_M - 0.01
+
+
 def gondola_bins(g: Gondola) -> list[Bin]:
     fx, fy = FACINGS[g.facing]
     rx, ry = _right_of(fx, fy)
@@ -318,7 +323,7 @@ def gondola_bins(g: Gondola) -> list[Bin]:
                     center=(cx + rx * off, cy + ry * off, z),
                     width_m=bin_w,
                     depth_m=plate_depth,
-                    clearance_m=pitch - PLATE_THICKNESS_M - 0.01,
+                    clearance_m=shelf_clearance_m(g),
                     facing=(fx, fy),
                     right=(rx, ry),
                 )
@@ -435,12 +440,11 @@ def check_store(layout: StoreLayout, lines: LineMap) -> None:
         fp = g.footprint()
         if not floor.contains(fp):
             raise lines.error(("gondolas", i, "at"), f"gondola {g.id} reaches outside the {width} x {depth} m floor")
-        pitch = (g.height_m - KICK_M) / g.shelves
-        if pitch - PLATE_THICKNESS_M - 0.01 < MIN_SHELF_CLEARANCE_M:
+        if (clear := shelf_clearance_m(g)) < MIN_SHELF_CLEARANCE_M:
+            most = max(1, int((g.height_m - KICK_M) / (MIN_SHELF_CLEARANCE_M + PLATE_THICKNESS_M + 0.01)))
             raise lines.error(("gondolas", i, "shelves"),
-                              f"{g.shelves} shelves in {g.height_m:g} m leave {max(0.0, pitch - PLATE_THICKNESS_M - 0.01):.2f} m "
-                              f"between plates; a hand needs at least {MIN_SHELF_CLEARANCE_M} m (at most "
-                              f"{max(1, int((g.height_m - KICK_M) / (MIN_SHELF_CLEARANCE_M + PLATE_THICKNESS_M + 0.01)))} shelves)")
+                              f"{g.shelves} shelves in {g.height_m:g} m leave {max(0.0, clear):.2f} m between plates; "
+                              f"a hand needs at least {MIN_SHELF_CLEARANCE_M} m (at most {most} shelves)")
         fx, fy = FACINGS[g.facing]
         front = fp.bounds
         reach = {(1.0, 0.0): width - front[2], (-1.0, 0.0): front[0], (0.0, 1.0): depth - front[3], (0.0, -1.0): front[1]}[(fx, fy)]

@@ -56,6 +56,7 @@ truth if damage after the last sensor message read may have taken part of it.
 from __future__ import annotations
 
 import base64
+import io
 import json
 import math
 import os
@@ -68,6 +69,7 @@ from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator
 
 import numpy as np
+from mcap.data_stream import ReadDataStream
 from mcap.opcode import Opcode
 from mcap.records import (
     Attachment, AttachmentIndex, Channel, ChunkIndex, DataEnd, Footer, Header, MessageIndex, Metadata, MetadataIndex,
@@ -724,37 +726,18 @@ class _Walk:
         return self._chunk_starts
 
 
-class _Body:
+class _Body(ReadDataStream):
     """A record's body as the mcap record classes read it, refusing to read past its end (the library's
     own stream hands out short reads silently, which would take a damaged length for a short field)."""
 
     def __init__(self, data: bytes) -> None:
-        self._data = data
-        self.count = 0
+        super().__init__(io.BytesIO(data))
+        self._size = len(data)
 
-    def read(self, n: int) -> bytes:
-        if n < 0 or self.count + n > len(self._data):
-            raise _Damage(f"a field of {n} bytes runs past the end of its record")
-        self.count += n
-        return self._data[self.count - n:self.count]
-
-    def _unpack(self, fmt: str, n: int) -> int:
-        return struct.unpack(fmt, self.read(n))[0]
-
-    def read1(self) -> int:
-        return self._unpack("<B", 1)
-
-    def read2(self) -> int:
-        return self._unpack("<H", 2)
-
-    def read4(self) -> int:
-        return self._unpack("<I", 4)
-
-    def read8(self) -> int:
-        return self._unpack("<Q", 8)
-
-    def read_prefixed_string(self) -> str:
-        return str(self.read(self.read4()), "utf-8")
+    def read(self, length: int) -> bytes:
+        if length < 0 or self.count + length > self._size:
+            raise _Damage(f"a field of {length} bytes runs past the end of its record")
+        return super().read(length)
 
 
 def _parse(opcode: int, body: bytes) -> Any:

@@ -164,24 +164,20 @@ def load_yaml(path: Path | str) -> tuple[Any, LineMap]:
             loader.dispose()
     lines: dict[tuple, int] = {}
     if node is not None:
-        _walk(node, (), lines, set())
+        _walk(node, (), lines)  # bounded: the loader refused cycles and documents over MAX_NODES
     return data, LineMap(path, lines)
 
 
-def _walk(node: yaml.Node, loc: tuple, lines: dict[tuple, int], seen: set[int]) -> None:
-    if id(node) in seen:  # an alias: its lines were recorded where its anchor was written
-        lines.setdefault(loc, node.start_mark.line + 1)
-        return
+def _walk(node: yaml.Node, loc: tuple, lines: dict[tuple, int]) -> None:
+    """Record the line of every key path (an alias's paths get the lines where its anchor was written)."""
     lines.setdefault(loc, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
-        seen = seen | {id(node)}
         for key_node, value_node in node.value:
             key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node)
             child = loc + (key,)
             lines[child] = key_node.start_mark.line + 1
-            _walk(value_node, child, lines, seen)
+            _walk(value_node, child, lines)
             lines[child] = key_node.start_mark.line + 1
     elif isinstance(node, yaml.SequenceNode):
-        seen = seen | {id(node)}
         for i, item in enumerate(node.value):
-            _walk(item, loc + (i,), lines, seen)
+            _walk(item, loc + (i,), lines)
