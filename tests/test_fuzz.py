@@ -18,8 +18,6 @@ from hypothesis import strategies as st
 from bench.fuzz import make_base_log, run_case
 
 ROOT = Path(__file__).resolve().parent.parent
-FAST = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-SLOW = settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 CASES = st.integers(min_value=0, max_value=10**9)
 
 
@@ -40,44 +38,34 @@ def _ends_clean(kind: str, index: int, workdir: Path, log: Path | None = None) -
         assert "\n" not in r.detail and r.detail, r
 
 
-@pytest.mark.parametrize("kind", ["store", "scenario", "suite", "cli"])
-def test_fuzzed_input_ends_clean(kind, workdir):
-    @FAST
+def _cases_end_clean(kind: str, examples: int, workdir: Path, log: Path | None = None) -> None:
+    """`examples` cases of `kind`, drawn by hypothesis (derandomized: CI sees the same ones), each ending clean."""
+    @settings(max_examples=examples, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
     @given(index=CASES)
     def check(index: int) -> None:
-        _ends_clean(kind, index, workdir)
+        _ends_clean(kind, index, workdir, log)
 
     check()
+
+
+@pytest.mark.parametrize("kind", ["store", "scenario", "suite", "cli"])
+def test_fuzzed_input_ends_clean(kind, workdir):
+    _cases_end_clean(kind, 30, workdir)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["store", "scenario", "suite", "cli"])
 def test_fuzzed_input_ends_clean_many(kind, workdir):
-    @SLOW
-    @given(index=CASES)
-    def check(index: int) -> None:
-        _ends_clean(kind, index, workdir)
-
-    check()
+    _cases_end_clean(kind, 150, workdir)
 
 
 def test_a_few_damaged_recordings_end_clean(workdir, base_log):
-    @settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-    @given(index=CASES)
-    def check(index: int) -> None:
-        _ends_clean("recording", index, workdir, base_log)
-
-    check()
+    _cases_end_clean("recording", 8, workdir, base_log)
 
 
 @pytest.mark.slow
 def test_damaged_recordings_end_clean(workdir, base_log):
-    @settings(max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-    @given(index=CASES)
-    def check(index: int) -> None:
-        _ends_clean("recording", index, workdir, base_log)
-
-    check()
+    _cases_end_clean("recording", 40, workdir, base_log)
 
 
 def test_the_fuzzer_makes_both_outcomes(workdir):
