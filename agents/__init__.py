@@ -23,6 +23,7 @@ def build_simulation(scenario: Scenario, seed: int | None = None, **sim_kwargs):
     spec = scenario.spec
     seed = spec.seed if seed is None else int(seed)
     sim = Simulation(layout, seed, **sim_kwargs)
+    sim.notes = list(scenario.notes)  # what the load-time checks changed to make a step doable
     # Items into their collision group. Bullet re-inserts each item for it, which also makes the force-slept
     # items wakeable by a hand's constraint or a push; it wakes every resting island for one step, so step
     # until the plates have converged again before the episode starts (`StoreWorld.steady_plates`).

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 import pybullet as pb
 
-from sim.manipulation import GROUP_SHOPPER, MASK_SHOPPER_ARM, MASK_SHOPPER_BODY
+from sim.manipulation import GROUP_SHOPPER, MASK_SHOPPER_ARM, MASK_SHOPPER_BODY, MASK_SHOPPER_HAND_LEANING
 
 SHIRT_COLOURS = [
     (0.80, 0.15, 0.15), (0.15, 0.35, 0.75), (0.12, 0.55, 0.25), (0.92, 0.75, 0.15), (0.55, 0.25, 0.60),
@@ -39,10 +39,13 @@ TROUSER_COLOURS = [(0.12, 0.15, 0.30), (0.20, 0.20, 0.22), (0.45, 0.38, 0.28), (
 SKIN_TONES = [(0.96, 0.80, 0.69), (0.87, 0.67, 0.52), (0.71, 0.51, 0.36), (0.55, 0.38, 0.26), (0.36, 0.24, 0.16)]
 
 TORSO, HEAD, BASKET, THIGH, SHIN = 0, 1, 10, 11, 12  # pybullet link indices, in the order they are built
-ARM_LINKS = {"right": (2, 3, 4, 5), "left": (6, 7, 8, 9)}  # shoulder yaw, upper arm, forearm, hand
+ARM_LINKS = {"right": (2, 3, 4, 5), "left": (6, 7, 8, 9)}  # shoulder yaw, upper arm, forearm, hand (on the wrist)
 WAIST_TORQUE_NM = 400.0
 SHOULDER_TORQUE_NM = 60.0  # adult shoulder flexion strength is about 60-90 N m
 ELBOW_TORQUE_NM = 35.0
+WRIST_TORQUE_NM = 8.0  # wrist flexion/extension strength is about 8-12 N m
+WRIST_LIMIT_RAD = (-1.0, 1.0)  # wrist extension and flexion, about 60 degrees each way in a grasp
+HAND_ANGLE_STEP_RAD = 0.1
 ARM_MASSES_KG = (0.3, 2.0, 1.2, 0.45)
 LEG_MASSES_KG = (18.0, 8.0)  # thigh, shin (both legs); held in place, moved with the base
 LEG_HOLD_NM = 3000.0  # the legs' joints hold the pose they are set to (nothing on the floor moves them)
@@ -165,6 +168,7 @@ class ShopperBody:
         self.xy = (float(xy[0]), float(xy[1]))
         self.yaw = float(yaw)
         self.crouch_m = 0.0
+        self.tiptoe_m = 0.0  # heels raised this high (reaching a high bin)
         self.waist_rad = 0.0
         self.body = self._create()
         self.hand_targets: dict[str, np.ndarray | None] = {"right": None, "left": None}
@@ -181,7 +185,7 @@ class ShopperBody:
         return np.array([0.0, s * self.build.shoulder_width_m / 2, self.build.torso_len_m])
 
     def base_z(self) -> float:
-        return self.build.hip_m - self.crouch_m
+        return self.build.hip_m - self.crouch_m + self.tiptoe_m
 
     def torso_to_world(self) -> tuple[np.ndarray, np.ndarray]:
         """(rotation 3x3, origin) of the torso frame in the world, from the commanded posture."""
@@ -197,10 +201,14 @@ class ShopperBody:
 
     # -- driving ------------------------------------------------------------
 
-    def set_pose(self, xy: tuple[float, float], yaw: float, crouch_m: float | None = None, waist_rad: float | None = None) -> None:
-        """Move the base kinematically; posture changes go to the waist motor."""
+    def set_pose(self, xy: tuple[float, float], yaw: float, crouch_m: float | None = None, waist_rad: float | None = None,
+                 tiptoe_m: float | None = None) -> None:
+        """Move the base kinematically; posture changes go to the waist motor. On tiptoe the whole body rises
+        (the legs are one rigid pair of links: the soles leave the floor by the heel raise)."""
         self.xy = (float(xy[0]), float(xy[1]))
         self.yaw = float(yaw)
+        if tiptoe_m is not None:
+            self.tiptoe_m = max(0.0, float(tiptoe_m))
         if crouch_m is not None:
             crouch_m = min(max(float(crouch_m), 0.0), self.build.max_crouch_m)
             if crouch_m != self.crouch_m:
@@ -223,25 +231,34 @@ class ShopperBody:
         pb.setJointMotorControlArray(self.body, [THIGH, SHIN], pb.POSITION_CONTROL, targetPositions=list(q),
                                      forces=[LEG_HOLD_NM, LEG_HOLD_NM], physicsClientId=self.client)
 
-    def aim_hand(self, side: str, target_w: np.ndarray | None) -> None:
-        """Drive an arm so its palm goes to a world point (None: hang at the side)."""
+    def aim_hand(self, side: str, target_w: np.ndarray | None, hand_angle: float | None = None) -> None:
+        """Drive an arm so its palm goes to a world point (None: hang at the side). `hand_angle`: the hand's
+        direction in the arm's plane (`arm_ik_hand`; -pi/2 level, forward), the wrist bent for it; None: the
+        hand straight on from the forearm."""
         self.hand_targets[side] = None if target_w is None else np.asarray(target_w, dtype=float)
         if target_w is None:
             self._arm_yaw[side] = 0.0
-            self._set_arm(side, (0.0, 0.05, 0.1) if side == "right" else (0.0, 0.05, 0.1))
+            self._set_arm(side, self._rest_q(side))
             return
         r, o = self.torso_to_world()
         local = r.T @ (np.asarray(target_w, dtype=float) - o) - self.shoulder_local(side)
-        q = arm_ik(local, self.build.upper_arm_m, self.build.forearm_m + self.build.grip_m, self._arm_yaw[side])
+        b = self.build
+        q = arm_ik_hand(local, b.upper_arm_m, b.forearm_m, b.grip_m, hand_angle, self._arm_yaw[side])
         self._arm_yaw[side] = q[0]
         self._set_arm(side, q)
 
     def go_limp(self, side: str, torque_nm: float = 1.5) -> None:
         """Relax an arm (for leaning: the hand rests where it is, held only by contact)."""
         links = ARM_LINKS[side]
-        pb.setJointMotorControlArray(self.body, list(links[:3]), pb.VELOCITY_CONTROL, targetVelocities=[0, 0, 0],
-                                     forces=[torque_nm] * 3, physicsClientId=self.client)
+        pb.setJointMotorControlArray(self.body, list(links), pb.VELOCITY_CONTROL, targetVelocities=[0, 0, 0, 0],
+                                     forces=[torque_nm] * 4, physicsClientId=self.client)
         self._limp[side] = True
+
+    def hand_on_plates(self, side: str, on: bool) -> None:
+        """Let the hand touch shelf plates (a lean rests on one) or not (every other time: a hand reaching
+        past a plate must never press, pry or jam it, see `sim.manipulation`)."""
+        mask = MASK_SHOPPER_HAND_LEANING if on else MASK_SHOPPER_BODY
+        pb.setCollisionFilterGroupMask(self.body, ARM_LINKS[side][3], GROUP_SHOPPER, mask, physicsClientId=self.client)
 
     def push_hand(self, side: str, force_w: tuple[float, float, float]) -> None:
         """An external force on the palm (a person's weight through the arm); applies for one physics step."""
@@ -279,19 +296,20 @@ class ShopperBody:
         for side in ("right", "left"):
             self.aim_hand(side, None)
             links = ARM_LINKS[side]
-            for j, q in zip(links[:3], self._rest_q(side)):
+            for j, q in zip(links, self._rest_q(side)):
                 pb.resetJointState(self.body, j, q, physicsClientId=self.client)
 
-    def _rest_q(self, side: str) -> tuple[float, float, float]:
-        return (0.0, 0.05, 0.1)
+    def _rest_q(self, side: str) -> tuple[float, float, float, float]:
+        return (0.0, 0.05, 0.1, 0.0)
 
-    def _set_arm(self, side: str, q: tuple[float, float, float]) -> None:
+    def _set_arm(self, side: str, q: tuple[float, ...]) -> None:
         links = ARM_LINKS[side]
         self._limp[side] = False
+        q = tuple(q) + (0.0,) * (4 - len(q))
         pb.setJointMotorControlArray(
-            self.body, list(links[:3]), pb.POSITION_CONTROL, targetPositions=list(q),
-            forces=[SHOULDER_TORQUE_NM, SHOULDER_TORQUE_NM, ELBOW_TORQUE_NM],
-            positionGains=[0.3, 0.3, 0.3], physicsClientId=self.client,
+            self.body, list(links), pb.POSITION_CONTROL, targetPositions=list(q),
+            forces=[SHOULDER_TORQUE_NM, SHOULDER_TORQUE_NM, ELBOW_TORQUE_NM, WRIST_TORQUE_NM],
+            positionGains=[0.3, 0.3, 0.3, 0.3], physicsClientId=self.client,
         )
 
     def _create(self) -> int:
@@ -341,8 +359,8 @@ class ShopperBody:
             viss += [-1, ua_v, fa_v, hand_v]
             pos += [(0, s * b.shoulder_width_m / 2, b.torso_len_m), (0, 0, 0), (0, 0, -b.upper_arm_m), (0, 0, -b.forearm_m)]
             parents += [TORSO + 1, first + 1, first + 2, first + 3]
-            types += [pb.JOINT_REVOLUTE, pb.JOINT_REVOLUTE, pb.JOINT_REVOLUTE, pb.JOINT_FIXED]
-            axes += [(0, 0, 1), (0, 1, 0), (0, 1, 0), (0, 0, 1)]
+            types += [pb.JOINT_REVOLUTE, pb.JOINT_REVOLUTE, pb.JOINT_REVOLUTE, pb.JOINT_REVOLUTE]
+            axes += [(0, 0, 1), (0, 1, 0), (0, 1, 0), (0, 1, 0)]
         masses.append(0.6)
         cols.append(basket_c)
         viss.append(basket_v)
@@ -435,17 +453,13 @@ def arm_ik(p: np.ndarray, l1: float, l2: float, prefer_yaw: float = 0.0) -> tupl
     `YAW_LIMIT_RAD` count, and of those the one with yaw nearer `prefer_yaw`. A target out of reach is
     approached along its direction.
     """
-    px, py, pz = float(p[0]), float(p[1]), float(p[2])
-    rho = math.hypot(px, py)
-    yaw = math.atan2(py, px) if rho > 1e-4 else 0.0
+    pz = float(p[2])
     # Two branches reach the same point: the arm turned to face it (yaw, reaching forward), or turned the
     # other way and swung back (yaw + pi, pitch > 0). A shoulder turns at most YAW_LIMIT either way, so
     # in front only the first will do and behind only the second; beside the shoulder both can, and the
     # one nearer `prefer_yaw` (the previous solution) wins, so the angles change smoothly as a target
     # passes the shoulder instead of jumping by pi and having the motors fling the arm over the top.
-    flipped = yaw - math.copysign(math.pi, yaw) if yaw != 0.0 else math.pi
-    options = [(y, r) for y, r in ((yaw, rho), (flipped, -rho)) if abs(y) <= YAW_LIMIT_RAD + 1e-9]
-    yaw, rho = min(options, key=lambda o: abs(_wrap_pi(o[0] - prefer_yaw)))
+    yaw, rho = _facing_yaw(p, prefer_yaw)
     d = min(max(math.hypot(rho, pz), abs(l1 - l2) + 1e-3), l1 + l2 - 1e-4)
     theta_t = math.atan2(-rho, -pz)
     cos_g = (l1 * l1 + d * d - l2 * l2) / (2 * l1 * d)
@@ -455,14 +469,58 @@ def arm_ik(p: np.ndarray, l1: float, l2: float, prefer_yaw: float = 0.0) -> tupl
     return (yaw, theta_t + gamma, -beta)
 
 
+def arm_ik_hand(p: np.ndarray, l1: float, lf: float, lh: float, hand_angle: float | None,
+                prefer_yaw: float = 0.0) -> tuple[float, float, float, float]:
+    """Joint angles (shoulder yaw, shoulder pitch, elbow, wrist) putting the grip point at `p` (torso frame,
+    relative to the shoulder) with the hand pointing at `hand_angle` in the arm's plane (the joint-angle
+    convention of `arm_ik`: -pi/2 level forward, 0 straight down), the wrist bent within `WRIST_LIMIT_RAD`.
+
+    A hand angle the wrist or the arm cannot give: the nearest one that can, in steps of `HAND_ANGLE_STEP_RAD`
+    (the hand tilts as little as it must). None, a target behind the shoulder, or no angle within a right
+    angle of the one asked: the hand straight on from the forearm (wrist 0), as `arm_ik` with the forearm and
+    hand as one segment.
+    """
+    if hand_angle is not None:
+        yaw, rho = _facing_yaw(p, prefer_yaw)
+        if rho > 0.0:
+            for k in range(int(math.pi / 2 / HAND_ANGLE_STEP_RAD) + 1):
+                for psi in ((hand_angle,) if k == 0 else (hand_angle - k * HAND_ANGLE_STEP_RAD, hand_angle + k * HAND_ANGLE_STEP_RAD)):
+                    w_rho = rho + lh * math.sin(psi)  # the wrist: back from the grip point along the hand
+                    w_z = float(p[2]) + lh * math.cos(psi)
+                    if not abs(l1 - lf) + 1e-3 < math.hypot(w_rho, w_z) < l1 + lf - 1e-4:
+                        continue
+                    _, t1, e = arm_ik(np.array([w_rho, 0.0, w_z]), l1, lf, 0.0)
+                    wrist = psi - t1 - e
+                    if WRIST_LIMIT_RAD[0] <= wrist <= WRIST_LIMIT_RAD[1]:
+                        return (yaw, t1, e, wrist)
+    return (*arm_ik(p, l1, lf + lh, prefer_yaw), 0.0)
+
+
+def _facing_yaw(p: np.ndarray, prefer_yaw: float) -> tuple[float, float]:
+    """The shoulder yaw `arm_ik` turns to for `p` and the signed level distance along it."""
+    rho = math.hypot(float(p[0]), float(p[1]))
+    yaw = math.atan2(float(p[1]), float(p[0])) if rho > 1e-4 else 0.0
+    flipped = yaw - math.copysign(math.pi, yaw) if yaw != 0.0 else math.pi
+    options = [(y, r) for y, r in ((yaw, rho), (flipped, -rho)) if abs(y) <= YAW_LIMIT_RAD + 1e-9]
+    return min(options, key=lambda o: abs(_wrap_pi(o[0] - prefer_yaw)))
+
+
 def _wrap_pi(a: float) -> float:
     return (a + math.pi) % (2 * math.pi) - math.pi
 
 
 def arm_fk(q: tuple[float, float, float], l1: float, l2: float) -> np.ndarray:
     """Palm position relative to the shoulder (torso frame) for joint angles `q` (inverse of `arm_ik`)."""
-    yaw, t1, e = q
-    a1 = np.array([-math.sin(t1), -math.cos(t1)])
-    a2 = np.array([-math.sin(t1 + e), -math.cos(t1 + e)])
-    rho, z = l1 * a1 + l2 * a2
-    return np.array([rho * math.cos(yaw), rho * math.sin(yaw), z])
+    return arm_points((*q[:3], 0.0), l1, l2, 0.0)[2]
+
+
+def arm_points(q: tuple[float, float, float, float], l1: float, lf: float, lh: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Elbow, wrist and grip point relative to the shoulder (torso frame) for joint angles `q` (shoulder yaw,
+    shoulder pitch, elbow, wrist), as `arm_ik_hand` solves them."""
+    yaw, t1, e, w = q
+    cy, sy = math.cos(yaw), math.sin(yaw)
+    out, rho, z = [], 0.0, 0.0
+    for length, angle in ((l1, t1), (lf, t1 + e), (lh, t1 + e + w)):
+        rho, z = rho - length * math.sin(angle), z - length * math.cos(angle)
+        out.append(np.array([rho * cy, rho * sy, z]))
+    return out[0], out[1], out[2]

@@ -75,6 +75,32 @@ def walkable_polygon(layout: StoreLayout) -> Polygon:
     return out.simplify(0.0)
 
 
+def standing_point(layout: StoreLayout, xy: tuple[float, float], radius_m: float | None = None) -> tuple[float, float] | None:
+    """`xy` when a body's disc of `radius_m` (default `ROUTE_MARGIN_M`, a wide adult's) fits there on the
+    walkable floor, else the nearest point where it does (None: it fits nowhere)."""
+    room = _standing_room(layout, ROUTE_MARGIN_M if radius_m is None else round(float(radius_m), 4))
+    if room.is_empty:
+        return None
+    p = Point(xy)
+    if room.contains(p):
+        return (float(xy[0]), float(xy[1]))
+    q = nearest_points(room.buffer(-0.005), p)[0]
+    return (float(q.x), float(q.y))
+
+
+_ROOMS: list[tuple[StoreLayout, float, Polygon]] = []  # the last few (layout, radius) asked: checks ask many points
+
+
+def _standing_room(layout: StoreLayout, radius_m: float) -> Polygon:
+    for lay, r, room in _ROOMS:
+        if lay is layout and r == radius_m:
+            return room
+    room = walkable_polygon(layout).buffer(-radius_m - 0.01)
+    _ROOMS.insert(0, (layout, radius_m, room))
+    del _ROOMS[8:]
+    return room
+
+
 class PedestrianFloor:
     """One JuPedSim simulation shared by every shopper of an episode."""
 

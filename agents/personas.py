@@ -36,13 +36,17 @@ def register_persona(name: str) -> Callable[[PersonaFn], PersonaFn]:
 
 
 class StockView:
-    """The shelves as a shopper finds them: which SKUs each bin holds now."""
+    """The shelves as a shopper finds them: which SKUs each bin it can reach holds now (`reachable`, from
+    `agents.reach`: a child's persona never plans a top shelf it cannot get a hand into)."""
 
-    def __init__(self, layout: StoreLayout, ledger: Ledger) -> None:
+    def __init__(self, layout: StoreLayout, ledger: Ledger, reachable: Callable[[str], bool] | None = None) -> None:
         self.layout = layout
         self.by_bin: dict[str, dict[str, int]] = {}
+        ok: dict[str, bool] = {}
         for rec in ledger.items.values():
             if rec.location in layout.bins:
+                if reachable is not None and not ok.setdefault(rec.location, reachable(rec.location)):
+                    continue  # a bin this shopper's body cannot reach is no part of its shop
                 d = self.by_bin.setdefault(rec.location, {})
                 d[rec.sku] = d.get(rec.sku, 0) + 1
 

@@ -216,6 +216,7 @@ class Scenario:
         self._crowd: dict | None = None
         self._spec: ScenarioFile | None = None
         self.lines: LineMap = _NoLines(Path(f"<scenario {name}>"), {})
+        self.notes: list[str] = []  # what `check` changed to make a step doable (a walk_to point moved)
 
     # -- the Python API -----------------------------------------------------
 
@@ -292,7 +293,7 @@ class Scenario:
     def check(self, layout: StoreLayout | None = None) -> StoreLayout:
         """Cross-check shoppers, scripts and crowd against the store; return the store (with overrides)."""
         layout = layout or self.load_store()
-        check_against_store(self.spec, layout, self.lines)
+        self.notes = check_against_store(self.spec, layout, self.lines)
         return layout
 
     def _with_sensors(self, layout: StoreLayout) -> StoreLayout:
@@ -393,7 +394,9 @@ def is_scenario_data(data: object) -> bool:
     return isinstance(data, dict) and any(k in data for k in ("shoppers", "crowd", "store"))
 
 
-def check_against_store(spec: ScenarioFile, layout: StoreLayout, lines: LineMap) -> None:
+def check_against_store(spec: ScenarioFile, layout: StoreLayout, lines: LineMap) -> list[str]:
+    """Raise `InputError` for the first thing in the scenario its store makes impossible; return notes on
+    what was made doable (`agents.script_check`)."""
     from agents.personas import PERSONAS
 
     bins, catalog = layout.bins, layout.catalog
@@ -452,7 +455,7 @@ def check_against_store(spec: ScenarioFile, layout: StoreLayout, lines: LineMap)
         raise lines.error((), "a scenario needs shoppers or a crowd")
     from agents.script_check import check_scripts
 
-    check_scripts(spec, layout, lines)
+    return check_scripts(spec, layout, lines)
 
 
 def register_persona(name: str) -> Callable:

@@ -20,10 +20,19 @@ situation that the run records):
 - sync: the labels are played out in script order (a shopper at a label
   waits until every user of the label has reached it or finished); a set of
   shoppers each waiting for another is a deadlock and is refused;
-- time: a scripted shopper enters, and a crowd starts, before the scenario ends.
+- time: a scripted shopper enters, and a crowd starts, before the scenario ends;
+- reach: a shopper's body gets a hand into every bin its script names
+  (`agents.reach`, the geometry the shoppers use at run time): a given
+  `body.height_m` as given, otherwise the tallest of the population (a body is
+  then drawn among those who can, see `agents.shopper`);
+- standing: a `walk_to` point where the shopper's body cannot stand (inside a
+  gondola, against a wall) is moved to the nearest point where it can, with a
+  note (`check_scripts` returns the notes; reports show them), or refused when
+  that is more than `SNAP_M` away or off the walkable floor.
 """
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from typing import TYPE_CHECKING
 
@@ -31,16 +40,76 @@ from sim.layout import bin_capacity
 from sim.yamlsrc import LineMap
 
 if TYPE_CHECKING:
+    from agents.body import Build
     from agents.scenario import ScenarioFile
     from sim.layout import StoreLayout
 
 
-def check_scripts(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> None:
-    """Raise `InputError` for the first script step that could never be done (see the module docstring)."""
+SNAP_M = 1.0  # a walk_to point at most this far from where the body can stand is moved there (with a note)
+
+
+def check_scripts(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> list[str]:
+    """Raise `InputError` for the first script step that could never be done (see the module docstring);
+    return notes on what was changed to make a step doable (a walk_to point moved)."""
     _check_times(spec, lines)
     _check_holding(spec, lines)
     _check_stock(spec, layout, lines)
     _check_syncs(spec, lines)
+    _check_reach(spec, layout, lines)
+    return _check_walk_points(spec, layout, lines)
+
+
+def body_for_check(body) -> "Build":
+    """The body the load-time reach check uses for a shopper's `body:`: its height as given (a child below
+    1.45 m unless it says), or the tallest of its population; median proportions."""
+    from agents.body import Build
+    from agents.reach import TALLEST_M
+
+    child = bool(body.child) if body.child is not None else (body.height_m is not None and body.height_m < 1.45)
+    height = float(body.height_m) if body.height_m is not None else TALLEST_M[child]
+    return Build(height, 0.245 * height, child, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), body.carrier or "basket")
+
+
+def _check_reach(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> None:
+    from agents.reach import HAND_IN_BIN, bin_problem, highest_reach_m, is_top_shelf
+
+    for i, sh in enumerate(spec.shoppers):
+        build = body_for_check(sh.body)
+        who = (f"a {build.height_m:.2f} m {'child' if build.child else 'adult'}" if sh.body.height_m is not None
+               else f"the tallest {'child' if build.child else 'adult'} ({build.height_m:.2f} m)")
+        for j, step in enumerate(sh.script):
+            if step.action not in HAND_IN_BIN or step.args.bin is None:
+                continue
+            b = layout.bins[step.args.bin]
+            why = bin_problem(build, b, getattr(step.args, "sku", None), layout, step.action)
+            if why is None:
+                continue
+            high = ""
+            if b.center[2] > build.shoulder_m:
+                high = f"; {who} reaches into a bin there up to {highest_reach_m(build, b, is_top_shelf(b, layout.bins)):.2f} m"
+            raise lines.error(("shoppers", i, "script", j, step.action, "bin"),
+                              f"shopper '{sh.id}' cannot reach bin {b.id}: its plate is at {b.center[2]:.2f} m{high} ({why})")
+
+
+def _check_walk_points(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> list[str]:
+    from agents.floor import standing_point
+
+    notes = []
+    for i, sh in enumerate(spec.shoppers):
+        radius = body_for_check(sh.body).radius_m if sh.body.height_m is not None else None
+        for j, step in enumerate(sh.script):
+            if step.action != "walk_to" or step.args.point is None:
+                continue
+            xy = tuple(float(v) for v in step.args.point)
+            spot = standing_point(layout, xy, radius)
+            if spot is None or math.dist(spot, xy) > SNAP_M:
+                where = f"; the nearest is ({spot[0]:.2f}, {spot[1]:.2f}), {math.dist(spot, xy):.2f} m away" if spot else ""
+                raise lines.error(("shoppers", i, "script", j, "walk_to"),
+                                  f"shopper '{sh.id}' cannot stand at {list(step.args.point)}: no room for its body there{where}")
+            if math.dist(spot, xy) > 0.01:
+                notes.append(f"shopper '{sh.id}' step {j + 1}: walk_to {list(step.args.point)} is where its body cannot "
+                             f"stand; it walks to ({spot[0]:.2f}, {spot[1]:.2f}), {math.dist(spot, xy):.2f} m away")
+    return notes
 
 
 def _check_times(spec: "ScenarioFile", lines: LineMap) -> None:

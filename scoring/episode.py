@@ -187,7 +187,10 @@ def score_episode(*, scenario: str, seed: int, mode: str, sim, stack, issued: li
     tracking = tracking_quality(truth_frames, track_frames) if has_truth else None
     return build_report(scenario=scenario, seed=seed, mode=mode, sim_seconds=sim.t_s, wall_seconds=wall_seconds,
                         receipts=receipts, events=events, tracking=tracking, errors=errors, stages=stages,
-                        extra={**(extra or {}), "receipt_counts": receipt_counts(receipts.receipts)})
+                        extra={**(extra or {}), "receipt_counts": receipt_counts(receipts.receipts),
+                               "scenario_notes": list(getattr(sim, "notes", ())),
+                               "adapted_steps": [f"{e.shopper} at {e.t_s:.1f} s: {e.message}"
+                                                 for e in ledger.events if e.kind == "adapted"]})
 
 
 def receipt_counts(receipts: Iterable[dict]) -> dict[str, int]:

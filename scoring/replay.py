@@ -165,7 +165,9 @@ def _score(name, seed, mode, issued, stack, truth: RecordedTruth | None, store_i
     truth_frames = _truth_frames(truth, [t for t, _ in track_frames])
     tracking = tracking_quality(truth_frames, track_frames) if any(objs for _, objs in truth_frames) else None
     return build_report(scenario=name, seed=seed, mode=mode, sim_seconds=sim_s, wall_seconds=wall_s, receipts=receipts,
-                        events=events, tracking=tracking, errors=errors, extra={"scored": True})
+                        events=events, tracking=tracking, errors=errors,
+                        extra={"scored": True, "adapted_steps": [f"{e.shopper} at {e.t_s:.1f} s: {e.message}"
+                                                                 for e in truth.events if e.kind == "adapted"]})
 
 
 def _truth_frames(truth: RecordedTruth, times: list[float]) -> list:

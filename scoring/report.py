@@ -99,6 +99,8 @@ def summary_lines(report: Mapping) -> list[str]:
         lines.append(f"unfinished (still inside, not scored): {', '.join(report['unfinished'])}")
     if report.get("errors"):
         lines.append(f"errors: {len(report['errors'])} (first: {report['errors'][0]})")
+    if report.get("adapted_steps"):
+        lines.append(f"adapted steps: {len(report['adapted_steps'])} (first: {report['adapted_steps'][0]})")
     return lines
 
 
@@ -154,6 +156,9 @@ def report_markdown(report: Mapping) -> str:
         out += [f"| {k} | {v:.3f} |" for k, v in report["stages"].items()]
     if report.get("errors"):
         out += ["", "## Errors", ""] + [f"- {e}" for e in report["errors"]]
+    if report.get("adapted_steps") or report.get("scenario_notes"):
+        out += ["", "## Steps done otherwise", ""] + [f"- {e}" for e in report.get("scenario_notes", [])]
+        out += [f"- {e}" for e in report.get("adapted_steps", [])]
     return "\n".join(out) + "\n"
 
 

@@ -27,7 +27,7 @@ class ItemRecord:
 
 @dataclass(frozen=True)
 class TruthEvent:
-    """One thing that truly happened. `kind`: take, put_back, drop, give, touch, lean, entry, exit, scan, fault."""
+    """One thing that truly happened. `kind`: take, put_back, drop, give, touch, lean, entry, exit, scan, fault, adapted."""
 
     t_s: float
     kind: str
@@ -41,7 +41,7 @@ class TruthEvent:
     weight_g: float | None = None
     seconds: float | None = None  # how long a touch or a lean lasted
     force_n: float | None = None  # the extra downward force of a lean
-    message: str | None = None  # a scenario fault: why a shopper's script ended early
+    message: str | None = None  # a scenario fault: why a shopper's script ended early; an adapted step: what changed
     to_bin: str | None = None  # a drop that came to rest on another plate: that plate's bin
 
 
@@ -115,6 +115,11 @@ class Ledger:
     ) -> None:
         """A touch or a lean: nothing moves, but it happened."""
         self.events.append(TruthEvent(t_s, kind, shopper, account, bin=bin_id, seconds=seconds, force_n=force_n))
+
+    def adapted(self, t_s: float, shopper: str, account: str, message: str) -> None:
+        """A scripted step done otherwise than written, as the shelves then allowed (a bin emptied or filled
+        up meanwhile): what happened instead is in the other events; this says why."""
+        self.events.append(TruthEvent(t_s, "adapted", shopper, account, message=message))
 
     def pose(self, sample: PoseSample) -> None:
         self.poses.setdefault(sample.shopper, []).append(sample)

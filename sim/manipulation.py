@@ -11,9 +11,11 @@ and settle; the plate's island is woken so the cell reads the new load.
 
 Collision groups (bit masks) keep hands out of the products they reach past:
 shopper links never collide with items (a hand reaching into a full bin would
-otherwise bulldoze the front row, which real hands do not), but hands do
-collide with plates and shelf structure (a lean presses on a plate through
-contact) and with other shoppers. Two bodies touch only when each one's group
+otherwise bulldoze the front row, which real hands do not) nor with plates
+(a hand or head brushing a plate would pry or press its load cell; where a
+hand goes is planned so it passes the bin's open front, `agents.reach`);
+bodies and hands collide with shelf structure and with other shoppers, and a
+leaning hand with the plate it leans on (`ShopperBody.hand_on_plates`). Two bodies touch only when each one's group
 is in the other's mask (Bullet's AND filter mode); pybullet's default is OR,
 under which the masks below would let every shopper link hit every item, so
 `set_item_groups` switches the world to AND.
@@ -37,7 +39,11 @@ GROUP_SHOPPER = 4
 GROUP_ITEM = 8
 MASK_ALL = -1
 COLLISION_FILTER_AND = 0  # pybullet's collisionFilterMode: 0 AND, 1 OR (its default)
-MASK_SHOPPER_BODY = GROUP_DEFAULT | GROUP_STATIC | GROUP_SHOPPER  # plates, shelves, other shoppers; never items
+# A shopper's body and hands touch shelf structure and other shoppers, never items and never the plates: a plate
+# hangs on its load cell, and a hand or a head brushing it from below or above would pry it up or press it down
+# by kilograms (the weights are the twin's truth). The hand of a lean is the one exception, while it leans.
+MASK_SHOPPER_BODY = GROUP_STATIC | GROUP_SHOPPER
+MASK_SHOPPER_HAND_LEANING = GROUP_DEFAULT | GROUP_STATIC | GROUP_SHOPPER
 MASK_SHOPPER_ARM = GROUP_SHOPPER  # upper arms and forearms touch only other shoppers (see agents.body)
 
 GRASP_FORCE_N = 80.0  # the most a grip constraint pulls with: a 1 kg pack with room for its swing

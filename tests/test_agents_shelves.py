@@ -4,6 +4,7 @@ place (knocked, toppled, slid onto another plate) gets a ledger event."""
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pybullet as pb
@@ -11,7 +12,8 @@ import pytest
 
 from agents import build_simulation
 from agents.body import SHIN, THIGH, Build, ShopperBody, draw_build, leg_angles
-from agents.scenario import Scenario
+from agents.scenario import Scenario, validate_file
+from sim.errors import InputError
 from agents.shelves import ShelfWatch
 from sim import manipulation as mp
 
@@ -144,20 +146,43 @@ cameras:
 """
 
 
-def test_a_reach_whose_forearm_would_go_through_a_shelf_lip_is_out_of_reach_and_others_are_done(tmp_path):
-    # a 1.60 m adult at a 1.9 m gondola of five shelves: the top shelf's plate is above the shoulder, so a hand
-    # 10 cm into that bin would come up from under its lip; the middle and bottom shelves are fine (crouching)
+def test_a_short_adult_reaches_the_top_shelf_of_a_tall_gondola_and_puts_back_there(tmp_path):
+    # a 1.57 m adult (5th percentile) at a 1.9 m gondola of five shelves: the top plate (1.56 m) is above the
+    # shoulder; standing back a little, on tiptoe, the hand level over the lip, the shopper touches, takes and
+    # puts back there, and bottom and middle shelves too (crouching)
     store = tmp_path / "tall_gondola.yaml"
     store.write_text(TALL_GONDOLA_STORE)
-    sc = Scenario(name="lip", store=str(store), seed=0, duration_s=90)
-    sc.add_shopper("ann", account="a", body={"height_m": 1.60}).touch("A-3-1", seconds=1.0).pick(
-        "soup-tomato", bin="A-1-1").touch("A-5-1", seconds=1.0)
+    sc = Scenario(name="lip", store=str(store), seed=0, duration_s=120)
+    sc.add_shopper("ann", account="a", body={"height_m": 1.57}).touch("A-3-1", seconds=1.0).pick(
+        "soup-tomato", bin="A-1-1").touch("A-5-1", seconds=1.0).pick("soup-tomato", bin="A-5-1").put_back(
+        "soup-tomato", bin="A-5-1")
     sim = build_simulation(sc, cameras=False)
     for _ in sim.run(sc.spec.duration_s):
         pass
-    (fault,) = sim.ledger.faults
-    assert "step 3" in fault.message and "A-5-1" in fault.message and "under the lip" in fault.message
-    assert [e.bin for e in sim.ledger.events_of("touch")] == ["A-3-1"]
-    assert [e.bin for e in sim.ledger.events_of("take")] == ["A-1-1"]
+    assert not sim.ledger.faults, [e.message for e in sim.ledger.faults]
+    assert [e.bin for e in sim.ledger.events_of("touch")] == ["A-3-1", "A-5-1"]
+    assert [e.bin for e in sim.ledger.events_of("take")] == ["A-1-1", "A-5-1"]
+    assert [e.bin for e in sim.ledger.events_of("put_back")] == ["A-5-1"]
+    assert len(sim.ledger.items_in("A-5-1")) == 4
     assert all(a.done for a in sim.actors)
     sim.close()
+
+
+def test_a_script_a_child_could_not_do_is_refused_at_load_with_file_line_and_key(tmp_path):
+    store = tmp_path / "tall_gondola.yaml"
+    store.write_text(TALL_GONDOLA_STORE)
+    scenario = tmp_path / "kid.yaml"
+    scenario.write_text(
+        "name: kid\nstore: tall_gondola.yaml\nduration_s: 60\nshoppers:\n"
+        "  - id: kid\n    body: {height_m: 1.2}\n    script:\n"
+        "      - pick: {sku: soup-tomato, bin: A-1-1}\n"
+        "      - pick: {sku: soup-tomato, bin: A-5-1}\n")
+    with pytest.raises(InputError) as err:
+        validate_file(scenario)
+    msg = str(err.value)
+    assert f"{scenario}:9:" in msg and "shoppers[0].script[1].pick.bin" in msg, msg
+    assert re.search(r"shopper 'kid' cannot reach bin A-5-1: its plate is at 1\.57 m; a 1\.20 m child reaches into a bin "
+                     r"there up to 1\.[34]\d m \(0\.\d\d m beyond arm's length\)", msg), msg
+    # an adult of no given height is fine: the tallest adult reaches it, and a body that does is drawn
+    scenario.write_text(scenario.read_text().replace("    body: {height_m: 1.2}\n", ""))
+    validate_file(scenario)

@@ -1,0 +1,181 @@
+"""Hand skills of an action: stand at a bin in the stance `agents.reach` plans, take the posture, move a hand.
+
+A mixin of `agents.actions.base.Action` (see `agents.actions.moves` for the
+walking ones). The body's goals (posture, where each hand goes) belong to
+the shopper, since it has one body; the shopper's `_drive` moves the body
+towards them every physics tick.
+"""
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Iterator
+
+import numpy as np
+
+from agents import reach as rc
+from agents.actions.errors import Crowded
+from agents.actions.moves import STUCK_S, WAIT_BACK_M, WALK_TIMEOUT_S
+from sim import manipulation as mp
+from sim.layout import Bin
+
+if TYPE_CHECKING:
+    from agents.shopper import Shopper
+
+STAND_TOL_M = 0.05  # how close to its chosen spot a shopper stops before reaching into a bin
+STAND_SETTLE_M = 0.15  # ...or, making no progress, how close will do (the reach check then decides, see `walk`)
+PATIENCE_S = 6.0  # waiting this long for room at a shelf, a shopper steps away for a while (breaks circular waits)
+GIVE_WAY_S = (2.0, 5.0)
+MAX_SLIDE_M = 0.30  # the farthest a shopper stands slid along the shelf from square in front of what it reaches
+SLIDE_STEP_M = 0.05
+
+
+class HandSkills:
+    sh: "Shopper"
+    face_yaw: float | None
+
+    def plan_stance(self, b: Bin, palm: np.ndarray) -> rc.Stance | str:
+        return rc.plan_reach(self.sh.build, b, palm, rc.is_top_shelf(b, self.sh.commons.layout.bins))
+
+    def stand_at(self, b: Bin, palm: np.ndarray, stance: rc.Stance) -> Iterator:
+        """Walk to a free spot in front of bin `b` from which the right hand reaches `palm` in `stance`, and
+        turn to the shelf.
+
+        The spot that puts the right shoulder square in front of `palm` comes first; when another shopper
+        stands there or is heading there, the nearest free one along the shelf that is still within reach.
+        When none is free, the shopper waits near the bin until one is (as people queue at a shelf), and
+        after `WALK_TIMEOUT_S` gives up on the step (`Crowded`: the script goes on without it).
+        """
+        sh = self.sh
+        floor = sh.commons.floor
+        start = sh.t
+        spots = self.stand_spots(b, palm, stance)
+        top = rc.is_top_shelf(b, sh.commons.layout.bins)
+        yaw = math.atan2(-b.facing[1], -b.facing[0])
+
+        def reaches(here: tuple[float, float]) -> bool:
+            """Standing at `here` (short of a spot), in the posture for there, the hand still gets to `palm`."""
+            at = rc.stance_at(sh.build, b, palm, here, stance.tiptoe_m, top)
+            rot, origin = rc.torso_pose(sh.build, here, yaw, at.crouch_m, at.waist_rad, at.tiptoe_m)
+            return rc.arm_problem(sh.build, rot, origin, palm, b, top, slack_m=0.0) is None
+
+        tried_at = None
+        waiting_since: float | None = None
+        while True:
+            free = [p for p in spots if floor.has_room(sh.id, p)]
+            if free:
+                sh.commons.wanted.pop(sh.id, None)
+            else:
+                sh.commons.wanted[sh.id] = spots  # one waiting at a sync point on one of these gives way
+            if free:
+                waiting_since = None
+                if (yield from self.walk(free[0], tol=STAND_TOL_M, stuck_s=STUCK_S, claim=True,
+                                         settle_m=STAND_SETTLE_M, settle_ok=reaches)):
+                    break
+            elif math.dist(floor.now[sh.id], floor.walkable_point(spots[0])) > 1.2:
+                yield from self.walk(spots[0], tol=1.2, stuck_s=STUCK_S)  # come close, then wait for room
+            elif waiting_since is not None and sh.t - waiting_since > PATIENCE_S and (
+                    away := self.step_away_spot(spots[0])) is not None:
+                # waited long enough: perhaps those in the way wait for where one stands; give way a while
+                yield from self.walk(away, tol=0.3, stuck_s=STUCK_S)
+                yield from self.sleep(float(sh.rng.uniform(*GIVE_WAY_S)))
+                waiting_since = None
+            elif floor.clearance_m(floor.now[sh.id]) < sh.build.radius_m + WAIT_BACK_M - 0.05 and (
+                    wait := self.wait_spot(spots[0])) is not None:
+                yield from self.walk(wait, tol=0.15, stuck_s=STUCK_S)  # wait out of the way, not in front of a shelf
+            else:
+                waiting_since = sh.t if waiting_since is None else waiting_since
+                floor.hold(sh.id)
+                yield from self.sleep(0.5)
+            if sh.t == tried_at:
+                yield  # a walk that ended where it began: let time pass before choosing again
+            tried_at = sh.t
+            if sh.t - start > WALK_TIMEOUT_S:
+                floor.hold(sh.id)
+                sh.commons.wanted.pop(sh.id, None)
+                raise Crowded(f"gave up after waiting {WALK_TIMEOUT_S:.0f} s for room in front of bin {b.id}")
+        sh.commons.wanted.pop(sh.id, None)
+        self.face_yaw = yaw
+        while abs(_wrap(yaw - sh.yaw)) > 0.05:
+            yield
+
+    def stand_spots(self, b: Bin, palm: np.ndarray, stance: rc.Stance) -> list[tuple[float, float]]:
+        """Where one can stand to reach `palm` in bin `b`, best first: right shoulder square in front, then
+        slid along the shelf while the hand still gets there in that stance (`agents.reach`)."""
+        sh = self.sh
+        top = rc.is_top_shelf(b, sh.commons.layout.bins)
+        here = sh.commons.floor.now[sh.id]
+        out = []
+        for k in range(int(MAX_SLIDE_M / SLIDE_STEP_M + 1e-9) + 1):
+            for slide in ((0.0,) if k == 0 else (-SLIDE_STEP_M * k, SLIDE_STEP_M * k)):
+                slid = rc.stance_at(sh.build, b, palm, rc.stand_point(sh.build, b, palm, stance.stand_off_m, slide),
+                                    stance.tiptoe_m, top)
+                slid = rc.Stance(slid.stand_off_m, slid.crouch_m, slid.waist_rad, slid.tiptoe_m, slide)
+                if k == 0 or rc.stance_problem(sh.build, b, palm, slid, top) is None:
+                    xy = rc.stand_point(sh.build, b, palm, stance.stand_off_m, slide)
+                    out.append((k, math.dist(here, xy), xy))
+        out.sort(key=lambda c: (c[0], round(c[1], 6)))
+        return [xy for _, _, xy in out]
+
+    def take_stance(self, b: Bin, palm: np.ndarray, stance: rc.Stance) -> Iterator:
+        """Crouch, lean in and rise on tiptoe for `palm` from where the body stands now (the planned stance's
+        tiptoe; crouch and lean for the actual distance: a spot slid along the shelf is farther); done once
+        the body is there."""
+        sh = self.sh
+        stance = rc.stance_at(sh.build, b, palm, sh.commons.floor.now[sh.id], stance.tiptoe_m,
+                              rc.is_top_shelf(b, sh.commons.layout.bins))
+        sh.crouch_goal, sh.waist_goal, sh.tiptoe_goal = stance.crouch_m, stance.waist_rad, stance.tiptoe_m
+        while (abs(sh.crouch - sh.crouch_goal) > 1e-3 or abs(sh.waist - sh.waist_goal) > 1e-3
+               or abs(sh.tiptoe - sh.tiptoe_goal) > 1e-3):
+            yield
+
+    def reach_blocked(self, b: Bin, palm: np.ndarray) -> str | None:
+        """Why the right hand cannot get to `palm` in bin `b` from where the body is now (None: it can)."""
+        sh = self.sh
+        rot, origin = sh.body.torso_to_world()
+        return rc.arm_problem(sh.build, rot, origin, palm, b, rc.is_top_shelf(b, sh.commons.layout.bins),
+                              prefer_yaw=sh.body._arm_yaw["right"])
+
+    def hand_to(self, side: str, target: np.ndarray, tol: float = 0.04, timeout_s: float = 2.5,
+                hand_angle: float | None = None) -> Iterator:
+        """Move a hand to `target` (at most `timeout_s`); `hand_angle`: the wrist points it (`arm_ik_hand`)."""
+        sh = self.sh
+        sh.hand_goal[side] = np.asarray(target, dtype=float)
+        sh.hand_angle[side] = hand_angle
+        if sh.hand_cmd[side] is None:
+            sh.hand_cmd[side] = sh.body.palm_world(side)
+        start = sh.t
+        while True:
+            yield
+            cmd_there = np.allclose(sh.hand_cmd[side], sh.hand_goal[side])
+            if cmd_there and np.linalg.norm(sh.body.palm_world(side) - sh.hand_goal[side]) < tol:
+                return
+            if sh.t - start > timeout_s:
+                return
+
+    def stow(self, item: int) -> Iterator:
+        """Hand over the basket, let go: the item rides in the basket from now on."""
+        sh = self.sh
+        slot_pos, _ = sh.body.basket_slot(len(sh.carried))
+        yield from self.hand_to("right", np.array(slot_pos) + np.array([0, 0, 0.14]), tol=0.06)
+        if item in sh.grips:
+            mp.release(sh.world, sh.grips.pop(item))
+        sh.upright.pop(item, None)
+        mp.make_carried(sh.world, item)
+        sh.carried.append(item)
+        sh.sim.ledger.stow(item, sh.id)
+
+    def rest(self) -> Iterator:
+        """Arms down, stand straight, heels down."""
+        sh = self.sh
+        sh.hand_goal["right"] = sh.hand_goal["left"] = None
+        sh.hand_cmd["right"] = sh.hand_cmd["left"] = None
+        sh.hand_angle["right"] = sh.hand_angle["left"] = None
+        sh.crouch_goal, sh.waist_goal, sh.tiptoe_goal = 0.0, 0.0, 0.0
+        sh.body.aim_hand("right", None)
+        sh.body.aim_hand("left", None)
+        while abs(sh.crouch) > 1e-3 or abs(sh.waist) > 1e-3 or abs(sh.tiptoe) > 1e-3:
+            yield
+
+
+def _wrap(a: float) -> float:
+    return (a + math.pi) % (2 * math.pi) - math.pi

@@ -1,0 +1,250 @@
+"""The shoppers bench (`bench.shoppers`): its watches on hand-built stand-ins, the reach and crowd figures on the
+tiny store, and the property the plate watch stands for: a shopper's hands never break the shelf."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bench.shoppers import (
+    BELOW_TARE_G,
+    PLATE_HOLD_S,
+    PLATE_TOL_G,
+    STALL_S,
+    PlateWatch,
+    WalkOutWatch,
+    bin_outcomes,
+    crowd,
+    reach,
+)
+from sim.clock import Clock
+from sim.ledger import ItemRecord, Ledger, TruthEvent
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "assets" / "stores" / "tiny_store.yaml"
+CROWD_TINY = ROOT / "assets" / "scenarios" / "crowd-tiny.yaml"
+SAMPLE_S = 0.1  # the sweep reads the plates at 10 Hz
+WITHDRAW_S = 2.0  # after a touch ends, or a take or put-back is booked, the hand is out of the bin by then
+
+
+# -- the watches, on stand-ins ------------------------------------------------------
+
+
+class _Plates:
+    def __init__(self, grams: dict[str, float]) -> None:
+        self.grams = grams
+
+    def true_grams(self) -> np.ndarray:
+        return np.array(list(self.grams.values()))
+
+
+class _StandInSim:
+    """What `PlateWatch` and `WalkOutWatch` read of a simulation, set by hand."""
+
+    def __init__(self, grams: dict[str, float]) -> None:
+        self.clock = Clock()
+        self.load_cells = _Plates(grams)
+        self.ledger = Ledger()
+        self.world = type("World", (), {"bin_ids": list(grams)})()
+        self.shoppers = type("Commons", (), {"shoppers": {}})()
+
+    @property
+    def t_s(self) -> float:
+        return self.clock.t_s
+
+    def run_for(self, seconds: float, *watches) -> None:
+        for _ in range(int(round(seconds / self.clock.dt_s))):
+            self.clock.advance()
+            for w in watches:
+                w.check()
+
+
+def _stock(sim: _StandInSim, bin_id: str, weight_g: float) -> None:
+    sim.ledger.add_item(ItemRecord(len(sim.ledger.items), "cola-330", weight_g, bin_id, bin_id))
+
+
+def test_plate_watch_flags_a_plate_under_its_tare_and_one_off_the_ledger_too_long_but_not_one_within_tolerance():
+    sim = _StandInSim({"A-1-1": 0.0, "A-1-2": 0.0, "A-1-3": 0.0, "A-1-4": 0.0})
+    for b in ("A-1-2", "A-1-3", "A-1-4"):
+        _stock(sim, b, 1000.0)
+    watch = PlateWatch(sim)
+    sim.load_cells.grams.update({
+        "A-1-1": -BELOW_TARE_G - 50.0,  # an empty plate pried up (off its empty load by less than PLATE_TOL_G)
+        "A-1-2": 1000.0 + PLATE_TOL_G + 100.0,  # pressed, and it stays so
+        "A-1-3": 1000.0 + PLATE_TOL_G - 50.0,  # within tolerance
+        "A-1-4": 1000.0 + PLATE_TOL_G + 100.0,  # off, but only for a moment
+    })
+    sim.run_for(PLATE_HOLD_S - 1.0, watch)
+    sim.load_cells.grams["A-1-4"] = 1000.0
+    sim.run_for(3.0, watch)
+    flagged = [a.split(" plate ")[1].split(" ")[0] for a in watch.anomalies]
+    assert flagged == ["A-1-1", "A-1-2"], watch.anomalies
+    assert "under its tare" in watch.anomalies[0] and "the ledger puts 1000 g" in watch.anomalies[1]
+
+
+def test_plate_watch_lets_a_leaning_hand_press_a_plate():
+    sim = _StandInSim({"A-1-1": 0.0})
+    _stock(sim, "A-1-1", 500.0)
+    sim.ledger.note(0.0, "lean", "ann", "acct-ann", "A-1-1", seconds=10.0)
+    watch = PlateWatch(sim)
+    sim.load_cells.grams["A-1-1"] = 500.0 + PLATE_TOL_G + 200.0
+    sim.run_for(PLATE_HOLD_S + 3.0, watch)
+    assert watch.anomalies == []
+
+
+class _WalkingOut:
+    def __init__(self, sid: str, xy: tuple[float, float]) -> None:
+        self.id, self.xy, self.script_over = sid, xy, True
+        self.next_action = "walk out through out-1"
+
+    def position(self) -> tuple[float, float]:
+        return self.xy
+
+
+def test_walk_out_watch_books_a_shopper_that_stands_still_once_and_one_that_moves_never():
+    sim = _StandInSim({"A-1-1": 0.0})
+    stuck, walking = _WalkingOut("stuck", (1.0, 1.0)), _WalkingOut("walking", (2.0, 2.0))
+    sim.shoppers.shoppers.update(stuck=stuck, walking=walking)
+    watch = WalkOutWatch(sim)
+    for _ in range(int(2 * STALL_S)):
+        walking.xy = (walking.xy[0] + 0.5, walking.xy[1])
+        sim.run_for(1.0, watch)
+    assert len(watch.stalls) == 1 and watch.stalls[0].startswith("stuck at (1.00, 1.00)"), watch.stalls
+    assert watch.first_out_s == pytest.approx(0.0, abs=0.1)
+
+
+# -- reach: which bin a fault stopped at ---------------------------------------------
+
+
+def test_a_fault_fails_the_bin_its_step_names_and_leaves_the_later_bins_to_try_again():
+    bins = ["A-1-1", "A-1-2", "A-1-3", "A-1-4"]
+    events = [
+        TruthEvent(5.0, "take", "s", bin="A-1-1"), TruthEvent(8.0, "put_back", "s", bin="A-1-1"),
+        TruthEvent(12.0, "take", "s", bin="A-1-2"),
+        TruthEvent(20.0, "fault", "s", message="shopper 's' step 4 (put_back): cannot reach bin A-1-2"),
+        TruthEvent(21.0, "take", "other", bin="A-1-3"),
+    ]
+    done, rest = bin_outcomes("s", bins, events)
+    assert done == {"A-1-1": None, "A-1-2": "shopper 's' step 4 (put_back): cannot reach bin A-1-2"}
+    assert rest == ["A-1-3", "A-1-4"]
+
+
+def test_bins_the_ledger_has_no_take_or_put_back_for_fail_without_a_fault():
+    events = [TruthEvent(5.0, "take", "s", bin="A-1-1"), TruthEvent(9.0, "take", "s", bin="A-1-2"),
+              TruthEvent(12.0, "put_back", "s", bin="A-1-2")]
+    done, rest = bin_outcomes("s", ["A-1-1", "A-1-2", "A-1-3"], events, unfinished="time ran out")
+    assert done["A-1-1"].startswith("the ledger has no put-back") and done["A-1-2"] is None
+    assert done["A-1-3"] == "the ledger has no take from it (time ran out)" and rest == []
+
+
+# -- the figures, on the tiny store ----------------------------------------------------
+
+
+@pytest.mark.slow
+def test_reach_on_a_sample_of_the_tiny_store_gives_a_share_and_a_message_for_each_failing_bin():
+    out = reach([str(TINY)], ["median"], every=3, workers=2)
+    (s,) = out["summary"]
+    assert (s["store"], s["build"]) == ("tiny_store", "median")
+    assert s["tried"] == 4  # 10 stocked bins, every 3rd
+    assert 0.0 <= s["share"] <= 1.0 and s["passed"] == s["tried"] - len(s["failing"])
+    assert all(f["bin"] and f["message"] for f in s["failing"]), s["failing"]
+    assert s["episodes"] >= 2  # one per gondola at least
+    assert not s["crashes"], s["crashes"]
+
+
+@pytest.mark.slow
+def test_crowd_on_the_tiny_crowd_gives_a_throughput_and_a_stall_count():
+    out = crowd(str(CROWD_TINY), [0], workers=1)
+    (row,) = out["rows"]
+    assert row["crash"] is None, row.get("traceback")
+    assert row["exits"] > 0 and row["throughput_per_min"] > 0
+    assert row["peak_inside"] >= 1 and row["first_out_s"] <= row["last_exit_s"]
+    assert isinstance(out["pooled"]["stalls"], int) and out["pooled"]["exits"] == row["exits"]
+
+
+# -- hands never break the shelf ------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_touching_every_bin_leaves_every_other_plate_as_it_was():
+    from agents.scenario import Scenario
+    from sim.layout import load_store
+
+    layout = load_store(TINY)
+    bins = sorted(layout.bins, key=lambda b: (layout.bins[b].gondola, layout.bins[b].shelf, layout.bins[b].index))
+    sc = Scenario("touch-every-bin", store=TINY.name, seed=0, duration_s=200, base_dir=TINY.parent)
+    adam = sc.add_shopper("adam", body={"height_m": 1.72})
+    for b in bins:
+        adam.touch(b, seconds=1.0)
+    sim, broken = _sweep(sc)
+    assert not sim.ledger.faults, [e.message for e in sim.ledger.faults]
+    assert [e.bin for e in sim.ledger.events_of("touch")] == bins
+    assert not broken, "\n".join(broken)
+
+
+@pytest.mark.slow
+def test_picking_and_putting_back_changes_the_worked_plate_by_the_items_weight_only():
+    from agents.scenario import Scenario
+    from sim.layout import load_store
+
+    planogram = load_store(TINY).spec.planogram
+    bins = ["A-1-1", "A-2-3", "B-1-1", "B-2-1"]  # both faces, both shelves; cans, bars, a heavy carton
+    sc = Scenario("pick-put-back", store=TINY.name, seed=0, duration_s=200, base_dir=TINY.parent)
+    adam = sc.add_shopper("adam", body={"height_m": 1.72})
+    for b in bins:
+        adam.pick(planogram[b].sku, bin=b).put_back(planogram[b].sku, bin=b)
+    sim, broken = _sweep(sc)
+    assert not sim.ledger.faults, [e.message for e in sim.ledger.faults]
+    assert [e.bin for e in sim.ledger.events_of("take")] == bins
+    assert [e.bin for e in sim.ledger.events_of("put_back")] == bins
+    assert not broken, "\n".join(broken)
+
+
+def _sweep(sc) -> tuple[object, list[str]]:
+    """Run `sc` (one shopper), reading every plate noise-free at 10 Hz; return the closed simulation and what
+    broke the shelf: each plate whose readings broke the rule (see `_broken_readings`), each item knocked off."""
+    from agents import build_simulation
+
+    sim = build_simulation(sc, seed=0, cameras=False)
+    base = sim.load_cells.true_grams().copy()
+    every = int(round(SAMPLE_S / sim.clock.dt_s))
+    end = int(round(sc.spec.duration_s / sim.clock.dt_s))
+    times, grams = [], []
+    while sim.clock.tick < end and not all(a.done for a in sim.actors):
+        sim.step()
+        if sim.clock.tick % every == 0:
+            times.append(sim.t_s)
+            grams.append(sim.load_cells.true_grams().copy())
+    assert len(times) > 100, f"the episode ended after {sim.t_s:.1f} s"
+    noise_g = sim.layout.spec.sensors.load_cells.noise_g
+    broken = _broken_readings(list(sim.world.bin_ids), sim.ledger.events, np.array(times), np.array(grams), base,
+                              bound_g=max(3.0, 3.0 * noise_g))
+    broken += [f"item {e.item_id} ({e.sku}) knocked off {e.bin} at {e.t_s:.1f} s" for e in sim.ledger.events_of("drop")]
+    sim.close()
+    return sim, broken
+
+
+def _broken_readings(bins: list[str], events: list[TruthEvent], times: np.ndarray, grams: np.ndarray,
+                     base: np.ndarray, bound_g: float) -> list[str]:
+    """Each reading off the rule: a plate reads its opening load, less what the ledger says was taken from it and
+    plus what was put back, within `bound_g`; except the plate the shopper works at, which only must not read
+    under its tare. The shopper works at one bin at a time: from its previous touch, take or put-back (it walks
+    over and reaches in) to `WITHDRAW_S` after this one (it withdraws)."""
+    level = np.tile(base, (len(times), 1))
+    worked = np.zeros(level.shape, dtype=bool)
+    previous_t = 0.0
+    for e in (e for e in events if e.kind in ("touch", "take", "put_back")):
+        j = bins.index(e.bin)
+        if e.kind != "touch":
+            level[times >= e.t_s, j] += e.weight_g if e.kind == "put_back" else -e.weight_g
+        worked[(times >= previous_t) & (times <= e.t_s + (e.seconds or 0.0) + WITHDRAW_S), j] = True
+        previous_t = e.t_s
+    bad = np.where(worked, grams < -bound_g, np.abs(grams - level) > bound_g)
+    out = []
+    for j in np.nonzero(bad.any(axis=0))[0]:  # one line a plate: its first bad reading, and how many there were
+        i = int(np.argmax(bad[:, j]))
+        why = "under its tare while worked at" if worked[i, j] else f"{grams[i, j] - level[i, j]:+.1f} g off its load"
+        out.append(f"plate {bins[j]} at {times[i]:.1f} s reads {grams[i, j]:.1f} g: {why} ({level[i, j]:.1f} g); "
+                   f"{int(bad[:, j].sum())} of {len(times)} readings off by more than {bound_g:g} g")
+    return out
