@@ -43,9 +43,13 @@ ARM_LINKS = {"right": (2, 3, 4, 5), "left": (6, 7, 8, 9)}  # shoulder yaw, upper
 WAIST_TORQUE_NM = 400.0
 SHOULDER_TORQUE_NM = 60.0  # adult shoulder flexion strength is about 60-90 N m
 ELBOW_TORQUE_NM = 35.0
-WRIST_TORQUE_NM = 8.0  # wrist flexion/extension strength is about 8-12 N m
+# Wrist flexion/extension strength is about 8-12 N m; the motor also carries what the grip's constraint turns
+# the hand with (a held item kept upright, `sim.manipulation.keep_upright`: up to 80 N at the grip), which a
+# real hand takes in the fingers, so it is held at the forearm's strength.
+WRIST_TORQUE_NM = 30.0
 WRIST_LIMIT_RAD = (-1.0, 1.0)  # wrist extension and flexion, about 60 degrees each way in a grasp
 HAND_ANGLE_STEP_RAD = 0.1
+YAW_HOLD_M = 0.10
 ARM_MASSES_KG = (0.3, 2.0, 1.2, 0.45)
 LEG_MASSES_KG = (18.0, 8.0)  # thigh, shin (both legs); held in place, moved with the base
 LEG_HOLD_NM = 3000.0  # the legs' joints hold the pose they are set to (nothing on the floor moves them)
@@ -497,8 +501,16 @@ def arm_ik_hand(p: np.ndarray, l1: float, lf: float, lh: float, hand_angle: floa
 
 
 def _facing_yaw(p: np.ndarray, prefer_yaw: float) -> tuple[float, float]:
-    """The shoulder yaw `arm_ik` turns to for `p` and the signed level distance along it."""
+    """The shoulder yaw `arm_ik` turns to for `p` and the signed level distance along it.
+
+    A target nearly straight above or below the shoulder (within `YAW_HOLD_M` of its vertical) keeps the
+    yaw it had: there the direction to it swings round in a few millimetres of travel, and motors chasing
+    it fling the whole arm round and through whatever is near (a hand passing under the shoulder on its
+    way from the basket to a low bin knocked cans off the shelf). The hand misses such a passing point by
+    at most the distance it is off the vertical, sideways."""
     rho = math.hypot(float(p[0]), float(p[1]))
+    if rho < YAW_HOLD_M:
+        return prefer_yaw, float(p[0]) * math.cos(prefer_yaw) + float(p[1]) * math.sin(prefer_yaw)
     yaw = math.atan2(float(p[1]), float(p[0])) if rho > 1e-4 else 0.0
     flipped = yaw - math.copysign(math.pi, yaw) if yaw != 0.0 else math.pi
     options = [(y, r) for y, r in ((yaw, rho), (flipped, -rho)) if abs(y) <= YAW_LIMIT_RAD + 1e-9]

@@ -34,6 +34,8 @@ from agents.body import Build, arm_ik_hand, arm_points
 from sim.layout import Bin
 
 REACH_SLACK_M = 0.03  # a target this far past the arm's length is still reached (shoulder and torso give a little)
+PLAN_MARGIN_M = 0.03  # a stance is planned with the target this far inside the arm's length (a hand at full stretch, on
+# position motors holding an item, stops short of it)
 LIP_CLEAR_M = 0.03  # a forearm (about 3 cm thick) entering a bin keeps this far off the plate's lip and the shelf above
 STAND_GAP_M = 0.04  # the body's disc stops this far from the shelf face
 STEP_BACK_M = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)  # stances tried, nearest the shelf first
@@ -41,6 +43,8 @@ TIPTOE_FRAC = 0.04  # a heel raise lifts the body by this share of stature
 MAX_WAIST_RAD = 0.6  # the most a shopper bends forward at the waist over a shelf (about 35 degrees)
 CROUCH_ABOVE_M = 0.30  # a low target: crouch until the shoulder is at most this far above it
 BODY_CLEAR_M = 0.0  # how far a head or chest may overlap the shelf face (none)
+LEVEL_BELOW_SHOULDER_M = 0.30
+UPRIGHT_ABOVE_M = 0.15  # a target higher than this under the shoulder is reached standing straight
 HAND_LEVEL = -math.pi / 2  # a hand into a bin goes in level, pointing at the shelf (`agents.body.arm_ik_hand`)
 
 
@@ -91,6 +95,8 @@ def arm_problem(build: Build, rot: np.ndarray, origin: np.ndarray, palm: np.ndar
     the lip. `slack_m`: how far past the arm's length still counts (a plan uses none; a body already
     there, `REACH_SLACK_M`)."""
     shoulder_l = np.array([0.0, -build.shoulder_width_m / 2, build.torso_len_m])
+    if hand_angle is HAND_LEVEL:
+        hand_angle = hand_angle_for(float((origin + rot @ shoulder_l)[2]), float(palm[2]))
     local = rot.T @ (np.asarray(palm, dtype=float) - origin) - shoulder_l
     l1, lf, lh = build.upper_arm_m, build.forearm_m, build.grip_m
     dist = float(np.linalg.norm(local))
@@ -119,6 +125,13 @@ def arm_problem(build: Build, rot: np.ndarray, origin: np.ndarray, palm: np.ndar
     if cross > high and not top_shelf:
         return f"the {'hand' if wo > 0.0 else 'forearm'} would pass {cross - high:.2f} m through the shelf above"
     return None
+
+
+def hand_angle_for(shoulder_z: float, palm_z: float) -> float | None:
+    """How the hand goes into a bin: level (`HAND_LEVEL`) into one at or above chest height, where a
+    forearm coming up from below would cross the lip; straight on from the forearm into a lower one,
+    which the forearm reaches down into from above (a wrist bent level there would be at its limit)."""
+    return HAND_LEVEL if palm_z > shoulder_z - LEVEL_BELOW_SHOULDER_M else None
 
 
 def body_problem(build: Build, rot: np.ndarray, origin: np.ndarray, b: Bin, top_shelf: bool) -> str | None:
@@ -155,11 +168,11 @@ def stance_problem(build: Build, b: Bin, palm: np.ndarray, stance: Stance, top_s
     fx, fy = b.facing
     xy = stand_point(build, b, palm, stance.stand_off_m, stance.slide_m)
     rot, origin = torso_pose(build, xy, math.atan2(-fy, -fx), stance.crouch_m, stance.waist_rad, stance.tiptoe_m)
-    return body_problem(build, rot, origin, b, top_shelf) or arm_problem(build, rot, origin, palm, b, top_shelf, slack_m=0.0)
+    return body_problem(build, rot, origin, b, top_shelf) or arm_problem(build, rot, origin, palm, b, top_shelf, slack_m=-PLAN_MARGIN_M)
 
 
 def stance_at(build: Build, b: Bin, palm: np.ndarray, xy: tuple[float, float], tiptoe: float,
-              top_shelf: bool = False, slack_m: float = 0.0) -> Stance:
+              top_shelf: bool = False, slack_m: float = -PLAN_MARGIN_M) -> Stance:
     """The posture for a body standing at `xy` (facing bin `b`) to reach `palm`: crouch as `posture` has it
     for the level distance from there, and the bend at the waist nearest `posture`'s (deeper first, up to
     `MAX_WAIST_RAD`) that keeps the head and chest out of the shelf (`body_problem`) and with which the hand
@@ -172,8 +185,11 @@ def stance_at(build: Build, b: Bin, palm: np.ndarray, xy: tuple[float, float], t
     rise = tiptoe if crouch == 0.0 else 0.0
     out = (xy[0] - b.front[0]) * fx + (xy[1] - b.front[1]) * fy
     yaw = math.atan2(-fy, -fx)
-    deeper = [waist] + [float(w) for w in np.arange(0.1, MAX_WAIST_RAD + 1e-9, 0.1) if w > waist + 1e-9]
-    straighter = [float(w) for w in np.arange(waist - 0.1, -1e-9, -0.1)] + ([0.0] if waist > 0.0 else [])
+    if palm[2] > build.shoulder_m - crouch - UPRIGHT_ABOVE_M:
+        deeper, straighter = [0.0], []  # reaching up, one stands straight (bending in only lowers the shoulder)
+    else:
+        deeper = [waist] + [float(w) for w in np.arange(0.1, MAX_WAIST_RAD + 1e-9, 0.1) if w > waist + 1e-9]
+        straighter = [float(w) for w in np.arange(waist - 0.1, -1e-9, -0.1)] + ([0.0] if waist > 0.0 else [])
     fits = None
     for w in deeper + straighter:
         rot, origin = torso_pose(build, xy, yaw, crouch, w, rise)
@@ -255,7 +271,8 @@ def highest_reach_m(build: Build, b: Bin, top_shelf: bool) -> float:
     return lo
 
 
-TALLEST_M = {False: 1.95, True: 1.45}  # the tallest adult and child `agents.body.draw_build` draws
+HEIGHTS_M = {False: (1.72, 1.65, 1.80, 1.58, 1.87, 1.50, 1.95), True: (1.25, 1.35, 1.15, 1.45, 1.05)}  # median first
+MEDIAN_M = {False: 1.72, True: 1.25}
 LEAN_IN_M = 0.06  # a leaning hand rests this far behind a shelf's front edge, 5 cm over the plate
 HAND_IN_BIN = ("pick", "put_back", "touch", "lean")
 
@@ -280,6 +297,22 @@ def script_problem(build: Build, script, layout) -> tuple[int, str] | None:
         why = bin_problem(build, layout.bins[step.args.bin], sku, layout, step.action)
         if why is not None:
             return k, why
+    return None
+
+
+def median_build(height_m: float, child: bool, carrier: str = "basket") -> Build:
+    """A body of `height_m` with the population's median proportions (for checks, not for looks)."""
+    grey = (0.5, 0.5, 0.5)
+    return Build(float(height_m), 0.245 * float(height_m), bool(child), grey, grey, grey, carrier)
+
+
+def able_height(script, layout, child: bool) -> float | None:
+    """A height of the population (`agents.body.draw_build`: adults 1.50-1.95 m, children 1.05-1.45 m; the
+    median first) whose body can work at every bin `script` names; None: no body of it can. Taller is
+    not always better: a tall adult cannot crouch as low (the knees stay inside its disc)."""
+    for h in HEIGHTS_M[child]:
+        if script_problem(median_build(h, child), script, layout) is None:
+            return h
     return None
 
 

@@ -23,7 +23,7 @@ situation that the run records):
 - time: a scripted shopper enters, and a crowd starts, before the scenario ends;
 - reach: a shopper's body gets a hand into every bin its script names
   (`agents.reach`, the geometry the shoppers use at run time): a given
-  `body.height_m` as given, otherwise the tallest of the population (a body is
+  `body.height_m` as given, otherwise some height of the population (a body is
   then drawn among those who can, see `agents.shopper`);
 - standing: a `walk_to` point where the shopper's body cannot stand (inside a
   gondola, against a wall) is moved to the nearest point where it can, with a
@@ -40,7 +40,6 @@ from sim.layout import bin_capacity
 from sim.yamlsrc import LineMap
 
 if TYPE_CHECKING:
-    from agents.body import Build
     from agents.scenario import ScenarioFile
     from sim.layout import StoreLayout
 
@@ -59,24 +58,18 @@ def check_scripts(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -
     return _check_walk_points(spec, layout, lines)
 
 
-def body_for_check(body) -> "Build":
-    """The body the load-time reach check uses for a shopper's `body:`: its height as given (a child below
-    1.45 m unless it says), or the tallest of its population; median proportions."""
-    from agents.body import Build
-    from agents.reach import TALLEST_M
-
-    child = bool(body.child) if body.child is not None else (body.height_m is not None and body.height_m < 1.45)
-    height = float(body.height_m) if body.height_m is not None else TALLEST_M[child]
-    return Build(height, 0.245 * height, child, (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), (0.5, 0.5, 0.5), body.carrier or "basket")
-
-
 def _check_reach(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> None:
-    from agents.reach import HAND_IN_BIN, bin_problem, highest_reach_m, is_top_shelf
+    from agents.reach import HAND_IN_BIN, MEDIAN_M, able_height, bin_problem, highest_reach_m, is_top_shelf, median_build
 
     for i, sh in enumerate(spec.shoppers):
-        build = body_for_check(sh.body)
-        who = (f"a {build.height_m:.2f} m {'child' if build.child else 'adult'}" if sh.body.height_m is not None
-               else f"the tallest {'child' if build.child else 'adult'} ({build.height_m:.2f} m)")
+        child = bool(sh.body.child) if sh.body.child is not None else (sh.body.height_m is not None and sh.body.height_m < 1.45)
+        if sh.body.height_m is None and able_height(sh.script, layout, child) is not None:
+            continue  # some body of the population can: the shopper's is drawn among those (agents.shopper)
+        height = float(sh.body.height_m) if sh.body.height_m is not None else MEDIAN_M[child]
+        build = median_build(height, child)
+        who = (f"a {height:.2f} m {'child' if child else 'adult'}" if sh.body.height_m is not None
+               else f"no {'child' if child else 'adult'} of 1.05-1.45 m can; one of {height:.2f} m" if child
+               else f"no adult of 1.50-1.95 m can; one of {height:.2f} m")
         for j, step in enumerate(sh.script):
             if step.action not in HAND_IN_BIN or step.args.bin is None:
                 continue
@@ -87,16 +80,19 @@ def _check_reach(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) ->
             high = ""
             if b.center[2] > build.shoulder_m:
                 high = f"; {who} reaches into a bin there up to {highest_reach_m(build, b, is_top_shelf(b, layout.bins)):.2f} m"
+            elif sh.body.height_m is None:
+                high = f"; {who}"
             raise lines.error(("shoppers", i, "script", j, step.action, "bin"),
                               f"shopper '{sh.id}' cannot reach bin {b.id}: its plate is at {b.center[2]:.2f} m{high} ({why})")
 
 
 def _check_walk_points(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> list[str]:
     from agents.floor import standing_point
+    from agents.reach import median_build
 
     notes = []
     for i, sh in enumerate(spec.shoppers):
-        radius = body_for_check(sh.body).radius_m if sh.body.height_m is not None else None
+        radius = median_build(sh.body.height_m, False).radius_m if sh.body.height_m is not None else None
         for j, step in enumerate(sh.script):
             if step.action != "walk_to" or step.args.point is None:
                 continue

@@ -182,9 +182,10 @@ class Shopper:
                 if rc.script_problem(build, self.script, self.commons.layout) is None:
                     break
                 build = draw_build(self.rng, None, b.child if b.child is not None else build.child)
-            else:
-                build = Build(**{**build.__dict__, "height_m": rc.TALLEST_M[build.child],
-                                 "shoulder_width_m": build.shoulder_width_m / build.height_m * rc.TALLEST_M[build.child]})
+            else:  # rarely drawn: take a height that can (`agents.script_check` made sure there is one)
+                height = rc.able_height(self.script, self.commons.layout, build.child) or build.height_m
+                build = Build(**{**build.__dict__, "height_m": height,
+                                 "shoulder_width_m": build.shoulder_width_m / build.height_m * height})
         if b.carrier is not None:
             build = Build(**{**build.__dict__, "carrier": b.carrier})
         return build

@@ -15,7 +15,14 @@ otherwise bulldoze the front row, which real hands do not) nor with plates
 (a hand or head brushing a plate would pry or press its load cell; where a
 hand goes is planned so it passes the bin's open front, `agents.reach`);
 bodies and hands collide with shelf structure and with other shoppers, and a
-leaning hand with the plate it leans on (`ShopperBody.hand_on_plates`). Two bodies touch only when each one's group
+leaning hand with the plate it leans on (`ShopperBody.hand_on_plates`).
+
+An item in a hand collides with nothing until it is let go of: where a hand
+goes is planned for the hand (`agents.reach`), not for the pack it holds,
+and a real hand slides a pack past its neighbours and under the shelf above
+without knocking or lifting them. So a plate feels an item go the moment it
+is gripped and come back the moment it is let go of on the plate, and
+nothing else on the shelf moves meanwhile. Two bodies touch only when each one's group
 is in the other's mask (Bullet's AND filter mode); pybullet's default is OR,
 under which the masks below would let every shopper link hit every item, so
 `set_item_groups` switches the world to AND.
@@ -50,6 +57,7 @@ GRASP_FORCE_N = 80.0  # the most a grip constraint pulls with: a 1 kg pack with 
 ITEM_GAP_M = 0.006  # free room kept around an item put back
 _GRIP_FRAME: dict[int, tuple[int, int, tuple]] = {}  # constraint -> (body, hand link, item orientation in the hand frame)
 _GRIP_PIVOT: dict[int, tuple] = {}  # constraint -> where the item was gripped, in the hand frame
+_GRIP_ITEM: dict[int, int] = {}  # constraint -> the item's body
 
 
 def set_item_groups(world: StoreWorld) -> None:
@@ -80,6 +88,8 @@ def grasp(world: StoreWorld, item_id: int, body: int, link: int) -> int:
     pb.changeConstraint(cid, maxForce=GRASP_FORCE_N, physicsClientId=c)
     _GRIP_FRAME[cid] = (body, link, rel_o)
     _GRIP_PIVOT[cid] = tuple(rel_p)
+    _GRIP_ITEM[cid] = item
+    pb.setCollisionFilterGroupMask(item, -1, 0, 0, physicsClientId=c)  # held: touches nothing (module docstring)
     return cid
 
 
@@ -110,9 +120,14 @@ def keep_upright(world: StoreWorld, constraint: int, yaw: float, grip_w=None, of
 
 
 def release(world: StoreWorld, constraint: int) -> None:
+    """Let go: the item is a loose product again, colliding with everything (`make_carried` after this for
+    one going into a basket)."""
     _GRIP_FRAME.pop(constraint, None)
     _GRIP_PIVOT.pop(constraint, None)
+    item = _GRIP_ITEM.pop(constraint, None)
     pb.removeConstraint(constraint, physicsClientId=world.client)
+    if item is not None:
+        pb.setCollisionFilterGroupMask(item, -1, GROUP_ITEM, MASK_ALL, physicsClientId=world.client)
 
 
 def make_carried(world: StoreWorld, item_id: int) -> None:

@@ -56,7 +56,7 @@ class HandSkills:
             """Standing at `here` (short of a spot), in the posture for there, the hand still gets to `palm`."""
             at = rc.stance_at(sh.build, b, palm, here, stance.tiptoe_m, top)
             rot, origin = rc.torso_pose(sh.build, here, yaw, at.crouch_m, at.waist_rad, at.tiptoe_m)
-            return rc.arm_problem(sh.build, rot, origin, palm, b, top, slack_m=0.0) is None
+            return rc.arm_problem(sh.build, rot, origin, palm, b, top, slack_m=-rc.PLAN_MARGIN_M) is None
 
         tried_at = None
         waiting_since: float | None = None

@@ -26,7 +26,8 @@ from sim.layout import Bin
 
 LEAN_FORCE_RANGE_N = (12.0, 35.0)  # the extra weight a shopper puts through a hand resting on a shelf front
 PUT_BACK_FRONT_MARGIN_M = 0.04  # an item put back stands at least this far behind the shelf's front edge
-PRE_FROM_SHOULDER_M = 0.25  # level distance kept from the shoulder to where a hand stops before putting an item back
+PRE_FROM_SHOULDER_M = 0.25  # level distance kept from the shoulder to where a hand waits before going into a bin
+MIN_PRE_BACK_M = 0.10  # ...and at least this far in front of where it goes
 PUT_BACK_TOL_M = 0.012  # how close over its spot the hand brings an item before letting go
 TOUCH_DEPTH_M = 0.05  # a touching hand rests on the front products, this far behind the shelf's front edge
 LEVEL = rc.HAND_LEVEL
@@ -55,19 +56,34 @@ class ShelfAction(Action):
         layout = self.sh.commons.layout
         return sorted(bins, key=lambda b: (round(math.dist(here, layout.bins[b].front), 6), b))
 
-    def hand_before(self, pre: np.ndarray, tol: float = 0.04) -> Iterator:
+    def hand_angle(self, palm: np.ndarray) -> float | None:
+        """Level into a bin at chest height or above, straight on from the forearm into a lower one."""
+        return rc.hand_angle_for(float(self.sh.body.shoulder_world("right")[2]), float(palm[2]))
+
+    def pre_back(self, palm: np.ndarray, want_m: float) -> float:
+        """How far in front of `palm` the hand waits before going in: `want_m`, but no nearer the shoulder than
+        `PRE_FROM_SHOULDER_M` (nor less than `MIN_PRE_BACK_M` out)."""
+        shoulder = self.sh.body.shoulder_world("right")
+        level = math.hypot(palm[0] - shoulder[0], palm[1] - shoulder[1])
+        return min(want_m, max(MIN_PRE_BACK_M, level - PRE_FROM_SHOULDER_M))
+
+    def hand_before(self, pre: np.ndarray, b: Bin, tol: float = 0.04) -> Iterator:
         """The hand up to `pre`, in front of the bin, straight on from the forearm (a wrist bent for a level
         hand all the way up from the hip would swing the arm about), then levelled there, ready to go in.
 
-        From the basket at the left hip to a high bin the straight way passes right by the shoulder, where
-        the arm folds onto itself and the IK swings it over: the hand goes out in front of the chest first."""
+        From the basket at the left hip the straight way to a high bin passes right by the shoulder, where the
+        arm folds onto itself and the IK swings it over: the hand goes out in front of the chest first."""
         sh = self.sh
         shoulder = sh.body.shoulder_world("right")
         ahead = np.array([math.cos(sh.yaw), math.sin(sh.yaw), 0.0])
         if pre[2] > shoulder[2] - 0.25:
-            yield from self.hand_to("right", shoulder + ahead * CHEST_AHEAD_M - np.array([0, 0, 0.15]), tol=0.08)
+            via = shoulder + ahead * CHEST_AHEAD_M - np.array([0, 0, 0.15])
+            inside = MIN_PRE_BACK_M - ((via[0] - b.front[0]) * b.facing[0] + (via[1] - b.front[1]) * b.facing[1])
+            if inside > 0.0:  # leaning in, the chest is near the shelf: the way stays in front of it
+                via += np.array([b.facing[0], b.facing[1], 0.0]) * inside
+            yield from self.hand_to("right", via, tol=0.08)
         yield from self.hand_to("right", pre, tol=tol)
-        yield from self.hand_to("right", pre, tol=tol, hand_angle=LEVEL)
+        yield from self.hand_to("right", pre, tol=tol, hand_angle=self.hand_angle(pre))
 
     def give_up_reach(self, what: str) -> Iterator:
         yield from self.rest()
@@ -133,14 +149,14 @@ class Pick(ShelfAction):
         stance, palm = plan
         yield from self.stand_at(b, palm, stance)
         sh.busy = True
-        pre = palm + np.array([fx, fy, 0.0]) * (0.14 + d / 2) + np.array([0, 0, 0.02])
         yield from self.take_stance(b, palm, stance)
         if (why := self.reach_blocked(b, palm)) is not None:
             yield from self.give_up_reach(f"cannot reach {a.sku} in bin {b.id} ({why})")
-        yield from self.hand_before(pre)
-        yield from self.hand_to("right", palm, tol=0.02, hand_angle=LEVEL)
+        pre = palm + np.array([fx, fy, 0.0]) * self.pre_back(palm, 0.14 + d / 2) + np.array([0, 0, 0.02])
+        yield from self.hand_before(pre, b)
+        yield from self.hand_to("right", palm, tol=0.02, hand_angle=self.hand_angle(palm))
         if any(ledger.items[i].location != b.id for i in items):
-            yield from self.hand_to("right", pre, tol=0.06, hand_angle=LEVEL)
+            yield from self.hand_to("right", pre, tol=0.06, hand_angle=self.hand_angle(palm))
             yield from self.rest()
             sh.busy = False
             return False
@@ -158,8 +174,8 @@ class Pick(ShelfAction):
                 register(world.items[item].body)
         world.wake_bin(b.id)
         lift = max(0.015, min(0.04, b.clearance_m - (pos[:, 2].max() - b.center[2]) * 2 - 0.01))
-        yield from self.hand_to("right", palm + np.array([0, 0, lift]), tol=0.03, hand_angle=LEVEL)
-        yield from self.hand_to("right", pre + np.array([0, 0, lift]), tol=0.05, hand_angle=LEVEL)
+        yield from self.hand_to("right", palm + np.array([0, 0, lift]), tol=0.03, hand_angle=self.hand_angle(palm))
+        yield from self.hand_to("right", pre + np.array([0, 0, lift]), tol=0.05, hand_angle=self.hand_angle(palm))
         for item in items:
             yield from self.stow(item)
         yield from self.rest()
@@ -257,16 +273,15 @@ class PutBack(ShelfAction):
         mp.make_loose(world, item)
         sh.grips[item] = mp.grasp(world, item, sh.body.body, ARM_LINKS["right"][3])
         sh.upright[item] = (spot[2], item_target - palm)
-        # in front of the shelf, the item clear of its face; for a high bin no nearer the shoulder than
-        # `PRE_FROM_SHOULDER_M` (a hand folded in over the shoulder swings the arm up and over)
-        shoulder = sh.body.shoulder_world("right")
-        level = math.hypot(palm[0] - shoulder[0], palm[1] - shoulder[1])
+        # in front of the shelf, the item clear of its face, but no nearer the shoulder than `PRE_FROM_SHOULDER_M`
+        # (a hand folded in over the shoulder swings the arm up and over; under it, into the knees): a deep
+        # pack then starts with its back end over the plate, and slides in over the lip
         clear_out = (palm[0] - b.front[0]) * -fx + (palm[1] - b.front[1]) * -fy + d + 0.02
-        back = max(clear_out, min(0.14 + d, level - PRE_FROM_SHOULDER_M))
+        back = self.pre_back(palm, clear_out)
         pre = palm + np.array([fx, fy, 0.0]) * back + np.array([0, 0, 0.03])
-        yield from self.hand_before(pre, tol=0.05)
-        yield from self.hand_to("right", palm + np.array([0, 0, 0.02]), tol=0.03, hand_angle=LEVEL)
-        yield from self.hand_to("right", palm, tol=0.015, hand_angle=LEVEL)
+        yield from self.hand_before(pre, b, tol=0.05)
+        yield from self.hand_to("right", palm + np.array([0, 0, 0.02]), tol=0.03, hand_angle=self.hand_angle(palm))
+        yield from self.hand_to("right", palm, tol=0.015, hand_angle=self.hand_angle(palm))
         # the item may hang a little off (the grip constraint gives): steer the hand until it is where it should stand
         goal = palm.copy()
         for _ in range(3):
@@ -275,10 +290,10 @@ class PutBack(ShelfAction):
                 break
             goal = goal + np.array([off[0], off[1], min(0.0, off[2] + 0.004)])
             goal[2] = max(goal[2], palm[2] - 0.01)  # never press the hand into the plate
-            yield from self.hand_to("right", goal, tol=0.01, hand_angle=LEVEL)
+            yield from self.hand_to("right", goal, tol=0.01, hand_angle=self.hand_angle(palm))
         yield from self.sleep(0.25)  # hold still, then let go
         if not mp.over_plate(world, item, b):  # out of reach: back into the basket, and the step cannot be done
-            yield from self.hand_to("right", pre, tol=0.06, hand_angle=LEVEL)
+            yield from self.hand_to("right", pre, tol=0.06, hand_angle=self.hand_angle(palm))
             yield from self.stow(item)
             yield from self.give_up_reach(f"cannot reach bin {b.id} to put the {a.sku} back")
         sh.upright.pop(item, None)
@@ -287,7 +302,7 @@ class PutBack(ShelfAction):
         sh.commons.released_by[item] = sh.id  # should it topple off, agents.shelves.ShelfWatch books where it lands
         world.wake_bin(b.id)
         yield from self.sleep(0.3)
-        yield from self.hand_to("right", pre, tol=0.06, hand_angle=LEVEL)
+        yield from self.hand_to("right", pre, tol=0.06, hand_angle=self.hand_angle(palm))
         yield from self.rest()
         sh.busy = False
         return True
@@ -311,11 +326,11 @@ class Touch(ShelfAction):
         if (why := self.reach_blocked(b, palm)) is not None:
             yield from self.give_up_reach(f"cannot reach into bin {b.id} ({why})")
         pre = palm + np.array([fx, fy, 0.0]) * 0.2
-        yield from self.hand_before(pre)
-        yield from self.hand_to("right", palm, tol=0.03, hand_angle=LEVEL)
+        yield from self.hand_before(pre, b)
+        yield from self.hand_to("right", palm, tol=0.03, hand_angle=self.hand_angle(palm))
         sh.sim.ledger.note(sh.t, "touch", sh.id, sh.account, b.id, seconds=a.seconds)
         yield from self.sleep(a.seconds)
-        yield from self.hand_to("right", pre, tol=0.06, hand_angle=LEVEL)
+        yield from self.hand_to("right", pre, tol=0.06, hand_angle=self.hand_angle(palm))
         yield from self.rest()
         sh.busy = False
 
