@@ -101,7 +101,8 @@ def arm_problem(build: Build, rot: np.ndarray, origin: np.ndarray, palm: np.ndar
     l1, lf, lh = build.upper_arm_m, build.forearm_m, build.grip_m
     dist = float(np.linalg.norm(local))
     if dist > l1 + lf + lh + slack_m:
-        return f"{dist - (l1 + lf + lh):.2f} m beyond arm's length"
+        over = dist - (l1 + lf + lh)
+        return f"{over:.2f} m beyond arm's length" if over > 0.005 else "at full stretch, with no margin to hold an item"
     q = arm_ik_hand(local, l1, lf, lh, hand_angle, prefer_yaw)
     elbow, wrist, _ = (origin + rot @ (shoulder_l + p) for p in arm_points(q, l1, lf, lh))
     palm = np.asarray(palm, dtype=float)
