@@ -251,6 +251,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
                 sc, layout = validate_file(name)
                 print(f"{name}: ok (scenario '{sc.spec.name}' on store '{layout.name}': "
                       f"{len(sc.spec.shoppers)} scripted shoppers{', a crowd' if sc.spec.crowd else ''})")
+                for note in sc.notes:
+                    print(f"{name}: note: {note}")
                 continue
             layout = load_store(name)
         except InputError as exc:

@@ -407,8 +407,8 @@ def crowd_run(path: str, seed: int) -> dict:
 
         sc = load_scenario(path)
         sim = build_simulation(sc, seed=seed, cameras=False)
-        walkout = WalkOutWatch(sim)
-        _run_watched(sim, sc.spec.duration_s, walkout)
+        walkout, plates = WalkOutWatch(sim), PlateWatch(sim)
+        _run_watched(sim, sc.spec.duration_s, walkout, plates)
         shoppers = sim.shoppers.shoppers
         exits = sorted(sim.ledger.exited.values())
         span_s = exits[-1] - walkout.first_out_s if exits and walkout.first_out_s is not None else 0.0
@@ -419,6 +419,9 @@ def crowd_run(path: str, seed: int) -> dict:
             stalls=walkout.stalls,
             stalls_per_100=round(100.0 * len(walkout.stalls) / len(shoppers), 2) if shoppers else None,
             left_inside=_left_inside(shoppers),
+            faults=[e.message for e in sim.ledger.faults],
+            adapted=[f"{e.t_s:.1f} s {e.shopper}: {e.message}" for e in sim.ledger.events_of("adapted")],
+            plates=plates.anomalies,
         )
         sim.close()
         return out
@@ -463,6 +466,8 @@ def _crowd_pooled(rows: list[dict]) -> dict:
         "throughput_per_min": round(exits / (span_s / 60.0), 3) if span_s > 0 else None,
         "stalls": stalls, "stalls_per_100": round(100.0 * stalls / shoppers, 2) if shoppers else None,
         "left_inside": sum(len(r["left_inside"]) for r in ok),
+        "faults": sum(len(r.get("faults", ())) for r in ok), "adapted": sum(len(r.get("adapted", ())) for r in ok),
+        "broken_plates": sum(len(r.get("plates", ())) for r in ok),
         "cpu_s": round(sum(r.get("cpu_s", 0.0) for r in rows), 1),
     }
 
@@ -592,8 +597,11 @@ def _print_crowd(out: dict) -> None:
     for r in rows:
         print(f"{str(r.get('seed', r.get('job'))):<10}CRASH {r['crash']}" if r.get("crash") else line(str(r["seed"]), r))
     print(line("pooled", out["pooled"]))
+    p = out["pooled"]
+    print(f"pooled: {p['faults']} scenario faults, {p['adapted']} adapted steps, {p['broken_plates']} broken plates, "
+          f"{p['crashes']} crashes")
     for r in rows:
-        for key in ("stalls", "left_inside"):
+        for key in ("stalls", "left_inside", "faults", "adapted", "plates"):
             for what in r.get(key) or []:
                 print(f"seed {r['seed']} {key}: {what}")
 

@@ -200,6 +200,19 @@ def test_a_walk_to_point_inside_a_gondola_is_moved_to_where_the_body_stands_with
     assert note.startswith(f"shopper 'ann' step 1: walk_to [{g.at[0]}, {g.at[1]}] is where its body cannot stand; it walks to (")
 
 
+def test_validate_prints_the_note_of_a_moved_walk_to_point(tmp_path):
+    import subprocess
+    import sys
+
+    g = _bins("tiny_store").spec.gondolas[0]
+    path = tmp_path / "w.yaml"
+    path.write_text("name: w\nstore: tiny_store\nduration_s: 30\nshoppers:\n  - id: ann\n    script:\n"
+                    f"      - walk_to: [{g.at[0]}, {g.at[1]}]\n")
+    res = subprocess.run([sys.executable, str(ROOT / "run_sim.py"), "validate", str(path)], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert f"{path}: note: shopper 'ann' step 1: walk_to [{g.at[0]}, {g.at[1]}] is where its body cannot stand" in res.stdout
+
+
 def test_a_walk_to_point_far_from_any_standing_room_is_refused_with_the_nearest_point(tmp_path):
     (tmp_path / "island.yaml").write_text(WIDE_ISLAND_STORE)
     path = tmp_path / "w.yaml"
@@ -269,4 +282,20 @@ def test_a_put_back_into_a_bin_that_filled_up_goes_to_another_bin_of_the_sku_or_
     (adapted,) = sim.ledger.events_of("adapted")
     assert adapted.message == "bin A-1-1 had no room for the cola-330: put it into bin B-1-3"
     assert sim.ledger.closed_receipts["acct-cas"] == {}
+    sim.close()
+
+
+@pytest.mark.slow
+def test_four_shoppers_walking_to_one_bin_all_get_near_it_and_go_on():
+    # walk_to {bin} for four at once: one gets the spot in front, the others stand beside it (or as near as the
+    # crowd lets them), and every script goes on (it was a fault after 120 s for the second one)
+    sc = Scenario("four-to-one", store="tiny_store", seed=0, duration_s=150)
+    for k in range(4):
+        sc.add_shopper(f"s{k}", enter_at_s=1.5 * k).walk_to("A-1-2").wait(2.0).pick("cola-330", bin="B-1-3")
+    sim = build_simulation(sc, cameras=False)
+    for _ in sim.run(sc.spec.duration_s):
+        pass
+    assert not sim.ledger.faults, [e.message for e in sim.ledger.faults]
+    assert sorted(e.shopper for e in sim.ledger.events_of("take")) == ["s0", "s1", "s2", "s3"]
+    assert all(s.done for s in sim.shoppers.shoppers.values())
     sim.close()
