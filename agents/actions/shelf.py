@@ -86,9 +86,18 @@ class ShelfAction(Action):
         yield from self.hand_to("right", pre, tol=tol, hand_angle=self.hand_angle(pre))
 
     def give_up_reach(self, what: str) -> Iterator:
+        yield from self.done_here()
+        raise OutOfReach(what)
+
+    def withdraw(self, pre: np.ndarray, palm: np.ndarray) -> Iterator:
+        """The hand back out to `pre` in front of the bin, then arms down and stand straight."""
+        yield from self.hand_to("right", pre, tol=0.06, hand_angle=self.hand_angle(palm))
+        yield from self.done_here()
+
+    def done_here(self) -> Iterator:
+        """Arms down, stand straight; the hands are free again (a hand-over may come)."""
         yield from self.rest()
         self.sh.busy = False
-        raise OutOfReach(what)
 
 
 @register_action("pick")
@@ -156,9 +165,7 @@ class Pick(ShelfAction):
         yield from self.hand_before(pre, b)
         yield from self.hand_to("right", palm, tol=0.02, hand_angle=self.hand_angle(palm))
         if any(ledger.items[i].location != b.id for i in items):
-            yield from self.hand_to("right", pre, tol=0.06, hand_angle=self.hand_angle(palm))
-            yield from self.rest()
-            sh.busy = False
+            yield from self.withdraw(pre, palm)
             return False
         got = sh.body.palm_world("right")
         if np.linalg.norm(got - palm) > 0.08:
@@ -178,8 +185,7 @@ class Pick(ShelfAction):
         yield from self.hand_to("right", pre + np.array([0, 0, lift]), tol=0.05, hand_angle=self.hand_angle(palm))
         for item in items:
             yield from self.stow(item)
-        yield from self.rest()
-        sh.busy = False
+        yield from self.done_here()
         return True
 
 
@@ -302,9 +308,7 @@ class PutBack(ShelfAction):
         sh.commons.released_by[item] = sh.id  # should it topple off, agents.shelves.ShelfWatch books where it lands
         world.wake_bin(b.id)
         yield from self.sleep(0.3)
-        yield from self.hand_to("right", pre, tol=0.06, hand_angle=self.hand_angle(palm))
-        yield from self.rest()
-        sh.busy = False
+        yield from self.withdraw(pre, palm)
         return True
 
 
@@ -330,9 +334,7 @@ class Touch(ShelfAction):
         yield from self.hand_to("right", palm, tol=0.03, hand_angle=self.hand_angle(palm))
         sh.sim.ledger.note(sh.t, "touch", sh.id, sh.account, b.id, seconds=a.seconds)
         yield from self.sleep(a.seconds)
-        yield from self.hand_to("right", pre, tol=0.06, hand_angle=self.hand_angle(palm))
-        yield from self.rest()
-        sh.busy = False
+        yield from self.withdraw(pre, palm)
 
 
 @register_action("lean")
@@ -372,8 +374,7 @@ class Lean(ShelfAction):
         yield from self.hand_to("right", palm + np.array([0, 0, 0.04]), tol=0.05)
         sh.body.hand_on_plates("right", False)
         yield from self.hand_to("right", palm + np.array([fx, fy, 0.0]) * 0.2, tol=0.06)
-        yield from self.rest()
-        sh.busy = False
+        yield from self.done_here()
 
 
 def _yaw_of(orn) -> float:
