@@ -2,11 +2,14 @@
 
 A body is one multibody: the base is the pelvis and legs (moved kinematically
 to the pedestrian model's position every physics tick), a waist joint pitches
-the torso (to lean into a deep bin), the head rides on the torso, a basket or
+the torso (to bend over a low bin), the head rides on the torso, a basket or
 bag hangs at the left hip, and two arms each have a shoulder (yaw + pitch), an
-elbow and a hand. Arm and waist joints are driven by position motors with
-human-sized torque limits, so a hand is a dynamic link: it presses on a plate
-through contact, and a grip constraint lifts a product through physics.
+elbow and a wrist (pitch: the hand goes into a bin level, `arm_ik_hand`). Arm
+and waist joints are driven by position motors with human-sized torque
+limits, so a hand is a dynamic link: a grip constraint lifts a product
+through physics, and a leaning hand presses on a plate through contact (no
+other hand or body touches a plate, see `sim.manipulation`). On tiptoe
+(reaching high, `agents.reach`) the whole body rises by the heel raise.
 
 Frames: the base frame has x forward (where the shopper faces), y to the left,
 z up, origin at hip height. The base's own shape is the pelvis; the legs are a
@@ -48,8 +51,8 @@ ELBOW_TORQUE_NM = 35.0
 # real hand takes in the fingers, so it is held at the forearm's strength.
 WRIST_TORQUE_NM = 30.0
 WRIST_LIMIT_RAD = (-1.0, 1.0)  # wrist extension and flexion, about 60 degrees each way in a grasp
-HAND_ANGLE_STEP_RAD = 0.1
-YAW_HOLD_M = 0.10
+HAND_ANGLE_STEP_RAD = 0.1  # the hand tilts off the angle asked in these steps until the wrist can give it
+YAW_HOLD_M = 0.10  # a target this near the shoulder's vertical keeps the shoulder's yaw (`_facing_yaw`)
 ARM_MASSES_KG = (0.3, 2.0, 1.2, 0.45)
 LEG_MASSES_KG = (18.0, 8.0)  # thigh, shin (both legs); held in place, moved with the base
 LEG_HOLD_NM = 3000.0  # the legs' joints hold the pose they are set to (nothing on the floor moves them)

@@ -291,14 +291,26 @@ def bin_problem(build: Build, b: Bin, sku: str | None, layout, action: str = "pi
 
 def script_problem(build: Build, script, layout) -> tuple[int, str] | None:
     """The first step of `script` (step index, why) whose bin this build cannot work at; None: it can do them all."""
-    for k, step in enumerate(script):
-        if step.action not in HAND_IN_BIN or step.args.bin is None:
-            continue
-        sku = getattr(step.args, "sku", None)
-        why = bin_problem(build, layout.bins[step.args.bin], sku, layout, step.action)
+    for k, action, bin_id, sku in _needs(tuple(script)):
+        why = bin_problem(build, layout.bins[bin_id], sku, layout, action)
         if why is not None:
             return k, why
     return None
+
+
+@lru_cache(maxsize=4096)
+def _needs(script: tuple) -> tuple[tuple[int, str, str, str | None], ...]:
+    """(step index, action, bin, SKU) of the first step of each distinct hand-in-a-bin need of a script (a long
+    script repeats a few: the checks run once per need, per body tried)."""
+    out, seen = [], set()
+    for k, step in enumerate(script):
+        if step.action not in HAND_IN_BIN or step.args.bin is None:
+            continue
+        need = (step.action, step.args.bin, getattr(step.args, "sku", None))
+        if need not in seen:
+            seen.add(need)
+            out.append((k, *need))
+    return tuple(out)
 
 
 def median_build(height_m: float, child: bool, carrier: str = "basket") -> Build:

@@ -299,3 +299,18 @@ def test_four_shoppers_walking_to_one_bin_all_get_near_it_and_go_on():
     assert sorted(e.shopper for e in sim.ledger.events_of("take")) == ["s0", "s1", "s2", "s3"]
     assert all(s.done for s in sim.shoppers.shoppers.values())
     sim.close()
+
+
+@pytest.mark.slow
+def test_two_shoppers_jammed_side_by_side_in_an_exit_opening_sort_it_out():
+    # h16 at seed 9: amy and bob reached the 0.9 m opening of out-1 from either end at once, each the other's
+    # obstacle; neither moved again and both were still inside when the scenario ended
+    from agents import load_scenario
+
+    sc = load_scenario(ROOT / "assets" / "scenarios" / "hard" / "h16-market-dropped-frames-dead-cell.yaml")
+    sim = build_simulation(sc, seed=9, cameras=False)
+    for _ in sim.run(sc.spec.duration_s):
+        pass
+    assert set(sim.ledger.exited) == {"amy", "bob"}
+    assert all(s.done for s in sim.shoppers.shoppers.values())
+    sim.close()

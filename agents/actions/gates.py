@@ -6,9 +6,13 @@ import math
 from typing import Iterator
 
 from agents.actions.base import Action
+from agents.actions.hands import GIVE_WAY_S
+from agents.actions.moves import STUCK_S
 from agents.floor import gate_outward
 
 SCAN_S = 1.2  # holding a phone to an entry gate's reader
+JAM_M = 1.2  # two leaving shoppers this close, neither getting out: a jam in the opening
+STEP_BACK_M = 0.6
 
 
 class Enter(Action):
@@ -54,8 +58,47 @@ class Leave(Action):
 
         yield from self.walk((g.at[0] - ox * 0.6, g.at[1] - oy * 0.6), tol=0.35, detour=False, until=in_the_way_out)
         sh.exited = True
-        yield from self.walk((g.at[0] + ox * 1.2, g.at[1] + oy * 1.2), tol=0.3, detour=False)
+        yield from self.through(g, (ox, oy))
         yield from self.sleep(0.2)  # the exit gate's counter sees the body outside
+
+    def through(self, g, outward: tuple[float, float]) -> Iterator:
+        """Out through the opening to the corridor beyond. Two reaching the opening side by side from either
+        end jam in it (each the other's obstacle in the pedestrian model, neither moves): after `STUCK_S`
+        without getting nearer, of two jammed within `JAM_M` the one whose id sorts later steps back in and
+        lets the other pass, as people do with a nod."""
+        sh = self.sh
+        floor = sh.commons.floor
+        ox, oy = outward
+        outside = (g.at[0] + ox * 1.2, g.at[1] + oy * 1.2)
+        while True:
+            best, best_t = math.inf, sh.t
+
+            def jammed() -> bool:
+                nonlocal best, best_t
+                d = math.dist(floor.now[sh.id], outside)
+                if d < best - 0.05:
+                    best, best_t = d, sh.t
+                return sh.t - best_t > STUCK_S
+
+            yield from self.walk(outside, tol=0.3, detour=False, until=jammed)
+            if math.dist(floor.now[sh.id], outside) < 0.3:
+                return
+            if self.yields_to_another(g):
+                back = (floor.now[sh.id][0] - ox * STEP_BACK_M, floor.now[sh.id][1] - oy * STEP_BACK_M)
+                yield from self.walk(back, tol=0.15, detour=False, stuck_s=STUCK_S)
+                yield from self.sleep(float(sh.rng.uniform(*GIVE_WAY_S)))
+
+    def yields_to_another(self, g) -> bool:
+        """Another shopper on its way out through `g` stands within `JAM_M`, and its id sorts first."""
+        sh = self.sh
+        here = sh.commons.floor.now[sh.id]
+        for other in sh.commons.shoppers.values():
+            if other is sh or not other.exited or other.done or other.exit_gate is not g or other.id > sh.id:
+                continue
+            there = sh.commons.floor.now.get(other.id)
+            if there is not None and math.dist(here, there) < JAM_M:
+                return True
+        return False
 
 
 class BailOut(Action):
