@@ -3,6 +3,7 @@
     .venv/bin/python -m bench.shoppers soundness [SCENARIO|DIR ...] [--seeds 0:10] [--workers 2] [--json F]
     .venv/bin/python -m bench.shoppers reach [STORE ...] [--builds median,p5,p95,child] [--every K] [--workers 2] [--json F]
     .venv/bin/python -m bench.shoppers crowd [SCENARIO] [--seeds 0:3] [--workers 2] [--json F]
+    .venv/bin/python -m bench.shoppers plan [STORE ...] [--builds median,p5,p95,child] [--json F]
 
 `soundness` runs every scenario (default: every shipped one, `assets/scenarios/**`) at every seed with
 cameras off (what a shopper does does not depend on them) and counts, per run: crashes (an exception out of
@@ -24,6 +25,9 @@ episode (at most `REACH_RESTARTS` times per gondola): one unreachable bin does n
 `agents.body.draw_build`), `child` (1.25 m). `--every K` keeps every K-th stocked bin of the store in bin
 order (gondola, shelf, bin). Only `median` is expected at 100 %; the other builds' shares are reported. Items
 knocked off a shelf (the ledger's drops) are listed with the broken plates: a bin can pass and still do that.
+
+`plan` is the same property without physics: the reach planner's verdict (`agents.reach`, what the load-time
+checks and the shoppers use) for every bin, build and hand-in-a-bin action (pick, put back, touch, lean).
 
 `crowd` runs a crowd scenario (default `crowd-corner-25`) at each seed, cameras off, and reports per seed and
 pooled: shoppers, peak inside, exits, exit throughput (exits per minute from the moment the first shopper's
@@ -606,6 +610,37 @@ def _print_crowd(out: dict) -> None:
                 print(f"seed {r['seed']} {key}: {what}")
 
 
+def plan(stores: list[str], builds: list[str]) -> dict:
+    """The reach planner's verdict (`agents.reach.bin_problem`, what load-time checks and shoppers use) for every
+    bin of every store, for every build and every hand-in-a-bin action: no physics, a second or two."""
+    from agents.reach import HAND_IN_BIN, bin_problem, median_build
+    from sim.layout import load_store
+
+    summary = []
+    for store in stores:
+        layout = load_store(store)
+        for name in builds:
+            height, child = BUILDS[name]
+            build = median_build(height, child)
+            failing = []
+            for b in sorted(layout.bins.values(), key=lambda b: (b.gondola, b.shelf, b.index)):
+                why = next((f"{action}: {w}" for action in HAND_IN_BIN
+                            if (w := bin_problem(build, b, None, layout, action)) is not None), None)
+                if why is not None:
+                    failing.append({"bin": b.id, "plate_m": round(b.center[2], 3), "message": why})
+            n = len(layout.bins)
+            summary.append({"store": _store_name(store), "build": name, "bins": n, "passed": n - len(failing),
+                            "share": round((n - len(failing)) / n, 4), "failing": failing})
+    return {"summary": summary}
+
+
+def _print_plan(out: dict) -> None:
+    print(f"{'store':<15} {'build':<7} {'bins':>5} {'plannable':>9} {'share':>7}  first failing")
+    for s in out["summary"]:
+        first = f"{s['failing'][0]['bin']} at {s['failing'][0]['plate_m']:.2f} m: {s['failing'][0]['message']}" if s["failing"] else ""
+        print(f"{s['store']:<15} {s['build']:<7} {s['bins']:>5} {s['passed']:>9} {s['share']:>7.1%}  {first}")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -616,6 +651,10 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("targets", nargs="*", help="store files (default: every assets/stores/*.yaml)")
     r.add_argument("--builds", default=",".join(BUILDS), help=f"comma-separated, of {', '.join(BUILDS)}")
     r.add_argument("--every", type=int, default=1, help="keep every K-th stocked bin (in bin order)")
+    g = sub.add_parser("plan", help="the reach planner's verdict for every bin, build and action (no physics)")
+    g.add_argument("targets", nargs="*", help="store files (default: every assets/stores/*.yaml)")
+    g.add_argument("--builds", default=",".join(BUILDS), help=f"comma-separated, of {', '.join(BUILDS)}")
+    g.add_argument("--json", default=None)
     c = sub.add_parser("crowd", help="exit throughput, stalls and who is left inside in a crowd")
     c.add_argument("target", nargs="?", default=str(CROWD_SCENARIO))
     c.add_argument("--seeds", default="0:3")
@@ -626,6 +665,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "soundness":
         out = soundness(args)
         _print_soundness(out)
+    elif args.cmd == "plan":
+        builds = [b for b in args.builds.split(",") if b]
+        if any(b not in BUILDS for b in builds):
+            ap.error(f"--builds takes names from {', '.join(BUILDS)}")
+        out = plan(_store_files(args.targets), builds)
+        _print_plan(out)
     elif args.cmd == "reach":
         builds = [b for b in args.builds.split(",") if b]
         if any(b not in BUILDS for b in builds) or args.every < 1:
