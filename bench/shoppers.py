@@ -158,12 +158,7 @@ def soundness_run(path: str, seed: int) -> dict:
     """One scenario at one seed, cameras off: what went wrong for the shoppers and the store (see the docstring)."""
 
     def work() -> dict:
-        from agents import build_simulation, load_scenario
-
-        sc = load_scenario(path)
-        sim = build_simulation(sc, seed=seed, cameras=False)
-        plates, walkout = PlateWatch(sim), WalkOutWatch(sim)
-        _run_watched(sim, sc.spec.duration_s, plates, walkout)
+        sim, plates, walkout = _watched_episode(path, seed)
         shoppers = sim.shoppers.shoppers
         out = dict(
             sim_s=round(sim.t_s, 3), shoppers=len(shoppers),
@@ -407,12 +402,7 @@ def crowd_run(path: str, seed: int) -> dict:
     """One crowd scenario at one seed, cameras off: how the shoppers got out (see the docstring)."""
 
     def work() -> dict:
-        from agents import build_simulation, load_scenario
-
-        sc = load_scenario(path)
-        sim = build_simulation(sc, seed=seed, cameras=False)
-        walkout, plates = WalkOutWatch(sim), PlateWatch(sim)
-        _run_watched(sim, sc.spec.duration_s, walkout, plates)
+        sim, plates, walkout = _watched_episode(path, seed)
         shoppers = sim.shoppers.shoppers
         exits = sorted(sim.ledger.exited.values())
         span_s = exits[-1] - walkout.first_out_s if exits and walkout.first_out_s is not None else 0.0
@@ -477,6 +467,18 @@ def _crowd_pooled(rows: list[dict]) -> dict:
 
 
 # -- runs and processes --------------------------------------------------------
+
+
+def _watched_episode(path: str, seed: int):
+    """A scenario at a seed, cameras off, run to its end with a `PlateWatch` and a `WalkOutWatch` on it:
+    (the simulation, not yet closed, the plate watch, the walk-out watch)."""
+    from agents import build_simulation, load_scenario
+
+    sc = load_scenario(path)
+    sim = build_simulation(sc, seed=seed, cameras=False)
+    plates, walkout = PlateWatch(sim), WalkOutWatch(sim)
+    _run_watched(sim, sc.spec.duration_s, plates, walkout)
+    return sim, plates, walkout
 
 
 def _run_watched(sim, duration_s: float, *watches) -> None:
