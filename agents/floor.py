@@ -41,6 +41,7 @@ ARRIVE_MIN_SPEED_MS = 0.1
 PASS_GAP_M = 0.10  # a standing shopper this close to a walker's final spot is on it (the walk decides, not the route)
 REPLAN_TICKS = 120  # a walker re-plans round standing shoppers at most once a second (physics ticks)
 PERSONAL_GAP_M = 0.08  # free room kept between two discs when choosing where to stand
+PASS_ROOM_M = 0.08  # a way between a standing shopper and a shelf or another needs 2 x this beyond the discs
 
 
 def gate_outward(gate: Gate, floor_m: tuple[float, float]) -> tuple[float, float]:
@@ -339,7 +340,10 @@ class PedestrianFloor:
             self._obs = (self.route_area, self._sight, [(self.route_area, self.router)])
             return self._obs
         holes = unary_union([Point(xy).buffer(self.radius[s] + ROUTE_MARGIN_M - 0.04, quad_segs=4) for s, xy in standing])
-        poly = self.route_area.difference(holes)
+        # a gap only just wide enough for a disc is no way through: the model's repulsion from the neighbour
+        # and the wall stops a walker in it (it pressed into a shelf corner for tens of seconds); the opening
+        # drops passages narrower than 2 x `PASS_ROOM_M` (a walker then routes round the other way, or waits)
+        poly = self.route_area.difference(holes).buffer(-PASS_ROOM_M).buffer(PASS_ROOM_M)
         parts = list(poly.geoms) if poly.geom_type == "MultiPolygon" else [poly] if poly.geom_type == "Polygon" else []
         parts = sorted((q for q in parts if q.area > 0.05), key=lambda q: -q.area)
         self._obs = (poly, prep(poly.buffer(0.05)), [(q, _LazyRouter(q)) for q in parts])

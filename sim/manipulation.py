@@ -237,18 +237,18 @@ def _plate_coords(b: Bin, pos) -> tuple[float, float]:
 
 
 def free_spot(world: StoreWorld, b: Bin, item_id: int, prefer_xy=None, ignore: set[int] = frozenset(),
-              front_margin_m: float = 0.003) -> tuple[float, float, float] | None:
+              front_margin_m: float = 0.003, gap_m: float = ITEM_GAP_M) -> tuple[float, float, float] | None:
     """Where on plate `b` the item fits without touching what stands there now: (x, y, yaw), front first.
 
     Candidates lie on a 1.5 cm grid over the plate, the item upright and turned like the bin's rows,
-    at least `front_margin_m` behind the front edge; those nearest the front win, then those nearest
-    `prefer_xy`. None if the plate is full.
+    at least `front_margin_m` behind the front edge and `gap_m` clear of every item there; those nearest
+    the front win, then those nearest `prefer_xy`. None if the plate is full.
     """
     cat = world.layout.catalog[world.items[item_id].sku]
     yaw = math.atan2(b.right[1], b.right[0])
     w, d = cat.size_mm[0] / 1000.0, cat.size_mm[1] / 1000.0
     here = [i for i in world.ledger.items_in(b.id) if i != item_id and i not in ignore]
-    occupied = unary_union([item_footprint(world, i) for i in here]).buffer(ITEM_GAP_M) if here else None
+    occupied = unary_union([item_footprint(world, i) for i in here]).buffer(gap_m) if here else None
     fx, fy = b.facing
     rx, ry = b.right
     half_u, half_v = b.width_m / 2 - w / 2 - 0.003, b.depth_m / 2 - d / 2 - 0.003

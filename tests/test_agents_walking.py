@@ -45,6 +45,22 @@ def test_a_walker_goes_round_a_shopper_standing_in_its_way_instead_of_pressing_a
     assert floor.now["standing"] == (1.2, 2.5)  # nobody pushed the one standing
 
 
+def test_a_walker_does_not_squeeze_into_a_gap_between_a_shelf_corner_and_someone_standing_that_it_cannot_pass():
+    # tiny store: gondola B's east face is at x = 3.45 and ends at y = 1.8; someone stands 0.9 m off that corner,
+    # a gap just wide enough for a disc on the routing map. The walker once pressed into the corner for good
+    # (found in a 6-shopper crowd); it must go round the island the other way instead.
+    floor = _floor()
+    floor.add("standing", (4.02, 1.11), 0.27, 1.3)
+    floor.hold("standing")
+    floor.add("walker", (3.74, 1.85), 0.26, 1.3)
+    goal = (1.25, 2.81)  # the far side of the island
+    floor.set_goal("walker", goal)
+    took_s, closest = _walk(floor, "walker", goal, 30.0, watch="standing")
+    assert took_s < 10.0  # about 5 m round the island's north end
+    assert closest > 0.27 + 0.26 - 0.02
+    assert floor.now["standing"] == (4.02, 1.11)
+
+
 def test_a_spot_someone_stands_on_or_walks_to_has_no_room_for_another():
     floor = _floor()
     floor.add("a", (1.0, 2.0), 0.28, 1.3)

@@ -17,6 +17,7 @@ from bench.shoppers import (
     bin_outcomes,
     crowd,
     reach,
+    reach_gondola,
 )
 from sim.clock import Clock
 from sim.ledger import ItemRecord, Ledger, TruthEvent
@@ -152,6 +153,16 @@ def test_a_median_adult_takes_from_and_puts_back_into_every_bin_sampled_with_not
         assert s["tried"] >= 10, s
         assert s["share"] == 1.0 and not s["failing"], (s["store"], s["failing"])
         assert not s["plates"] and not s["knocked"] and not s["crashes"], (s["store"], s["plates"], s["knocked"])
+
+
+@pytest.mark.slow
+def test_a_large_box_taken_from_the_front_of_a_full_top_bin_goes_back_into_the_gap_it_left():
+    # corner store C-5-5, a top bin at 1.57 m: tissue boxes (230 x 120 mm) stocked three deep, 4 mm apart. The gap
+    # the taken box leaves is the only free spot in reach (the free one at the back is not); with the usual
+    # room kept round an item put back it did not fit, and the shopper reached for the back and failed
+    row = reach_gondola(str(ROOT / "assets" / "stores" / "corner_store.yaml"), "median", "C", ("C-5-5",))
+    assert row["crash"] is None and row["bins"] == {"C-5-5": None}, row
+    assert not row["plates"] and not row["knocked"], row
 
 
 @pytest.mark.slow

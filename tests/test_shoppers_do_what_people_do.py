@@ -280,7 +280,7 @@ def test_a_put_back_into_a_bin_that_filled_up_goes_to_another_bin_of_the_sku_or_
     (back,) = sim.ledger.events_of("put_back")
     assert back.bin == "B-1-3"
     (adapted,) = sim.ledger.events_of("adapted")
-    assert adapted.message == "bin A-1-1 had no room for the cola-330: put it into bin B-1-3"
+    assert adapted.message == "bin A-1-1 had no room within reach for the cola-330: put it into bin B-1-3"
     assert sim.ledger.closed_receipts["acct-cas"] == {}
     sim.close()
 

@@ -25,6 +25,7 @@ STAND_TOL_M = 0.05  # how close to its chosen spot a shopper stops before reachi
 STAND_SETTLE_M = 0.15  # ...or, making no progress, how close will do (the reach check then decides, see `walk`)
 PATIENCE_S = 6.0  # waiting this long for room at a shelf, a shopper steps away for a while (breaks circular waits)
 GIVE_WAY_S = (2.0, 5.0)
+WAIT_TOL_M = 0.15  # this near the spot to wait at, one waits there (patience counts from then)
 MAX_SLIDE_M = 0.30  # the farthest a shopper stands slid along the shelf from square in front of what it reaches
 SLIDE_STEP_M = 0.05
 
@@ -80,8 +81,8 @@ class HandSkills:
                 yield from self.sleep(float(sh.rng.uniform(*GIVE_WAY_S)))
                 waiting_since = None
             elif floor.clearance_m(floor.now[sh.id]) < sh.build.radius_m + WAIT_BACK_M - 0.05 and (
-                    wait := self.wait_spot(spots[0])) is not None:
-                yield from self.walk(wait, tol=0.15, stuck_s=STUCK_S)  # wait out of the way, not in front of a shelf
+                    wait := self.wait_spot(spots[0])) is not None and math.dist(floor.now[sh.id], wait) > WAIT_TOL_M:
+                yield from self.walk(wait, tol=WAIT_TOL_M, stuck_s=STUCK_S)  # wait out of the way, not in front of a shelf
             else:
                 waiting_since = sh.t if waiting_since is None else waiting_since
                 floor.hold(sh.id)

@@ -28,9 +28,14 @@ LEAN_FORCE_RANGE_N = (12.0, 35.0)  # the extra weight a shopper puts through a h
 PUT_BACK_FRONT_MARGIN_M = 0.04  # an item put back stands at least this far behind the shelf's front edge
 PRE_FROM_SHOULDER_M = 0.25  # level distance kept from the shoulder to where a hand waits before going into a bin
 MIN_PRE_BACK_M = 0.10  # ...and at least this far in front of where it goes
+PUT_BACK_TIGHT_GAP_M = 0.002  # the least room kept to neighbours when pushing an item back into a gap (bins are
+# stocked `sim.layout.ITEM_GAP_M`, 4 mm, apart)
 PUT_BACK_TOL_M = 0.012  # how close over its spot the hand brings an item before letting go
 TOUCH_DEPTH_M = 0.05  # a touching hand rests on the front products, this far behind the shelf's front edge
 LEVEL = rc.HAND_LEVEL
+PICK_TRIES = PUT_BACK_TRIES = 3  # a hand that did not get there is taken out and tried again, this many times in all
+RETRY_PAUSE_S = 0.8
+GRIP_TOL_M = 0.08  # a hand this near the item grips it
 CHEST_AHEAD_M = 0.20  # a hand on its way up to a high bin passes this far in front of the shoulder (short of the shelf)
 
 
@@ -163,12 +168,18 @@ class Pick(ShelfAction):
             yield from self.give_up_reach(f"cannot reach {a.sku} in bin {b.id} ({why})")
         pre = palm + np.array([fx, fy, 0.0]) * self.pre_back(palm, 0.14 + d / 2) + np.array([0, 0, 0.02])
         yield from self.hand_before(pre, b)
-        yield from self.hand_to("right", palm, tol=0.02, hand_angle=self.hand_angle(palm))
-        if any(ledger.items[i].location != b.id for i in items):
-            yield from self.withdraw(pre, palm)
-            return False
-        got = sh.body.palm_world("right")
-        if np.linalg.norm(got - palm) > 0.08:
+        for attempt in range(PICK_TRIES):
+            if attempt:  # the hand did not get there (a neighbour's arm in the way): out, a moment, once more
+                yield from self.hand_to("right", pre, tol=0.06, hand_angle=self.hand_angle(palm))
+                yield from self.sleep(RETRY_PAUSE_S)
+            yield from self.hand_to("right", palm, tol=0.02, hand_angle=self.hand_angle(palm))
+            if any(ledger.items[i].location != b.id for i in items):
+                yield from self.withdraw(pre, palm)
+                return False
+            got = sh.body.palm_world("right")
+            if np.linalg.norm(got - palm) <= GRIP_TOL_M:
+                break
+        else:
             yield from self.give_up_reach(f"cannot reach {a.sku} in bin {b.id} (hand {np.linalg.norm(got - palm):.2f} m short)")
         hand = ARM_LINKS["right"][3]
         register = getattr(world, "add_dynamic_body", None)
@@ -203,13 +214,13 @@ class PutBack(ShelfAction):
         while True:
             b = self.next_bin(first, tried, item)
             if b is None:
-                sh.adapt(f"no room for the {a.sku} in bin {first}" + (f" nor in {', '.join(tried[1:])}" if len(tried) > 1 else "")
-                         + " or any bin of it in reach: kept it")
+                sh.adapt(f"no room within reach for the {a.sku} in bin {first}" + (f" nor in {', '.join(tried[1:])}" if len(tried) > 1 else "")
+                         + " or any other bin of it: kept it")
                 return
             tried.append(b.id)
             if (yield from self.put_into(b, item)):
                 if b.id != first:
-                    sh.adapt(f"bin {first} had no room for the {a.sku}: put it into bin {b.id}")
+                    sh.adapt(f"bin {first} had no room within reach for the {a.sku}: put it into bin {b.id}")
                 return
 
     def next_bin(self, first: str, tried: list[str], item: int) -> Bin | None:
@@ -222,26 +233,37 @@ class PutBack(ShelfAction):
         holding = {r.location for r in world.ledger.items.values() if r.sku == sku and r.location in layout.bins}
         for bid in self.bins_by_walk(sorted(holding - set(tried))):
             b = layout.bins[bid]
-            if self.reachable(b, sku) and self.spot(b, item) is not None:
+            if self.reachable(b, sku) and self.aim(b, item) is not None:
                 return b
         return None
 
-    def spot(self, b: Bin, item: int):
+    def spots(self, b: Bin, item: int) -> list[tuple[float, float, float]]:
+        """Where on bin `b` the item could stand, in the order a person tries them: front first, a little
+        behind the edge (`PUT_BACK_FRONT_MARGIN_M`); then right at the edge; then into a gap in the front
+        row as tight as the rows were stocked (`PUT_BACK_TIGHT_GAP_M`: the gap it was taken from)."""
         world = self.sh.world
-        return mp.free_spot(world, b, item, front_margin_m=PUT_BACK_FRONT_MARGIN_M) or mp.free_spot(world, b, item)
+        out = []
+        for kw in ({"front_margin_m": PUT_BACK_FRONT_MARGIN_M}, {}, {"gap_m": PUT_BACK_TIGHT_GAP_M}):
+            spot = mp.free_spot(world, b, item, **kw)
+            if spot is not None and spot not in out:
+                out.append(spot)
+        return out
 
     def aim(self, b: Bin, item: int) -> tuple[tuple[float, float, float], np.ndarray, np.ndarray] | None:
-        """(spot, where the item's centre goes, where the hand holds it) on bin `b`; None: no room there."""
-        cat = self.sh.commons.layout.catalog[self.sh.world.items[item].sku]
+        """(spot, where the item's centre goes, where the hand holds it) on bin `b`, at the first of `spots` this
+        shopper's hand gets to (a gap deep at the back of a high or low bin may be out of its reach, the one
+        at the front not); None: no room there within reach (the caller tries another bin, or keeps it)."""
+        sku = self.sh.world.items[item].sku
+        cat = self.sh.commons.layout.catalog[sku]
         h, d = cat.size_mm[2] / 1000.0, cat.size_mm[1] / 1000.0
-        spot = self.spot(b, item)
-        if spot is None:
-            return None
         fx, fy = b.facing
-        target = np.array([spot[0], spot[1], b.center[2] + h / 2 + 0.006])
-        palm = target + np.array([fx, fy, 0.0]) * (d / 2 + 0.01)
-        palm[2] = max(palm[2], b.center[2] + 0.05)
-        return spot, target, palm
+        for spot in self.spots(b, item):
+            target = np.array([spot[0], spot[1], b.center[2] + h / 2 + 0.006])
+            palm = target + np.array([fx, fy, 0.0]) * (d / 2 + 0.01)
+            palm[2] = max(palm[2], b.center[2] + 0.05)
+            if isinstance(self.grip_plan(b, palm, sku), tuple):
+                return spot, target, palm
+        return None
 
     def put_into(self, b: Bin, item: int) -> Iterator:
         """Put `item` onto bin `b`; False when there turns out to be no room there (others filled it)."""
@@ -286,19 +308,25 @@ class PutBack(ShelfAction):
         back = self.pre_back(palm, clear_out)
         pre = palm + np.array([fx, fy, 0.0]) * back + np.array([0, 0, 0.03])
         yield from self.hand_before(pre, b, tol=0.05)
-        yield from self.hand_to("right", palm + np.array([0, 0, 0.02]), tol=0.03, hand_angle=self.hand_angle(palm))
-        yield from self.hand_to("right", palm, tol=0.015, hand_angle=self.hand_angle(palm))
-        # the item may hang a little off (the grip constraint gives): steer the hand until it is where it should stand
-        goal = palm.copy()
-        for _ in range(3):
-            off = item_target - np.array(world.item_pose(item)[0])
-            if np.linalg.norm(off[:2]) < PUT_BACK_TOL_M and -0.004 < off[2] < 0.012:
+        for attempt in range(PUT_BACK_TRIES):
+            if attempt:  # the hand did not get there (a neighbour's arm in the way): out, a moment, once more
+                yield from self.hand_to("right", pre, tol=0.06, hand_angle=self.hand_angle(palm))
+                yield from self.sleep(RETRY_PAUSE_S)
+            yield from self.hand_to("right", palm + np.array([0, 0, 0.02]), tol=0.03, hand_angle=self.hand_angle(palm))
+            yield from self.hand_to("right", palm, tol=0.015, hand_angle=self.hand_angle(palm))
+            # the item may hang a little off (the grip constraint gives): steer the hand until it is where it should stand
+            goal = palm.copy()
+            for _ in range(3):
+                off = item_target - np.array(world.item_pose(item)[0])
+                if np.linalg.norm(off[:2]) < PUT_BACK_TOL_M and -0.004 < off[2] < 0.012:
+                    break
+                goal = goal + np.array([off[0], off[1], min(0.0, off[2] + 0.004)])
+                goal[2] = max(goal[2], palm[2] - 0.01)  # never press the hand into the plate
+                yield from self.hand_to("right", goal, tol=0.01, hand_angle=self.hand_angle(palm))
+            yield from self.sleep(0.25)  # hold still, then let go
+            if mp.over_plate(world, item, b):
                 break
-            goal = goal + np.array([off[0], off[1], min(0.0, off[2] + 0.004)])
-            goal[2] = max(goal[2], palm[2] - 0.01)  # never press the hand into the plate
-            yield from self.hand_to("right", goal, tol=0.01, hand_angle=self.hand_angle(palm))
-        yield from self.sleep(0.25)  # hold still, then let go
-        if not mp.over_plate(world, item, b):  # out of reach: back into the basket, and the step cannot be done
+        else:  # out of reach: back into the basket, and the step cannot be done
             yield from self.hand_to("right", pre, tol=0.06, hand_angle=self.hand_angle(palm))
             yield from self.stow(item)
             yield from self.give_up_reach(f"cannot reach bin {b.id} to put the {a.sku} back")
