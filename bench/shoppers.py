@@ -70,27 +70,39 @@ REACH_BIN_S = 25.0  # ...and per bin (a pick and a put-back take about 5 to 15 s
 REACH_RESTARTS = 6  # fresh episodes per gondola after faults, each starting after the failed bin
 
 
-class PlateWatch:
-    """Reads every plate's noise-free load (`LoadCellRig.true_grams`) at `WATCH_HZ` against what the ledger
-    puts on it, and books each plate that the physics broke (pried, jammed, pressed) as an anomaly.
+class _Watch:
+    """A look at a running simulation every `period_s`: `check()` may be called at any rate (once per stream
+    message, say); it looks (`look`) when a period has passed since its last look, so the rate does not
+    depend on which ticks bring messages."""
 
-    `check()` may be called at any rate (once per stream message, say): it reads the plates when a watch
-    period has passed since its last reading, so the rate does not depend on which ticks bring messages."""
+    def __init__(self, sim, period_s: float) -> None:
+        self.sim = sim
+        self.every = max(1, int(round(period_s / sim.clock.dt_s)))
+        self._next_tick = 0
+
+    def check(self) -> None:
+        if self.sim.clock.tick < self._next_tick:
+            return
+        self._next_tick = self.sim.clock.tick + self.every
+        self.look()
+
+    def look(self) -> None:
+        raise NotImplementedError
+
+
+class PlateWatch(_Watch):
+    """Reads every plate's noise-free load (`LoadCellRig.true_grams`) at `WATCH_HZ` against what the ledger
+    puts on it, and books each plate that the physics broke (pried, jammed, pressed) as an anomaly."""
 
     def __init__(self, sim) -> None:
-        self.sim = sim
-        self.every = max(1, int(round(1.0 / (WATCH_HZ * sim.clock.dt_s))))
+        super().__init__(sim, 1.0 / WATCH_HZ)
         self.bins = list(sim.world.bin_ids)
         self.off_since: dict[str, float] = {}
         self.anomalies: list[str] = []
         self._told: set[tuple[str, str]] = set()  # (bin, "below" | "off"): each plate's each anomaly once
-        self._next_tick = 0
 
-    def check(self) -> None:
+    def look(self) -> None:
         sim = self.sim
-        if sim.clock.tick < self._next_tick:
-            return
-        self._next_tick = sim.clock.tick + self.every
         t = sim.t_s
         grams = sim.load_cells.true_grams()
         expected = {b: 0.0 for b in self.bins}
@@ -113,26 +125,20 @@ class PlateWatch:
                 self.anomalies.append(f"{since:.1f} s plate {b} reads {g:.0f} g, the ledger puts {expected[b]:.0f} g on it")
 
 
-class WalkOutWatch:
+class WalkOutWatch(_Watch):
     """Watches the shoppers whose script is over (they only walk out now): when the first of them set off,
     and each that stalls on the way (has not moved `STALL_M` in `STALL_S`), booked once per stop.
 
-    Reads `sim.shoppers.shoppers` afresh at each check, so crowd shoppers admitted later are watched too;
-    `check()` may be called at any rate, like `PlateWatch.check`."""
+    Reads `sim.shoppers.shoppers` afresh at each look, so crowd shoppers admitted later are watched too."""
 
     def __init__(self, sim) -> None:
-        self.sim = sim
-        self.every = max(1, int(round(WALKOUT_CHECK_S / sim.clock.dt_s)))
+        super().__init__(sim, WALKOUT_CHECK_S)
         self.first_out_s: float | None = None
         self.stalls: list[str] = []
         self._still: dict[str, tuple[float, tuple[float, float], bool]] = {}  # shopper -> (since, where, told)
-        self._next_tick = 0
 
-    def check(self) -> None:
+    def look(self) -> None:
         sim = self.sim
-        if sim.clock.tick < self._next_tick:
-            return
-        self._next_tick = sim.clock.tick + self.every
         t = sim.t_s
         for s in sim.shoppers.shoppers.values():
             if not s.script_over:

@@ -90,6 +90,21 @@ class ShelfAction(Action):
         yield from self.hand_to("right", pre, tol=tol)
         yield from self.hand_to("right", pre, tol=tol, hand_angle=self.hand_angle(pre))
 
+    def approach(self, b: Bin, palm: np.ndarray, sku: str | None, what: str) -> Iterator:
+        """Plan the grip for `palm` in bin `b` (holding the `sku` item's height in mind), walk to a spot in front,
+        take the stance and check the arm gets in from there; returns the palm (held higher up a tall item for
+        a high bin). Out of reach: `OutOfReach` "cannot reach {what} (why)"."""
+        plan = self.grip_plan(b, palm, sku)
+        if isinstance(plan, str):
+            raise OutOfReach(f"cannot reach {what} ({plan})")
+        stance, palm = plan
+        yield from self.stand_at(b, palm, stance)
+        self.sh.busy = True
+        yield from self.take_stance(b, palm, stance)
+        if (why := self.reach_blocked(b, palm)) is not None:
+            yield from self.give_up_reach(f"cannot reach {what} ({why})")
+        return palm
+
     def give_up_reach(self, what: str) -> Iterator:
         yield from self.done_here()
         raise OutOfReach(what)
@@ -157,15 +172,7 @@ class Pick(ShelfAction):
         # how far the items reach out of the shelf, as they stand (a pack may stand turned, its width along the depth)
         d = max(mp.extent_along(world, i, (fx, fy)) for i in items)
         palm = np.array([centre[0] + fx * (d / 2), centre[1] + fy * (d / 2), max(centre[2], b.center[2] + 0.05)])
-        plan = self.grip_plan(b, palm, a.sku)
-        if isinstance(plan, str):
-            raise OutOfReach(f"cannot reach {a.sku} in bin {b.id} ({plan})")
-        stance, palm = plan
-        yield from self.stand_at(b, palm, stance)
-        sh.busy = True
-        yield from self.take_stance(b, palm, stance)
-        if (why := self.reach_blocked(b, palm)) is not None:
-            yield from self.give_up_reach(f"cannot reach {a.sku} in bin {b.id} ({why})")
+        palm = yield from self.approach(b, palm, a.sku, f"{a.sku} in bin {b.id}")
         pre = palm + np.array([fx, fy, 0.0]) * self.pre_back(palm, 0.14 + d / 2) + np.array([0, 0, 0.02])
         yield from self.hand_before(pre, b)
         for attempt in range(PICK_TRIES):
@@ -348,15 +355,7 @@ class Touch(ShelfAction):
         sh, a = self.sh, self.args
         b = sh.commons.layout.bins[a.bin]
         fx, fy = b.facing
-        plan = self.grip_plan(b, rc.grip_palm(b, self.item_height(b, None), TOUCH_DEPTH_M), None)
-        if isinstance(plan, str):
-            raise OutOfReach(f"cannot reach into bin {b.id} ({plan})")
-        stance, palm = plan
-        yield from self.stand_at(b, palm, stance)
-        sh.busy = True
-        yield from self.take_stance(b, palm, stance)
-        if (why := self.reach_blocked(b, palm)) is not None:
-            yield from self.give_up_reach(f"cannot reach into bin {b.id} ({why})")
+        palm = yield from self.approach(b, rc.grip_palm(b, self.item_height(b, None), TOUCH_DEPTH_M), None, f"into bin {b.id}")
         pre = palm + np.array([fx, fy, 0.0]) * 0.2
         yield from self.hand_before(pre, b)
         yield from self.hand_to("right", palm, tol=0.03, hand_angle=self.hand_angle(palm))
