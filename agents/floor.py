@@ -41,6 +41,7 @@ ARRIVE_MIN_SPEED_MS = 0.1
 PASS_GAP_M = 0.10  # a standing shopper this close to a walker's final spot is on it (the walk decides, not the route)
 REPLAN_TICKS = 120  # a walker re-plans round standing shoppers at most once a second (physics ticks)
 PERSONAL_GAP_M = 0.08  # free room kept between two discs when choosing where to stand
+CLEAR_WAY_M = 0.2  # a walker's way to its next route corner keeps this far off walls and shelves, or it re-plans
 PASS_ROOM_M = 0.08  # a way between a standing shopper and a shelf or another needs 2 x this beyond the discs
 
 
@@ -120,6 +121,7 @@ class PedestrianFloor:
         self._inner = prep(self.area.buffer(-0.02))
         self._open = prep(self.area.buffer(0.02))
         self._walls = self.area.boundary
+        self._clear_way = prep(self.area.buffer(-CLEAR_WAY_M))  # a straight way a body passes along
         self._snap_area = self.area.buffer(-0.05)
         self._stage = self.sim.add_direct_steering_stage()
         self._journey = self.sim.add_journey(jps.JourneyDescription([self._stage]))
@@ -289,7 +291,10 @@ class PedestrianFloor:
     def _aim(self, shopper: str) -> None:
         route = self._route[shopper]
         here = self.now[shopper]
-        if self._blocked(shopper, here, route[0], final=len(route) == 1) and self.tick - self._planned.get(shopper, -10**9) >= REPLAN_TICKS:
+        if (self._blocked(shopper, here, route[0], final=len(route) == 1) or not self._clear_way.contains(LineString([here, route[0]]))) \
+                and self.tick - self._planned.get(shopper, -10**9) >= REPLAN_TICKS:
+            # someone stands across the way, or the walker was pushed off its route so that the way to its next
+            # corner cuts a shelf's corner (it pressed into it for good): a new route from where it is
             self._plan(shopper)
             route = self._route[shopper]
         sight = self._obstacles()[1]

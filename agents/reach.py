@@ -37,6 +37,7 @@ REACH_SLACK_M = 0.03  # a target this far past the arm's length is still reached
 PLAN_MARGIN_M = 0.03  # a stance is planned with the target this far inside the arm's length (a hand at full stretch, on
 # position motors holding an item, stops short of it)
 LIP_CLEAR_M = 0.03  # a forearm (about 3 cm thick) entering a bin keeps this far off the plate's lip and the shelf above
+LIP_GIVE_M = 0.01  # ...planned; a body already there may be this much nearer (still clear by half a centimetre)
 STAND_GAP_M = 0.04  # the body's disc stops this far from the shelf face
 STEP_BACK_M = (0.0, 0.05, 0.10, 0.15, 0.20, 0.25, 0.30)  # stances tried, nearest the shelf first
 TIPTOE_FRAC = 0.04  # a heel raise lifts the body by this share of stature
@@ -85,7 +86,8 @@ def torso_pose(build: Build, xy: tuple[float, float], yaw: float, crouch_m: floa
 
 
 def arm_problem(build: Build, rot: np.ndarray, origin: np.ndarray, palm: np.ndarray, b: Bin, top_shelf: bool,
-                hand_angle: float | None = HAND_LEVEL, prefer_yaw: float = 0.0, slack_m: float = REACH_SLACK_M) -> str | None:
+                hand_angle: float | None = HAND_LEVEL, prefer_yaw: float = 0.0, slack_m: float = REACH_SLACK_M,
+                lip_clear_m: float = LIP_CLEAR_M) -> str | None:
     """Why the right hand cannot get to `palm` in bin `b` from a torso at (`rot`, `origin`); None: it can.
 
     The arm must reach it, and what crosses the bin's open front (the hand, the wrist bent as
@@ -93,7 +95,8 @@ def arm_problem(build: Build, rot: np.ndarray, origin: np.ndarray, palm: np.ndar
     cross it between the plate's lip and the shelf above (none above a top shelf), `LIP_CLEAR_M` clear of
     each: a hand coming up from under a high shelf, or down over a low one too steeply, would go through
     the lip. `slack_m`: how far past the arm's length still counts (a plan uses none; a body already
-    there, `REACH_SLACK_M`)."""
+    there, `REACH_SLACK_M`); `lip_clear_m` likewise for the lip and the shelf above (a body already there,
+    in the pose it actually took, `LIP_CLEAR_M - LIP_GIVE_M`)."""
     shoulder_l = np.array([0.0, -build.shoulder_width_m / 2, build.torso_len_m])
     if hand_angle is HAND_LEVEL:
         hand_angle = hand_angle_for(float((origin + rot @ shoulder_l)[2]), float(palm[2]))
@@ -120,7 +123,7 @@ def arm_problem(build: Build, rot: np.ndarray, origin: np.ndarray, palm: np.ndar
         cross = elbow[2] + (wrist[2] - elbow[2]) * eo / (eo - wo)  # the forearm does
     else:
         return None  # the elbow goes in too (a deep bin at head height)
-    low, high = b.center[2] + LIP_CLEAR_M, b.center[2] + b.clearance_m - LIP_CLEAR_M
+    low, high = b.center[2] + lip_clear_m, b.center[2] + b.clearance_m - lip_clear_m
     if cross < low:
         return f"the {'hand' if wo > 0.0 else 'forearm'} would pass {low - cross:.2f} m under the lip"
     if cross > high and not top_shelf:

@@ -76,7 +76,8 @@ class HandSkills:
                 yield from self.walk(spots[0], tol=1.2, stuck_s=STUCK_S)  # come close, then wait for room
             elif waiting_since is not None and sh.t - waiting_since > PATIENCE_S and (
                     away := self.step_away_spot(spots[0])) is not None:
-                # waited long enough: perhaps those in the way wait for where one stands; give way a while
+                # waited long enough: perhaps those in the way wait for where one stands, or cannot get past
+                # where one waits (a walker stuck at a shelf corner); give way a while
                 yield from self.walk(away, tol=0.3, stuck_s=STUCK_S)
                 yield from self.sleep(float(sh.rng.uniform(*GIVE_WAY_S)))
                 waiting_since = None
@@ -134,7 +135,7 @@ class HandSkills:
         sh = self.sh
         rot, origin = sh.body.torso_to_world()
         return rc.arm_problem(sh.build, rot, origin, palm, b, rc.is_top_shelf(b, sh.commons.layout.bins),
-                              prefer_yaw=sh.body._arm_yaw["right"])
+                              prefer_yaw=sh.body._arm_yaw["right"], lip_clear_m=rc.LIP_CLEAR_M - rc.LIP_GIVE_M)
 
     def hand_to(self, side: str, target: np.ndarray, tol: float = 0.04, timeout_s: float = 2.5,
                 hand_angle: float | None = None) -> Iterator:
