@@ -291,8 +291,9 @@ class PedestrianFloor:
     def _aim(self, shopper: str) -> None:
         route = self._route[shopper]
         here = self.now[shopper]
-        if (self._blocked(shopper, here, route[0], final=len(route) == 1) or not self._clear_way.contains(LineString([here, route[0]]))) \
-                and self.tick - self._planned.get(shopper, -10**9) >= REPLAN_TICKS:
+        if self.tick - self._planned.get(shopper, -10**9) >= REPLAN_TICKS and (
+                self._blocked(shopper, here, route[0], final=len(route) == 1)
+                or not self._clear_way.contains(LineString([here, route[0]]))):
             # someone stands across the way, or the walker was pushed off its route so that the way to its next
             # corner cuts a shelf's corner (it pressed into it for good): a new route from where it is
             self._plan(shopper)

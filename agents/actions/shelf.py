@@ -22,14 +22,14 @@ from agents import reach as rc
 from agents.actions.base import Action, OutOfReach, StockOut, register_action
 from agents.body import ARM_LINKS
 from sim import manipulation as mp
+from sim.layout import ITEM_GAP_M as STOCK_GAP_M
 from sim.layout import Bin
 
 LEAN_FORCE_RANGE_N = (12.0, 35.0)  # the extra weight a shopper puts through a hand resting on a shelf front
 PUT_BACK_FRONT_MARGIN_M = 0.04  # an item put back stands at least this far behind the shelf's front edge
 PRE_FROM_SHOULDER_M = 0.25  # level distance kept from the shoulder to where a hand waits before going into a bin
 MIN_PRE_BACK_M = 0.10  # ...and at least this far in front of where it goes
-PUT_BACK_TIGHT_GAP_M = 0.002  # the least room kept to neighbours when pushing an item back into a gap (bins are
-# stocked `sim.layout.ITEM_GAP_M`, 4 mm, apart)
+PUT_BACK_TIGHT_GAP_M = STOCK_GAP_M / 2  # the least room kept to neighbours when pushing an item back into a gap
 PUT_BACK_TOL_M = 0.012  # how close over its spot the hand brings an item before letting go
 TOUCH_DEPTH_M = 0.05  # a touching hand rests on the front products, this far behind the shelf's front edge
 LEVEL = rc.HAND_LEVEL
@@ -244,17 +244,18 @@ class PutBack(ShelfAction):
                 return b
         return None
 
-    def spots(self, b: Bin, item: int) -> list[tuple[float, float, float]]:
-        """Where on bin `b` the item could stand, in the order a person tries them: front first, a little
-        behind the edge (`PUT_BACK_FRONT_MARGIN_M`); then right at the edge; then into a gap in the front
-        row as tight as the rows were stocked (`PUT_BACK_TIGHT_GAP_M`: the gap it was taken from)."""
+    def spots(self, b: Bin, item: int) -> Iterator[tuple[float, float, float]]:
+        """Where on bin `b` the item could stand, in the order a person tries them (each looked for only when
+        the one before will not do): front first, a little behind the edge (`PUT_BACK_FRONT_MARGIN_M`); then
+        right at the edge; then into a gap in the front row as tight as the rows were stocked
+        (`PUT_BACK_TIGHT_GAP_M`: the gap it was taken from)."""
         world = self.sh.world
-        out = []
+        seen = []
         for kw in ({"front_margin_m": PUT_BACK_FRONT_MARGIN_M}, {}, {"gap_m": PUT_BACK_TIGHT_GAP_M}):
             spot = mp.free_spot(world, b, item, **kw)
-            if spot is not None and spot not in out:
-                out.append(spot)
-        return out
+            if spot is not None and spot not in seen:
+                seen.append(spot)
+                yield spot
 
     def aim(self, b: Bin, item: int) -> tuple[tuple[float, float, float], np.ndarray, np.ndarray] | None:
         """(spot, where the item's centre goes, where the hand holds it) on bin `b`, at the first of `spots` this
