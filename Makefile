@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# HOTA comes from trackeval (scoring/hota.py), installed --no-deps: every release's metadata asks for numpy and scipy
+# newer than our pins (and opencv, pycocotools), which the rest of the stack cannot take; its HOTA needs only numpy
+# and scipy, both already here.
+TRACKEVAL := trackeval==1.3.0
 
 .PHONY: venv run test test-fast bench-agents bench-cameras bench-physics bench-checkout bench-viewer bench-suites lint-imports clean
 
@@ -12,6 +16,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
 	$(PY) -m pip install -e '.[dev]'
+	$(PY) -m pip install --no-deps $(TRACKEVAL)
 	touch $(STAMP)
 
 run: $(STAMP)

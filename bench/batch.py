@@ -81,7 +81,8 @@ REPORT_TIMING_KEYS = ("wall_seconds", "realtime_factor", "stages", "episode_wall
 # Figures summarised per scenario, in this order, when the episode reports them ("a.b" = nested key).
 SUMMARY_FIGURES = (
     "receipt_accuracy", "item_precision", "item_recall", "item_f1", "billing_error", "review_rate",
-    "events.attribution_accuracy", "events.recall", "tracking.mota", "tracking.idf1", "realtime_factor",
+    "events.attribution_accuracy", "events.recall", "tracking.mota", "tracking.idf1", "tracking.hota",
+    "realtime_factor",
 )
 
 

@@ -35,6 +35,8 @@ Conventions where the design is silent (written here so users can rely on them):
   floats (string ids fail under pandas 2). So the distance matrix is built
   here with numpy and ids are mapped to integers before the accumulator sees them;
   the rest of motmetrics works unchanged with numpy 2.2 / pandas 2.2.
+  HOTA, DetA and AssA come from `scoring.hota` (trackeval) over the same aligned
+  frames, with similarity max(0, 1 - d / max_distance_m) (see that module).
 """
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
+
+from scoring.hota import hota_figures
 
 EVENT_KINDS = ("take", "put_back")
 DEFAULT_EVENT_TOLERANCE_S = 3.0
@@ -256,7 +260,7 @@ def tracking_quality(
     max_distance_m: float = DEFAULT_TRACK_MATCH_M,
     max_time_gap_s: float | None = None,
 ) -> dict:
-    """MOTA, MOTP (m), IDF1 and identity switches of tracks against true shopper positions.
+    """MOTA, MOTP (m), IDF1, identity switches, HOTA, DetA and AssA of tracks against true shopper positions.
 
     Frames are (t_s, {id: (x_m, y_m)}). Each truth frame is scored against the
     track frame nearest in time (within `max_time_gap_s`, default half the
@@ -269,24 +273,20 @@ def tracking_quality(
     track_frames = sorted(track_frames, key=lambda f: f[0])
     n_truth_objects = sum(len(f[1]) for f in truth_frames)
     empty = {"frames": len(truth_frames), "mota": None, "motp_m": None, "idf1": None, "id_switches": None,
-             "misses": None, "false_positives": None, "objects": n_truth_objects, "max_distance_m": max_distance_m}
+             "misses": None, "false_positives": None, "objects": n_truth_objects, "max_distance_m": max_distance_m,
+             "hota": None, "deta": None, "assa": None}
     if not truth_frames or n_truth_objects == 0:
         return empty
     if max_time_gap_s is None:
         periods = np.diff([f[0] for f in truth_frames])
         max_time_gap_s = 0.5 * float(np.median(periods)) if len(periods) else 0.05
         max_time_gap_s = max(max_time_gap_s, 1e-6)
-    track_t = np.array([f[0] for f in track_frames]) if track_frames else np.zeros(0)
+    aligned = _aligned_frames(truth_frames, track_frames, max_time_gap_s)
     truth_ids: dict[str, int] = {}
     track_ids: dict[str, int] = {}
     acc = mm.MOTAccumulator(auto_id=True)
     max_d2 = max_distance_m**2
-    for t_s, objects in truth_frames:
-        hyps: Mapping[str, tuple[float, float]] = {}
-        if len(track_t):
-            j = int(np.argmin(np.abs(track_t - t_s)))
-            if abs(track_t[j] - t_s) <= max_time_gap_s:
-                hyps = track_frames[j][1]
+    for objects, hyps in aligned:
         o_keys, h_keys = sorted(objects), sorted(hyps)
         o_ids = [truth_ids.setdefault(k, len(truth_ids)) for k in o_keys]
         h_ids = [track_ids.setdefault(k, len(track_ids)) for k in h_keys]
@@ -308,6 +308,7 @@ def tracking_quality(
         "false_positives": int(row["num_false_positives"]),
         "objects": n_truth_objects,
         "max_distance_m": max_distance_m,
+        **hota_figures(aligned, max_distance_m=max_distance_m),
     }
 
 
@@ -343,6 +344,24 @@ def _units(events: Sequence[ShelfEvent]) -> list[ShelfEvent]:
     out = []
     for e in events:
         out.extend([ShelfEvent(e.t_s, e.kind, e.bin, e.sku, 1, e.account)] * max(int(e.qty), 0))
+    return out
+
+
+def _aligned_frames(
+    truth_frames: Sequence[tuple[float, Mapping[str, tuple[float, float]]]],
+    track_frames: Sequence[tuple[float, Mapping[str, tuple[float, float]]]],
+    max_time_gap_s: float,
+) -> list[tuple[Mapping[str, tuple[float, float]], Mapping[str, tuple[float, float]]]]:
+    """Each truth frame's objects with the hypotheses of the track frame nearest in time, or none beyond the gap."""
+    track_t = np.array([f[0] for f in track_frames]) if track_frames else np.zeros(0)
+    out = []
+    for t_s, objects in truth_frames:
+        hyps: Mapping[str, tuple[float, float]] = {}
+        if len(track_t):
+            j = int(np.argmin(np.abs(track_t - t_s)))
+            if abs(track_t[j] - t_s) <= max_time_gap_s:
+                hyps = track_frames[j][1]
+        out.append((objects, hyps))
     return out
 
 

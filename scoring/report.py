@@ -2,8 +2,9 @@
 
 Place in the data path: after `scoring.metrics`. `build_report` assembles the
 figures into one plain, JSON-ready dict with every key of section 9 plus
-`mode`, `unfinished`, `tracking`, `errors` and `stages` (per-stage wall-clock
-costs when the stack reports them); `write_report` writes both files;
+`mode`, `unfinished`, `tracking` (MOTA, IDF1, HOTA and the rest), `errors`
+and `stages` (per-stage wall-clock costs when the stack reports them);
+`write_report` writes both files;
 `summary_lines` is the few lines the command line prints.
 """
 from __future__ import annotations
@@ -94,7 +95,8 @@ def summary_lines(report: Mapping) -> list[str]:
         )
     if tr:
         lines.append(f"tracking: MOTA {_num(tr.get('mota'))}, IDF1 {_num(tr.get('idf1'))}, "
-                     f"ID switches {tr.get('id_switches', 'n/a')} over {tr.get('frames', 0)} frames")
+                     f"HOTA {_num(tr.get('hota'))}, ID switches {tr.get('id_switches', 'n/a')} "
+                     f"over {tr.get('frames', 0)} frames")
     if report.get("unfinished"):
         lines.append(f"unfinished (still inside, not scored): {', '.join(report['unfinished'])}")
     if report.get("errors"):
@@ -149,6 +151,8 @@ def report_markdown(report: Mapping) -> str:
         out.append(f"MOTA {_num(tr['mota'])}, IDF1 {_num(tr['idf1'])}, MOTP {_num(tr['motp_m'])} m, "
                    f"{tr['id_switches']} identity switches, {tr['misses']} misses, {tr['false_positives']} false "
                    f"positives over {tr['frames']} frames (match within {tr['max_distance_m']} m; py-motmetrics).")
+        out += ["", f"HOTA {_num(tr.get('hota'))}, DetA {_num(tr.get('deta'))}, AssA {_num(tr.get('assa'))} "
+                    f"(trackeval; means over alpha 0.05-0.95, similarity max(0, 1 - d / {tr['max_distance_m']} m))."]
     else:
         out.append("Not measured (no truth poses or no tracks in this episode).")
     if report.get("stages"):

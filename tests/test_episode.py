@@ -35,6 +35,8 @@ def test_episode_is_a_pure_function_of_scenario_and_seed_in_any_process(tmp_path
     assert report["receipts"][0]["truth"] == {"cola-330": 1}  # the scenario's truth, from the ledger
     assert report["events"]["true"]["take"] == 1
     assert report["tracking"]["frames"] > 0
+    for mode, r in reports.items():
+        assert all(0.0 <= r["tracking"][k] <= 1.0 for k in ("hota", "deta", "assa")), (mode, r["tracking"])
     assert report["sim_seconds"] > 0 and report["stages"]["simulation"] > 0
     assert report["receipt_counts"]["receipts"] == 1
 

@@ -197,6 +197,7 @@ def test_perfect_tracks_give_mota_and_idf1_of_one():
     q = tracking_quality(truth, tracks)
     assert q["mota"] == pytest.approx(1.0) and q["idf1"] == pytest.approx(1.0)
     assert q["id_switches"] == 0 and q["motp_m"] == pytest.approx(0.0)
+    assert (q["hota"], q["deta"], q["assa"]) == pytest.approx((1.0, 1.0, 1.0))
 
 
 def test_swapped_identities_halfway_cost_switches_and_idf1():
@@ -207,6 +208,8 @@ def test_swapped_identities_halfway_cost_switches_and_idf1():
     assert q["id_switches"] == 2
     assert q["idf1"] == pytest.approx(0.5)
     assert q["mota"] == pytest.approx(1 - 2 / 40)
+    # Every match pairs a 20-frame truth with a 20-frame track for 10 frames: AssA = 10 / (20 + 20 - 10).
+    assert q["deta"] == pytest.approx(1.0) and q["assa"] == pytest.approx(1 / 3)
 
 
 def test_missing_track_and_far_track_count_as_misses_and_false_positives():
@@ -225,4 +228,4 @@ def test_track_frames_are_aligned_to_the_nearest_truth_time():
 
 def test_no_truth_gives_no_tracking_figures():
     q = tracking_quality([], [(0.0, {"t1": (0, 0)})])
-    assert q["mota"] is None and q["idf1"] is None
+    assert q["mota"] is None and q["idf1"] is None and q["hota"] is None

@@ -176,6 +176,7 @@ def test_live_and_replayed_runs_of_a_scenario_give_the_same_receipts(pick_one_lo
 
     assert receipts(replayed) == receipts(live) and receipts(live)
     assert [r["truth"] for r in replayed["receipts"]] == [r["truth"] for r in live["receipts"]]
+    assert set(replayed["tracking"]) == set(live["tracking"]) >= {"mota", "idf1", "hota", "deta", "assa"}
 
 
 @pytest.mark.slow

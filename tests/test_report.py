@@ -36,6 +36,7 @@ def test_report_has_every_section_9_key_and_is_strict_json(tmp_path):
     assert loaded == report
     assert loaded["realtime_factor"] == 2.0
     assert loaded["unfinished"] == ["acct-3"]
+    assert {"mota", "idf1", "hota", "deta", "assa"} <= set(loaded["tracking"])
     assert [r["account"] for r in loaded["receipts"]] == ["acct-1", "acct-2"]
     for r in loaded["receipts"]:
         assert {"account", "items", "truth", "correct", "flagged", "confidence"} <= set(r)
@@ -49,6 +50,7 @@ def test_report_markdown_shows_receipts_events_tracking_and_errors():
     assert "**no**" in md  # acct-2 is wrong
     assert "attribution accuracy 100.0 %" in md
     assert "MOTA 1.000" in md
+    assert "HOTA 1.000, DetA 1.000, AssA 1.000" in md
     assert "camera cam-2: outage" in md
     assert "| perception | 1.500 |" in md
     assert "acct-3" in md  # listed as unfinished
@@ -63,3 +65,4 @@ def test_nan_figures_become_null():
 def test_summary_names_the_headline_figures():
     text = "\n".join(summary_lines(_report()))
     assert "accuracy 50.0 %" in text and "realtime factor 2.000" in text and "review rate 50.0 %" in text
+    assert "HOTA 1.000" in text
