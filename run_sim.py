@@ -3,7 +3,7 @@
     python run_sim.py                      the default store, headless, prints its summary
     python run_sim.py run [SCENARIO] [--seed N] [--out DIR] [--record LOG] [--mode fused|weight|vision]
     python run_sim.py run STORE [--seed N] [--seconds S]   a store alone: its load cells against the truth
-    python run_sim.py bench SUITE|SCENARIO... [--seeds A:B] [--workers N] [--backend local|ray] [--out DIR]
+    python run_sim.py bench SUITE|SCENARIO... [--seeds dev+fresh:K|A:B|N,M] [--workers N] [--backend local|ray] [--out DIR]
     python run_sim.py validate FILE...     stores and scenarios: errors with file, line and key
     python run_sim.py gui [SCENARIO|STORE] [--seed N] [--frames N] [--screenshot FILE]   the desktop window
     python run_sim.py record SCENARIO|STORE --out LOG [--seed N] [--seconds S]   the stream and truth to MCAP
@@ -123,7 +123,10 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run many episodes headless (process pool or Ray) and summarise them")
     bench.add_argument("targets", nargs="+", type=_path, metavar="SUITE|SCENARIO",
                        help="suite names (assets/suites/NAME.yaml), suite files or scenario files")
-    bench.add_argument("--seeds", default=None, help="A:B (range(A, B)), N or N,M,...; overrides the suites' seeds")
+    bench.add_argument("--seeds", default=None,
+                       help="parts joined by '+': dev (each suite's development seeds), fresh (as many drawn from the "
+                            "OS's entropy, kept in OUT/fresh_seeds.json and reused there), fresh:K, A:B, N or N,M,... "
+                            "(default dev+fresh)")
     bench.add_argument("--workers", type=_workers, default=2, help="episodes at once (default 2)")
     bench.add_argument("--backend", choices=("local", "ray"), default="local")
     bench.add_argument("--ray-address", default=None, help="a running Ray cluster (default: start a local runtime)")
@@ -335,20 +338,21 @@ def _cmd_run_store(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from bench.batch import DEFAULT_EPISODE_FN, parse_seeds, plan_episodes, run_bench
+    from bench.batch import DEFAULT_EPISODE_FN, plan_bench, run_bench
+    from bench.seeds import parse_seed_choice
     from sim.errors import InputError, Where
 
     if args.workers < 1:
         raise InputError(Where(Path("--workers")), f"must be at least 1, not {args.workers}")
-    seeds = parse_seeds(args.seeds) if args.seeds is not None else None
-    specs = plan_episodes(args.targets, seeds=seeds, modes=args.mode)
+    specs, fresh = plan_bench(args.targets, parse_seed_choice(args.seeds), args.out, modes=args.mode)
     if args.episode_fn == DEFAULT_EPISODE_FN:  # a bad scenario is one line now, not an error row per seed later
         from agents.scenario import validate_file
 
         for scenario in sorted({s.scenario for s in specs}):
             validate_file(ROOT / scenario)
     result = run_bench(specs, args.out, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
-                       episode_fn=args.episode_fn, retry_errors=args.retry_errors, plots=not args.no_plots)
+                       episode_fn=args.episode_fn, retry_errors=args.retry_errors, plots=not args.no_plots,
+                       fresh_seeds=fresh)
     rate = f", {result.episodes_per_hour:.1f} episodes per hour" if result.episodes_per_hour else ""
     print(f"bench: {result.ran} episodes run ({result.errors} errors), {result.skipped} resumed from "
           f"{args.out}/results.jsonl, {result.wall_s:.1f} s wall on {args.workers} {args.backend} workers{rate}")

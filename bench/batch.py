@@ -22,27 +22,32 @@ mode instead. Where the jobs run:
   folder is shipped as the job's working_dir there), which is checked to answer
   first (`check_ray_address`). Same rows as the local backend, timings aside.
 
-`results.jsonl` gets one row per (scenario, seed, mode), appended and flushed
-as its job ends; a rerun over the same `--out` skips a (scenario, seed) whose
-modes are all there and runs only the missing modes of the others, so an
-interrupted bench resumes where it stopped and loses nothing (error rows count
-as done unless `retry_errors`). A job that raises or whose worker dies gives an
-error row for each of its modes. Then `summary.md` (per suite: pooled figures
-per modality, a table per scenario and mode, mean ± sd over seeds, and totals
-per modality), `bench.json` (wall time, episodes per hour) and matplotlib PNG
-plots are written from every row in the file. A progress line with an ETA goes
-to stderr.
+`results.jsonl` gets one row per (scenario, seed, mode), labelled with its seed
+set (`dev` or `fresh`), appended and flushed as its job ends; a scored row keeps
+its receipts as compact `receipt_marks`. A rerun over the same `--out` skips a
+(scenario, seed) whose modes are all there and runs only the missing modes of
+the others, so an interrupted bench resumes where it stopped and loses nothing
+(error rows count as done unless `retry_errors`); fresh seeds drawn for the
+folder are reused (`bench.seeds`). A job that raises or whose worker dies gives
+an error row for each of its modes. Then `summary.md` (per suite, mode and seed
+set: pooled figures with every failure counted and the fresh − dev gap
+(`bench.pooling`); the failures counted and listed; the receipts' calibration
+and a suggested review threshold (`bench.calibration`); a table per scenario,
+mode and seed set, mean ± sd over seeds, and totals), `bench.json` (wall time,
+episodes per hour, fresh seeds, calibration) and matplotlib PNG plots are
+written from every row in the file. A progress line with an ETA goes to stderr.
 
 Suites (`assets/suites/NAME.yaml`) are named lists of scenarios × seeds:
 
     name: standard
-    seeds: "0:3"              # default for every entry; A:B is range(A, B); or a list
+    dev_seeds: "0:3"          # development seeds of every entry (older name: seeds); A:B is range(A, B); or a list
     modes: [fused]            # optional; stack ablations to run
     scenarios:
       - ../scenarios/one_shopper.yaml              # relative to the suite file
-      - {path: ../scenarios/crowd.yaml, seeds: [0, 1]}
+      - {path: ../scenarios/crowd.yaml, dev_seeds: [0, 1]}
 
-`--seeds` on the command line overrides every entry's seeds.
+`--seeds` picks among development, fresh and named seeds (`bench.seeds`; default
+`dev+fresh`: each entry's development seeds and as many fresh ones).
 """
 from __future__ import annotations
 
@@ -67,6 +72,8 @@ from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
+from bench import calibration, pooling
+from bench.seeds import MAX_SEEDS, SeedChoice, draw_fresh, fresh_pool, label, parse_seeds, record_fresh  # noqa: F401
 from sim.errors import InputError, Where
 from sim.yamlsrc import load_yaml
 
@@ -92,6 +99,7 @@ class EpisodeSpec:
     scenario: str  # the scenario file, relative to the project root when inside it
     seed: int
     mode: str = "fused"
+    seed_set: str = "dev"  # "dev": one of the entry's development seeds; "fresh": any other (bench.seeds)
 
     @property
     def key(self) -> tuple[str, int, str]:
@@ -106,13 +114,14 @@ class EpisodeJob:
     scenario: str
     seed: int
     modes: tuple[str, ...]
+    seed_set: str = "dev"
 
     @property
     def key(self) -> tuple[str, int]:
         return (self.scenario, self.seed)
 
     def specs(self) -> list[EpisodeSpec]:
-        return [EpisodeSpec(self.suite, self.scenario, self.seed, m) for m in self.modes]
+        return [EpisodeSpec(self.suite, self.scenario, self.seed, m, self.seed_set) for m in self.modes]
 
 
 def group_jobs(specs: Sequence[EpisodeSpec]) -> list[EpisodeJob]:
@@ -120,7 +129,7 @@ def group_jobs(specs: Sequence[EpisodeSpec]) -> list[EpisodeJob]:
     jobs: dict[tuple[str, int], list[EpisodeSpec]] = {}
     for s in specs:
         jobs.setdefault((s.scenario, s.seed), []).append(s)
-    return [EpisodeJob(g[0].suite, g[0].scenario, g[0].seed, tuple(dict.fromkeys(s.mode for s in g)))
+    return [EpisodeJob(g[0].suite, g[0].scenario, g[0].seed, tuple(dict.fromkeys(s.mode for s in g)), g[0].seed_set)
             for g in jobs.values()]
 
 
@@ -142,45 +151,6 @@ class BenchResult:
 # --- planning ------------------------------------------------------------------------------------------------------
 
 
-MAX_SEEDS = 100_000  # per target: a bench of more episodes than this is a typo, not a plan
-
-
-def parse_seeds(text: str | int | Sequence[int], where: Where | None = None) -> list[int]:
-    """'0:20' -> 0..19; '3' -> [3]; '1,4,7' -> [1, 4, 7]; a list of ints as it is.
-
-    Seeds are whole numbers from 0 to 2**63 - 1, at most `MAX_SEEDS` of them (a range is sized before it
-    is made, so '0:10**12' is refused at once rather than filling memory).
-    """
-    where = where or Where(Path("--seeds"))
-    if isinstance(text, bool):
-        raise InputError(where, f"seeds must be A:B, N or a list of integers, not {text!r}")
-    if isinstance(text, int):
-        seeds = [text]
-    elif isinstance(text, (list, tuple)):
-        if not all(isinstance(s, int) and not isinstance(s, bool) for s in text) or not text:
-            raise InputError(where, f"seeds must be a non-empty list of integers, not {str(list(text))[:60]}")
-        seeds = list(text)
-    else:
-        s = str(text).strip()
-        try:
-            if ":" in s:
-                a, b = (int(p) for p in s.split(":", 1))
-                if b - a > MAX_SEEDS:
-                    raise InputError(where, f"seeds {s!r} name {b - a:,} episodes per scenario; at most {MAX_SEEDS:,}")
-                seeds = list(range(a, b))
-            else:
-                seeds = [int(p) for p in s.split(",")]
-        except ValueError:
-            raise InputError(where, f"seeds must be A:B, N or N,M,..., not {s[:60]!r}") from None
-        if not seeds:
-            raise InputError(where, f"seeds {s!r} name no episode (A:B is range(A, B))")
-    if len(seeds) > MAX_SEEDS:
-        raise InputError(where, f"{len(seeds):,} seeds per scenario; at most {MAX_SEEDS:,}")
-    if any(not 0 <= x < 2**63 for x in seeds):
-        raise InputError(where, f"seeds are whole numbers from 0 to 2**63 - 1, not {min(seeds) if min(seeds) < 0 else max(seeds)}")
-    return seeds
-
-
 def resolve_target(name: str) -> Path:
     """A suite name (assets/suites/NAME.yaml), a suite file or a scenario file."""
     p = Path(name)
@@ -192,18 +162,25 @@ def resolve_target(name: str) -> Path:
     return p
 
 
-def plan_episodes(targets: Sequence[str], *, seeds: Sequence[int] | None = None,
-                  modes: Sequence[str] | None = None) -> list[EpisodeSpec]:
-    """Every (suite, scenario, seed, mode) the targets name, in order, without duplicates."""
+def plan_episodes(targets: Sequence[str], *, seeds: Sequence[int] | SeedChoice | None = None,
+                  modes: Sequence[str] | None = None, fresh: Sequence[int] = ()) -> list[EpisodeSpec]:
+    """Every (suite, scenario, seed, mode) the targets name, in order, without duplicates.
+
+    `seeds`: None runs each entry's development seeds; a list of seeds runs those instead (each labelled
+    `dev` or `fresh` by whether it is one of the entry's development seeds); a `SeedChoice` picks its
+    development seeds, fresh seeds from `fresh` (the folder's pool, `plan_bench`) and named seeds.
+    """
+    if seeds is None:
+        choice = SeedChoice()
+    elif isinstance(seeds, SeedChoice):
+        choice = seeds
+    else:
+        choice = SeedChoice(dev=False, named=tuple(seeds))
     specs: list[EpisodeSpec] = []
-    for target in targets:
-        path = resolve_target(target)
-        data, lines = load_yaml(path)
-        if isinstance(data, dict) and "scenarios" in data:
-            specs += _plan_suite(path, data, lines, seeds, modes)
-        else:  # a scenario file on its own: its own suite
-            for mode in modes or ("fused",):
-                specs += [EpisodeSpec("-", _scenario_key(path), s, mode) for s in (seeds or [_scenario_seed(data)])]
+    for entry in _entries(targets, modes):
+        for mode in entry.modes:
+            specs += [EpisodeSpec(entry.suite, entry.scenario, s, mode, label(s, entry.dev_seeds))
+                      for s in _entry_seeds(entry, choice, fresh)]
     seen: set = set()
     unique = []
     for s in specs:
@@ -211,6 +188,20 @@ def plan_episodes(targets: Sequence[str], *, seeds: Sequence[int] | None = None,
             seen.add(s.key)
             unique.append(s)
     return unique
+
+
+def plan_bench(targets: Sequence[str], seeds: SeedChoice, out_dir: str | Path,
+               modes: Sequence[str] | None = None) -> tuple[list[EpisodeSpec], list[int]]:
+    """`plan_episodes` with the fresh seeds `seeds` asks for: the first ones of `out_dir`'s pool, drawn anew
+    only where the pool is short (bench.seeds). Returns the specs and the folder's whole pool, which
+    `run_bench(..., fresh_seeds=pool)` records before it runs anything. Writes nothing itself."""
+    entries = _entries(targets, modes)
+    pool = fresh_pool(out_dir, read_rows(Path(out_dir) / RESULTS_FILE))
+    avoid = {s for e in entries for s in e.dev_seeds} | set(seeds.named)
+    # Drawn seeds avoid every development seed, so one draw covers the largest shortfall.
+    short = max((seeds.fresh_count(e.dev_seeds) - len(set(pool) - set(e.dev_seeds)) for e in entries), default=0)
+    pool += draw_fresh(max(short, 0), avoid | set(pool))
+    return plan_episodes(targets, seeds=seeds, modes=modes, fresh=pool), pool
 
 
 # --- running -------------------------------------------------------------------------------------------------------
@@ -227,8 +218,13 @@ def run_bench(
     retry_errors: bool = False,
     progress: bool = True,
     plots: bool = True,
+    fresh_seeds: Sequence[int] = (),
 ) -> BenchResult:
-    """Run the episodes not yet in `out_dir/results.jsonl`, append their rows, then write the summary and plots."""
+    """Run the episodes not yet in `out_dir/results.jsonl`, append their rows, then write the summary and plots.
+
+    `fresh_seeds` is the folder's pool of fresh seeds (`plan_bench`), written to `fresh_seeds.json` before
+    any episode runs, so that a bench stopped before its first fresh row resumes with the same seeds.
+    """
     assert backend in ("local", "ray"), f"backend must be local or ray, not {backend!r}"
     assert workers >= 1, "workers must be at least 1"
     _import_episode_fn(episode_fn)  # fail here, once, rather than in every worker
@@ -236,6 +232,7 @@ def run_bench(
         check_ray_address(ray_address)  # before anything is written to `out_dir`
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    record_fresh(out, fresh_seeds)
     results_path = out / RESULTS_FILE
     done = {_row_key(r): r for r in read_rows(results_path)}
     todo = [s for s in specs if s.key not in done or (retry_errors and done[s.key]["status"] != "ok")]
@@ -261,9 +258,9 @@ def run_bench(
         all_rows = list({_row_key(r): r for r in read_rows(results_path)}.values())
         result = BenchResult(out, len(specs), len(specs) - len(todo), len(new_rows),
                              sum(r["status"] != "ok" for r in new_rows), wall_s, all_rows)
-        planned_keys = {s.key for s in specs}
-        write_summary(out, [r for r in all_rows if _row_key(r) in planned_keys] or all_rows, result,
-                      backend=backend, workers=workers, plots=plots)
+        planned = {s.key: s.seed_set for s in specs}  # the plan's label wins over a row written before labels
+        rows = [{**r, "seed_set": planned[_row_key(r)]} for r in all_rows if _row_key(r) in planned]
+        write_summary(out, rows or all_rows, result, backend=backend, workers=workers, plots=plots)
     return result
 
 
@@ -308,13 +305,14 @@ def run_one(episode_fn: str, job: Mapping, episode_dir: str | None) -> list[dict
     elapsed = round(time.perf_counter() - t0, 3)
     rows = []
     for m in modes:
-        row = {"suite": job["suite"], "scenario": job["scenario"], "seed": job["seed"], "mode": m}
+        row = {"suite": job["suite"], "scenario": job["scenario"], "seed": job["seed"],
+               "seed_set": job.get("seed_set", "dev"), "mode": m}
         got = results[m]
         if isinstance(got, BaseException):
             tb = "".join(traceback.format_exception(type(got), got, got.__traceback__, limit=8))
             row.update(status="error", error=_one_line(got), report=None, traceback=tb)
         else:
-            row.update(status="ok", error=None, report=_row_report(got))
+            row.update(status="ok", error=None, report=_row_report(got), **_row_marks(got))
         row["elapsed_s"] = elapsed  # the whole job's wall time: the modes shared it
         row["worker"] = f"{socket.gethostname()}:{os.getpid()}"
         rows.append(row)
@@ -554,7 +552,12 @@ def _run_ray(todo: Sequence[EpisodeJob], out: Path, workers: int, episode_fn: st
 
 def write_summary(out: Path, rows: Sequence[Mapping], result: BenchResult, *, backend: str, workers: int,
                   plots: bool = True) -> None:
-    """`summary.md`, `bench.json` and the PNG plots, from every row of the bench."""
+    """`summary.md`, `bench.json` and the PNG plots, from every row of the bench.
+
+    Pooled figures per suite, mode and seed set count every failure (`bench.pooling`); the calibration
+    section bins receipts by confidence and suggests a review threshold (`bench.calibration`).
+    """
+    rows = _with_marks(out, rows)
     figures = _figures_present(rows)
     lines = [f"# Bench summary ({out.name})", ""]
     lines.append(
@@ -562,35 +565,30 @@ def write_summary(out: Path, rows: Sequence[Mapping], result: BenchResult, *, ba
         f"{backend} worker(s)" + (f", {result.episodes_per_hour:.1f} episodes per hour" if result.episodes_per_hour
                                   else "") + f"; {result.skipped} already in {RESULTS_FILE} (resumed)."
     )
+    lines += ["", _seeds_line(rows)]
     by_suite: dict[str, list[Mapping]] = defaultdict(list)
     for r in rows:
         by_suite[r["suite"]].append(r)
-    pooled = [_pooled_row(suite, mode, [r for r in suite_rows if r["mode"] == mode])
-              for suite, suite_rows in by_suite.items() for mode in _modes_in(suite_rows)]
-    if any(p is not None for p in pooled):
-        lines += ["", "## Per suite and modality (pooled over every receipt of every episode)", "",
-                  "| suite | mode | episodes | errors | receipts | receipt accuracy | item precision | item recall | "
-                  "item F1 | review rate | wrong among unflagged |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-        lines += [p for p in pooled if p is not None]
+    crashed = {r["scenario"] for r in rows if r["status"] != "ok"}
+    scripted = {s: pooling.scenario_accounts(_scenario_path(s)) for s in crashed}
+    crashes = pooling.crash_accounts(rows, scripted)
+    pools = {(suite, mode, seed_set): pooling.pool(group, crashes)
+             for suite, suite_rows in by_suite.items() for mode in _modes_in(suite_rows)
+             for seed_set, group in _by_seed_set([r for r in suite_rows if r["mode"] == mode]).items()}
+    # Receipts to pool: some row carried them, or a crashed episode's scenario had accounts.
+    scored = any(p.scored for p in pools.values()) or any(v is not None for v in scripted.values())
+    calibrations = _calibrations(rows, by_suite) if scored else []
+    if scored:
+        lines += _pooled_section(pools, by_suite, calibrations)
     for suite, suite_rows in by_suite.items():
-        lines += ["", f"## Suite `{suite}`", "", _table_header(figures, "scenario (mode)")]
-        groups: dict[tuple, list[Mapping]] = defaultdict(list)
-        for r in suite_rows:
-            groups[(r["scenario"], r["mode"])].append(r)
-        for (scenario, mode), group in groups.items():
-            lines.append(_table_row(f"{Path(scenario).stem} ({mode})", group, figures))
-        suite_modes = _modes_in(suite_rows)
-        if len(suite_modes) > 1:
-            for mode in suite_modes:
-                lines.append(_table_row(f"**all ({mode})**", [r for r in suite_rows if r["mode"] == mode], figures))
-        lines.append(_table_row("**all**", suite_rows, figures))
-        errors = [r for r in suite_rows if r["status"] != "ok"]
-        if errors:
-            lines += ["", "Errors:", ""] + [f"- {Path(r['scenario']).stem} seed {r['seed']} ({r['mode']}): {r['error']}"
-                                            for r in errors]
-    lines += ["", "Cells: mean ± sd over seeds [min–max]; n = episodes scored (errors excluded).", ""]
+        lines += _suite_section(suite, suite_rows, figures, crashes if scored else None)
+    lines += ["", "Cells: mean ± sd over seeds [min–max]; n = episodes scored (errors excluded; an episode with no "
+              "account adds nothing to the receipt and item figures)"
+              + ("; wrong receipts: pooled over the row's episodes, every failure counted." if scored else "."), ""]
     plotted = make_plots(out, rows) if plots else []
+    if plots and calibrations:
+        tables = {c.mode: c.tables for c in calibrations if c.suite == "all suites"}
+        plotted.append(calibration.plot_reliability(out / "reliability.png", tables))
     if plotted:
         lines += ["## Plots", ""] + [f"![{p.stem}]({p.name})" for p in plotted] + [""]
     (out / "summary.md").write_text("\n".join(lines), encoding="utf-8")
@@ -601,7 +599,56 @@ def write_summary(out: Path, rows: Sequence[Mapping], result: BenchResult, *, ba
         "skipped": result.skipped, "errors": result.errors, "wall_s": round(result.wall_s, 3),
         "episodes_per_hour": result.episodes_per_hour, "episodes_in_file": len(rows),
         "sim_seconds_in_file": round(sim_s, 3), "plots": [p.name for p in plotted],
+        "fresh_seeds": list(dict.fromkeys(r["seed"] for r in rows if r.get("seed_set") == "fresh")),
+        "calibration": [c.as_dict() for c in calibrations],
     }, indent=2) + "\n", encoding="utf-8")
+
+
+def _pooled_section(pools: Mapping[tuple[str, str, str], pooling.Pool], by_suite: Mapping[str, Sequence[Mapping]],
+                    calibrations: Sequence[calibration.Calibration]) -> list[str]:
+    """Pooled figures per suite, mode and seed set; the failures; the calibration."""
+    lines = ["", "## Per suite and modality, development and fresh seeds (pooled over every receipt; every failure "
+             "counted)", ""]
+    lines += pooling.pooled_lines([(*k, p) for k, p in pools.items()])
+    lines += ["", "Receipts: every account of every episode. Missing: accounts with no scored receipt (still inside at "
+              "the end, receipt never issued, or in a crashed episode), each counted wrong and not flagged. Item "
+              "figures pool the scored receipts. fresh − dev: the fresh seeds' figure less the development seeds'.",
+              "", "## Failures", ""]
+    lines += pooling.failure_lines(by_suite)
+    if calibrations:
+        lines += ["", "## Calibration of the receipts' confidence", ""]
+        lines += calibration.calibration_lines(calibrations, _review_threshold())
+    return lines
+
+
+def _suite_section(suite: str, rows: Sequence[Mapping], figures: Sequence[str],
+                   crashes: Mapping[str, int] | None) -> list[str]:
+    """A suite's table: a row per scenario, mode and seed set (mean ± sd over seeds), then totals; its errors.
+    With `crashes` (receipts to pool), a last column of wrong receipts with every failure counted."""
+    both = len({r.get("seed_set", "dev") for r in rows}) > 1  # then each row says which seeds
+    modes = _modes_in(rows)
+    order = list(dict.fromkeys(r["scenario"] for r in rows))
+
+    def row(label: str, group: Sequence[Mapping]) -> str:
+        return _table_row(label, group, figures, None if crashes is None else pooling.pool(group, crashes))
+
+    lines = ["", f"## Suite `{suite}`", "", _table_header(figures, "scenario (mode)", pooled=crashes is not None)]
+    groups: dict[tuple, list[Mapping]] = defaultdict(list)
+    for r in rows:
+        groups[(r["scenario"], r["mode"], r.get("seed_set", "dev"))].append(r)
+    for (scenario, mode, seed_set), group in sorted(groups.items(), key=lambda kv: (
+            order.index(kv[0][0]), modes.index(kv[0][1]), kv[0][2] != "dev")):
+        lines.append(row(f"{Path(scenario).stem} ({mode}{f', {seed_set}' if both else ''})", group))
+    for seed_set, set_rows in _by_seed_set(rows).items():
+        tag = f", {seed_set}" if both else ""
+        if len(modes) > 1:
+            lines += [row(f"**all ({mode}{tag})**", [r for r in set_rows if r["mode"] == mode]) for mode in modes]
+        lines.append(row(f"**all{f' ({seed_set})' if both else ''}**", set_rows))
+    errors = [r for r in rows if r["status"] != "ok"]
+    if errors:
+        lines += ["", "Errors:", ""] + [f"- {Path(r['scenario']).stem} seed {r['seed']} ({r['mode']}): {r['error']}"
+                                        for r in errors]
+    return lines
 
 
 def make_plots(out: Path, rows: Sequence[Mapping]) -> list[Path]:
@@ -708,28 +755,61 @@ class Progress:
 # --- helpers -------------------------------------------------------------------------------------------------------
 
 
-def _plan_suite(path: Path, data: dict, lines, seeds: Sequence[int] | None,
-                modes: Sequence[str] | None) -> list[EpisodeSpec]:
+@dataclass(frozen=True)
+class _Entry:
+    """One scenario of a target: its suite, its development seeds and the modes to run."""
+
+    suite: str
+    scenario: str
+    dev_seeds: tuple[int, ...]
+    modes: tuple[str, ...]
+
+
+def _entries(targets: Sequence[str], modes: Sequence[str] | None) -> list[_Entry]:
+    out: list[_Entry] = []
+    for target in targets:
+        path = resolve_target(target)
+        data, lines = load_yaml(path)
+        if isinstance(data, dict) and "scenarios" in data:
+            out += _suite_entries(path, data, lines, modes)
+        else:  # a scenario file on its own: its own suite, its own seed its development seed
+            out.append(_Entry("-", _scenario_key(path), (_scenario_seed(data),), tuple(modes or ("fused",))))
+    return out
+
+
+def _entry_seeds(entry: _Entry, choice: SeedChoice, fresh: Sequence[int]) -> list[int]:
+    """The entry's seeds under `choice`: development seeds, then the first fresh ones, then named ones."""
+    k = choice.fresh_count(entry.dev_seeds)
+    new = [s for s in fresh if s not in entry.dev_seeds][:k]
+    assert len(new) == k, f"{k} fresh seeds asked for, {len(new)} in the pool: plan with plan_bench"
+    return list(dict.fromkeys([*(entry.dev_seeds if choice.dev else ()), *new, *choice.named]))
+
+
+_SUITE_KEYS = ("name", "description", "dev_seeds", "seeds", "modes", "scenarios")
+_ENTRY_KEYS = ("path", "dev_seeds", "seeds", "modes")
+
+
+def _suite_entries(path: Path, data: dict, lines, modes: Sequence[str] | None) -> list[_Entry]:
     name = str(data.get("name") or path.stem)
-    unknown = set(data) - {"name", "description", "seeds", "modes", "scenarios"}
+    unknown = set(data) - set(_SUITE_KEYS)
     if unknown:
         k = sorted(unknown)[0]
-        raise lines.error((k,), "unknown key (expected name, description, seeds, modes, scenarios)")
+        raise lines.error((k,), f"unknown key (expected {', '.join(_SUITE_KEYS)})")
     entries = data["scenarios"]
     if not isinstance(entries, list) or not entries:
         raise lines.error(("scenarios",), "expected a non-empty list of scenario files")
-    default_seeds = parse_seeds(data.get("seeds", "0:1"), lines.where(("seeds",)))
+    default_seeds = _dev_seeds(data, lines, (), [0])
     default_modes = _modes(data.get("modes", ["fused"]), lines, ("modes",))
-    specs = []
+    out = []
     for i, entry in enumerate(entries):
         loc = ("scenarios", i)
         if isinstance(entry, str):
             entry = {"path": entry}
         if not isinstance(entry, dict) or "path" not in entry:
-            raise lines.error(loc, "expected a scenario path or {path: ..., seeds: ..., modes: ...}")
-        extra = set(entry) - {"path", "seeds", "modes"}
+            raise lines.error(loc, "expected a scenario path or {path: ..., dev_seeds: ..., modes: ...}")
+        extra = set(entry) - set(_ENTRY_KEYS)
         if extra:
-            raise lines.error(loc + (sorted(extra)[0],), "unknown key (expected path, seeds, modes)")
+            raise lines.error(loc + (sorted(extra)[0],), f"unknown key (expected {', '.join(_ENTRY_KEYS)})")
         try:
             scenario = (path.parent / str(entry["path"])).resolve()
             found = scenario.is_file()
@@ -737,11 +817,20 @@ def _plan_suite(path: Path, data: dict, lines, seeds: Sequence[int] | None,
             found = False
         if not found:
             raise lines.error(loc + ("path",), f"no such scenario file: {str(entry['path'])[:80]}")
-        entry_seeds = seeds or (parse_seeds(entry["seeds"], lines.where(loc + ("seeds",))) if "seeds" in entry
-                                else default_seeds)
         entry_modes = modes or (_modes(entry["modes"], lines, loc + ("modes",)) if "modes" in entry else default_modes)
-        specs += [EpisodeSpec(name, _scenario_key(scenario), s, m) for m in entry_modes for s in entry_seeds]
-    return specs
+        out.append(_Entry(name, _scenario_key(scenario), tuple(_dev_seeds(entry, lines, loc, default_seeds)),
+                          tuple(entry_modes)))
+    return out
+
+
+def _dev_seeds(data: Mapping, lines, loc: tuple, default: Sequence[int]) -> list[int]:
+    """`dev_seeds` (or its older name `seeds`) of a suite or an entry; `default` without either."""
+    if "dev_seeds" in data and "seeds" in data:
+        raise lines.error(loc + ("seeds",), "give dev_seeds or seeds (its older name), not both")
+    key = "dev_seeds" if "dev_seeds" in data else "seeds"
+    if key not in data:
+        return list(default)
+    return list(dict.fromkeys(parse_seeds(data[key], lines.where(loc + (key,)))))
 
 
 def _modes(value: object, lines, loc: tuple) -> list[str]:
@@ -774,7 +863,7 @@ def _episode_dir(out: Path, job: EpisodeJob) -> str:
 
 
 def _error_rows(job: EpisodeJob, error: str) -> list[dict]:
-    return [{"suite": job.suite, "scenario": job.scenario, "seed": job.seed, "mode": m,
+    return [{"suite": job.suite, "scenario": job.scenario, "seed": job.seed, "seed_set": job.seed_set, "mode": m,
              "status": "error", "error": error, "report": None, "elapsed_s": None, "worker": None}
             for m in job.modes]
 
@@ -787,8 +876,16 @@ def _takes_modes(fn: Callable) -> bool:
 
 
 def _row_report(report: Mapping) -> dict:
-    """The episode's figures for the results row: everything but the per-receipt list (it stays in report.json)."""
+    """The episode's figures for the results row: everything but the per-receipt list (it stays in report.json;
+    the row keeps it as compact `receipt_marks`, `_row_marks`)."""
     return {k: v for k, v in report.items() if k != "receipts"}
+
+
+def _row_marks(report: Mapping) -> dict:
+    """`{"receipt_marks": [...]}` for the row of a report with receipts (confidence, right, flagged, issued per
+    account: what pooling and calibration need), else nothing."""
+    receipts = report.get("receipts") if isinstance(report, Mapping) else None
+    return {"receipt_marks": pooling.receipt_marks(receipts)} if isinstance(receipts, list) else {}
 
 
 def _import_episode_fn(dotted: str) -> Callable:
@@ -835,16 +932,17 @@ def _figures_present(rows: Iterable[Mapping]) -> list[str]:
     return sorted(names)
 
 
-def _table_header(figures: Sequence[str], first: str) -> str:
-    return "\n".join([f"| {first} | n | errors | " + " | ".join(figures) + " |",
-                      "|---|---|---|" + "---|" * len(figures)])
+def _table_header(figures: Sequence[str], first: str, *, pooled: bool = False) -> str:
+    last = " wrong receipts (all counted) |" if pooled else ""
+    return "\n".join([f"| {first} | n | errors | " + " | ".join(figures) + f" |{last}",
+                      "|---|---|---|" + "---|" * (len(figures) + pooled)])
 
 
-def _table_row(label: str, rows: Sequence[Mapping], figures: Sequence[str]) -> str:
+def _table_row(label: str, rows: Sequence[Mapping], figures: Sequence[str], pool: pooling.Pool | None = None) -> str:
     ok = [r for r in rows if r["status"] == "ok"]
     cells = []
     for f in figures:
-        vals = [v for r in ok if (v := _get(r, f)) is not None]
+        vals = [v for r in ok if (v := _get(r, f)) is not None and not _vacuous(r, f)]
         if not vals:
             cells.append("n/a")
         elif len(vals) == 1:
@@ -852,7 +950,19 @@ def _table_row(label: str, rows: Sequence[Mapping], figures: Sequence[str]) -> s
         else:
             cells.append(f"{_fmt(statistics.fmean(vals))} ± {_fmt(statistics.stdev(vals))} "
                          f"[{_fmt(min(vals))}–{_fmt(max(vals))}]")
+    if pool is not None:
+        wrong = pool.receipts - pool.right
+        cells.append(f"{wrong}/{pool.receipts}" + (f" ({pool.missing} missing)" if pool.missing else ""))
     return f"| {label} | {len(ok)} | {len(rows) - len(ok)} | " + " | ".join(cells) + " |"
+
+
+RECEIPT_FIGURES = ("receipt_accuracy", "item_precision", "item_recall", "item_f1", "billing_error", "review_rate")
+
+
+def _vacuous(row: Mapping, figure: str) -> bool:
+    """A receipt figure of an episode with no account (precision and recall are 1.0 there by convention):
+    it adds nothing to a mean."""
+    return figure in RECEIPT_FIGURES and (row.get("report") or {}).get("accounts") == 0
 
 
 def _modes_in(rows: Iterable[Mapping]) -> list[str]:
@@ -860,30 +970,81 @@ def _modes_in(rows: Iterable[Mapping]) -> list[str]:
     return [m for m in MODES if m in present] + sorted(present - set(MODES))
 
 
-def _pooled_row(suite: str, mode: str, rows: Sequence[Mapping]) -> str | None:
-    """Receipts and items summed over the episodes (not a mean of per-episode ratios); None without counts."""
-    ok = [r for r in rows if r["status"] == "ok" and isinstance((r.get("report") or {}).get("receipt_counts"), Mapping)]
-    if not ok:
-        return None
-    rc: dict[str, int] = defaultdict(int)
-    items: dict[str, int] = defaultdict(int)
-    for r in ok:
-        for k, v in r["report"]["receipt_counts"].items():
-            rc[k] += int(v)
-        for k, v in (r["report"].get("items") or {}).items():
-            items[k] += int(v)
-    tp, fp, fn = items["true_positive"], items["false_positive"], items["false_negative"]
-    precision = tp / (tp + fp) if tp + fp else 1.0
-    recall = tp / (tp + fn) if tp + fn else 1.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    n = rc["receipts"]
+def _by_seed_set(rows: Iterable[Mapping]) -> dict[str, list[Mapping]]:
+    """Rows per seed set, development seeds first."""
+    out: dict[str, list[Mapping]] = {}
+    for r in sorted(rows, key=lambda r: r.get("seed_set", "dev") != "dev"):
+        out.setdefault(r.get("seed_set", "dev"), []).append(r)
+    return out
 
-    def ratio(a: int, b: int) -> str:
-        return f"{a / b:.3f} ({a}/{b})" if b else "n/a"
 
-    return (f"| {suite} | {mode} | {len(ok)} | {len(rows) - len(ok)} | {n} | {ratio(rc['exact'], n)} | "
-            f"{precision:.4f} | {recall:.4f} | {f1:.4f} | {ratio(rc['flagged'], n)} | "
-            f"{ratio(rc['unflagged_wrong'], rc['unflagged'])} |")
+def _calibrations(rows: Sequence[Mapping], by_suite: Mapping[str, Sequence[Mapping]]) -> list:
+    """Per mode, all suites together and then each suite: the receipt marks' reliability and threshold."""
+    out = []
+    for mode in _modes_in(rows):
+        for suite, suite_rows in [("all suites", rows), *by_suite.items()]:
+            marks = {k: [m for r in group for m in pooling.marks_of(r) or ()]
+                     for k, group in _by_seed_set(r for r in suite_rows if r["mode"] == mode).items()}
+            if any(marks.values()):
+                out.append(calibration.calibrate(mode, suite, marks))
+    return out
+
+
+def _review_threshold() -> float:
+    from checkout.receipts import REVIEW_THRESHOLD
+
+    return REVIEW_THRESHOLD
+
+
+def _with_marks(out: Path, rows: Sequence[Mapping]) -> list[Mapping]:
+    """Rows, each scored row without receipt marks (written before rows carried them) given the marks of its
+    episode's `report.json` in this folder where that file is there and is the same episode."""
+    fixed = []
+    for r in rows:
+        rep = r.get("report")
+        if r["status"] == "ok" and isinstance(rep, Mapping) and "receipt_counts" in rep and "receipt_marks" not in r:
+            path = out / "episodes" / Path(r["scenario"]).stem / f"seed-{r['seed']}" / r["mode"] / "report.json"
+            try:
+                full = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+            except (OSError, ValueError):
+                full = None
+            if isinstance(full, dict) and full.get("seed") == r["seed"] and full.get("mode") == r["mode"]:
+                r = {**r, **_row_marks(full)}
+        fixed.append(r)
+    return fixed
+
+
+def _scenario_path(scenario: str) -> Path:
+    return Path(scenario) if Path(scenario).is_absolute() else ROOT / scenario
+
+
+def _seeds_line(rows: Sequence[Mapping]) -> str:
+    """Which seeds the figures come from, and how to rerun the fresh ones."""
+    dev: dict[str, set[int]] = defaultdict(set)
+    for r in rows:
+        if r.get("seed_set", "dev") == "dev":
+            dev[r["suite"]].add(r["seed"])
+    fresh = list(dict.fromkeys(r["seed"] for r in rows if r.get("seed_set") == "fresh"))
+    text = "Seeds: development (each suite's `dev_seeds`): " + ("; ".join(
+        f"{'scenario files' if suite == '-' else suite} {_seed_ranges(sorted(seeds))}"
+        for suite, seeds in dev.items()) or "none") + ". "
+    if fresh:
+        shown = ", ".join(str(s) for s in fresh[:20]) + (f", ... ({len(fresh)} in all)" if len(fresh) > 20 else "")
+        text += (f"Fresh (any other seed; those the bench drew from the operating system's entropy are kept in "
+                 f"`fresh_seeds.json`, and `--seeds {','.join(str(s) for s in fresh)}` reruns these): {shown}.")
+    else:
+        text += "No fresh seeds in this bench (`--seeds dev+fresh` adds them)."
+    return text
+
+
+def _seed_ranges(seeds: Sequence[int]) -> str:
+    parts, start = [], None
+    for i, s in enumerate(seeds):
+        start = s if start is None else start
+        if i + 1 == len(seeds) or seeds[i + 1] != s + 1:
+            parts.append(f"{start}" if start == s else f"{start}–{s}")
+            start = None
+    return ", ".join(parts)
 
 
 def _fmt(x: float) -> str:

@@ -82,7 +82,9 @@ def test_bench_writes_rows_summary_and_plots_and_matches_a_direct_call(tmp_path)
     assert row1["report"]["stream_sha256"] == direct["stream_sha256"]  # the pool changes nothing
     assert rows[0]["report"]["stream_sha256"] != rows[1]["report"]["stream_sha256"]  # seeds differ
     summary = (tmp_path / "summary.md").read_text()
-    assert "| tiny_store (fused) | 3 | 0 |" in summary and "±" in summary
+    # seed 0 is the store's own (development) seed; 1 and 2 are other seeds, so fresh ones, beside it
+    assert "| tiny_store (fused, dev) | 1 | 0 |" in summary and "| tiny_store (fused, fresh) | 2 | 0 |" in summary
+    assert "±" in summary and [r["seed_set"] for r in sorted(rows, key=lambda r: r["seed"])] == ["dev", "fresh", "fresh"]
     assert (tmp_path / "realtime_factor.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     bench = json.loads((tmp_path / "bench.json").read_text())
     assert bench["ran"] == 3 and bench["episodes_per_hour"] > 0
@@ -189,7 +191,8 @@ def test_erroring_episode_becomes_an_error_row_and_the_bench_goes_on(tmp_path):
     assert all(r["report"] is None for r in errors)
     assert sum(r["status"] == "ok" for r in rows) == 2
     summary = (tmp_path / "out" / "summary.md").read_text()
-    assert "| broken_store (fused) | 0 | 2 |" in summary and "Errors:" in summary
+    assert "| broken_store (fused, dev) | 0 | 1 |" in summary and "| broken_store (fused, fresh) | 0 | 1 |" in summary
+    assert "Errors:" in summary
     # An error row counts as done on resume, unless asked to retry.
     assert _bench(specs, tmp_path / "out").ran == 0
     assert _bench(specs, tmp_path / "out", retry_errors=True).ran == 2
@@ -285,7 +288,7 @@ def test_one_job_per_scenario_and_seed_yields_a_row_per_mode(tmp_path):
     assert rows[0]["report"]["stream_sha256"] != rows[-1]["report"]["stream_sha256"]
     summary = (tmp_path / "summary.md").read_text()
     for mode in ("fused", "weight", "vision"):
-        assert f"| tiny_store ({mode}) | 2 | 0 |" in summary and f"| **all ({mode})** | 2 | 0 |" in summary
+        assert f"| tiny_store ({mode}, dev) | 1 | 0 |" in summary and f"| **all ({mode}, fresh)** | 1 | 0 |" in summary
 
 
 def test_resume_runs_only_the_missing_modes_of_a_scenario_and_seed(tmp_path):
@@ -329,5 +332,5 @@ def test_summary_pools_receipts_per_suite_and_modality(tmp_path):
     write_summary(tmp_path, rows, BenchResult(tmp_path, 4, 0, 4, 0, 10.0), backend="local", workers=2, plots=False)
     summary = (tmp_path / "summary.md").read_text()
     # fused: 7/8 exact, precision 15/15, recall 15/16, 1/8 flagged, 0/7 unflagged wrong
-    assert "| hard | fused | 2 | 0 | 8 | 0.875 (7/8) | 1.0000 | 0.9375 | 0.9677 | 0.125 (1/8) | 0.000 (0/7) |" in summary
-    assert "| hard | weight | 2 | 0 | 8 | 0.750 (6/8) | 0.8750 | 0.8750 | 0.8750 | 0.000 (0/8) | 0.250 (2/8) |" in summary
+    assert "| hard | fused | dev | 2 | 0 | 8 | 0 | 0.875 (7/8) | 1.0000 | 0.9375 | 0.9677 | 0.125 (1/8) | 0.000 (0/7) |" in summary
+    assert "| hard | weight | dev | 2 | 0 | 8 | 0 | 0.750 (6/8) | 0.8750 | 0.8750 | 0.8750 | 0.000 (0/8) | 0.250 (2/8) |" in summary
