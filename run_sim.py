@@ -5,6 +5,7 @@
     python run_sim.py run STORE [--seed N] [--seconds S]   a store alone: its load cells against the truth
     python run_sim.py bench SUITE|SCENARIO... [--seeds dev+fresh:K|A:B|N,M] [--workers N] [--backend local|ray] [--out DIR]
     python run_sim.py validate FILE...     stores and scenarios: errors with file, line and key
+    python run_sim.py generate --seed N --out DIR [--scenarios K]   a generated store and scenarios (validated)
     python run_sim.py gui [SCENARIO|STORE] [--seed N] [--frames N] [--screenshot FILE]   the desktop window
     python run_sim.py record SCENARIO|STORE --out LOG [--seed N] [--seconds S]   the stream and truth to MCAP
     python run_sim.py replay LOG [--out DIR] [--mode M] [--salvage]   the stack over a recording, scored against its truth
@@ -127,6 +128,10 @@ def _build_parser() -> argparse.ArgumentParser:
                        help="parts joined by '+': dev (each suite's development seeds), fresh (as many drawn from the "
                             "OS's entropy, kept in OUT/fresh_seeds.json and reused there), fresh:K, A:B, N or N,M,... "
                             "(default dev+fresh)")
+    bench.add_argument("--stores", default=None,
+                       help="generated stores for suites over them (assets/suites/generated.yaml), the grammar of "
+                            "--seeds: dev (the suite's dev_stores), fresh, fresh:K (kept in OUT/fresh_stores.json), "
+                            "A:B, N,M (default dev+fresh)")
     bench.add_argument("--workers", type=_workers, default=2, help="episodes at once (default 2)")
     bench.add_argument("--backend", choices=("local", "ray"), default="local")
     bench.add_argument("--ray-address", default=None, help="a running Ray cluster (default: start a local runtime)")
@@ -137,6 +142,14 @@ def _build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--episode-fn", default="scoring.episode:run_episode", help=argparse.SUPPRESS)
     bench.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
     bench.set_defaults(func=_cmd_bench)
+
+    generate = sub.add_parser("generate", help="draw a store (DIR/store.yaml) and scenarios for it (DIR/scenarios/)")
+    generate.add_argument("--seed", type=_seed, required=True, help="same seed, same files byte for byte")
+    generate.add_argument("--out", type=_out_dir, required=True, help="the folder to write (refused if it holds "
+                          "another store)")
+    generate.add_argument("--scenarios", type=_bounded(int, 1, 200, "1 to 200 scenarios"), default=8,
+                          help="how many scenarios (default 8)")
+    generate.set_defaults(func=_cmd_generate)
 
     validate = sub.add_parser("validate", help="check store files")
     validate.add_argument("files", nargs="+", type=_path)
@@ -171,6 +184,24 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="read past damaged records: a partial report, a warning on stderr and exit 0 (else exit 2)")
     replay.set_defaults(func=_cmd_replay)
     return parser
+
+
+def _cmd_generate(args: argparse.Namespace) -> int:
+    from sim.errors import InputError, Where
+    from sim.generate import store_text
+
+    out = Path(args.out)
+    store = out / "store.yaml"
+    if store.is_file() and store.read_text(encoding="utf-8", errors="replace") != store_text(args.seed):
+        raise InputError(Where(store), "holds another store; generate into a new folder (nothing was written)")
+    from agents.generate import generate  # after the check: it loads pybullet, which prints its banner
+
+    path, scenarios = generate(args.seed, out, args.scenarios)
+    print(f"store: {path}")
+    for sc in scenarios:
+        redrawn = f" (drawn again {sc.redraws}x: the first draws did not validate)" if sc.redraws else ""
+        print(f"scenario: {out / 'scenarios' / (sc.name + '.yaml')}  [{sc.kind}]{redrawn}")
+    return 0
 
 
 def _cmd_record(args: argparse.Namespace) -> int:
@@ -339,12 +370,14 @@ def _cmd_run_store(args: argparse.Namespace) -> int:
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from bench.batch import DEFAULT_EPISODE_FN, plan_bench, run_bench
+    from bench.generated import parse_store_choice
     from bench.seeds import parse_seed_choice
     from sim.errors import InputError, Where
 
     if args.workers < 1:
         raise InputError(Where(Path("--workers")), f"must be at least 1, not {args.workers}")
-    specs, fresh = plan_bench(args.targets, parse_seed_choice(args.seeds), args.out, modes=args.mode)
+    specs, fresh = plan_bench(args.targets, parse_seed_choice(args.seeds), args.out, modes=args.mode,
+                              stores=parse_store_choice(args.stores))
     if args.episode_fn == DEFAULT_EPISODE_FN:  # a bad scenario is one line now, not an error row per seed later
         from agents.scenario import validate_file
 

@@ -73,6 +73,7 @@ from typing import Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
 
 from bench import calibration, pooling
+from bench.generated import StorePlan, store_spec
 from bench.seeds import MAX_SEEDS, SeedChoice, draw_fresh, fresh_pool, label, parse_seeds, record_fresh  # noqa: F401
 from sim.errors import InputError, Where
 from sim.yamlsrc import load_yaml
@@ -163,7 +164,8 @@ def resolve_target(name: str) -> Path:
 
 
 def plan_episodes(targets: Sequence[str], *, seeds: Sequence[int] | SeedChoice | None = None,
-                  modes: Sequence[str] | None = None, fresh: Sequence[int] = ()) -> list[EpisodeSpec]:
+                  modes: Sequence[str] | None = None, fresh: Sequence[int] = (),
+                  stores: StorePlan | None = None) -> list[EpisodeSpec]:
     """Every (suite, scenario, seed, mode) the targets name, in order, without duplicates.
 
     `seeds`: None runs each entry's development seeds; a list of seeds runs those instead (each labelled
@@ -177,9 +179,10 @@ def plan_episodes(targets: Sequence[str], *, seeds: Sequence[int] | SeedChoice |
     else:
         choice = SeedChoice(dev=False, named=tuple(seeds))
     specs: list[EpisodeSpec] = []
-    for entry in _entries(targets, modes):
+    for entry in _entries(targets, modes, stores):
         for mode in entry.modes:
-            specs += [EpisodeSpec(entry.suite, entry.scenario, s, mode, label(s, entry.dev_seeds))
+            specs += [EpisodeSpec(entry.suite, entry.scenario, s, mode,
+                                  "fresh" if entry.fresh_store else label(s, entry.dev_seeds))
                       for s in _entry_seeds(entry, choice, fresh)]
     seen: set = set()
     unique = []
@@ -191,17 +194,20 @@ def plan_episodes(targets: Sequence[str], *, seeds: Sequence[int] | SeedChoice |
 
 
 def plan_bench(targets: Sequence[str], seeds: SeedChoice, out_dir: str | Path,
-               modes: Sequence[str] | None = None) -> tuple[list[EpisodeSpec], list[int]]:
+               modes: Sequence[str] | None = None, stores: SeedChoice | None = None) -> tuple[list[EpisodeSpec], list[int]]:
     """`plan_episodes` with the fresh seeds `seeds` asks for: the first ones of `out_dir`'s pool, drawn anew
     only where the pool is short (bench.seeds). Returns the specs and the folder's whole pool, which
-    `run_bench(..., fresh_seeds=pool)` records before it runs anything. Writes nothing itself."""
-    entries = _entries(targets, modes)
+    `run_bench(..., fresh_seeds=pool)` records before it runs anything. A suite over generated stores
+    (bench.generated) draws its stores into `out_dir/stores/` now, picked by `stores` (default dev+fresh),
+    and records fresh store seeds in `out_dir/fresh_stores.json`; nothing else is written."""
+    plan = StorePlan.for_bench(stores or SeedChoice(dev=True, fresh=None), out_dir)
+    entries = _entries(targets, modes, plan)
     pool = fresh_pool(out_dir, read_rows(Path(out_dir) / RESULTS_FILE))
     avoid = {s for e in entries for s in e.dev_seeds} | set(seeds.named)
     # Drawn seeds avoid every development seed, so one draw covers the largest shortfall.
     short = max((seeds.fresh_count(e.dev_seeds) - len(set(pool) - set(e.dev_seeds)) for e in entries), default=0)
     pool += draw_fresh(max(short, 0), avoid | set(pool))
-    return plan_episodes(targets, seeds=seeds, modes=modes, fresh=pool), pool
+    return plan_episodes(targets, seeds=seeds, modes=modes, fresh=pool, stores=plan), pool
 
 
 # --- running -------------------------------------------------------------------------------------------------------
@@ -763,14 +769,17 @@ class _Entry:
     scenario: str
     dev_seeds: tuple[int, ...]
     modes: tuple[str, ...]
+    fresh_store: bool = False  # a scenario on a generated store that is not one of its suite's dev stores
 
 
-def _entries(targets: Sequence[str], modes: Sequence[str] | None) -> list[_Entry]:
+def _entries(targets: Sequence[str], modes: Sequence[str] | None, stores: StorePlan | None = None) -> list[_Entry]:
     out: list[_Entry] = []
     for target in targets:
         path = resolve_target(target)
         data, lines = load_yaml(path)
-        if isinstance(data, dict) and "scenarios" in data:
+        if isinstance(data, dict) and "generated" in data:
+            out += _generated_entries(path, data, lines, modes, stores or StorePlan.for_bench(SeedChoice(), None))
+        elif isinstance(data, dict) and "scenarios" in data:
             out += _suite_entries(path, data, lines, modes)
         else:  # a scenario file on its own: its own suite, its own seed its development seed
             out.append(_Entry("-", _scenario_key(path), (_scenario_seed(data),), tuple(modes or ("fused",))))
@@ -786,6 +795,24 @@ def _entry_seeds(entry: _Entry, choice: SeedChoice, fresh: Sequence[int]) -> lis
 
 
 _SUITE_KEYS = ("name", "description", "dev_seeds", "seeds", "modes", "scenarios")
+_GENERATED_SUITE_KEYS = ("name", "description", "dev_seeds", "seeds", "modes", "generated")
+
+
+def _generated_entries(path: Path, data: dict, lines, modes: Sequence[str] | None, stores: StorePlan) -> list[_Entry]:
+    """A suite over generated stores (bench.generated): each store's scenarios, drawn into the plan's folder."""
+    name = str(data.get("name") or path.stem)
+    unknown = set(data) - set(_GENERATED_SUITE_KEYS)
+    if unknown:
+        k = sorted(unknown)[0]
+        raise lines.error((k,), f"unknown key (expected {', '.join(_GENERATED_SUITE_KEYS)})")
+    spec = store_spec(data["generated"], lines, ("generated",))
+    seeds = tuple(_dev_seeds(data, lines, (), [0]))
+    suite_modes = tuple(modes or _modes(data.get("modes", ["fused"]), lines, ("modes",)))
+    out = []
+    for store_seed, fresh in stores.seeds(spec):
+        for scenario in stores.scenarios(store_seed, spec.per_store):
+            out.append(_Entry(name, _scenario_key(scenario), seeds, suite_modes, fresh))
+    return out
 _ENTRY_KEYS = ("path", "dev_seeds", "seeds", "modes")
 
 
