@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # and scipy, both already here.
 TRACKEVAL := trackeval==1.3.0
 
-.PHONY: venv run test test-fast bench-agents bench-cameras bench-physics bench-checkout bench-viewer bench-suites lint-imports clean
+.PHONY: venv run test test-fast bench-agents bench-cameras bench-physics bench-checkout bench-viewer bench-suites bench-generated bench-stores lint-imports clean
 
 venv: $(STAMP)
 
@@ -50,6 +50,14 @@ bench-viewer: $(STAMP)
 
 bench-suites: $(STAMP)
 	$(PY) run_sim.py bench standard hard faults --workers 2 --out out/bench-suites
+
+# Ten stores nobody has seen (drawn fresh, kept in out/bench-generated/fresh_stores.json), three scenarios each.
+bench-generated: $(STAMP)
+	$(PY) run_sim.py bench generated --stores fresh:10 --seeds dev --workers 2 --out out/bench-generated
+
+# Fifty generated stores: each validates, builds and runs its cheapest scenario to a report.
+bench-stores: $(STAMP)
+	$(PY) -m bench.stores --stores 0:50 --workers 2 --json out/bench-stores/stores.json
 
 lint-imports: $(STAMP)
 	$(VENV)/bin/lint-imports

@@ -57,7 +57,7 @@ STORE_STREAM = 1501  # the generator's rng stream, apart from the simulation's (
 
 @dataclass(frozen=True)
 class Archetype:
-    """A real pack: shape, [width, depth, height] mm, grams, price; `flavours` name its family's members."""
+    """A real pack: shape, [width, depth, height] mm, filled weight in grams, price; a family draws its flavours (`FLAVOURS`)."""
 
     slug: str
     name: str
