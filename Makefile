@@ -7,6 +7,10 @@ STAMP := $(VENV)/.installed
 # newer than our pins (and opencv, pycocotools), which the rest of the stack cannot take; its HOTA needs only numpy
 # and scipy, both already here.
 TRACKEVAL := trackeval==1.3.0
+# The pedestrian model comes from jupedsim (agents/floor.py), installed --no-deps: its metadata asks for PySide6 and VTK
+# (about 1.2 GB, for its optional visualiser, which nothing here imports); the model needs numpy and shapely (already
+# here) and deprecated, which needs wrapt.
+JUPEDSIM := jupedsim==1.4.2 deprecated==1.2.18 wrapt==1.17.3
 
 .PHONY: venv run test test-fast bench-agents bench-cameras bench-physics bench-checkout bench-viewer bench-suites bench-generated bench-stores lint-imports clean
 
@@ -16,7 +20,7 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
 	$(PY) -m pip install -e '.[dev]'
-	$(PY) -m pip install --no-deps $(TRACKEVAL)
+	$(PY) -m pip install --no-deps $(TRACKEVAL) $(JUPEDSIM)
 	touch $(STAMP)
 
 run: $(STAMP)
