@@ -52,6 +52,7 @@ Suites (`assets/suites/NAME.yaml`) are named lists of scenarios × seeds:
 from __future__ import annotations
 
 import ctypes
+import difflib
 import importlib
 import inspect
 import json
@@ -779,7 +780,7 @@ def _entries(targets: Sequence[str], modes: Sequence[str] | None, stores: StoreP
         data, lines = load_yaml(path)
         if isinstance(data, dict) and "generated" in data:
             out += _generated_entries(path, data, lines, modes, stores or StorePlan.for_bench(SeedChoice(), None))
-        elif isinstance(data, dict) and "scenarios" in data:
+        elif isinstance(data, dict) and ("scenarios" in data or _misspelt_suite(data)):
             out += _suite_entries(path, data, lines, modes)
         else:  # a scenario file on its own: its own suite, its own seed its development seed
             out.append(_Entry("-", _scenario_key(path), (_scenario_seed(data),), tuple(modes or ("fused",))))
@@ -798,13 +799,25 @@ _SUITE_KEYS = ("name", "description", "dev_seeds", "seeds", "modes", "scenarios"
 _GENERATED_SUITE_KEYS = ("name", "description", "dev_seeds", "seeds", "modes", "generated")
 
 
+def _misspelt_suite(data: dict) -> bool:
+    """A suite whose `scenarios:` is misspelt (`scenario:`): read as a suite, so the error names that key,
+    rather than as a scenario file with unknown keys. A scenario names its store; a suite does not."""
+    return "store" not in data and bool(difflib.get_close_matches("scenarios", [str(k) for k in data], n=1, cutoff=0.8))
+
+
+def _unknown_key(key: object, known: Sequence[str]) -> str:
+    """'unknown key ...' with the key it most likely meant, or the keys expected there."""
+    guess = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+    return f"unknown key '{key}'" + (f" (did you mean '{guess[0]}'?)" if guess else f" (expected {', '.join(known)})")
+
+
 def _generated_entries(path: Path, data: dict, lines, modes: Sequence[str] | None, stores: StorePlan) -> list[_Entry]:
     """A suite over generated stores (bench.generated): each store's scenarios, drawn into the plan's folder."""
     name = str(data.get("name") or path.stem)
     unknown = set(data) - set(_GENERATED_SUITE_KEYS)
     if unknown:
-        k = sorted(unknown)[0]
-        raise lines.error((k,), f"unknown key (expected {', '.join(_GENERATED_SUITE_KEYS)})")
+        k = sorted(unknown, key=str)[0]
+        raise lines.error((k,), _unknown_key(k, _GENERATED_SUITE_KEYS))
     spec = store_spec(data["generated"], lines, ("generated",))
     seeds = tuple(_dev_seeds(data, lines, (), [0]))
     suite_modes = tuple(modes or _modes(data.get("modes", ["fused"]), lines, ("modes",)))
@@ -820,8 +833,8 @@ def _suite_entries(path: Path, data: dict, lines, modes: Sequence[str] | None) -
     name = str(data.get("name") or path.stem)
     unknown = set(data) - set(_SUITE_KEYS)
     if unknown:
-        k = sorted(unknown)[0]
-        raise lines.error((k,), f"unknown key (expected {', '.join(_SUITE_KEYS)})")
+        k = sorted(unknown, key=str)[0]
+        raise lines.error((k,), _unknown_key(k, _SUITE_KEYS))
     entries = data["scenarios"]
     if not isinstance(entries, list) or not entries:
         raise lines.error(("scenarios",), "expected a non-empty list of scenario files")
@@ -836,7 +849,8 @@ def _suite_entries(path: Path, data: dict, lines, modes: Sequence[str] | None) -
             raise lines.error(loc, "expected a scenario path or {path: ..., dev_seeds: ..., modes: ...}")
         extra = set(entry) - set(_ENTRY_KEYS)
         if extra:
-            raise lines.error(loc + (sorted(extra)[0],), f"unknown key (expected {', '.join(_ENTRY_KEYS)})")
+            k = sorted(extra, key=str)[0]
+            raise lines.error(loc + (k,), _unknown_key(k, _ENTRY_KEYS))
         try:
             scenario = (path.parent / str(entry["path"])).resolve()
             found = scenario.is_file()

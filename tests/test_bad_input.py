@@ -236,6 +236,26 @@ def test_unknown_key_is_named_at_its_own_line_with_what_it_likely_meant(tmp_path
     _one_line(info.value, path, line, key, words)
 
 
+@pytest.mark.parametrize("text, line, key, words", [
+    ("name: s\ndev_seed: '0:2'\nscenarios:\n  - scenario.yaml\n", 2, "dev_seed",
+     "unknown key 'dev_seed' (did you mean 'dev_seeds'?)"),
+    ("name: s\ndev_seeds: '0:2'\nscenario:\n  - scenario.yaml\n", 3, "scenario",  # not read as a scenario file
+     "unknown key 'scenario' (did you mean 'scenarios'?)"),
+    ("name: s\nscenarios:\n  - {path: scenario.yaml, mode: [fused]}\n", 3, "scenarios[0].mode",
+     "unknown key 'mode' (did you mean 'modes'?)"),
+    ("name: s\nscenarios:\n  - scenario.yaml\nowner: me\n", 4, "owner",
+     "unknown key 'owner' (expected name, description, dev_seeds, seeds, modes, scenarios)"),
+])
+def test_unknown_suite_key_is_named_at_its_own_line_with_what_it_likely_meant(tmp_path, capsys, text, line, key, words):
+    _scenario(tmp_path)
+    suite = tmp_path / "suite.yaml"
+    suite.write_text(text)
+    rc = run_sim.main(["bench", str(suite), "--out", str(tmp_path / "out")])
+    assert rc == 2 and not (tmp_path / "out").exists()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"{suite}:{line}: {key}: {words}"], err
+
+
 def test_bench_refuses_a_suite_with_a_bad_scenario_before_it_writes_anything(tmp_path, capsys):
     bad = _scenario(tmp_path, "enter_at_s: 2", "enter_at_s: 200")
     suite = tmp_path / "suite.yaml"
