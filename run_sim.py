@@ -1,14 +1,7 @@
 """Store twin command line (DESIGN.md section 10). Thin: parse, dispatch, turn input errors into one line.
 
-    python run_sim.py                      the default store, headless, prints its summary
-    python run_sim.py run [SCENARIO] [--seed N] [--out DIR] [--record LOG] [--mode fused|weight|vision]
-    python run_sim.py run STORE [--seed N] [--seconds S]   a store alone: its load cells against the truth
-    python run_sim.py bench SUITE|SCENARIO... [--seeds dev+fresh:K|A:B|N,M] [--workers N] [--backend local|ray] [--out DIR]
-    python run_sim.py validate FILE...     stores and scenarios: errors with file, line and key
-    python run_sim.py generate --seed N --out DIR [--scenarios K]   a generated store and scenarios (validated)
-    python run_sim.py gui [SCENARIO|STORE] [--seed N] [--frames N] [--screenshot FILE]   the desktop window
-    python run_sim.py record SCENARIO|STORE --out LOG [--seed N] [--seconds S]   the stream and truth to MCAP
-    python run_sim.py replay LOG [--out DIR] [--mode M] [--salvage]   the stack over a recording, scored against its truth
+The commands and their options are listed in README.md, "Command line"
+(tests/test_readme_commands.py checks that list against `_build_parser`).
 
 A bad file or argument ends with one line on stderr and exit status 2 (README, "Bad input").
 """
