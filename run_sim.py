@@ -8,9 +8,15 @@ A bad file or argument ends with one line on stderr and exit status 2 (README, "
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
+import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from scoring.episode import EpisodeProgress
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_STORE = ROOT / "assets" / "stores" / "corner_store.yaml"
@@ -203,7 +209,8 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
     if not Path(args.target).exists():
         raise InputError(Where(Path(args.target)), "no such scenario or store file")
-    s = record_episode(args.target, args.seed, args.out, args.seconds)
+    with _sim_time_bar("record") as progress:
+        s = record_episode(args.target, args.seed, args.out, args.seconds, progress=progress)
     print(f"recorded {s['scenario']} (seed {s['seed']}): {s['messages']} messages, {s['sim_seconds']:.1f} s of sim "
           f"in {s['wall_seconds']:.1f} s wall -> {s['log']} ({s['megabytes']:.1f} MB, {s['mb_per_minute']:.0f} MB per minute)")
     return 0
@@ -308,7 +315,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         from agents.scenario import load_scenario
 
         args.seed = load_scenario(target).seed
-    report = run_episode(str(target), args.seed, mode=args.mode, out_dir=args.out, record=args.record)
+    with _sim_time_bar("run") as progress:
+        report = run_episode(str(target), args.seed, mode=args.mode, out_dir=args.out, record=args.record,
+                             progress=progress)
     print("\n".join(summary_lines(report)))
     if args.out:
         print(f"report: {Path(args.out) / 'report.json'}, {Path(args.out) / 'report.md'}")
@@ -324,10 +333,9 @@ def _is_store_file(path: Path) -> bool:
 
 
 def _cmd_run_store(args: argparse.Namespace) -> int:
-    import time
-
     import numpy as np
 
+    from scoring.episode import EpisodeProgress
     from sim.layout import load_store
     from sim.simulation import Simulation
     from sim.stream import LoadCellBatch
@@ -343,9 +351,12 @@ def _cmd_run_store(args: argparse.Namespace) -> int:
     print(f"built and settled in {build_s:.1f} s wall ({sim.settle_s:.2f} s of physics to rest)")
     t0 = time.perf_counter()
     last: LoadCellBatch | None = None
-    for msg in sim.run(args.seconds, stop_when_done=False):
-        if isinstance(msg, LoadCellBatch):
-            last = msg
+    with _sim_time_bar("run") as progress:
+        for msg in sim.run(args.seconds, stop_when_done=False):
+            if isinstance(msg, LoadCellBatch):
+                last = msg
+            if progress is not None:
+                progress(EpisodeProgress(sim.t_s, args.seconds, 0))
     wall = time.perf_counter() - t0
     print(f"ran {sim.t_s:.2f} s of sim time in {wall:.2f} s wall (realtime factor {sim.t_s / max(wall, 1e-9):.1f})")
     if last is not None:
@@ -359,6 +370,51 @@ def _cmd_run_store(args: argparse.Namespace) -> int:
             print(f"  ... {len(last.cell_ids)} cells; largest |reading - truth| {np.nanmax(err):.1f} g")
     sim.close()
     return 0
+
+
+class _SimTimeBar:
+    """A `progress` callback drawn as a tqdm bar on stderr over a run's sim seconds, with its real-time factor,
+    shoppers inside and receipts issued. The bar is made at the first call, when the duration is known; the
+    real-time factor counts from there."""
+
+    REDRAW_S = 0.1  # at most this often (wall seconds)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.bar = None
+        self.t0_s = self.wall0_s = 0.0
+
+    def __call__(self, p: EpisodeProgress) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=p.duration_s, desc=self.what, file=sys.stderr, leave=False, dynamic_ncols=True,
+                            mininterval=self.REDRAW_S, bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+                            "{n:.1f}/{total:.1f} sim s [{elapsed}<{remaining}{postfix}]")
+            self.t0_s, self.wall0_s = p.t_s, time.perf_counter()
+        factor = (p.t_s - self.t0_s) / max(time.perf_counter() - self.wall0_s, 1e-9)
+        words = [f"{factor:.1f}x real time", f"{p.shoppers_inside} inside"]
+        if p.receipts_issued is not None:
+            words.append(f"{p.receipts_issued} receipts")
+        self.bar.set_postfix_str(", ".join(words), refresh=False)
+        self.bar.update(min(p.t_s, p.duration_s) - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@contextlib.contextmanager
+def _sim_time_bar(what: str) -> Iterator[_SimTimeBar | None]:
+    """A `_SimTimeBar` when stderr is a terminal, else None: pipes, logs and tests get only the summary."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    bar = _SimTimeBar(what)
+    try:
+        yield bar
+    finally:
+        bar.close()
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:

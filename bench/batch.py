@@ -35,7 +35,8 @@ set: pooled figures with every failure counted and the fresh − dev gap
 and a suggested review threshold (`bench.calibration`); a table per scenario,
 mode and seed set, mean ± sd over seeds, and totals), `bench.json` (wall time,
 episodes per hour, fresh seeds, calibration) and matplotlib PNG plots are
-written from every row in the file. A progress line with an ETA goes to stderr.
+written from every row in the file. Progress with an ETA goes to stderr: a tqdm bar on a
+terminal, a line per episode elsewhere.
 
 Suites (`assets/suites/NAME.yaml`) are named lists of scenarios × seeds:
 
@@ -72,6 +73,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 from urllib.parse import urlsplit
+
+from tqdm import tqdm
 
 from bench import calibration, pooling
 from bench.generated import StorePlan, store_spec
@@ -724,39 +727,41 @@ def make_plots(out: Path, rows: Sequence[Mapping]) -> list[Path]:
 
 
 class Progress:
-    """One progress line on stderr: done/total, errors, elapsed, ETA, the last episode."""
+    """Episodes done of the bench's total, errors and the last episode, on stderr: a tqdm bar on a terminal;
+    elsewhere (a log file, a pipe) the same figures as one line per episode, without carriage returns."""
 
     def __init__(self, total: int, *, enabled: bool = True, stream=None) -> None:
         self.total, self.done, self.errors = total, 0, 0
         self.enabled = enabled and total > 0
         self.stream = stream or sys.stderr
-        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.bar = tqdm(total=total, desc="bench", unit="episode", file=self.stream, dynamic_ncols=True,
+                        disable=not (self.enabled and tty))
+        self.lines = self.enabled and not tty
         self.t0 = time.perf_counter()
-        if self.enabled:
-            self._emit(f"bench: {total} episodes to run")
+        if self.lines:
+            self._line(f"bench: {total} episodes to run")
 
     def update(self, row: Mapping) -> None:
         self.done += 1
         self.errors += row["status"] != "ok"
-        if not self.enabled:
-            return
-        elapsed = time.perf_counter() - self.t0
-        eta = elapsed / self.done * (self.total - self.done)
         last = f"{Path(row['scenario']).stem} seed {row['seed']} {row['mode']}: {row['status']}"
-        self._emit(f"bench [{self.done}/{self.total}] {100 * self.done / self.total:3.0f}% | {self.errors} errors | "
-                   f"elapsed {_hms(elapsed)} | ETA {_hms(eta)} | {last} ({row.get('elapsed_s', 0):.1f} s)")
+        postfix = f"{self.errors} errors, {last} ({row.get('elapsed_s', 0):.1f} s)"
+        if self.lines:
+            self._line(tqdm.format_meter(self.done, self.total, time.perf_counter() - self.t0, prefix="bench",
+                                         bar_format=_PROGRESS_LINE, postfix=postfix))
+        self.bar.set_postfix_str(postfix, refresh=False)
+        self.bar.update(1)
 
     def close(self) -> None:
-        if self.enabled and self.tty:
-            self.stream.write("\n")
-            self.stream.flush()
+        self.bar.close()
 
-    def _emit(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[2K" + text)
-        else:
-            self.stream.write(text + "\n")
+    def _line(self, text: str) -> None:
+        self.stream.write(text + "\n")
         self.stream.flush()
+
+
+_PROGRESS_LINE = "{desc} [{n_fmt}/{total_fmt}] {percentage:3.0f}% | elapsed {elapsed} | ETA {remaining}{postfix}"
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
@@ -1090,10 +1095,3 @@ def _seed_ranges(seeds: Sequence[int]) -> str:
 
 def _fmt(x: float) -> str:
     return f"{x:.3g}" if abs(x) >= 1000 or (x and abs(x) < 0.001) else f"{x:.3f}"
-
-
-def _hms(seconds: float) -> str:
-    seconds = int(round(seconds))
-    h, rem = divmod(seconds, 3600)
-    m, s = divmod(rem, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"

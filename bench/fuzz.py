@@ -302,7 +302,7 @@ class _StandIns:
             make_file(record)
             raise _WouldRun()
 
-        def record(target, seed, out, seconds=None) -> None:
+        def record(target, seed, out, seconds=None, **k) -> None:
             check(target)
             make_file(out)
             raise _WouldRun()

@@ -39,6 +39,9 @@ Choices:
   `errors` (each distinct fault once, with a count) and the episode goes on;
   every receipt issued after the first fault is flagged for review, its
   reason naming the fault (`flag_after_fault`).
+- `progress`, when given, is called with an `EpisodeProgress` at the tracking
+  sample rate of sim time; drawing it is the caller's business (the command
+  line's bar), so nothing here prints.
 """
 from __future__ import annotations
 
@@ -46,14 +49,25 @@ import dataclasses
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 from scoring.metrics import IssuedReceipt, ShelfEvent, match_events, score_receipts, tracking_quality
 from scoring.report import build_report, write_report
 
 TRACK_SAMPLE_HZ = 10.0
 MODES = ("fused", "weight", "vision")
+
+
+@dataclass(frozen=True)
+class EpisodeProgress:
+    """Where a running episode stands: sim seconds done of its duration, who is inside, receipts so far."""
+
+    t_s: float
+    duration_s: float
+    shoppers_inside: int
+    receipts_issued: int | None = None  # the first mode's stack; None where no stack runs (a recording)
 
 
 def run_episode(
@@ -64,26 +78,29 @@ def run_episode(
     modes: Sequence[str] | None = None,
     out_dir: str | Path | None = None,
     record: str | Path | None = None,
+    progress: Callable[[EpisodeProgress], None] | None = None,
 ) -> dict:
     """Run one episode headless and return its report (also written to `out_dir` when given).
 
     With `modes`, one simulated stream feeds one stack per mode: the result is `{mode: report}` in the order
-    given, and each report goes to `out_dir/MODE/` (`mode` is then ignored).
+    given, and each report goes to `out_dir/MODE/` (`mode` is then ignored). `progress` is called
+    `TRACK_SAMPLE_HZ` times per sim second with where the episode stands.
     """
     if modes is None:
-        report = _run_stacks(scenario_path, seed, (mode,), record)[mode]
+        report = _run_stacks(scenario_path, seed, (mode,), record, progress)[mode]
         if out_dir is not None:
             write_report(report, out_dir)
         return report
     modes = tuple(dict.fromkeys(modes))
-    reports = _run_stacks(scenario_path, seed, modes, record)
+    reports = _run_stacks(scenario_path, seed, modes, record, progress)
     if out_dir is not None:
         for m, report in reports.items():
             write_report(report, Path(out_dir) / m)
     return reports
 
 
-def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: str | Path | None) -> dict[str, dict]:
+def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: str | Path | None,
+                progress: Callable[[EpisodeProgress], None] | None = None) -> dict[str, dict]:
     """Simulate once; every message goes to each mode's stack in turn; one scored report per mode."""
     from agents import build_simulation
     from agents.scenario import load_scenario
@@ -136,6 +153,9 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
                 for m, stack in stacks.items():
                     track_frames[m].append((sim.t_s, track_positions(stack, faults[m])))
                 next_sample_s = sim.t_s + 1.0 / TRACK_SAMPLE_HZ
+                if progress is not None:
+                    inside, receipts = len(sim.ledger.inside), len(issued[modes[0]])
+                    progress(EpisodeProgress(sim.t_s, scenario.duration_s, inside, receipts))
         for m, stack in stacks.items():
             tc = time.perf_counter()
             issued[m].extend(_guarded(lambda _, st=stack: st.finish(), None, faults[m], "finish()"))

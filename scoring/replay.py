@@ -24,8 +24,9 @@ import json
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
-from scoring.episode import as_issued, flag_after_fault, track_positions
+from scoring.episode import EpisodeProgress, as_issued, flag_after_fault, track_positions
 from scoring.metrics import ShelfEvent, match_events, score_receipts, tracking_quality
 from scoring.report import build_report, write_report
 from sim.recording import LogReader, RecordedTruth, record_stream
@@ -33,16 +34,22 @@ from sim.recording import LogReader, RecordedTruth, record_stream
 TRACK_SAMPLE_HZ = 10.0
 
 
-def record_episode(target: str | Path, seed: int | None, out: str | Path, seconds: float | None = None) -> dict:
-    """Run a scenario (or a store alone for `seconds`) and record its stream and truth; return a summary."""
+def record_episode(target: str | Path, seed: int | None, out: str | Path, seconds: float | None = None,
+                   progress: Callable[[EpisodeProgress], None] | None = None) -> dict:
+    """Run a scenario (or a store alone for `seconds`) and record its stream and truth; return a summary.
+    `progress` is called `TRACK_SAMPLE_HZ` times per sim second with where the run stands."""
     target = Path(target)
     sim, duration_s, name, seed = _build(target, seed, seconds)
     messages = 0
+    next_progress_s = 0.0
     t0 = time.perf_counter()
     try:
         meta = {"scenario": name, "seed": str(seed), "store": sim.layout.name}
         for _ in record_stream(sim.run(duration_s), out, truth=sim.ledger, metadata=meta):
             messages += 1
+            if progress is not None and sim.t_s + 1e-9 >= next_progress_s:
+                progress(EpisodeProgress(sim.t_s, duration_s, len(sim.ledger.inside)))
+                next_progress_s = sim.t_s + 1.0 / TRACK_SAMPLE_HZ
         sim_s = sim.t_s
     finally:
         sim.close()

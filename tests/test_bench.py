@@ -6,6 +6,7 @@ and run for a second of physics, cheap enough for tests; the production path
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import pytest
 
 from bench.batch import (
     EpisodeSpec,
+    Progress,
     append_row,
     comparable,
     parse_seeds,
@@ -334,3 +336,46 @@ def test_summary_pools_receipts_per_suite_and_modality(tmp_path):
     # fused: 7/8 exact, precision 15/15, recall 15/16, 1/8 flagged, 0/7 unflagged wrong
     assert "| hard | fused | dev | 2 | 0 | 8 | 0 | 0.875 (7/8) | 1.0000 | 0.9375 | 0.9677 | 0.125 (1/8) | 0.000 (0/7) |" in summary
     assert "| hard | weight | dev | 2 | 0 | 8 | 0 | 0.750 (6/8) | 0.8750 | 0.8750 | 0.8750 | 0.000 (0/8) | 0.250 (2/8) |" in summary
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def _rows(*statuses: str) -> list[dict]:
+    return [{"scenario": "assets/scenarios/pick-one.yaml", "seed": i, "mode": "fused", "status": s, "elapsed_s": 1.5}
+            for i, s in enumerate(statuses)]
+
+
+def test_progress_off_a_terminal_is_one_plain_line_per_episode_with_done_total_and_errors():
+    log = io.StringIO()
+    bar = Progress(3, stream=log)
+    for row in _rows("ok", "error", "ok"):
+        bar.update(row)
+    bar.close()
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 4, lines
+    assert lines[0] == "bench: 3 episodes to run"
+    assert lines[2].startswith("bench [2/3]  67% | elapsed ") and "1 errors, pick-one seed 1 fused: error (1.5 s)" in lines[2]
+    assert lines[3].startswith("bench [3/3] 100% |") and "1 errors, pick-one seed 2 fused: ok" in lines[3]
+
+
+def test_progress_on_a_terminal_is_a_tqdm_bar_ending_at_the_total_with_errors_and_the_last_episode():
+    term = _Terminal()
+    bar = Progress(3, stream=term)
+    for row in _rows("ok", "error", "error"):
+        bar.update(row)
+    bar.close()
+    last = term.getvalue().rstrip("\n").split("\r")[-1]
+    assert last.startswith("bench: 100%|") and " 3/3 [" in last, last
+    assert "2 errors, pick-one seed 2 fused: error (1.5 s)" in last, last
+
+
+def test_progress_turned_off_writes_nothing_even_on_a_terminal():
+    term = _Terminal()
+    bar = Progress(2, enabled=False, stream=term)
+    for row in _rows("ok", "error"):
+        bar.update(row)
+    bar.close()
+    assert term.getvalue() == "" and (bar.done, bar.errors) == (2, 1)
