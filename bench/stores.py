@@ -12,7 +12,9 @@ bins, SKUs, resting items, cameras, the scenario run, build and total CPU
 seconds, receipts (right, flagged, missing: an account with no receipt),
 scenario faults, stack errors, and a crash (the exception's last line) where
 anything raised. Nothing is dropped: a store that failed at any stage is a row
-saying where. CPU time, so a busy machine does not change the figures.
+saying where. CPU time, so a busy machine does not change the figures. Rows are
+appended to `OUT/stores.jsonl` as stores end; the same command over the same
+`--out` runs only the stores without a row.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from pathlib import Path
 from bench.shoppers import _run_all
 
 ROOT = Path(__file__).resolve().parent.parent
+ROWS_FILE = "stores.jsonl"  # a row per store as it ends: rerunning the command resumes
 
 
 def store_run(seed: int, count: int, out_dir: str) -> dict:
@@ -73,6 +76,21 @@ def store_run(seed: int, count: int, out_dir: str) -> dict:
     return row
 
 
+def _read_rows(path: Path) -> list[dict]:
+    """The rows of an earlier run over the same folder (a torn last line is dropped)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            row = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("store"), int):
+            rows.append(row)
+    return rows
+
+
 def summarise(rows: list[dict]) -> dict:
     done = [r for r in rows if r.get("stage") == "done" and not r.get("crash")]
     return {
@@ -108,10 +126,21 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    Path(args.out).mkdir(parents=True, exist_ok=True)
-    rows = _run_all(store_run, [(s, args.scenarios, args.out) for s in seeds], args.workers,
-                    lambda r: f"store {r.get('store')}: {r.get('crash') or r.get('stage')} "
-                              f"({r.get('items', '?')} items, {r.get('cameras', '?')} cameras, {r.get('cpu_s')} CPU-s)")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    rows_path = out / ROWS_FILE
+    done = {r["store"]: r for r in _read_rows(rows_path) if r.get("store") in seeds}
+
+    def label(r: dict) -> str:  # each row is appended as its store ends, so a stopped run resumes
+        with rows_path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(r) + "\n")
+        return (f"store {r.get('store')}: {r.get('crash') or r.get('stage')} "
+                f"({r.get('items', '?')} items, {r.get('cameras', '?')} cameras, {r.get('cpu_s')} CPU-s)")
+
+    todo = [(s, args.scenarios, args.out) for s in seeds if s not in done]
+    if done:
+        print(f"{len(done)} stores resumed from {rows_path}", file=sys.stderr)
+    rows = list(done.values()) + (_run_all(store_run, todo, args.workers, label) if todo else [])
     rows.sort(key=lambda r: r.get("store", -1))
     summary = summarise(rows)
     print(json.dumps(summary, indent=1))

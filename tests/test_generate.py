@@ -240,3 +240,21 @@ def test_a_generated_scripted_scenarios_truth_comment_matches_the_ledger(tmp_pat
 def test_generated_store_dict_round_trips_through_the_schema():
     d = generate_store(7)
     assert yaml.safe_load(store_text(7)) == d
+
+
+def test_store_bench_counts_every_failure_and_resumes_without_rerunning_finished_stores(tmp_path):
+    import json
+
+    from bench.stores import ROWS_FILE, main, summarise
+
+    rows = [{"store": 1, "stage": "done", "validated": 8, "scenarios": 8, "receipts": 2, "right": 1, "flagged": 1,
+             "missing": 1, "faults": ["scenario fault: x"], "stack_errors": [], "cpu_s": 3.0},
+            {"store": 2, "stage": "run", "validated": 8, "scenarios": 8, "crash": "RuntimeError: boom", "cpu_s": 1.0},
+            {"store": 3, "stage": "generate", "crash": "InputError: bad", "cpu_s": 0.5}]
+    s = summarise(rows)
+    assert s["stores"] == 3 and s["reports"] == 1 and s["validated"] == 2 and len(s["crashes"]) == 2
+    assert (s["receipts"], s["right"], s["missing"], s["scenario_faults"]) == (2, 1, 1, 1)
+    (tmp_path / ROWS_FILE).write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"store": 4, "sta')  # torn line
+    out = tmp_path / "summary.json"
+    assert main(["--stores", "1:4", "--out", str(tmp_path), "--json", str(out)]) == 1  # crashes: not a clean run
+    assert json.loads(out.read_text())["summary"] == s  # every store resumed, none rerun
