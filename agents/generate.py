@@ -158,6 +158,8 @@ def generate_scenarios(layout: StoreLayout, seed: int, count: int, folder: Path)
     from agents.scenario import validate_file
 
     rng = np.random.default_rng([int(seed), SCENARIO_STREAM])
+    for stale in folder.glob(f"gen{seed}-*.yaml"):  # an earlier run's (with more scenarios): not this set's
+        stale.unlink()
     out = []
     for k in range(count):
         crowd = bool(rng.random() < CROWD_SHARE)
@@ -171,6 +173,7 @@ def generate_scenarios(layout: StoreLayout, seed: int, count: int, folder: Path)
             except InputError:
                 if redraw == MAX_REDRAWS:
                     raise
+                path.unlink()  # no invalid file left beside the valid ones
                 continue
             sc.redraws = redraw
             out.append(sc)

@@ -77,7 +77,7 @@ from urllib.parse import urlsplit
 from tqdm import tqdm
 
 from bench import calibration, pooling
-from bench.generated import StorePlan, store_spec
+from bench.generated import StorePlan, scenario_store_seeds, store_spec
 from bench.seeds import MAX_SEEDS, SeedChoice, draw_fresh, fresh_pool, label, parse_seeds, record_fresh  # noqa: F401
 from sim.errors import InputError, Where
 from sim.yamlsrc import load_yaml
@@ -593,7 +593,9 @@ def write_summary(out: Path, rows: Sequence[Mapping], result: BenchResult, *, ba
     for suite, suite_rows in by_suite.items():
         lines += _suite_section(suite, suite_rows, figures, crashes if scored else None)
     lines += ["", "Cells: mean ± sd over seeds [min–max]; n = episodes scored (errors excluded; an episode with no "
-              "account adds nothing to the receipt and item figures)"
+              "account adds nothing to the receipt and item figures). These means are of the scored episodes and "
+              "their exited accounts only: crashed episodes and accounts still inside count in the pooled figures "
+              "above and the wrong-receipts column, not here"
               + ("; wrong receipts: pooled over the row's episodes, every failure counted." if scored else "."), ""]
     plotted = make_plots(out, rows) if plots else []
     if plots and calibrations:
@@ -609,7 +611,8 @@ def write_summary(out: Path, rows: Sequence[Mapping], result: BenchResult, *, ba
         "skipped": result.skipped, "errors": result.errors, "wall_s": round(result.wall_s, 3),
         "episodes_per_hour": result.episodes_per_hour, "episodes_in_file": len(rows),
         "sim_seconds_in_file": round(sim_s, 3), "plots": [p.name for p in plotted],
-        "fresh_seeds": list(dict.fromkeys(r["seed"] for r in rows if r.get("seed_set") == "fresh")),
+        "fresh_seeds": _fresh_seeds(rows),
+        "fresh_stores": _fresh_stores(rows),
         "calibration": [c.as_dict() for c in calibrations],
     }, indent=2) + "\n", encoding="utf-8")
 
@@ -623,7 +626,10 @@ def _pooled_section(pools: Mapping[tuple[str, str, str], pooling.Pool], by_suite
     lines += ["", "Receipts: every account of every episode. Missing: accounts with no scored receipt (still inside at "
               "the end, receipt never issued, or in a crashed episode), each counted wrong and not flagged. Item "
               "figures pool the scored receipts. fresh − dev: the fresh seeds' figure less the development seeds'.",
-              "", "## Failures", ""]
+              "", "## Failures", "",
+              "Per (scenario, seed): a simulation's crash, accounts left inside and scenario faults are counted once "
+              "for all its stacks (the pooled figures count their receipts once per mode); stack exceptions per mode.",
+              ""]
     lines += pooling.failure_lines(by_suite)
     if calibrations:
         lines += ["", "## Calibration of the receipts' confidence", ""]
@@ -746,7 +752,7 @@ class Progress:
         self.done += 1
         self.errors += row["status"] != "ok"
         last = f"{Path(row['scenario']).stem} seed {row['seed']} {row['mode']}: {row['status']}"
-        postfix = f"{self.errors} errors, {last} ({row.get('elapsed_s', 0):.1f} s)"
+        postfix = f"{self.errors} errors, {last} ({row.get('elapsed_s') or 0.0:.1f} s)"  # None: the worker died
         if self.lines:
             self._line(tqdm.format_meter(self.done, self.total, time.perf_counter() - self.t0, prefix="bench",
                                          bar_format=_PROGRESS_LINE, postfix=postfix))
@@ -1070,7 +1076,8 @@ def _seeds_line(rows: Sequence[Mapping]) -> str:
     for r in rows:
         if r.get("seed_set", "dev") == "dev":
             dev[r["suite"]].add(r["seed"])
-    fresh = list(dict.fromkeys(r["seed"] for r in rows if r.get("seed_set") == "fresh"))
+    fresh = _fresh_seeds(rows)
+    stores = _fresh_stores(rows)
     text = "Seeds: development (each suite's `dev_seeds`): " + ("; ".join(
         f"{'scenario files' if suite == '-' else suite} {_seed_ranges(sorted(seeds))}"
         for suite, seeds in dev.items()) or "none") + ". "
@@ -1080,7 +1087,23 @@ def _seeds_line(rows: Sequence[Mapping]) -> str:
                  f"`fresh_seeds.json`, and `--seeds {','.join(str(s) for s in fresh)}` reruns these): {shown}.")
     else:
         text += "No fresh seeds in this bench (`--seeds dev+fresh` adds them)."
+    if stores:
+        text += (f" Fresh generated stores (every row on them is a fresh row; kept in `fresh_stores.json`, "
+                 f"`--stores {','.join(str(s) for s in stores)}` reruns them): {', '.join(str(s) for s in stores)}.")
     return text
+
+
+def _fresh_seeds(rows: Sequence[Mapping]) -> list[int]:
+    """The fresh episode seeds of the rows (a row on a fresh generated store is fresh for its store, not its seed)."""
+    on_stores = scenario_store_seeds([r["scenario"] for r in rows])
+    return list(dict.fromkeys(r["seed"] for r in rows if r.get("seed_set") == "fresh" and r["scenario"] not in on_stores))
+
+
+def _fresh_stores(rows: Sequence[Mapping]) -> list[int]:
+    """The generated stores of the rows' fresh rows (bench.generated), in order of appearance."""
+    on_stores = scenario_store_seeds([r["scenario"] for r in rows])
+    return list(dict.fromkeys(on_stores[r["scenario"]] for r in rows
+                              if r.get("seed_set") == "fresh" and r["scenario"] in on_stores))
 
 
 def _seed_ranges(seeds: Sequence[int]) -> str:

@@ -103,7 +103,7 @@ def suggest_threshold(confidence: Sequence[float], right: Sequence[bool], other_
     levels = np.unique(c)  # ascending; threshold = level k lets pass every receipt at or above it
     for k, level in enumerate(levels):
         got = at_threshold(float(level), confidence, right, other_flag)
-        if got.wrong_share is None or got.wrong_share <= target:
+        if got.wrong_share is not None and got.wrong_share <= target:  # None: nothing passes, i.e. flag them all
             value = 0.0 if k == 0 else float(levels[k - 1] + level) / 2.0
             return at_threshold(value, confidence, right, other_flag)
     return at_threshold(None, confidence, right, other_flag)

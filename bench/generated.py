@@ -97,7 +97,7 @@ def store_spec(value: object, lines, loc: tuple) -> StoreSpec:
         raise lines.error(loc, "expected a mapping like {dev_stores: \"0:3\", scenarios_per_store: 3}")
     unknown = set(value) - set(GENERATED_KEYS)
     if unknown:
-        raise lines.error(loc + (sorted(unknown)[0],), f"unknown key (expected {', '.join(GENERATED_KEYS)})")
+        raise lines.error(loc + (sorted(unknown, key=str)[0],), f"unknown key (expected {', '.join(GENERATED_KEYS)})")
     per = value.get("scenarios_per_store", 3)
     if not isinstance(per, int) or isinstance(per, bool) or not 1 <= per <= 50:
         raise lines.error(loc + ("scenarios_per_store",), f"expected a whole number from 1 to 50, not {per!r}")

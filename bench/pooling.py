@@ -150,7 +150,10 @@ def scenario_accounts(path: str | Path) -> tuple[int, bool] | None:
     if not isinstance(data, dict) or not ({"shoppers", "crowd"} & set(data)):
         return None
     shoppers = data.get("shoppers") or []
-    accounts = {str(s.get("account") or s.get("id")) for s in shoppers if isinstance(s, dict)}
+    if not isinstance(shoppers, list):
+        return None
+    # a shopper without `account:` pays on its own, `acct-ID` (agents.scenario.ShopperSpec.account_id)
+    accounts = {str(s.get("account") or f"acct-{s.get('id')}") for s in shoppers if isinstance(s, dict)}
     return len(accounts), bool(data.get("crowd"))
 
 

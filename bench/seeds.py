@@ -126,7 +126,8 @@ def fresh_pool(out_dir: str | Path, rows: Iterable[Mapping] = ()) -> list[int]:
     if isinstance(data, dict) and isinstance(data.get("fresh_seeds"), list):
         seeds = [s for s in data["fresh_seeds"] if _is_seed(s)]
     else:
-        seeds = [r["seed"] for r in rows if r.get("seed_set") == "fresh" and _is_seed(r.get("seed"))]
+        seeds = [r["seed"] for r in rows if r.get("seed_set") == "fresh" and _is_seed(r.get("seed"))
+                 and "/stores/store-" not in str(r.get("scenario", ""))]  # a fresh generated store's row: its seed is a dev one
     return list(dict.fromkeys(seeds))
 
 

@@ -341,7 +341,7 @@ def _catalog(rng: np.random.Generator, n_skus: int, gondolas: list[dict]) -> lis
                 n += 1
             used.add(sku)
             out.append({"sku": sku, "name": f"{FLAVOURS[int(f)].capitalize()} {arch.name}", "price": price, "weight_g": w,
-                        "shape": arch.shape, "size_mm": size, "color": _colour(rng, hues)})
+                        "shape": arch.shape, "size_mm": list(size), "color": _colour(rng, hues)})
     return out
 
 
