@@ -11,7 +11,7 @@ import math
 from typing import TYPE_CHECKING, Callable, Iterator
 
 from agents.actions.errors import ScenarioFault
-from agents.floor import PERSONAL_GAP_M
+from agents.floor import PERSONAL_GAP_M, gate_outward
 
 if TYPE_CHECKING:
     from agents.shopper import Shopper
@@ -21,6 +21,20 @@ STUCK_S = 3.0  # no progress towards a walk's goal for this long: the goal is ta
 # One waiting for room at a shelf stands clear of every shelf-front spot: a spot is a disc of up to
 # ~0.28 m at 0.04 m from the face, plus the gap kept between discs.
 WAIT_BACK_M = 0.04 + 2 * 0.28 + 0.08  # from the shelf face to the near edge of a waiting shopper's disc
+
+
+LANE_BODY_M = 0.28  # the widest shopper disc: one standing in a gate's lane keeps it this much plus a gap clear
+LANE_POINTS_M = (0.6, 0.9, 1.3)  # inside a gate, where those coming in or going out walk (agents.actions.gates)
+
+
+def gate_lanes(layout) -> tuple[tuple[float, float], ...]:
+    """Points on the floor just inside every gate, on the way in and out: nobody waits there (a shopper waiting
+    at a `sync` just inside the entrance kept the next one out for two minutes)."""
+    pts = []
+    for g in layout.spec.gates:
+        ox, oy = gate_outward(g, layout.spec.floor_m)
+        pts += [(g.at[0] - ox * d, g.at[1] - oy * d) for d in LANE_POINTS_M]
+    return tuple(pts)
 
 
 class WalkingSkills:
@@ -175,4 +189,8 @@ class WalkingSkills:
             for p in spots:
                 if math.dist(here, p) < need:
                     return p
+        need = sh.build.radius_m + LANE_BODY_M + PERSONAL_GAP_M
+        for p in gate_lanes(sh.commons.layout):
+            if math.dist(here, p) < need:
+                return p
         return None

@@ -31,6 +31,17 @@ class Sync(Action):
 
 @register_action("wait")
 class Wait(Action):
+    """Stand for the given seconds, out of the way: off a shelf-front spot someone waits for and off a gate's lane
+    (`WalkingSkills.in_the_way`); the time spent stepping aside counts."""
+
     def run(self) -> Iterator:
-        self.sh.commons.floor.hold(self.sh.id)
-        yield from self.sleep(self.args)
+        sh = self.sh
+        end = sh.t + self.args
+        sh.commons.floor.hold(sh.id)
+        if (spot := self.in_the_way()) is not None:
+            away = self.out_of_the_way() or self.step_away_spot(spot)
+            if away is not None:
+                yield from self.walk(away, tol=0.2, stuck_s=STUCK_S, until=lambda: sh.t + 1e-9 >= end)
+                sh.commons.floor.hold(sh.id)
+        while sh.t + 1e-9 < end:
+            yield
