@@ -361,7 +361,10 @@ def test_progress_off_a_terminal_is_one_plain_line_per_episode_with_done_total_a
     assert lines[3].startswith("bench [3/3] 100% |") and "1 errors, pick-one seed 2 fused: ok" in lines[3]
 
 
-def test_progress_on_a_terminal_is_a_tqdm_bar_ending_at_the_total_with_errors_and_the_last_episode():
+def test_progress_on_a_terminal_is_a_tqdm_bar_ending_at_the_total_with_errors_and_the_last_episode(monkeypatch):
+    # a terminal 200 wide (tqdm reads COLUMNS where the stream has no size): at 80 the postfix was cut short or not,
+    # by how many digits the episode rate happened to take
+    monkeypatch.setenv("COLUMNS", "200")
     term = _Terminal()
     bar = Progress(3, stream=term)
     for row in _rows("ok", "error", "error"):
