@@ -26,8 +26,9 @@ shoppers, 38 % alone, 47 % in twos):
 - Each scripted scenario's truth (`# truth:` comment) follows the ledger's
   rules (DESIGN.md: picker pays, a put-back by anyone uncharges the item, a
   hand-over moves no charge); a crowd's truth is the ledger's.
-- `duration_s`: generous (the walking and acting time estimated from the
-  layout, times 1.5, plus 40 s; a crowd's arrivals plus 180 s): a run stops
+- `duration_s`: generous (the walking, acting and waiting-at-sync time
+  estimated from the layout, times 2, plus 60 s: at 1.5x plus 40 s two
+  shoppers of one generated store were still inside when it ran out; a crowd's arrivals plus 180 s): a run stops
   3 s after the last shopper leaves, so a long limit costs nothing, and a
   shopper still inside when it runs out counts against the stack.
 A drawn scenario that does not validate is drawn again (at most
@@ -205,7 +206,7 @@ def _scripted(store: _Store, rng: np.random.Generator, stem: str) -> GeneratedSc
         for _ in range(int(rng.integers(0 if p.steps else 1, 3))):
             _act(store, rng, p, people, charges)
     exit_xy = store.gate_xy("exit")
-    duration = max(p.enter_at_s + p.seconds + math.dist(p.xy, exit_xy) / WALK_MPS for p in people) * 1.5 + 40
+    duration = max(p.enter_at_s + p.seconds + math.dist(p.xy, exit_xy) / WALK_MPS for p in people) * 2 + 60
     tag = f"{n}-shopper{'s' if n > 1 else ''}" + (f"-{done.replace('_', '-')}" if done != "none" else "")
     name = f"{stem}-{tag}"
     shoppers = []
@@ -303,11 +304,18 @@ def _give(rng: np.random.Generator, giver: _Shopper, to: _Shopper, charges: dict
     giver.held.remove((sku, home))
     to.given[sku] += 1
     label = f"handed-{giver.id}-{len(giver.steps)}"
-    giver.steps += [{"give": {"sku": sku, "to": to.id}}, {"sync": label}]
-    to.steps.append({"sync": label})
-    giver.seconds += 15
-    to.seconds = max(to.seconds, giver.seconds)
+    giver.steps.append({"give": {"sku": sku, "to": to.id}})
+    giver.seconds += math.dist(giver.xy, to.xy) / WALK_MPS + 15
+    _sync(label, giver, to)
     return sku
+
+
+def _sync(label: str, *people: _Shopper) -> None:
+    """Everyone at `label`; from there on each is as late as the latest (for the duration estimate)."""
+    at = max(p.enter_at_s + p.seconds for p in people)
+    for p in people:
+        p.steps.append({"sync": label})
+        p.seconds = at - p.enter_at_s
 
 
 def _interact(store: _Store, rng: np.random.Generator, kind: str, people: list[_Shopper], charges: dict) -> str:
@@ -328,8 +336,8 @@ def _interact(store: _Store, rng: np.random.Generator, kind: str, people: list[_
             x = y = both[int(rng.integers(len(both)))]
         else:
             return "none"
+        _sync(label, a, b)
         for who, where in ((a, x), (b, y)):
-            who.steps.append({"sync": label})
             _pick(store, rng, who, charges, bin_id=where)
         return kind
     if kind == "misplaced":
@@ -347,9 +355,7 @@ def _interact(store: _Store, rng: np.random.Generator, kind: str, people: list[_
         sku = store.sku_of(x)
         _pick(store, rng, a, charges, bin_id=x)
         _put_back(store, rng, a, sku, x, charges, into=y)
-        a.steps.append({"sync": label})
-        b.steps.append({"sync": label})
-        b.seconds = max(b.seconds, a.seconds)
+        _sync(label, a, b)
         _pick(store, rng, b, charges, bin_id=y, sku=sku)
         return kind
     # a hand-over: a picks, gives to b
