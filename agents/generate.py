@@ -106,9 +106,7 @@ class _Store:
         return [b for b, c in self.stock.items() if c[self.sku_of(b)] >= qty and self.can(child, b, self.sku_of(b), "pick")]
 
     def lookalikes(self, sku: str) -> list[str]:
-        c = self.layout.catalog[sku]
-        return [o.sku for o in self.layout.spec.catalog
-                if o.sku != sku and o.shape == c.shape and o.size_mm == c.size_mm and abs(o.weight_g - c.weight_g) < 1e-6]
+        return self.layout.lookalikes(sku)
 
     def room_for(self, bin_id: str, sku: str) -> bool:
         """A bin with room for two more of `sku` by the stocking rule (so a put-back finds a free spot)."""

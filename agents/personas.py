@@ -62,11 +62,7 @@ class StockView:
 
     def lookalikes(self, sku: str) -> list[str]:
         """SKUs of the same shape, size and nominal weight (the hard cases for a weight-only checkout)."""
-        c = self.layout.catalog[sku]
-        return sorted(
-            o.sku for o in self.layout.spec.catalog
-            if o.sku != sku and o.shape == c.shape and o.size_mm == c.size_mm and abs(o.weight_g - c.weight_g) < 1e-6
-        )
+        return sorted(self.layout.lookalikes(sku))
 
     def bins_holding(self, sku: str) -> list[str]:
         return sorted(b for b, d in self.by_bin.items() if d.get(sku, 0) > 0)

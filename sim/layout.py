@@ -286,6 +286,13 @@ class StoreLayout:
     def item_count(self) -> int:
         return sum(e.count for e in self.spec.planogram.values())
 
+    def lookalikes(self, sku: str) -> list[str]:
+        """SKUs of the same shape, size and nominal weight as `sku`, in catalog order (the hard cases for a
+        weight-only checkout)."""
+        c = self.catalog[sku]
+        return [o.sku for o in self.spec.catalog
+                if o.sku != sku and o.shape == c.shape and o.size_mm == c.size_mm and abs(o.weight_g - c.weight_g) < 1e-6]
+
     def with_sensors(self, overrides: dict) -> "StoreLayout":
         """A copy with scenario sensor overrides merged key by key (pydantic-checked)."""
         merged = self.spec.sensors.model_dump()
