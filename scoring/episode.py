@@ -31,7 +31,12 @@ Choices:
   `stacks_on_stream` says how many shared it.
 - Tracking truth is sampled online at `TRACK_SAMPLE_HZ` from the shoppers' own
   positions (the `Actor` protocol), for shoppers inside the store, alongside the
-  stack's current tracks at the same instant.
+  stack's current tracks at the same instant (`TruthTrace`).
+- One scorer, live or replayed: `score_episode` reads the truth as a
+  `RecordedTruth` — the ledger's, with the sampled positions and the episode's
+  facts (its true end, its descriptors) — which is also what `--record` writes
+  into the log, so a replay (`scoring.replay`) builds its report through the
+  same code from the same truth and gives the same keys and figures.
 - `stages`: `build`, `simulation` (physics, agents, sensors and rendering: the
   time spent waiting for the next message), `stack` (the whole checkout stack),
   then the stack's own per-stage costs (`CheckoutStack.stage_s`).
@@ -51,10 +56,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from scoring.metrics import IssuedReceipt, ShelfEvent, match_events, score_receipts, tracking_quality
 from scoring.report import build_report, write_report
+from sim.recording import EpisodeFacts, RecordedTruth, TruthFrame
 
 TRACK_SAMPLE_HZ = 10.0
 MODES = ("fused", "weight", "vision")
@@ -115,20 +121,17 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
     try:
         shared = SharedPerception()  # the modes' stacks perceive each frame set once; each is charged the full cost
         stacks = {m: CheckoutStack(mode=m, shared_perception=shared) for m in modes}
+        trace = TruthTrace(sim)
         stream: Iterable = sim.run(scenario.duration_s)
         if record is not None:
             # The log gets the truth on its own channels at the end; the stacks only ever see the messages.
-            stream = _recorded(stream, Path(record), sim.ledger, {"scenario": scenario.name, "seed": str(seed),
-                                                                   "store": sim.layout.name, "mode": ",".join(modes)})
+            stream = _recorded(stream, Path(record), trace.truth, {"scenario": scenario.name, "seed": str(seed),
+                                                                    "store": sim.layout.name, "mode": ",".join(modes)})
         faults = {m: Counter() for m in modes}
         issued: dict[str, list] = {m: [] for m in modes}
         faulted_from: dict[str, int | None] = dict.fromkeys(modes)  # receipts from this index on came after a fault
         track_frames: dict[str, list] = {m: [] for m in modes}
         stack_s = dict.fromkeys(modes, 0.0)
-        truth_frames: list = []
-        next_sample_s = 0.0
-        store_info = None
-        peak = 0
         sim_s = 0.0
         messages = iter(stream)
         t1 = time.perf_counter()
@@ -138,8 +141,6 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
             sim_s += time.perf_counter() - ta
             if msg is None:
                 break
-            if store_info is None and type(msg).__name__ == "StoreInfo":
-                store_info = msg
             what = type(msg).__name__
             for m, stack in stacks.items():
                 tb = time.perf_counter()
@@ -147,12 +148,9 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
                 if faults[m] and faulted_from[m] is None:
                     faulted_from[m] = len(issued[m])
                 stack_s[m] += time.perf_counter() - tb
-            if sim.t_s + 1e-9 >= next_sample_s:
-                peak = max(peak, len(sim.ledger.inside))
-                truth_frames.append((sim.t_s, _true_positions(sim)))
+            if trace.saw(msg):
                 for m, stack in stacks.items():
-                    track_frames[m].append((sim.t_s, track_positions(stack, faults[m])))
-                next_sample_s = sim.t_s + 1.0 / TRACK_SAMPLE_HZ
+                    track_frames[m].append((trace.frames[-1].t_s, track_positions(stack, faults[m])))
                 if progress is not None:
                     inside, receipts = len(sim.ledger.inside), len(issued[modes[0]])
                     progress(EpisodeProgress(sim.t_s, scenario.duration_s, inside, receipts))
@@ -165,52 +163,102 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
             own = stack.stage_s.get("perception", 0.0)
             stack.stage_s["perception"] = shared.cost_s
             stack_s[m] += shared.cost_s - own
-        extra = _descriptors(sim, store_info, peak)
+        truth = trace.truth()
         reports = {}
         for m, stack in stacks.items():
             reports[m] = score_episode(
                 scenario=scenario.name,
                 seed=seed,
                 mode=m,
-                sim=sim,
+                truth=truth,
+                prices=catalog_prices(trace.store_info),
                 stack=stack,
                 issued=flag_after_fault(issued[m], faulted_from[m], f"issued after a {next(iter(faults[m]), 'stack fault')}"),
-                truth_frames=truth_frames,
                 track_frames=track_frames[m],
                 wall_seconds=sim_s + stack_s[m],  # this stack's own share: the shared sim plus itself
                 errors=[f"{what} (x{n})" if n > 1 else what for what, n in faults[m].items()],
                 stages={"build": build_s, "simulation": sim_s, "stack": stack_s[m], **_stage_costs(stack)},
-                extra={**extra, "stacks_on_stream": len(stacks), "episode_wall_seconds": round(episode_wall_s, 4)},
+                extra={"stacks_on_stream": len(stacks), "episode_wall_seconds": round(episode_wall_s, 4)},
             )
+            if record is not None:
+                reports[m]["log"] = str(record)
     finally:
         sim.close()
     return reports
 
 
-def score_episode(*, scenario: str, seed: int, mode: str, sim, stack, issued: list, truth_frames: list,
-                  track_frames: list, wall_seconds: float, errors: list[str], stages: dict,
-                  extra: dict | None = None) -> dict:
-    """Score what the stack said against the simulation's truth (the ledger stays on this side)."""
-    ledger = sim.ledger
+def score_episode(*, scenario: str, seed: int, mode: str, truth: RecordedTruth, prices: Mapping[str, float], stack,
+                  issued: list, track_frames: list, wall_seconds: float, errors: list[str], stages: dict,
+                  extra: dict | None = None, stream_end_s: float | None = None) -> dict:
+    """Score what the stack said against the episode's truth: a live run's (`TruthTrace.truth()`, the ledger
+    staying on this side) or the one its log carries, alike, so a live report and its replay agree key by key.
+
+    `track_frames`: the stack's tracks at each of `truth.frames`. `stream_end_s`: the end of the stream for a
+    truth without `EpisodeFacts` (a log written from the ledger alone), whose report lacks the descriptors.
+    """
     # The true receipt is what the account owed when its last member left (later moves cannot change it).
-    truth = dict(getattr(ledger, "closed_receipts", None) or ledger.receipts())
+    closed = dict(truth.receipts.closed)
     errors = list(errors) + [f"scenario fault: {e.shopper} at {e.t_s:.1f} s: {e.message}"
-                             for e in getattr(ledger, "faults", ())]
-    unfinished = sorted(a for a in ledger.members if a not in ledger.closed)
-    prices = {sku: item.price for sku, item in sim.layout.catalog.items()}
-    receipts = score_receipts([as_issued(r) for r in issued], truth, prices, unfinished=unfinished)
+                             for e in truth.events if e.kind == "fault"]
+    unfinished = sorted(a for a in set(truth.receipts.at_end) | set(closed) if a not in closed)
+    receipts = score_receipts([as_issued(r) for r in issued], closed, prices, unfinished=unfinished)
     true_events = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, 1, e.account)
-                   for e in ledger.events if e.kind in ("take", "put_back")]
+                   for e in truth.events if e.kind in ("take", "put_back")]
     detected = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account) for e in getattr(stack, "events", ())]
-    events = match_events(true_events, detected, accounts=set(truth))
+    events = match_events(true_events, detected, accounts=set(closed))
+    truth_frames = [(f.t_s, dict(f.positions)) for f in truth.frames]
     has_truth = any(objs for _, objs in truth_frames)
     tracking = tracking_quality(truth_frames, track_frames) if has_truth else None
-    return build_report(scenario=scenario, seed=seed, mode=mode, sim_seconds=sim.t_s, wall_seconds=wall_seconds,
+    facts = truth.episode
+    described = {} if facts is None else {k: v for k, v in dataclasses.asdict(facts).items() if k not in ("end_s", "notes")}
+    notes = {} if facts is None else {"scenario_notes": list(facts.notes)}
+    end_s = facts.end_s if facts is not None else stream_end_s
+    assert end_s is not None, "a truth without EpisodeFacts needs the stream's end (stream_end_s)"
+    return build_report(scenario=scenario, seed=seed, mode=mode, sim_seconds=end_s, wall_seconds=wall_seconds,
                         receipts=receipts, events=events, tracking=tracking, errors=errors, stages=stages,
-                        extra={**(extra or {}), "receipt_counts": receipt_counts(receipts.receipts),
-                               "scenario_notes": list(getattr(sim, "notes", ())),
+                        extra={**described, **(extra or {}), "receipt_counts": receipt_counts(receipts.receipts), **notes,
                                "adapted_steps": [f"{e.shopper} at {e.t_s:.1f} s: {e.message}"
-                                                 for e in ledger.events if e.kind == "adapted"]})
+                                                 for e in truth.events if e.kind == "adapted"],
+                               "scored": True})
+
+
+class TruthTrace:
+    """The truth scoring samples while the stream runs, on the scoring side of the stream.
+
+    `saw(msg)` after each message has gone to the stacks: every 1 / `TRACK_SAMPLE_HZ` of sim time it takes a
+    `TruthFrame` (the shoppers inside, at their own positions) and says so, and the caller samples the stacks'
+    tracks at that instant. `truth()`: the ledger's truth with those frames and the episode's facts — what a
+    live run is scored against and what a recording writes at its end, so its replay is scored the same.
+    """
+
+    def __init__(self, sim) -> None:
+        self.sim = sim
+        self.frames: list[TruthFrame] = []
+        self.messages = 0
+        self.store_info = None
+        self._peak = 0
+        self._next_s = 0.0
+
+    def saw(self, msg) -> bool:
+        """Count one stream message; True when a sample fell due after it (and was taken)."""
+        self.messages += 1
+        if self.store_info is None and type(msg).__name__ == "StoreInfo":
+            self.store_info = msg
+        t_s = self.sim.t_s
+        if t_s + 1e-9 < self._next_s:
+            return False
+        self._peak = max(self._peak, len(self.sim.ledger.inside))
+        self.frames.append(TruthFrame(t_s, self.messages, _true_positions(self.sim)))
+        self._next_s = t_s + 1.0 / TRACK_SAMPLE_HZ
+        return True
+
+    def truth(self) -> RecordedTruth:
+        return RecordedTruth.from_ledger(self.sim.ledger, self.frames, _facts(self.sim, self.store_info, self._peak))
+
+
+def catalog_prices(store_info) -> dict[str, float]:
+    """SKU -> price as the store's `StoreInfo` lists them (empty without one)."""
+    return {p.sku: p.price for p in store_info.catalog} if store_info is not None else {}
 
 
 def receipt_counts(receipts: Iterable[dict]) -> dict[str, int]:
@@ -287,24 +335,27 @@ def _stage_costs(stack) -> dict[str, float]:
     return {str(k): float(v) for k, v in (getattr(stack, "stage_s", None) or {}).items()}
 
 
-def _descriptors(sim, store_info, shoppers_peak: int) -> dict:
-    """What the episode was, for plots against crowd size, cameras and sensor noise."""
+def _facts(sim, store_info, shoppers_peak: int) -> EpisodeFacts:
+    """When the episode ended, its scenario's load-time notes, and what it was, for plots against crowd size,
+    cameras and sensor noise."""
     sensors = sim.layout.spec.sensors
-    return {
-        "shoppers": len({e.shopper for e in sim.ledger.events if e.kind == "entry"}),
-        "shoppers_peak": shoppers_peak,
-        "cameras": len(store_info.cameras) if store_info is not None else 0,
-        "camera_fps": float(sensors.cameras.fps),
-        "camera_resolution": list(sensors.cameras.resolution),
-        "depth_noise_m": float(sensors.cameras.depth_noise_m),
-        "load_cell_noise_g": float(sensors.load_cells.noise_g),
-        "products": int(sim.layout.item_count),
-        "skus": len(sim.layout.catalog),
-    }
+    return EpisodeFacts(
+        end_s=float(sim.t_s),
+        notes=tuple(getattr(sim, "notes", ())),
+        shoppers=len({e.shopper for e in sim.ledger.events if e.kind == "entry"}),
+        shoppers_peak=shoppers_peak,
+        cameras=len(store_info.cameras) if store_info is not None else 0,
+        camera_fps=float(sensors.cameras.fps),
+        camera_resolution=tuple(int(v) for v in sensors.cameras.resolution),
+        depth_noise_m=float(sensors.cameras.depth_noise_m),
+        load_cell_noise_g=float(sensors.load_cells.noise_g),
+        products=int(sim.layout.item_count),
+        skus=len(sim.layout.catalog),
+    )
 
 
-def _recorded(stream: Iterable, path: Path, ledger, metadata: dict[str, str]) -> Iterator:
+def _recorded(stream: Iterable, path: Path, truth: Callable[[], RecordedTruth], metadata: dict[str, str]) -> Iterator:
     """Write the stream to an MCAP log as it passes (a wrapper, not a branch in the sim), truth at the end."""
     from sim.recording import record_stream
 
-    yield from record_stream(stream, path, truth=ledger, metadata=metadata)
+    yield from record_stream(stream, path, truth=truth, metadata=metadata)

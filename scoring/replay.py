@@ -1,15 +1,20 @@
 """Record an episode to an MCAP log, and replay a log into the checkout stack scored against its truth.
 
 Place in the data path: the offline half of DESIGN.md section 1. `record_episode` runs a scenario (or
-a store with no shoppers) and writes its stream with `sim.recording.record_stream`, the ledger's truth
-at the end. `replay_log` feeds the recorded sensor channels — only those: `LogReader.messages()` never
-yields truth — through the same `CheckoutStack.consume` path a live episode uses, then scores the
-receipts and shelf events against the truth the log carries. Live and replayed receipts agree because
-the stack sees the same messages, bit for bit, in the same order.
+a store with no shoppers) and writes its stream with `sim.recording.record_stream`, at the end the truth
+a live run is scored against (`scoring.episode.TruthTrace`: the ledger's, the true positions sampled at
+the tracking rate, the episode's facts). `replay_log` feeds the recorded sensor channels — only those:
+`LogReader.messages()` never yields truth — through the same `CheckoutStack.consume` path a live episode
+uses, samples the stack's tracks after the very messages the live run sampled them after, and scores it
+all with the live path's own `score_episode` against the truth the log carries. The stack sees the same
+messages, bit for bit, in the same order, so a replay's report is the live one key by key, its figures
+equal; only wall-clock costs differ (`wall_seconds`, `realtime_factor`, `episode_wall_seconds`, and
+`stages`, where reading the log, `log_check` and `log_read`, stands for building and simulating).
 
-Choices: tracking truth in a replay comes from the recorded pose samples (head positions, at the
-ledger's pose rate), so its tracking figures may differ slightly from a live run's (which samples the
-shoppers' own positions); receipts and event figures do not.
+Choices: a log written from the ledger alone (the window's recorder) has no sampled truth: its tracks
+are sampled on the messages' clock and scored against the recorded head positions, and its report has
+no episode descriptors. A salvaged replay that lost messages takes each sample before the first message
+stamped after it, since counting messages no longer finds its place.
 
 A bad log fails before the stack runs where it can: a first pass (`LogReader.truth()`) reads the whole
 file, checking its framing and checksums, channels, metadata and truth, and that it holds a sensor stream
@@ -20,18 +25,19 @@ unless salvaging.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from scoring.episode import EpisodeProgress, as_issued, flag_after_fault, track_positions
-from scoring.metrics import ShelfEvent, match_events, score_receipts, tracking_quality
-from scoring.report import build_report, write_report
-from sim.recording import LogReader, RecordedTruth, record_stream
-
-TRACK_SAMPLE_HZ = 10.0
+from scoring.episode import (
+    TRACK_SAMPLE_HZ, EpisodeProgress, TruthTrace, as_issued, catalog_prices, flag_after_fault, score_episode,
+    track_positions,
+)
+from scoring.report import write_report
+from sim.recording import LogReader, RecordedTruth, TruthFrame, record_stream
 
 
 def record_episode(target: str | Path, seed: int | None, out: str | Path, seconds: float | None = None,
@@ -40,17 +46,14 @@ def record_episode(target: str | Path, seed: int | None, out: str | Path, second
     `progress` is called `TRACK_SAMPLE_HZ` times per sim second with where the run stands."""
     target = Path(target)
     sim, duration_s, name, seed = _build(target, seed, seconds)
-    messages = 0
-    next_progress_s = 0.0
+    trace = TruthTrace(sim)  # what a live run would score against, sampled the same way, written at the end
     t0 = time.perf_counter()
     try:
         meta = {"scenario": name, "seed": str(seed), "store": sim.layout.name}
-        for _ in record_stream(sim.run(duration_s), out, truth=sim.ledger, metadata=meta):
-            messages += 1
-            if progress is not None and sim.t_s + 1e-9 >= next_progress_s:
+        for msg in record_stream(sim.run(duration_s), out, truth=trace.truth, metadata=meta):
+            if trace.saw(msg) and progress is not None:
                 progress(EpisodeProgress(sim.t_s, duration_s, len(sim.ledger.inside)))
-                next_progress_s = sim.t_s + 1.0 / TRACK_SAMPLE_HZ
-        sim_s = sim.t_s
+        sim_s, messages = sim.t_s, trace.messages
     finally:
         sim.close()
     size = Path(out).stat().st_size
@@ -73,43 +76,63 @@ def replay_log(
     """
     from checkout.stack import CheckoutStack
 
+    t0 = time.perf_counter()
     reader = LogReader(log, salvage=salvage)
     truth = reader.truth()  # the first pass: the whole file checked before the stack is built
     reader.check_stream()
     meta = reader.metadata
     stack = CheckoutStack(mode=mode)
+    check_s = time.perf_counter() - t0
+    samples = _Samples(truth)
     faults: Counter = Counter()
     issued: list = []
-    track_frames: list = []
     store_info = None
-    next_sample_s = 0.0
     last_t = 0.0
+    read_s = stack_s = 0.0
     faulted_from: int | None = None  # receipts from this index on came after a stack fault or a hole in the log
-    t0 = time.perf_counter()
-    for msg in reader.messages():
+    messages = reader.messages()
+    t1 = time.perf_counter()
+    while True:
+        ta = time.perf_counter()
+        msg = next(messages, None)
+        read_s += time.perf_counter() - ta
+        if msg is None:
+            break
         if store_info is None and type(msg).__name__ == "StoreInfo":
             store_info = msg
+        last_t = max(last_t, float(getattr(msg, "t_s", 0.0)))
+        if reader.damage is not None:
+            samples.before(float(getattr(msg, "t_s", 0.0)), stack, faults)
+        tb = time.perf_counter()
         issued.extend(_guarded(stack.consume, msg, faults))
+        stack_s += time.perf_counter() - tb
         if faulted_from is None and (faults or reader.damage is not None):
             faulted_from = len(issued)
-        last_t = max(last_t, float(getattr(msg, "t_s", 0.0)))
-        if last_t + 1e-9 >= next_sample_s:
-            track_frames.append((last_t, track_positions(stack, faults)))
-            next_sample_s = last_t + 1.0 / TRACK_SAMPLE_HZ
+        samples.after(last_t, stack, faults)
+    samples.rest(stack, faults)
+    tc = time.perf_counter()
     issued.extend(_guarded(lambda _: stack.finish(), None, faults))
-    wall_s = time.perf_counter() - t0
+    stack_s += time.perf_counter() - tc
+    episode_wall_s = time.perf_counter() - t1
     damage = reader.damage_note()
     why = f"issued after a {next(iter(faults))}" if faults else f"issued after damage in the log ({damage})"
     issued = flag_after_fault(issued, faulted_from, why)
     errors = [f"{what} (x{n})" if n > 1 else what for what, n in faults.items()]
     if damage is not None:
         errors.append(damage)
-    no_truth = ("the truth at the end of the log was lost to the damage" if reader.truth_lost
-                else "the log carries no truth")
-    report = _score(
-        meta.get("scenario", Path(log).stem), int(meta.get("seed", 0)), mode, issued, stack, truth, store_info,
-        track_frames, last_t, wall_s, errors, no_truth,
-    )
+    name, seed = meta.get("scenario", Path(log).stem), int(meta.get("seed", 0))
+    if truth is None:
+        no_truth = ("the truth at the end of the log was lost to the damage" if reader.truth_lost
+                    else "the log carries no truth")
+        report = _unscored(name, seed, mode, issued, last_t, read_s + stack_s, errors + [
+            f"{no_truth}: receipts are listed, not scored"])
+    else:
+        report = score_episode(
+            scenario=name, seed=seed, mode=mode, truth=samples.truth, prices=catalog_prices(store_info), stack=stack,
+            issued=issued, track_frames=samples.track_frames, wall_seconds=read_s + stack_s, errors=errors,
+            stages={"log_check": check_s, "log_read": read_s, "stack": stack_s, **_stage_costs(stack)},
+            extra={"stacks_on_stream": 1, "episode_wall_seconds": round(episode_wall_s, 4)}, stream_end_s=last_t,
+        )
     report["log"] = str(log)
     if damage is not None:
         report["partial"] = True
@@ -127,6 +150,54 @@ def replay_log(
 
 
 # --- helpers -------------------------------------------------------------------------------------------------
+
+
+class _Samples:
+    """When a replay samples the stack's tracks, and the truth it scores them against.
+
+    A log with sampled truth (`RecordedTruth.frames`) is sampled where the live run was: once as many
+    messages have gone to the stack as had then. A log written from the ledger alone is sampled every
+    1 / `TRACK_SAMPLE_HZ` of the messages' clock, against the latest recorded head positions.
+    """
+
+    def __init__(self, truth: RecordedTruth | None) -> None:
+        self.truth = truth
+        self.recorded = truth is not None and bool(truth.frames)
+        self.frames: list[TruthFrame] = list(truth.frames) if self.recorded else []
+        self.track_frames: list = []
+        self._messages = 0
+        self._next_s = 0.0
+
+    def before(self, t_s: float, stack, faults: Counter) -> None:
+        """After a hole in the log: the recorded samples due before a message stamped `t_s` are taken now."""
+        while self.recorded and self._due() is not None and t_s > self._due().t_s:
+            self._take(stack, faults)
+
+    def after(self, t_s: float, stack, faults: Counter) -> None:
+        """One more message went to the stack; `t_s`: the latest message time so far."""
+        self._messages += 1
+        if self.recorded:
+            while self._due() is not None and self._due().messages <= self._messages:
+                self._take(stack, faults)
+        elif t_s + 1e-9 >= self._next_s:
+            self.frames.append(TruthFrame(t_s, self._messages, {}))
+            self._take(stack, faults)
+            self._next_s = t_s + 1.0 / TRACK_SAMPLE_HZ
+
+    def rest(self, stack, faults: Counter) -> None:
+        """The stream has ended: recorded samples not yet taken (a salvage lost their messages) are taken now;
+        without recorded samples, the truth gets its frames from the head positions."""
+        while self._due() is not None:
+            self._take(stack, faults)
+        if self.truth is not None and not self.recorded:
+            self.truth = dataclasses.replace(self.truth, frames=_frames_from_poses(self.truth, self.frames))
+
+    def _due(self) -> TruthFrame | None:
+        """The next sample not yet taken."""
+        return self.frames[len(self.track_frames)] if len(self.track_frames) < len(self.frames) else None
+
+    def _take(self, stack, faults: Counter) -> None:
+        self.track_frames.append((self._due().t_s, track_positions(stack, faults)))
 
 
 def _build(target: Path, seed: int | None, seconds: float | None):
@@ -150,49 +221,37 @@ def _build(target: Path, seed: int | None, seconds: float | None):
     return build_simulation(scenario, seed=seed), duration, scenario.name, seed
 
 
-def _score(name, seed, mode, issued, stack, truth: RecordedTruth | None, store_info, track_frames, sim_s, wall_s, errors,
-           no_truth="the log carries no truth"):
-    prices = {p.sku: p.price for p in store_info.catalog} if store_info is not None else {}
-    issued_receipts = [as_issued(r) for r in issued]
-    detected = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account) for e in getattr(stack, "events", ())]
-    if truth is None:
-        return {  # nothing to score against: what the stack said, and why there are no figures
-            "scenario": name, "seed": seed, "mode": mode, "scored": False, "sim_seconds": sim_s, "wall_seconds": wall_s,
-            "receipts": [{"account": r.account, "items": dict(r.items), "confidence": r.confidence, "flagged": r.flagged}
-                         for r in issued_receipts],
-            "errors": list(errors) + [f"{no_truth}: receipts are listed, not scored"],
-        }
-    closed = truth.receipts.closed
-    accounts = set(truth.receipts.at_end) | set(closed)
-    unfinished = sorted(a for a in accounts if a not in closed)
-    receipts = score_receipts(issued_receipts, closed, prices, unfinished=unfinished)
-    true_events = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, 1, e.account) for e in truth.events if e.kind in ("take", "put_back")]
-    events = match_events(true_events, detected, accounts=set(closed))
-    errors = list(errors) + [f"scenario fault: {e.shopper} at {e.t_s:.1f} s: {e.message}" for e in truth.events if e.kind == "fault"]
-    truth_frames = _truth_frames(truth, [t for t, _ in track_frames])
-    tracking = tracking_quality(truth_frames, track_frames) if any(objs for _, objs in truth_frames) else None
-    return build_report(scenario=name, seed=seed, mode=mode, sim_seconds=sim_s, wall_seconds=wall_s, receipts=receipts,
-                        events=events, tracking=tracking, errors=errors,
-                        extra={"scored": True, "adapted_steps": [f"{e.shopper} at {e.t_s:.1f} s: {e.message}"
-                                                                 for e in truth.events if e.kind == "adapted"]})
+def _unscored(name: str, seed: int, mode: str, issued: list, sim_s: float, wall_s: float, errors: list[str]) -> dict:
+    """Nothing to score against: what the stack said, and why there are no figures."""
+    return {
+        "scenario": name, "seed": seed, "mode": mode, "scored": False, "sim_seconds": sim_s, "wall_seconds": wall_s,
+        "receipts": [{"account": r.account, "items": dict(r.items), "confidence": r.confidence, "flagged": r.flagged}
+                     for r in map(as_issued, issued)],
+        "errors": errors,
+    }
 
 
-def _truth_frames(truth: RecordedTruth, times: list[float]) -> list:
-    """Each shopper inside at each time, at its latest recorded head position."""
+def _frames_from_poses(truth: RecordedTruth, times: list[TruthFrame]) -> tuple[TruthFrame, ...]:
+    """Each shopper inside at each sample's time, at its latest recorded head position."""
     inside: dict[str, bool] = {}
     entries = sorted((e.t_s, e.kind, e.shopper) for e in truth.events if e.kind in ("entry", "exit") and e.shopper)
     poses = sorted(truth.poses, key=lambda p: p.t_s)
     frames, latest = [], {}
     i = j = 0
-    for t in times:
+    for sample in times:
+        t = sample.t_s
         while i < len(entries) and entries[i][0] <= t:
             inside[entries[i][2]] = entries[i][1] == "entry"
             i += 1
         while j < len(poses) and poses[j].t_s <= t:
             latest[poses[j].shopper] = (float(poses[j].head[0]), float(poses[j].head[1]))
             j += 1
-        frames.append((t, {s: xy for s, xy in latest.items() if inside.get(s)}))
-    return frames
+        frames.append(TruthFrame(t, sample.messages, {s: xy for s, xy in latest.items() if inside.get(s)}))
+    return tuple(frames)
+
+
+def _stage_costs(stack) -> dict[str, float]:
+    return {str(k): float(v) for k, v in (getattr(stack, "stage_s", None) or {}).items()}
 
 
 def _partial_line(damage: str, salvage: bool) -> str:

@@ -4,7 +4,10 @@ Place in the data path: recording wraps the message iterator — `record_stream(
 every message unchanged while it writes it — so the simulation knows nothing of it; `LogReader` gives
 the same messages back, bit for bit (`sim.stream.stream_digest` of a replay equals the live one), so a
 stack replayed over a log sees exactly what it saw live. Ground truth travels on `/truth/...` channels,
-written at the end, and is read apart (`LogReader.truth()`): `messages()` never yields it.
+written at the end, and is read apart (`LogReader.truth()`): `messages()` never yields it. Besides the
+ledger, the truth carries what scoring sampled live (`TruthFrame`: the shoppers' true positions at the
+tracking sample rate, each after the same message of the stream) and the episode's facts (`EpisodeFacts`:
+its true end, what it was), so that a replay scores exactly as the live run did.
 
 Channels (topic: schema name, all `jsonschema`-encoded JSON, so no protobuf is needed and Foxglove opens
 the images and calibrations with its well-known schemas):
@@ -18,6 +21,8 @@ the images and calibrations with its well-known schemas):
     /gates/scan, /gates/passage    store_twin.GateScan / GatePassage
     /stream/<Type>                 store_twin.<Type>             any other message type of `sim.stream`
     /truth/events, /truth/poses    store_twin.truth.TruthEvent / PoseSample, one message each
+    /truth/frames                  store_twin.truth.TruthFrame   the positions scoring samples, one per sample
+    /truth/episode                 store_twin.truth.EpisodeFacts one message; absent from logs written without it
     /truth/receipts, /truth/items  store_twin.truth.Receipts / Items, one message each
 
 Exactness: JSON floats are written with Python's shortest round-trip repr; images as base64 of their
@@ -96,21 +101,54 @@ class Receipts:
 
 
 @dataclass(frozen=True)
+class TruthFrame:
+    """One tracking sample of the truth: each shopper inside and where it truly stood (world x, y metres) at
+    sim time `t_s`, taken once the stream's first `messages` messages had gone to the stack."""
+
+    t_s: float
+    messages: int
+    positions: dict[str, tuple[float, float]]
+
+
+@dataclass(frozen=True)
+class EpisodeFacts:
+    """What scoring reports of an episode besides the ledger: when its stream truly ended (the sim clock,
+    which runs past the last message), the load-time notes on its scenario, and what it was, for plots."""
+
+    end_s: float
+    notes: tuple[str, ...]
+    shoppers: int
+    shoppers_peak: int
+    cameras: int
+    camera_fps: float
+    camera_resolution: tuple[int, int]
+    depth_noise_m: float
+    load_cell_noise_g: float
+    products: int
+    skus: int
+
+
+@dataclass(frozen=True)
 class RecordedTruth:
-    """The ledger's account of an episode, as a log carries it on its `/truth/...` channels."""
+    """The ledger's account of an episode, as a log carries it on its `/truth/...` channels, with what scoring
+    sampled live (`frames`, `episode`; empty and None in a log written from the ledger alone)."""
 
     events: tuple[TruthEvent, ...]
     receipts: Receipts
     items: tuple[ItemRecord, ...]
     poses: tuple[PoseSample, ...]
+    frames: tuple[TruthFrame, ...] = ()
+    episode: EpisodeFacts | None = None
 
     @classmethod
-    def from_ledger(cls, ledger: Any) -> "RecordedTruth":
+    def from_ledger(cls, ledger: Any, frames: Iterable[TruthFrame] = (), episode: EpisodeFacts | None = None
+                    ) -> "RecordedTruth":
         closed = dict(getattr(ledger, "closed_receipts", None) or ledger.receipts())
         at_end = {a: dict(sorted(ledger.receipt(a).items())) for a in sorted(ledger.members)}
         poses = tuple(p for samples in getattr(ledger, "poses", {}).values() for p in samples)
-        events = tuple(ledger.events) + tuple(getattr(ledger, "faults", ()))
-        return cls(events, Receipts(closed, at_end), tuple(ledger.items.values()), tuple(sorted(poses, key=lambda p: p.t_s)))
+        # Scenario faults are in `ledger.events` already (`ledger.faults` lists them again, apart).
+        return cls(tuple(ledger.events), Receipts(closed, at_end), tuple(ledger.items.values()),
+                   tuple(sorted(poses, key=lambda p: p.t_s)), tuple(frames), episode)
 
 
 @dataclass(frozen=True)
@@ -210,6 +248,11 @@ class LogWriter:
             self._put("/truth/events", "store_twin.truth.TruthEvent", _schema_of(TruthEvent), ev.t_s, _to_plain(ev))
         for pose in truth.poses:
             self._put("/truth/poses", "store_twin.truth.PoseSample", _schema_of(PoseSample), pose.t_s, _to_plain(pose))
+        for frame in truth.frames:
+            self._put("/truth/frames", "store_twin.truth.TruthFrame", _schema_of(TruthFrame), frame.t_s, _to_plain(frame))
+        if truth.episode is not None:
+            self._put("/truth/episode", "store_twin.truth.EpisodeFacts", _schema_of(EpisodeFacts), truth.episode.end_s,
+                      _to_plain(truth.episode))
         end_s = self._last_ns / 1e9
         self._put("/truth/receipts", "store_twin.truth.Receipts", _schema_of(Receipts), end_s, _to_plain(truth.receipts))
         items = {"items": [_to_plain(i) for i in truth.items]}
@@ -344,15 +387,20 @@ class LogReader:
 
     def truth(self) -> RecordedTruth | None:
         """The truth written at the end of the recording; None when the log has none (or lost it)."""
-        events, poses = [], []
-        receipts, items = None, None
+        events, poses, frames = [], [], []
+        receipts, items, episode = None, None, None
         for topic, kind, body, at in self._records(lambda k: k.carries == "truth"):
             if kind.cls is TruthEvent:
                 events.append(self._decode(TruthEvent, body, at))
             elif kind.cls is PoseSample:
                 poses.append(self._decode(PoseSample, body, at))
-            elif (kind.cls is Receipts and receipts is not None) or (kind.cls is ItemRecord and items is not None):
+            elif kind.cls is TruthFrame:
+                frames.append(self._decode(TruthFrame, body, at))
+            elif (kind.cls is Receipts and receipts is not None) or (kind.cls is ItemRecord and items is not None) or (
+                    kind.cls is EpisodeFacts and episode is not None):
                 raise self._bad(at, f"a second message on {topic}; the truth has one")
+            elif kind.cls is EpisodeFacts:
+                episode = self._decode(EpisodeFacts, body, at)
             elif kind.cls is Receipts:
                 receipts = self._decode(Receipts, body, at)
             else:
@@ -366,7 +414,9 @@ class LogReader:
         complete = receipts is not None and items is not None and not (
             self.salvage and any(d.lost and d.offset > self._last_sensor_at for d in self.damages))
         self.truth_lost = not complete and bool(self.damages)
-        return RecordedTruth(tuple(events), receipts, items, tuple(poses)) if complete else None
+        if not complete:
+            return None
+        return RecordedTruth(tuple(events), receipts, items, tuple(poses), tuple(frames), episode)
 
     def check(self) -> None:
         """Raise `CorruptLog` if the last read met damage."""
@@ -806,6 +856,8 @@ _FIXED_CHANNELS: dict[str, tuple[str, _ChannelKind]] = {
     "/tf": ("foxglove.FrameTransform", _ChannelKind("viewer")),
     "/truth/events": ("store_twin.truth.TruthEvent", _ChannelKind("truth", TruthEvent)),
     "/truth/poses": ("store_twin.truth.PoseSample", _ChannelKind("truth", PoseSample)),
+    "/truth/frames": ("store_twin.truth.TruthFrame", _ChannelKind("truth", TruthFrame)),
+    "/truth/episode": ("store_twin.truth.EpisodeFacts", _ChannelKind("truth", EpisodeFacts)),
     "/truth/receipts": ("store_twin.truth.Receipts", _ChannelKind("truth", Receipts)),
     "/truth/items": ("store_twin.truth.Items", _ChannelKind("truth", ItemRecord)),
 }

@@ -1,5 +1,5 @@
 """MCAP record and replay: a bitwise round trip, truth kept apart, damage reported with its byte offset,
-Foxglove's schema names for images and calibrations, and live and replayed receipts that agree."""
+Foxglove's schema names for images and calibrations, and a replay whose report is the live one, key by key."""
 from __future__ import annotations
 
 import json
@@ -11,7 +11,8 @@ from mcap.reader import make_reader
 
 import run_sim
 from sim.layout import load_store
-from sim.recording import LogReader, record_stream
+from sim.ledger import Ledger
+from sim.recording import EpisodeFacts, LogReader, LogWriter, RecordedTruth, TruthFrame, record_stream
 from sim.simulation import Simulation
 from sim.stream import CameraFrame, GateScan, LoadCellBatch, StoreInfo, message_bytes, stream_digest
 
@@ -74,6 +75,24 @@ def test_truth_travels_apart_and_never_in_the_sensor_stream(recorded):
     sensor_types = {type(m).__name__ for m in reader.messages()}
     assert sensor_types <= {"StoreInfo", "CameraFrame", "LoadCellBatch", "GateScan", "GatePassage"}
     assert any(t.startswith("/truth/") for t in reader.topics)
+
+
+def test_sampled_truth_frames_and_episode_facts_travel_exactly_and_faults_once(recorded, tmp_path):
+    _, live, _ = recorded
+    ledger = Ledger()
+    ledger.fault(1.25, "alice", "acct-1", "no cola-330 in A-1-1")
+    frames = (TruthFrame(0.1, 3, {"alice": (1.0000000000000002, -2.5)}), TruthFrame(0.2, 7, {}))
+    facts = EpisodeFacts(end_s=18.4583333, notes=("walk_to point moved",), shoppers=1, shoppers_peak=1, cameras=4,
+                         camera_fps=10.0, camera_resolution=(48, 36), depth_noise_m=0.01, load_cell_noise_g=0.5,
+                         products=12, skus=3)
+    truth = RecordedTruth.from_ledger(ledger, frames, facts)
+    assert [e.kind for e in truth.events] == ["fault"]  # the ledger lists a fault twice (events, faults): once here
+    out = tmp_path / "facts.mcap"
+    with LogWriter(out) as log:
+        log.write(live[0])
+        log.write_truth(truth)
+    back = LogReader(out).truth()
+    assert back == truth and back.frames == frames and back.episode == facts
 
 
 @pytest.mark.parametrize("keep", [0.5, 0.97, 12])
@@ -162,21 +181,66 @@ def test_a_shipped_scenario_opens_with_an_independent_reader_under_foxglove_sche
         assert encodings == {"rgb": ("rgb8", 3 * w, w), "depth": ("32FC1", 4 * w, w)}
 
 
-@pytest.mark.slow
-def test_live_and_replayed_runs_of_a_scenario_give_the_same_receipts(pick_one_log, tmp_path):
+@pytest.fixture(scope="module")
+def live_recorded(tmp_path_factory):
+    """A live episode of pick-one recorded as it ran (`run --record`): its report and its log."""
     from scoring.episode import run_episode
+
+    path = tmp_path_factory.mktemp("live") / "pick-one-live.mcap"
+    return run_episode(str(PICK_ONE), 0, record=path), path
+
+
+# Wall-clock costs: the replay reads a log where the live run simulated, so their values cannot be equal.
+WALL_CLOCK_KEYS = ("wall_seconds", "realtime_factor", "episode_wall_seconds", "stages")
+
+
+def _report_differences(live: dict, replayed: dict, skip: tuple[str, ...] = ()) -> list[str]:
+    """Where two reports differ: a key one lacks, at any depth, or an unequal value (keys in `skip`, top level
+    only, are checked to be there on both sides but their values are not compared)."""
+    def walk(a, b, at: str) -> list[str]:
+        if isinstance(a, dict) and isinstance(b, dict):
+            out = [f"{at}.{k}: only in the live report" for k in a.keys() - b.keys()]
+            out += [f"{at}.{k}: only in the replay's" for k in b.keys() - a.keys()]
+            return out + [d for k in a.keys() & b.keys() if not (at == "" and k in skip) for d in walk(a[k], b[k], f"{at}.{k}")]
+        if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+            return [d for i, (x, y) in enumerate(zip(a, b)) for d in walk(x, y, f"{at}[{i}]")]
+        return [] if a == b and type(a) is type(b) else [f"{at}: live {a!r}, replay {b!r}"]
+    return walk(live, replayed, "")
+
+
+def test_report_differences_finds_a_missing_key_and_a_changed_value():
+    live = {"a": 1, "tracking": {"mota": 0.95, "frames": 182}, "wall_seconds": 3.0}
+    assert _report_differences(live, live) == []
+    assert _report_differences(live, {**live, "wall_seconds": 1.0}, skip=WALL_CLOCK_KEYS) == []
+    assert _report_differences(live, {"a": 1, "tracking": {"mota": 0.96}, "wall_seconds": 3.0}) == [
+        ".tracking.frames: only in the live report", ".tracking.mota: live 0.95, replay 0.96"]
+
+
+@pytest.mark.slow
+def test_a_replay_of_a_live_recording_reproduces_its_report_key_by_key(live_recorded, tmp_path):
     from scoring.replay import replay_log
 
-    live = run_episode(str(PICK_ONE), 0)
+    live, log = live_recorded
+    replayed, reader = replay_log(log, tmp_path / "replay")
+    assert reader.damage is None
+    assert live["tracking"]["frames"] > 0 and live["receipts"] and live["events"]["matched"] == 1  # not vacuous
+    assert _report_differences(live, replayed, skip=WALL_CLOCK_KEYS) == []
+    assert replayed["log"] == live["log"] == str(log)
+    # The stages differ where the work did: the live run built and simulated, the replay checked and read a log.
+    assert set(live["stages"]) - {"build", "simulation"} == set(replayed["stages"]) - {"log_check", "log_read"}
+    assert json.loads((tmp_path / "replay" / "report.json").read_text()).keys() == live.keys()
+
+
+@pytest.mark.slow
+def test_a_log_from_the_record_command_replays_to_the_live_report(live_recorded, pick_one_log, tmp_path):
+    from scoring.replay import replay_log
+
+    live, _ = live_recorded
     replayed, reader = replay_log(pick_one_log, tmp_path / "replay")
     assert reader.damage is None and replayed["scored"]
-
-    def receipts(report):
-        return sorted((r["account"], sorted(r["items"].items())) for r in report["receipts"])
-
-    assert receipts(replayed) == receipts(live) and receipts(live)
-    assert [r["truth"] for r in replayed["receipts"]] == [r["truth"] for r in live["receipts"]]
-    assert set(replayed["tracking"]) == set(live["tracking"]) >= {"mota", "idf1", "hota", "deta", "assa"}
+    assert [r["truth"] for r in replayed["receipts"]] == [{"cola-330": 1}]
+    # `log`: each report names its own log, and these are two recordings of the same episode.
+    assert _report_differences(live, replayed, skip=WALL_CLOCK_KEYS + ("log",)) == []
 
 
 @pytest.mark.slow
