@@ -10,7 +10,9 @@ the episode to start and the first 3-D render, then measures three phases of N f
 - `follow`: the eye follows a selected shopper (if there is one).
 
 Printed per phase: UI frames per second (frames / wall), the 95th-percentile frame time, how many new
-3-D images arrived per second, and the sim's speed (sim seconds per wall second) meanwhile.
+3-D images arrived per second, the sim's speed (sim seconds per wall second) meanwhile as measured here,
+the speed the window's header showed at the phase's end (its own moving-window measure: the two should
+agree), and how many floor-map labels found no clear place in the last frame.
 """
 from __future__ import annotations
 
@@ -44,6 +46,8 @@ def measure(app, frames: int, each=None) -> dict:
         "p95_ms": 1000 * float(np.percentile(times, 95)),
         "view3d_per_s": (app.view3d.renders - renders0) / wall,
         "sim_speed": (app.t_s - t0_sim) / wall,
+        "header_speed": app.snapshot.realtime_factor if app.snapshot is not None else None,
+        "labels_left_out": len(app.floormap.left_out) if app.floormap is not None else 0,
     }
 
 
@@ -102,10 +106,13 @@ def main(argv: list[str] | None = None) -> int:
     targets = args.targets or [str(t) for t in DEFAULT_TARGETS if t.exists()]
     print(f"viewer benchmark: {args.frames} frames per phase, speed {args.speed:g}x, UI capped at {args.max_fps} fps, "
           f"{os.cpu_count()} CPUs")
-    print(f"{'target':<22} {'phase':<7} {'UI fps':>7} {'p95 ms':>7} {'3-D img/s':>9} {'sim x real':>10}")
+    print(f"{'target':<22} {'phase':<7} {'UI fps':>7} {'p95 ms':>7} {'3-D img/s':>9} {'sim x real':>10} "
+          f"{'header x':>8} {'labels out':>10}")
     for target in targets:
         for phase, r in bench_target(target, args.frames, size, args.speed, args.inline, args.max_fps):
-            print(f"{Path(target).stem:<22} {phase:<7} {r['fps']:7.1f} {r['p95_ms']:7.1f} {r['view3d_per_s']:9.1f} {r['sim_speed']:10.2f}")
+            header = "n/a" if r["header_speed"] is None else f"{r['header_speed']:.2f}"
+            print(f"{Path(target).stem:<22} {phase:<7} {r['fps']:7.1f} {r['p95_ms']:7.1f} {r['view3d_per_s']:9.1f} "
+                  f"{r['sim_speed']:10.2f} {header:>8} {r['labels_left_out']:>10}")
     return 0
 
 

@@ -1,6 +1,7 @@
 """The desktop window, driven headless (SDL's dummy video driver) by real pygame input events."""
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import subprocess
@@ -15,11 +16,14 @@ import pygame
 import pytest
 
 from sim.stream import CameraCalibration, GateInfo, StoreInfo
-from viewer.app import App
-from viewer.episode import SPEEDS, InlineHost, ReceiptView, Snapshot
+from viewer.app import STATUS_H, App
+from viewer.episode import (SPEEDS, EventView, InlineHost, RateMeter, ReceiptView, ShopperView, Snapshot,
+                            count_shelf_events, shelf_event_rows)
 from viewer.orbit import OrbitCamera
-from viewer.panels.accounts import draw_accounts
+from viewer.panels.accounts import doing_text, draw_accounts, role_text
+from viewer.panels.eventlog import detected_line
 from viewer.panels.floormap import coverage_counts, floor_footprint
+from viewer.panels.labels import SIDES_CENTRED, Label, overlapping_pairs, place_labels
 from viewer import ui
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,6 +71,31 @@ def region(app: App, rect: pygame.Rect) -> np.ndarray:
 
 def worker(app: App):
     return app.host.worker
+
+
+def drawn_text(app: App) -> list[tuple[str, pygame.Rect]]:
+    """Draw one frame of the current snapshot; every string drawn, with the rectangle it covers."""
+    seen: list[tuple[str, pygame.Rect]] = []
+    real = app.text.draw
+
+    def spy(target, s, pos, size=18, color=ui.TEXT, bold=False, right=False):
+        width = real(target, s, pos, size, color, bold, right)
+        rect = app.text.surface(s, size, color, bold).get_rect(topleft=pos)
+        if right:
+            rect.x -= width
+        seen.append((s, rect))
+        return width
+
+    app.text.draw = spy
+    try:
+        app.draw()
+    finally:
+        del app.text.draw
+    return seen
+
+
+def drawn_in(drawn: list[tuple[str, pygame.Rect]], area: pygame.Rect) -> list[tuple[str, pygame.Rect]]:
+    return [(s, r) for s, r in drawn if area.contains(r)]
 
 
 # --- controls ---------------------------------------------------------------------------------------------------
@@ -154,7 +183,7 @@ def test_clicking_a_shopper_on_the_map_selects_and_inspects_it(scenario_app):
     app.frame()
     info = app.snapshot.inspect
     assert info["id"] == "alice" and info["account"] == "acct-1"
-    assert info["script"] == ["pick sku=cola-330 qty=1 bin=A-1-1"]
+    assert info["script"] == ["pick cola-330 from A-1-1"]  # in the words of the shopper's "doing" line
     assert info["status"] != "waiting to enter"
     # a click on empty floor, far from anyone, clears the selection
     far = app.floormap.to_px(0.3, 4.7)
@@ -314,6 +343,25 @@ def test_accounts_panel_marks_a_cart_that_differs_from_the_truth():
 # --- geometry ---------------------------------------------------------------------------------------------------
 
 
+def test_accounts_panel_never_overprints_its_receipts_with_accounts_that_do_not_fit():
+    pygame.display.init()
+    pygame.font.init()
+    text = ui.Text()
+    drawn: list[pygame.Rect] = []
+    real = text.draw
+    text.draw = lambda target, s, pos, size=18, color=ui.TEXT, bold=False, right=False: (
+        drawn.append(text.surface(s, size, color, bold).get_rect(**{"topright" if right else "topleft": pos})),
+        real(target, s, pos, size, color, bold, right))[1]
+    carts = {f"acct-{k}": {"cola-330": 1, "juice-1l": 1, "lemon-330": 1} for k in range(7)}
+    snap = dataclasses.replace(_snapshot(stack=carts, truth=carts), account_state={a: "inside" for a in carts},
+                               receipts=[ReceiptView(f"acct-{k}", {}, {}, 0.0, 0.9, False, 1.0, ()) for k in range(3)])
+    for height in range(240, 420, 6):  # panel heights that cut the account list at every point of a block
+        surf = pygame.Surface((308, height))
+        drawn.clear()
+        draw_accounts(surf, surf.get_rect(), text, snap, None)
+        assert overlapping_pairs(drawn) == [], height
+
+
 def test_coverage_of_one_downward_camera_is_its_floor_footprint():
     h, fov, w_px, h_px = 3.0, 90.0, 320, 240
     f = (w_px / 2) / math.tan(math.radians(fov) / 2)
@@ -441,3 +489,168 @@ def test_the_window_survives_its_sim_process_ending():
         assert app.running
     finally:
         app.close()
+
+
+# --- what the window says must be true and readable (issue 20) ---------------------------------------------------
+
+
+def test_header_shows_the_measured_speed_beside_the_asked_one(store_app):
+    app = store_app
+    for _ in range(3):
+        key(app, pygame.K_EQUALS)  # asked 8x
+    run_until(app, lambda: app.snapshot.realtime_factor is not None)
+    header = pygame.Rect(0, 0, app.screen.get_width(), STATUS_H)
+    live = app.snapshot.realtime_factor
+    assert f"{live:.2f}x real time (asked 8x)" in [s for s, _ in drawn_in(drawn_text(app), header)]
+    app.snapshot = dataclasses.replace(app.snapshot, realtime_factor=0.34)  # a sim that cannot keep up
+    strings = [s for s, _ in drawn_in(drawn_text(app), header)]
+    assert "0.34x real time (asked 8x)" in strings
+    assert not any("8x" in s and "asked" not in s for s in strings)  # the asked speed is never shown as the speed
+    app.toast("a long message " * 12)
+    drawn = drawn_in(drawn_text(app), header)
+    assert overlapping_pairs([r for _, r in drawn]) == [], [s for s, _ in drawn]  # a toast does not overprint it
+
+
+def test_rate_meter_reads_sim_seconds_per_wall_second_over_its_window():
+    meter = RateMeter(window_s=2.0, min_span_s=0.25)
+    meter.add(0.0, 0.0)
+    meter.add(0.1, 0.034)
+    assert meter.sim_per_wall() is None  # too short a span to say
+    for k in range(2, 31):  # 3 s at 0.34x
+        meter.add(0.1 * k, 0.034 * k)
+    assert meter.sim_per_wall() == pytest.approx(0.34)
+    for k in range(1, 31):  # then 3 s at 2x: the window has forgotten the slow part
+        meter.add(3.0 + 0.1 * k, 1.02 + 0.2 * k)
+    assert meter.sim_per_wall() == pytest.approx(2.0)
+    meter.reset()
+    assert meter.sim_per_wall() is None
+
+
+def test_live_speed_is_what_the_sim_clock_did_against_the_wall_clock(store_app):
+    import time
+
+    app = store_app
+    key(app, pygame.K_MINUS)  # 0.5x; a speed change starts the measurement over
+    t0, wall0 = app.t_s, time.perf_counter()
+    run_until(app, lambda: time.perf_counter() - wall0 >= 1.0, max_frames=100000)
+    measured = (app.t_s - t0) / (time.perf_counter() - wall0)
+    assert measured > 0
+    assert app.snapshot.realtime_factor == pytest.approx(measured, rel=0.15)
+    assert app.snapshot.realtime_factor <= 0.5 * 1.15  # never ahead of the asked speed
+
+
+def test_label_placer_moves_a_label_off_another_and_leaves_out_the_least_important():
+    pygame.font.init()
+    font = pygame.font.Font(None, 15)
+    measure = lambda s, size: font.size(s)  # noqa: E731
+    bounds = pygame.Rect(0, 0, 400, 300)
+    cam = Label("cam-3", (200, 150), priority=0, colour=ui.TEXT, gap_px=0, sides=SIDES_CENTRED, short="3")
+    alice = Label("alice", (200, 150), priority=5, colour=ui.TEXT, gap_px=4)
+    placed, left_out = place_labels([cam, alice], measure, bounds)
+    assert [p.label.text for p in placed] == ["alice", "cam-3"]  # the shopper first, though listed second
+    assert overlapping_pairs([p.rect for p in placed]) == [] and not left_out
+    # a panel so small that only one name fits: the camera goes
+    tight = placed[0].rect.inflate(12, 8)
+    tight.center = (200, 150 - placed[0].rect.h // 2 - 4)
+    placed, left_out = place_labels([cam, alice], measure, tight)
+    assert [p.text for p in placed] == ["alice"] and left_out == [cam]
+    # nothing but the short form fits in a slot too narrow for the full one
+    slot = pygame.Rect(0, 0, font.size("3")[0] + 4, font.size("3")[1] + 2)
+    slot.center = (200, 150)
+    placed, _ = place_labels([cam], measure, slot)
+    assert [p.text for p in placed] == ["3"]
+
+
+def test_floor_map_labels_never_overprint_and_shoppers_names_win(store_app):
+    app = store_app
+    app.frame()
+    key(app, pygame.K_SPACE)
+    fm = app.floormap
+    cam_xy = next(fp for fp in fm.footprints.values() if fp is not None).mean(axis=0)
+    gate = next(g for g in app.info.store_info.gates if g.id == "in-1")
+    people = [("alice", *cam_xy), ("viewer-01", *gate.at), ("viewer-02", *gate.at), ("viewer-03", gate.at[0], -0.2),
+              ("bob", gate.at[0] + 0.2, gate.at[1])]
+    shoppers = [ShopperView(sid, f"acct-{sid}", float(x), float(y), True, ()) for sid, x, y in people]
+    app.snapshot = dataclasses.replace(app.snapshot, shoppers=shoppers, tracks=[(1, "acct-bob", gate.at[0], 0.1)])
+    drawn = drawn_in(drawn_text(app), fm.content)
+    names = [s for s, _ in drawn]
+    assert overlapping_pairs([r for _, r in drawn]) == [], names
+    assert {sid for sid, *_ in people} <= set(names)  # every shopper named
+    assert "in-1" in names and "A" in names and "B" in names  # the store's names too, where they fit
+    assert all(r.colliderect(p.rect) is False for p in fm.placed for s in shoppers
+               for r in [pygame.Rect(*fm.to_px(s.x, s.y), 1, 1)])  # no name over a shopper's dot
+    assert drawn_in(drawn_text(app), fm.content) == drawn  # the same frame is laid out the same way
+
+
+def test_a_scripted_shoppers_panel_says_scripted_and_which_step_of_how_many(scenario_app):
+    app = scenario_app
+    for _ in range(3):
+        key(app, pygame.K_EQUALS, frames=0)
+    app.want_selected = "alice"
+    run_until(app, lambda: (app.snapshot.inspect or {}).get("step_index") == 0, max_frames=1500)
+    key(app, pygame.K_SPACE)
+    strings = [s for s, _ in drawn_in(drawn_text(app), app.rects["inspector"])]
+    assert any(s.startswith("acct-1  scripted  (") for s in strings), strings
+    assert "doing: step 1 of 1: pick cola-330 from A-1-1" in strings
+    assert not any("persona -" in s or s.endswith(" -") for s in strings)
+
+
+def test_a_persona_shoppers_panel_names_its_persona(store_app):
+    app = store_app
+    key(app, pygame.K_p)
+    spawned = worker(app).sim.actors[-1]
+    app.select(spawned.id)
+    app.frame()
+    info = app.snapshot.inspect
+    assert role_text(info) == f"persona {spawned.persona}"
+    strings = [s for s, _ in drawn_in(drawn_text(app), app.rects["inspector"])]
+    assert any(f"persona {spawned.persona}" in s for s in strings)
+    assert doing_text(info).startswith("doing: enter")  # not in yet: its script is drawn as it enters
+
+
+def test_event_log_prints_a_quantity_as_a_count_and_a_sku():
+    e = EventView(12.4, "take", "A-1-3", "water-500", 2, "acct-1", confidence=0.93)
+    line = detected_line(e)
+    assert "2 × water-500" in line and "2xwater" not in line
+    assert "conf 0.93" in line and line.endswith("acct-1")
+    assert "water-500" in detected_line(dataclasses.replace(e, qty=1)) and "×" not in detected_line(dataclasses.replace(e, qty=1))
+    assert "put back" in detected_line(dataclasses.replace(e, kind="put_back"))
+
+
+def test_shelf_event_counts_are_in_items_so_matched_never_exceeds_detected_or_true():
+    from checkout.receipts import ShelfEvent
+
+    truth = [EventView(5.0, "take", "A-1-1", "cola-330", 1, "acct-1"),
+             EventView(9.0, "take", "A-1-3", "water-500", 1, "acct-1"),
+             EventView(9.0, "take", "A-1-3", "water-500", 1, "acct-1")]
+    detected = [ShelfEvent(5.1, "A-1-1", "take", "cola-330", 1, "acct-1", 0.9),
+                ShelfEvent(9.1, "A-1-3", "take", "water-500", 2, "acct-1", 0.9)]  # one event, two items
+    c = count_shelf_events(truth, detected)
+    assert (c.true_items, c.detected_items, c.detected_events, c.matched) == (3, 3, 2, 3)
+    assert c.matched <= min(c.true_items, c.detected_items)
+    rows = shelf_event_rows(c)
+    assert rows["true shelf events"] == "3 items (truth)"
+    assert rows["detected by the stack"] == "3 items in 2 events"
+    assert rows["matched to truth"] == "3 (0 missed, 0 spurious)"
+    knocked = detected + [ShelfEvent(9.5, "B-1-1", "drop", "juice-1l", 1, "acct-1", 0.8)]
+    c = count_shelf_events(truth[:1], knocked)  # the drop is no shelf event; one true water take is missing
+    assert (c.true_items, c.detected_items, c.matched, c.missed, c.spurious, c.knocked_off) == (1, 3, 1, 0, 2, 1)
+    assert shelf_event_rows(c)["detected by the stack"] == "3 items in 2 events"
+    assert shelf_event_rows(c)["takes found knocked off"] == "1 item"
+
+
+def test_live_metrics_follow_a_stack_event_revised_in_place(store_app):
+    from checkout.receipts import ShelfEvent
+
+    app = store_app
+    key(app, pygame.K_SPACE)
+    stack = worker(app).stack
+    stack.events.append(ShelfEvent(0.5, "A-1-3", "take", "water-500", 2, None, 0.9))
+    key(app, pygame.K_n)
+    assert app.snapshot.metrics["detected by the stack"] == "2 items in 1 event"
+    stack.events[-1] = dataclasses.replace(stack.events[-1], kind="drop", qty=1)  # same length, new content
+    key(app, pygame.K_n)
+    assert app.snapshot.metrics["detected by the stack"] == "0 items in 0 events"
+    assert app.snapshot.metrics["takes found knocked off"] == "1 item"
+    strings = [s for s, _ in drawn_in(drawn_text(app), app.rects["metrics"])]
+    assert {"true shelf events", "0 items (truth)", "detected by the stack", "0 items in 0 events"} <= set(strings)

@@ -348,8 +348,8 @@ class App:
     def _draw_status(self, screen: pygame.Surface, snap: Snapshot | None) -> None:
         pygame.draw.rect(screen, (16, 18, 22), (0, 0, screen.get_width(), STATUS_H))
         x = 8
-        title = self.info.title if self.info else "starting..."
-        x += self.text.draw(screen, f"Store twin  |  {title}  |  seed {self.info.seed if self.info else '-'}", (x, 5), 19, ui.TEXT, bold=True)
+        title = f"{self.info.title}  |  seed {self.info.seed}" if self.info else "starting..."
+        x += self.text.draw(screen, f"Store twin  |  {title}", (x, 5), 19, ui.TEXT, bold=True)
         if snap is not None:
             state = "FINISHED" if snap.finished else ("PAUSED" if self.paused else "RUNNING")
             colour = ui.DIM if snap.finished else (ui.WARN if self.paused else ui.GOOD)
@@ -358,7 +358,8 @@ class App:
             x += 14
             x += self.text.draw(screen, state, (x, 5), 19, colour, bold=True)
             x += 10
-            x += self.text.draw(screen, f"speed {self.speed:g}x", (x, 5), 19, ui.TEXT)
+            x += self.text.draw(screen, ui.speed_text(snap.realtime_factor, self.speed, self.paused, snap.finished),
+                                (x, 5), 19, ui.TEXT)
             x += 14
             x += self.text.draw(screen, f"UI {self.fps:4.1f} fps", (x, 5), 19, ui.DIM)
             if snap.recording:
@@ -373,8 +374,9 @@ class App:
         if dead:
             message = "the simulation stopped: " + dead.strip().splitlines()[-1]
         right = screen.get_width() - 8
-        if message:
-            self.text.draw(screen, message[:90], (right - 80, 6), 17, ui.WARN, right=True)
+        if message:  # right-aligned in the room the status line leaves: it must not overprint it
+            room = right - 80 - (x + 24)
+            self.text.draw(screen, ui.fit(self.text, message, 17, room), (right - 80, 6), 17, ui.WARN, right=True)
         self.text.draw(screen, "H: help", (right, 6), 17, ui.TITLE, right=True)
 
 

@@ -14,6 +14,8 @@ worker in the window's process, a time-boxed slice per frame: exact and synchron
 The speed governor: the sim is allowed to reach `anchor_sim + (wall - anchor_wall) * speed`; each slice
 steps towards that mark until its wall budget is spent. When the sim falls more than `MAX_LAG_S` of wall
 time behind, the mark is pulled back, so a slow sim runs as fast as it can instead of sprinting later.
+The speed it really runs at is measured (`RateMeter`) and sent with each snapshot: the window shows
+that beside the asked one, since a busy scene runs far slower than asked.
 
 Parts that have not landed (agents, checkout stack, MCAP recording) leave a note in `EpisodeInfo.notes`
 and their panels say "not available"; nothing is made up.
@@ -24,7 +26,7 @@ import math
 import multiprocessing as mp
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -38,7 +40,10 @@ SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 MAX_LAG_S = 0.25  # wall seconds the sim may lag its speed mark before the mark is pulled back
 VIEW_REFRESH_S = 0.1  # the 3-D view is redrawn at most this often while the sim runs and the eye is still
 VIEW_SHARE = 0.25  # ... and, when renders are slow, so rarely that they take at most this share of the worker's time
+RATE_WINDOW_S = 2.0  # the speed the header shows is measured over this much wall time (a moving window)
+RATE_MIN_SPAN_S = 0.25  # ... and shown once this much has passed since the sim last started or changed speed
 SNAPSHOT_S = 1.0 / 30  # a process host sends at most this many snapshots per second
+SHELF_KINDS = ("take", "put_back")  # the shelf events that are counted and matched (as in `scoring.metrics`)
 EVENT_TAIL = 80  # events of each kind a snapshot carries (newest)
 STORE_ONLY_DURATION_S = 3600.0
 SKY_RGB = (44, 48, 56)
@@ -110,7 +115,7 @@ class Snapshot:
     paused: bool
     speed: float
     finished: bool
-    realtime_factor: float  # sim seconds per wall second over the last second of running
+    realtime_factor: float | None  # measured sim seconds per wall second (`RateMeter`); None: paused or not yet known
     shoppers: list[ShopperView]
     tracks: list[tuple[int, str, float, float]] | None  # None: no stack
     hand_bins: set[str]
@@ -127,6 +132,38 @@ class Snapshot:
     camera: CameraFrame | None = None  # the selected camera's newest frame, only when new
     view3d: np.ndarray | None = None  # (H, W, 3) uint8, only when newly rendered
     view_key: Any = None  # the pinhole it was rendered for
+
+
+class RateMeter:
+    """The sim's real speed: sim seconds per wall second over the last `window_s` of wall time.
+
+    A moving window rather than the last step's rate, so the figure is steady enough to read yet follows a
+    change within `window_s`. `reset` when the sim starts, stops or changes speed: a window that spans a
+    pause would report a speed the sim never ran at.
+    """
+
+    def __init__(self, window_s: float = RATE_WINDOW_S, min_span_s: float = RATE_MIN_SPAN_S) -> None:
+        self.window_s = window_s
+        self.min_span_s = min_span_s
+        self._samples: deque[tuple[float, float]] = deque()
+
+    def reset(self) -> None:
+        self._samples.clear()
+
+    def add(self, wall_s: float, sim_s: float) -> None:
+        samples = self._samples
+        samples.append((wall_s, sim_s))
+        while len(samples) > 2 and wall_s - samples[1][0] >= self.window_s:  # keep one sample a full window old
+            samples.popleft()
+
+    def sim_per_wall(self) -> float | None:
+        """The measured speed, or None until `min_span_s` of wall time has been seen since the last reset."""
+        if len(self._samples) < 2:
+            return None
+        (wall0, sim0), (wall1, sim1) = self._samples[0], self._samples[-1]
+        if wall1 - wall0 < self.min_span_s:
+            return None
+        return (sim1 - sim0) / (wall1 - wall0)
 
 
 # --- building an episode ----------------------------------------------------------------------------------------
@@ -248,9 +285,8 @@ class EpisodeWorker:
         self._view_t = -1.0
         self._view_wall = 0.0
         self._view_cost_s = 0.0
-        self._rtf = 0.0
-        self._rtf_mark = (time.perf_counter(), sim.t_s)
-        self._match_cache: tuple[int, int, dict] | None = None
+        self.rate = RateMeter()
+        self._match_cache: tuple[tuple, dict[str, str]] | None = None  # (what the counts were made of, rows)
         self._anchor()
 
     def close(self) -> None:
@@ -299,8 +335,10 @@ class EpisodeWorker:
             raise ValueError(f"unknown viewer command {name!r}")
 
     def _anchor(self) -> None:
+        """The sim (re)starts, stops or changes speed here: the governor's mark and the measured speed start over."""
         self._anchor_wall = time.perf_counter()
         self._anchor_sim = self.sim.t_s
+        self.rate.reset()
 
     # -- running --------------------------------------------------------------------------------------
 
@@ -322,7 +360,7 @@ class EpisodeWorker:
             steps += 1
             if time.perf_counter() - start >= budget_s:
                 break
-        self._measure_rate()
+        self.rate.add(time.perf_counter(), self.sim.t_s)
         return steps
 
     def step_once(self) -> None:
@@ -365,13 +403,6 @@ class EpisodeWorker:
                 self.faults[f"stack fault on finish: {type(exc).__name__}: {exc}"] += 1
         self._stop_recording()
 
-    def _measure_rate(self) -> None:
-        now = time.perf_counter()
-        wall0, sim0 = self._rtf_mark
-        if now - wall0 >= 1.0:
-            self._rtf = (self.sim.t_s - sim0) / (now - wall0)
-            self._rtf_mark = (now, self.sim.t_s)
-
     # -- shoppers -------------------------------------------------------------------------------------
 
     def spawn(self, persona: str | None) -> str | None:
@@ -407,7 +438,7 @@ class EpisodeWorker:
         return out
 
     def inspect(self, shopper_id: str) -> dict[str, Any] | None:
-        """What the window shows of one shopper: persona, script, next action, what it carries (truth)."""
+        """What the window shows of one shopper: persona or script, the step under way, what it carries (truth)."""
         actor = next((a for a in self.sim.actors if a.id == shopper_id), None)
         if actor is None:
             return None
@@ -418,13 +449,17 @@ class EpisodeWorker:
         where = f"hand:{actor.id}", f"basket:{actor.id}"
         carrying = Counter(r.sku for r in self.sim.ledger.items.values() if r.location in where)
         p = actor.position()
+        # `agents.Shopper` keeps the index of the step under way in `_step_k` and has no public name for it yet
+        step = getattr(actor, "_step_k", None)
         return {
             "id": actor.id,
             "account": actor.account,
             "persona": getattr(actor, "persona", None),
             "position": None if p is None else (float(p[0]), float(p[1])),
             "script": script,
-            "next_action": None if nxt is None else _describe_step(nxt),
+            "step_index": step if isinstance(step, int) and 0 <= step < len(script) else None,
+            "script_over": bool(getattr(actor, "script_over", False)),
+            "next_action": None if nxt is None else str(nxt),
             "cart": dict(sorted(carrying.items())),
             "charged": dict(sorted(self.sim.ledger.receipt(actor.account).items())),
             "done": bool(actor.done),
@@ -525,7 +560,8 @@ class EpisodeWorker:
                 self._sent_frame = (f.camera_id, f.t_s)
         return Snapshot(
             episode=self.episode, t_s=sim.t_s, tick=sim.clock.tick, paused=self.paused, speed=self.speed,
-            finished=self.finished, realtime_factor=self._rtf, shoppers=shoppers, tracks=tracks,
+            finished=self.finished, realtime_factor=None if self.paused or self.finished else self.rate.sim_per_wall(),
+            shoppers=shoppers, tracks=tracks,
             hand_bins=self._bins.containing(hand_points), stack_carts=stack_carts, truth_carts=truth_carts,
             account_state=state, receipts=receipts, truth_events=truth_events, detected_events=detected,
             metrics=self._metrics(receipts), inspect=self.inspect(self.selected) if self.selected else None,
@@ -535,39 +571,82 @@ class EpisodeWorker:
 
     def _metrics(self, receipts: list[ReceiptView]) -> dict[str, Any]:
         ledger = self.sim.ledger
-        true_n = sum(e.kind in ("take", "put_back") for e in ledger.events)
-        m: dict[str, Any] = {
-            "shoppers inside": len(ledger.inside),
-            "true shelf events": true_n,
-            "receipts": len(receipts),
-        }
+        truth = [e for e in ledger.events if e.kind in SHELF_KINDS]
+        m: dict[str, Any] = {"shoppers inside (truth)": len(ledger.inside), "receipts issued": len(receipts)}
         if self.stack is None:
+            m.update(shelf_event_rows(count_shelf_events(truth, None)))
             return m
-        m["detected shelf events"] = len(self.stack.events)
         decided = [r for r in receipts if r.correct is not None]
         if decided:
             m["receipts exact"] = f"{sum(bool(r.correct) for r in decided)}/{len(decided)}"
         if receipts:
             m["flagged for review"] = f"{sum(r.flagged for r in receipts)}/{len(receipts)}"
-        key = (true_n, len(self.stack.events))
-        if self._match_cache is None or self._match_cache[:2] != key:
-            self._match_cache = (*key, self._match())
-        m.update(self._match_cache[2])
+        # the stack revises its events in place (a SKU re-read, a take found knocked off): key on their content
+        key = (len(truth), tuple((e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account) for e in self.stack.events))
+        if self._match_cache is None or self._match_cache[0] != key:
+            self._match_cache = (key, shelf_event_rows(count_shelf_events(truth, self.stack.events)))
+        m.update(self._match_cache[1])
         return m
 
-    def _match(self) -> dict[str, Any]:
-        try:
-            from scoring.metrics import ShelfEvent, match_events
-        except ImportError:
-            return {}
-        truth = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, 1, e.account) for e in self.sim.ledger.events
-                 if e.kind in ("take", "put_back")]
-        det = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account) for e in self.stack.events]
-        r = match_events(truth, det)
-        out = {"events matched": f"{r['matched']} (missed {r['missed']}, spurious {r['spurious']})"}
-        if r["attribution_accuracy"] is not None:
-            out["attribution"] = f"{100 * r['attribution_accuracy']:.0f} %"
-        return out
+
+@dataclass(frozen=True)
+class ShelfEventCounts:
+    """Takes and put-backs, true and detected, every figure in items (a take of two is two), so that
+    `matched` can exceed neither `true_items` nor `detected_items`."""
+
+    true_items: int
+    detected_items: int | None  # None: no stack
+    detected_events: int | None  # the stack's take / put-back events; one may carry several items
+    knocked_off: int  # the stack's takes it re-read as knocked onto the floor: on no cart, in no count above
+    matched: int | None  # None: no stack, or `scoring` not available
+    attribution: float | None  # of the matched, the share charged to the right account
+
+    @property
+    def missed(self) -> int | None:
+        return None if self.matched is None else self.true_items - self.matched
+
+    @property
+    def spurious(self) -> int | None:
+        return None if self.matched is None or self.detected_items is None else self.detected_items - self.matched
+
+
+def count_shelf_events(truth: list, detected: list | None) -> ShelfEventCounts:
+    """Count ledger take / put-back events (one item each) against the stack's `ShelfEvent`s (qty items each)
+    with `scoring.metrics.match_events`, the matching the episode report uses."""
+    true_items = sum(e.kind in SHELF_KINDS for e in truth)
+    if detected is None:
+        return ShelfEventCounts(true_items, None, None, 0, None, None)
+    shelf = [e for e in detected if e.kind in SHELF_KINDS]
+    counts = ShelfEventCounts(true_items, sum(max(int(e.qty), 0) for e in shelf), len(shelf),
+                              sum(e.kind == "drop" for e in detected), None, None)
+    try:
+        from scoring.metrics import ShelfEvent, match_events
+    except ImportError:
+        return counts
+    r = match_events([ShelfEvent(e.t_s, e.kind, e.bin, e.sku, 1, e.account) for e in truth if e.kind in SHELF_KINDS],
+                     [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account) for e in shelf])
+    assert r["matched"] <= min(true_items, counts.detected_items), f"event matching counted more than it had: {r}"
+    return replace(counts, matched=int(r["matched"]), attribution=r["attribution_accuracy"])
+
+
+def shelf_event_rows(c: ShelfEventCounts) -> dict[str, str]:
+    """The metrics panel's rows for `c`: what each figure counts, in plain words."""
+    rows = {"true shelf events": f"{_n(c.true_items, 'item')} (truth)"}
+    if c.detected_items is None:
+        return rows
+    detected = f"{_n(c.detected_items, 'item')} in {_n(c.detected_events, 'event')}"
+    rows["detected by the stack"] = detected
+    if c.knocked_off:
+        rows["takes found knocked off"] = _n(c.knocked_off, "item")
+    if c.matched is not None:
+        rows["matched to truth"] = f"{c.matched} ({c.missed} missed, {c.spurious} spurious)"
+    if c.attribution is not None:
+        rows["right account"] = f"{100 * c.attribution:.0f} % of matched"
+    return rows
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
 
 
 def _status(actor: object) -> str:
@@ -584,16 +663,22 @@ def _status(actor: object) -> str:
 
 
 def _describe_step(step: object) -> str:
-    """A script step in the scenario's own words: `pick sku=cola-330 qty=2`."""
-    action = getattr(step, "action", None)
-    if action is None:
-        return str(step)
-    args = getattr(step, "args", None)
-    if hasattr(args, "model_dump"):
-        args = {k: v for k, v in args.model_dump().items() if v is not None}
-    if isinstance(args, dict):
-        return action + "".join(f" {k}={v}" for k, v in args.items())
-    return f"{action} {args}" if args is not None else action
+    """A script step in the words the shopper uses for what it is doing (`agents.shopper.describe_step`), so
+    the step under way reads the same in the script list and in the "doing" line."""
+    try:
+        from agents.shopper import describe_step
+
+        return describe_step(step)
+    except Exception:  # agents not landed, or not a `Step`: the step's own fields
+        action = getattr(step, "action", None)
+        if action is None:
+            return str(step)
+        args = getattr(step, "args", None)
+        if hasattr(args, "model_dump"):
+            args = {k: v for k, v in args.model_dump().items() if v is not None}
+        if isinstance(args, dict):
+            return action + "".join(f" {k}={v}" for k, v in args.items())
+        return f"{action} {args}" if args is not None else action
 
 
 class _BinBoxes:

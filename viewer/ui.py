@@ -93,6 +93,28 @@ def wrap(s: str, width: int) -> list[str]:
     return out
 
 
+def fit(text: Text, s: str, size: int, width_px: int) -> str:
+    """`s`, cut at a word and ended with "..." if it is wider than `width_px` at `size`; "" if nothing fits."""
+    font = text.font(size)
+    if font.size(s)[0] <= width_px:
+        return s
+    words = s.split()
+    while words and font.size(" ".join(words) + " ...")[0] > width_px:
+        words.pop()
+    return " ".join(words) + " ..." if words else ""
+
+
+def speed_text(measured: float | None, asked: float, paused: bool, finished: bool) -> str:
+    """The sim's measured speed beside the asked one: "0.34x real time (asked 8x)"."""
+    if finished:
+        return f"finished (asked {asked:g}x)"
+    if paused:
+        return f"paused (asked {asked:g}x)"
+    if measured is None:
+        return f"measuring (asked {asked:g}x)"
+    return f"{measured:.2f}x real time (asked {asked:g}x)"
+
+
 def rgb_surface(rgb: np.ndarray) -> pygame.Surface:
     """(H, W, 3) uint8 -> a pygame surface (pygame wants (W, H, 3))."""
     return pygame.surfarray.make_surface(np.ascontiguousarray(rgb).swapaxes(0, 1))

@@ -37,14 +37,16 @@ def draw_accounts(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, snap
     shown = min(6, len(snap.receipts), max(1, (content.h // 2 - 22) // 18))
     receipt_h = 18 * shown + (24 if snap.receipts else 0)
     receipts_top = bottom - receipt_h
-    for acct in accounts:
-        if y > receipts_top - 36:
-            text.draw(screen, f"... {len(accounts)} accounts", (x, y), 15, ui.DIM)
-            y += 16
-            break
+    for n, acct in enumerate(accounts):
         truth = snap.truth_carts.get(acct, {})
         believed = (carts or {}).get(acct, {})
         skus = sorted(set(truth) | set(believed))
+        block_h = 17 + 15 * max(1, len(skus)) + 3
+        more = n + 1 < len(accounts)
+        if y + block_h + (16 if more else 0) > receipts_top - 2:  # the whole block, and the "more" line, must fit
+            left = len(accounts) - n
+            text.draw(screen, f"... and {left} more account{'s' if left > 1 else ''}", (x, y), 15, ui.DIM)
+            break
         bad = carts is not None and any(truth.get(s, 0) != believed.get(s, 0) for s in skus)
         state = snap.account_state.get(acct, "?")
         text.draw(screen, acct, (x, y), 18, ui.BAD if bad else ui.TEXT, bold=True)
@@ -78,7 +80,7 @@ def draw_accounts(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, snap
 
 
 def draw_inspector(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, snap, selected: str | None) -> None:
-    content = ui.panel(screen, rect, "Shopper", text, "click the map / Tab")
+    content = ui.panel(screen, rect, "Shopper (truth)", text, "click the map / Tab")
     x, y = content.x + 8, content.y + 4
     info = snap.inspect if snap is not None else None
     if selected is None or info is None:
@@ -87,24 +89,51 @@ def draw_inspector(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, sna
     pos = info["position"]
     where = "outside" if pos is None else f"({pos[0]:.1f}, {pos[1]:.1f}) m"
     text.draw(screen, f"{info['id']}", (x, y), 20, ui.colour_for(info["account"]), bold=True)
-    text.draw(screen, f"{info['account']}  persona {info['persona'] or '-'}  {where}", (x, y + 19), 16, ui.TEXT)
+    text.draw(screen, f"{info['account']}  {role_text(info)}  {where}", (x, y + 19), 16, ui.TEXT)
     y += 38
-    nxt = info["next_action"]
     text.draw(screen, "now: " + info.get("status", "?"), (x, y), 16, ui.TEXT)
     y += 16
-    text.draw(screen, "next: " + (nxt if nxt else "not available (the shopper does not expose it)"), (x, y), 16,
-              ui.WARN if nxt else ui.DIM)
+    doing = doing_text(info)
+    text.draw(screen, doing, (x, y), 16, ui.DIM if info["next_action"] is None else ui.WARN)
     y += 17
     cart = ", ".join(f"{k} x{v}" for k, v in info["cart"].items()) or "nothing"
-    for line in ui.wrap("carries: " + cart, max(20, content.w // 7)):
+    for line in ui.wrap("carries (truth): " + cart, max(20, content.w // 7)):
         text.draw(screen, line, (x, y), 16, ui.TEXT)
         y += 16
-    text.draw(screen, "script:", (x, y), 16, ui.DIM)
+    script = info["script"]
+    text.draw(screen, "script:" if script else script_note(info), (x, y), 16, ui.DIM)
     y += 16
-    for k, step in enumerate(info["script"]):
+    for k, step in enumerate(script):
         if y > content.bottom - 16:
-            text.draw(screen, f"... {len(info['script'])} steps", (x + 10, y), 15, ui.DIM)
+            text.draw(screen, f"... {len(script)} steps", (x + 10, y), 15, ui.DIM)
             break
-        colour = ui.WARN if nxt and step == nxt else ui.TEXT
+        colour = ui.WARN if k == info.get("step_index") and not info.get("script_over") else ui.TEXT
         text.draw(screen, f"{k + 1}. {step}", (x + 10, y), 15, colour)
         y += 15
+
+
+def role_text(info: dict) -> str:
+    """What drives the shopper: "persona quick" for a persona shopper, "scripted" for one a scenario scripts."""
+    return f"persona {info['persona']}" if info.get("persona") else "scripted"
+
+
+def doing_text(info: dict) -> str:
+    """The step under way and what the shopper does about it: "step 2 of 5: pick cola-330 from A-1-1"."""
+    nxt, k, n = info["next_action"], info.get("step_index"), len(info["script"])
+    if info.get("done"):
+        return "doing: nothing, it has left the store"
+    if nxt is None:
+        return "doing: not available (the shopper does not say)"
+    if info.get("script_over"):
+        return f"doing: {nxt} (script over)"
+    if k is None:
+        return f"doing: {nxt}" + (f" (then step 1 of {n})" if n else "")
+    step = info["script"][k]
+    return f"doing: step {k + 1} of {n}: {step}" + ("" if nxt == step else f", interrupted: {nxt}")
+
+
+def script_note(info: dict) -> str:
+    """The line in place of an empty script."""
+    if info.get("persona"):
+        return f"script: drawn from persona {info['persona']} when it enters"
+    return "script: no steps (walks in and out)"

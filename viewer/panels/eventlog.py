@@ -10,7 +10,8 @@ import pygame
 from viewer import ui
 
 KIND_COLOURS = {"take": (255, 170, 90), "put_back": (120, 200, 255), "scan": ui.GOOD, "entry": ui.GOOD,
-                "exit": (200, 160, 255), "give": (255, 120, 200), "fault": ui.BAD}
+                "exit": (200, 160, 255), "give": (255, 120, 200), "fault": ui.BAD, "drop": (200, 200, 120)}
+KIND_WORDS = {"put_back": "put back", "drop": "knocked"}  # the stack's "drop": a take re-read as knocked onto the floor
 SHOWN = ("take", "put_back", "scan", "exit", "give", "touch", "lean", "fault")
 
 
@@ -29,11 +30,7 @@ def draw_events(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, snap, 
     for e in reversed([e for e in snap.truth_events if e.kind in SHOWN]):
         if y > left.bottom - 16:
             break
-        what = e.sku or e.gate or ""
-        where = e.bin or ""
-        who = e.account or e.shopper or ""
-        line = f"{e.t_s:6.1f}  {e.kind:<8} {where:<7} {what:<14} {who}"
-        text.draw(screen, line, (left.x + 8, y), 16, KIND_COLOURS.get(e.kind, ui.TEXT))
+        text.draw(screen, truth_line(e), (left.x + 8, y), 16, KIND_COLOURS.get(e.kind, ui.TEXT))
         y += 16
     if snap.detected_events is None:
         ui.not_available(screen, right, note or "no checkout stack", text)
@@ -42,15 +39,35 @@ def draw_events(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, snap, 
     for e in reversed(snap.detected_events):
         if y > right.bottom - 16:
             break
-        if e.gate is not None:  # a gate message: a scan names an account, an exit passage nobody
-            line = f"{e.t_s:6.1f}  {e.kind:<8} {e.gate:<7} {'':<14} {e.account or '(no identity)'}"
-        else:
-            qty = f"{e.qty}x" if e.qty != 1 else ""
-            line = f"{e.t_s:6.1f}  {e.kind:<8} {e.bin or '':<7} {qty}{e.sku or '?':<14} {e.account or '?'}  {e.confidence:.2f}"
-        text.draw(screen, line, (right.x + 8, y), 16, KIND_COLOURS.get(e.kind, ui.TEXT))
+        text.draw(screen, detected_line(e), (right.x + 8, y), 16, KIND_COLOURS.get(e.kind, ui.TEXT))
         y += 16
     if not snap.detected_events:
         text.draw(screen, "(nothing yet)", (right.x + 8, y), 16, ui.DIM)
+
+
+def truth_line(e) -> str:
+    """A ledger event: `  12.3  take     A-1-1   cola-330         acct-1` (one line per item)."""
+    what = e.sku or e.gate or ""
+    return f"{e.t_s:6.1f}  {_kind(e.kind):<8} {e.bin or '':<7} {what:<16} {e.account or e.shopper or ''}"
+
+
+def detected_line(e) -> str:
+    """A stack event: `  12.4  take     A-1-3   2 × water-500    conf 0.93  acct-1`; a gate message names its
+    gate and the scanned account (an exit passage has no identity)."""
+    if e.gate is not None:
+        return f"{e.t_s:6.1f}  {_kind(e.kind):<8} {e.gate:<7} {'':<16} {e.account or '(no identity)'}"
+    what = quantity(e.qty, e.sku or "unknown item")
+    conf = "" if e.confidence is None else f"conf {e.confidence:.2f}  "  # before the account: long ids are cut at the edge
+    return f"{e.t_s:6.1f}  {_kind(e.kind):<8} {e.bin or '':<7} {what:<16} {conf}{e.account or '(no account)'}"
+
+
+def quantity(qty: int, sku: str) -> str:
+    """`2 × water-500`; a single item is just its SKU."""
+    return sku if qty == 1 else f"{qty} × {sku}"
+
+
+def _kind(kind: str) -> str:
+    return KIND_WORDS.get(kind, kind)
 
 
 def draw_metrics(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, snap, app) -> None:
@@ -59,7 +76,7 @@ def draw_metrics(screen: pygame.Surface, rect: pygame.Rect, text: ui.Text, snap,
         return
     rows = [
         ("UI frames/s", f"{app.fps:.0f}"),
-        ("sim speed", f"{snap.realtime_factor:.2f}x real time (asked {snap.speed:g}x)"),
+        ("sim speed", ui.speed_text(snap.realtime_factor, snap.speed, snap.paused, snap.finished)),
     ]
     rows += [(k, str(v)) for k, v in snap.metrics.items()]
     if snap.tracks is not None:

@@ -3,7 +3,8 @@
 Place in the data path: reads `StoreInfo` (the operator's floor plan and camera calibrations) for the
 static layers and each `Snapshot` for the live ones. Layers (toggled by keys, see `viewer.app`):
 camera footprints, a coverage heat map (how many cameras see each floor cell, from the calibrations),
-true shoppers, the stack's tracks, and bins with a hand in them (truth).
+true shoppers, the stack's tracks, and bins with a hand in them (truth). Every name on the map goes
+through `viewer.panels.labels.place_labels`, so none overprints another (shoppers' names win).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pygame
 
 from sim.stream import CameraCalibration, StoreInfo
 from viewer import ui
+from viewer.panels.labels import SIDES_AROUND, SIDES_CENTRED, SIDES_CORNERS, Label, Placed, place_labels
 
 PAD_M = 1.2  # floor shown around the store: shoppers appear outside the entry gate
 COVERAGE_CELL_M = 0.1
@@ -24,6 +26,9 @@ FLOOR = (54, 57, 64)
 ENTRY = (90, 220, 120)
 EXIT = (240, 110, 90)
 HAND_BIN = (255, 150, 40)
+# Which label wins a spot when two would overprint: the people first, then the stack's tracks, then the
+# store's fixed names; the selected shopper and camera above their kind.
+PRIORITY = {"selected shopper": 6, "shopper": 5, "track": 4, "gate": 3, "gondola": 2, "selected camera": 1, "camera": 0}
 COVERAGE_COLOURS = np.array(  # 0 cameras (blind), 1, 2, 3, 4+
     [(200, 40, 40), (40, 90, 200), (40, 170, 150), (150, 200, 60), (250, 220, 70)], dtype=np.uint8
 )
@@ -69,6 +74,8 @@ class FloorMap:
         self._static: pygame.Surface | None = None
         self._heat: pygame.Surface | None = None
         self._size = None
+        self.placed: list[Placed] = []  # this frame's labels as drawn (for tests and the benchmark)
+        self.left_out: list[Label] = []  # ... and those that fit nowhere
         self.scale = 1.0
         self.origin = (0.0, 0.0)
 
@@ -127,21 +134,12 @@ class FloorMap:
             p0 = px(cx - b.right[0] * hw, cy - b.right[1] * hw)
             p1 = px(cx + b.right[0] * hw, cy + b.right[1] * hw)
             pygame.draw.line(surf, (175, 180, 190), p0, p1, 3)
-        for g in self.info.gondolas:
-            text_pos = px(*g.at)
-            f = pygame.font.Font(None, 20)
-            label = f.render(g.id, True, (230, 230, 235))
-            surf.blit(label, label.get_rect(center=text_pos))
         for gate in self.info.gates:
             x, y = gate.at
             along = (1, 0) if abs(y) < 1e-6 or abs(y - d) < 1e-6 else (0, 1)
             h = gate.width_m / 2
             colour = ENTRY if gate.kind == "entry" else EXIT
             pygame.draw.line(surf, colour, px(x - along[0] * h, y - along[1] * h), px(x + along[0] * h, y + along[1] * h), 5)
-            f = pygame.font.Font(None, 16)
-            label = f.render(gate.id, True, colour)
-            p = px(x, y)
-            surf.blit(label, label.get_rect(center=(p.x, p.y + (10 if y < 1e-6 else -10))))
         return surf
 
     def _build_heat(self) -> pygame.Surface:
@@ -164,28 +162,50 @@ class FloorMap:
         w, d = self.floor_m
         clip = screen.get_clip()
         screen.set_clip(self.content)
+        labels = self._static_labels()
+        blocked: list[pygame.Rect] = []
         if layers["coverage"]:
             if self._heat is None:
                 self._heat = self._build_heat()
             screen.blit(self._heat, self.to_px(0, d))
+            blocked.append(self._legend_rect())
         if layers["footprints"]:
-            selected_cam = app.camera_id
-            for cam, fp in self.footprints.items():
-                if fp is None:
-                    continue
-                pts = [self.to_px(*p) for p in fp]
-                sel = cam == selected_cam
-                pygame.draw.polygon(screen, ui.ACCENT if sel else (95, 110, 140), pts, 2 if sel else 1)
-                c = self.to_px(*fp.mean(axis=0))
-                text.draw(screen, cam, (c[0] - 14, c[1] - 6), 15, ui.ACCENT if sel else (120, 135, 165))
+            labels += self._draw_footprints(screen, app.camera_id)
         if snap is not None:
-            self._draw_live(screen, text, snap, app)
+            labels += self._draw_live(screen, snap, app, blocked)
+        self.placed, self.left_out = place_labels(labels, lambda s, size: text.font(size).size(s), self.content, blocked)
+        for p in self.placed:
+            text.draw(screen, p.text, p.rect.topleft, p.label.size, p.label.colour)
         screen.set_clip(clip)
         if layers["coverage"]:
             self._legend(screen, text)
 
-    def _draw_live(self, screen: pygame.Surface, text: ui.Text, snap, app) -> None:
+    def _static_labels(self) -> list[Label]:
+        """Gondola ids on their footprints; gate ids just outside the wall they are in."""
+        out = [Label(g.id, self.to_px(*g.at), PRIORITY["gondola"], (230, 230, 235), 20, 0, _along_gondola(g.facing))
+               for g in self.info.gondolas]
+        for gate in self.info.gates:
+            x, y = gate.at
+            colour = ENTRY if gate.kind == "entry" else EXIT
+            out.append(Label(gate.id, self.to_px(x, y), PRIORITY["gate"], colour, 16, 4, _gate_sides(gate.at, self.floor_m)))
+        return out
+
+    def _draw_footprints(self, screen: pygame.Surface, selected_cam: str | None) -> list[Label]:
+        labels = []
+        for cam, fp in self.footprints.items():
+            if fp is None:
+                continue
+            sel = cam == selected_cam
+            pygame.draw.polygon(screen, ui.ACCENT if sel else (95, 110, 140), [self.to_px(*p) for p in fp], 2 if sel else 1)
+            short = cam.rsplit("-", 1)[-1] if "-" in cam else None
+            labels.append(Label(cam, self.to_px(*fp.mean(axis=0)), PRIORITY["selected camera" if sel else "camera"],
+                                ui.ACCENT if sel else (120, 135, 165), 15, 2, SIDES_CENTRED, short))
+        return labels
+
+    def _draw_live(self, screen: pygame.Surface, snap, app, blocked: list[pygame.Rect]) -> list[Label]:
+        """The live marks (hands in bins, shoppers, tracks); returns their labels and adds the marks to `blocked`."""
         layers = app.layers
+        labels: list[Label] = []
         if layers["hands"]:
             bins = {b.id: b for b in self.info.bins}
             for bin_id in snap.hand_bins:
@@ -201,12 +221,14 @@ class FloorMap:
         if layers["truth"]:
             for s in snap.shoppers:
                 p = self.to_px(s.x, s.y)
-                colour = ui.colour_for(s.account)
-                pygame.draw.circle(screen, colour, p, r)
+                pygame.draw.circle(screen, ui.colour_for(s.account), p, r)
                 pygame.draw.circle(screen, ui.TRUTH, p, r, 1)
-                if s.id == app.selected:
+                sel = s.id == app.selected
+                if sel:
                     pygame.draw.circle(screen, (255, 255, 0), p, r + 5, 2)
-                text.draw(screen, s.id, (p[0] - r, p[1] - r - 15), 15, ui.TEXT)
+                mark = r + (6 if sel else 0)  # the dot, or the ring around the selected one
+                blocked.append(pygame.Rect(p[0] - mark, p[1] - mark, 2 * mark, 2 * mark))
+                labels.append(Label(s.id, p, PRIORITY["selected shopper" if sel else "shopper"], ui.TEXT, 15, mark + 2))
         if layers["tracks"] and snap.tracks is not None:
             for tid, acct, x, y in snap.tracks:
                 p = self.to_px(x, y)
@@ -215,7 +237,13 @@ class FloorMap:
                 rect.center = p
                 pygame.draw.rect(screen, ui.TRACK, rect, 2)
                 pygame.draw.line(screen, colour, (rect.left, rect.bottom), (rect.right, rect.top), 2)
-                text.draw(screen, f"T{tid}", (p[0] + r + 3, p[1] + 2), 14, ui.TRACK)
+                blocked.append(rect)
+                labels.append(Label(f"T{tid}", p, PRIORITY["track"], ui.TRACK, 14, r + 4, SIDES_CORNERS))
+        return labels
+
+    def _legend_rect(self) -> pygame.Rect:
+        x, y = self.content.x + 6, self.content.bottom - 18
+        return pygame.Rect(x, y, 52 + 36 * len(COVERAGE_COLOURS), 16)
 
     def _legend(self, screen: pygame.Surface, text: ui.Text) -> None:
         x, y = self.content.x + 6, self.content.bottom - 18
@@ -226,3 +254,21 @@ class FloorMap:
             label = f"{k}+" if k == len(COVERAGE_COLOURS) - 1 else str(k)
             text.draw(screen, label, (x + 17, y + 1), 15, ui.TEXT)
             x += 36
+
+
+def _along_gondola(facing: str) -> tuple[tuple[int, int], ...]:
+    """A gondola's label candidates: its centre, then along its length (it stays on the gondola it names)."""
+    step = (0, 1) if facing in ("east", "west") else (1, 0)
+    return ((0, 0),) + tuple((k * step[0], k * step[1]) for n in (1, 2, 3, 4) for k in (-n, n))
+
+
+def _gate_sides(at: tuple[float, float], floor_m: tuple[float, float]) -> tuple[tuple[int, int], ...]:
+    """A gate's label candidates: just outside its wall first, then sliding along the wall, then further out
+    and inside; people queue at a gate, so its label needs more places to go than one beside it."""
+    x, y = at
+    w, d = floor_m
+    ox, oy = (0, 1) if y < 1e-6 else (0, -1) if abs(y - d) < 1e-6 else (-1, 0) if x < 1e-6 else (1, 0)
+    ax, ay = abs(oy), abs(ox)  # along the wall (pixel y points south, so "outward" south is +1)
+    sides = [(ox + k * ax, oy + k * ay) for k in (0, 1, -1, 2, -2)]
+    sides += [(2 * ox + k * ax, 2 * oy + k * ay) for k in (0, 1, -1)]
+    return tuple(sides) + tuple(s for s in SIDES_AROUND if s not in sides)
