@@ -23,8 +23,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --no-deps $(TRACKEVAL) $(JUPEDSIM)
 	touch $(STAMP)
 
+# The default scenario (run_sim.py's DEFAULT_SCENARIO), its report kept in out/run/.
 run: $(STAMP)
-	$(PY) run_sim.py
+	$(PY) run_sim.py run --out out/run
 
 # Tests run on TEST_WORKERS processes (pytest-xdist), a test file per worker at a time so that a file's
 # module fixtures (a recording, a Ray runtime) are made once: 2 halves the suite's wall time on 2 cores.

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_STORE = ROOT / "assets" / "stores" / "corner_store.yaml"
-DEFAULT_SCENARIO = ROOT / "assets" / "scenarios" / "corner_shoppers.yaml"  # a few shoppers in the corner store
+DEFAULT_SCENARIO = ROOT / "assets" / "scenarios" / "market-visit.yaml"  # four shoppers, a hand-over, a put-back
 
 
 class _Parser(argparse.ArgumentParser):
@@ -308,20 +308,33 @@ def _cmd_run(args: argparse.Namespace) -> int:
         args.store = str(target)
         args.seed = 0 if args.seed is None else args.seed
         return _cmd_run_store(args)
+    from agents.scenario import load_scenario
     from scoring.episode import run_episode
-    from scoring.report import summary_lines
+    from scoring.report import ending_lines
 
-    if args.seed is None:
-        from agents.scenario import load_scenario
-
-        args.seed = load_scenario(target).seed
+    scenario = load_scenario(target)
+    args.seed = scenario.seed if args.seed is None else args.seed
     with _sim_time_bar("run") as progress:
         report = run_episode(str(target), args.seed, mode=args.mode, out_dir=args.out, record=args.record,
                              progress=progress)
-    print("\n".join(summary_lines(report)))
-    if args.out:
-        print(f"report: {Path(args.out) / 'report.json'}, {Path(args.out) / 'report.md'}")
+    members: dict[str, list[str]] = {}
+    for shopper in scenario.spec.shoppers:  # scripted ones; a crowd's accounts show by id alone
+        members.setdefault(shopper.account_id, []).append(shopper.id)
+    names = {sku: item.name for sku, item in scenario.load_store().catalog.items()}
+    print("\n".join(ending_lines(report, members=members, item_names=names, report_dir=args.out,
+                                 next_steps=_next_steps(args.store))))
     return 0
+
+
+def _next_steps(typed: str | None) -> list[tuple[str, str]]:
+    """What to try after a run of `typed` (None: the default scenario): the window, a bench of it, the suites."""
+    shown = typed or str(DEFAULT_SCENARIO.relative_to(ROOT))
+    return [
+        ("python run_sim.py gui" + (f" {typed}" if typed else ""), "watch these shoppers in the window"),
+        (f"python run_sim.py bench {shown} --seeds 0:3 --workers 2 --out out/bench-run",
+         "the same shoppers on 3 seeds, scored together"),
+        ("make bench-suites", "the standard, hard and faults suites (1.5-2 h on 2 cores)"),
+    ]
 
 
 def _is_store_file(path: Path) -> bool:
