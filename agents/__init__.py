@@ -16,7 +16,6 @@ def build_simulation(scenario: Scenario, seed: int | None = None, **sim_kwargs):
     from agents.floor import PedestrianFloor
     from agents.shelves import ShelfWatch
     from agents.shopper import Commons, Shopper
-    from sim import manipulation
     from sim.simulation import Simulation
 
     layout = scenario.check()
@@ -24,11 +23,7 @@ def build_simulation(scenario: Scenario, seed: int | None = None, **sim_kwargs):
     seed = spec.seed if seed is None else int(seed)
     sim = Simulation(layout, seed, **sim_kwargs)
     sim.notes = list(scenario.notes)  # what the load-time checks changed to make a step doable
-    # Items into their collision group. Bullet re-inserts each item for it, which also makes the force-slept
-    # items wakeable by a hand's constraint or a push; it wakes every resting island for one step, so step
-    # until the plates have converged again before the episode starts (`StoreWorld.steady_plates`).
-    manipulation.set_item_groups(sim.world)
-    sim.world.steady_plates()
+    # Items are in their collision group already (`sim.settled` does it before the store settles for good).
     commons = Commons(layout=layout, floor=PedestrianFloor(layout, sim.clock.dt_s), seed=seed)
     sim.shoppers = commons  # for tests, the viewer and the runner: who is in the store
     for sh in spec.shoppers:

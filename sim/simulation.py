@@ -16,6 +16,7 @@ from sim.gates import GateRig, Person
 from sim.layout import StoreLayout
 from sim.loadcell import LoadCellRig
 from sim.seeding import generator
+from sim.settled import build_settled
 from sim.stream import (
     BinInfo,
     CameraCalibration,
@@ -25,7 +26,6 @@ from sim.stream import (
     ProductInfo,
     StoreInfo,
 )
-from sim.world import StoreWorld
 
 MAX_SETTLE_S = 8.0  # before opening, items come to rest and are put to sleep (see StoreWorld.settle_and_sleep)
 # Once every shopper has left, the sensors keep streaming this long (within duration_s): a receipt is due within
@@ -60,8 +60,10 @@ class Simulation:
         self.layout = layout
         self.seed = int(seed)
         self.clock = Clock(1.0 / physics_hz)
-        self.world = StoreWorld(layout, generator(seed, "item_weights"), self.clock.dt_s)
-        self.settle_s = self.world.settle_and_sleep(max_s=MAX_SETTLE_S)
+        built = build_settled(layout, self.seed, self.clock.dt_s, MAX_SETTLE_S)
+        self.world = built.world
+        self.settle_s = built.settle_s  # physics seconds the store took to come to rest (paid once: sim.settled)
+        self.settled_from_cache = built.cached
         self.ledger = self.world.ledger
         self.actors: list[Actor] = []
         self.load_cells = LoadCellRig(

@@ -64,6 +64,7 @@ class StoreWorld:
         self._disconnect = weakref.finalize(self, pb.disconnect, physicsClientId=self.client)
         self._last_forces_n: np.ndarray | None = None
         self._last_raw_n: np.ndarray | None = None  # the motor forces as Bullet last reported them
+        self.asleep = False  # every resting island put to sleep (settle_and_sleep), as a settled store is
         self.ledger = Ledger()
         self.bin_ids: list[str] = list(layout.bins)
         self.plates: dict[str, int] = {}
@@ -132,14 +133,33 @@ class StoreWorld:
             if t + 1e-9 >= min_s and self._max_item_speed() < 0.005:
                 break
             if t >= max_s:
+                self.plate_forces_n()
                 return t  # something will not rest (a bad layout); leave it awake rather than freeze it
-        c = self.client
         self.plate_forces_n()  # the converged forces, remembered for plates whose motors sleep
+        self.sleep_all()
+        return done * self.dt_s
+
+    def settled_forces(self) -> tuple[np.ndarray, np.ndarray]:
+        """The plates' last solved forces and the raw motor forces read with them (what `restore_settled` takes)."""
+        assert self._last_forces_n is not None and self._last_raw_n is not None, "read the plates first"
+        return self._last_forces_n.copy(), self._last_raw_n.copy()
+
+    def restore_settled(self, forces_n: np.ndarray, raw_n: np.ndarray, asleep: bool) -> None:
+        """After Bullet restored a settled snapshot into this freshly built world (`sim.settled`): the plates'
+        remembered forces, and every resting island put back to sleep if the store had fallen asleep."""
+        self._last_forces_n = np.array(forces_n, dtype=float)
+        self._last_raw_n = np.array(raw_n, dtype=float)
+        if asleep:
+            self.sleep_all()
+
+    def sleep_all(self) -> None:
+        """Put every item and plate to sleep (a store at rest: its plates' forces are the converged ones)."""
+        c = self.client
         for it in self.items.values():
             pb.changeDynamics(it.body, -1, activationState=pb.ACTIVATION_STATE_SLEEP, physicsClientId=c)
         for body in self.plates.values():
             pb.changeDynamics(body, 0, activationState=pb.ACTIVATION_STATE_SLEEP, physicsClientId=c)
-        return done * self.dt_s
+        self.asleep = True
 
     def steady_plates(self, max_s: float = 3.0, window_s: float = 0.1, tol_n: float = 0.005) -> float:
         """Step until no plate's force moves by more than `tol_n` (half a gram) over two windows of

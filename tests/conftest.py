@@ -1,6 +1,15 @@
-"""Shared fixtures: paths to the shipped stores and to ../shared when it exists."""
+"""Shared fixtures: paths to the shipped stores and to ../shared when it exists; the settled-store cache.
+
+The suite keeps its own settled-store cache (`sim.settled`), made empty when the suite starts and removed
+when it ends: a test never depends on what an earlier run, or the user's own cache, left behind, and the
+tests that build one store at one seed many times settle it once. The xdist workers inherit the directory
+from the controller's environment.
+"""
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -18,3 +27,18 @@ def tiny_store_path() -> Path:
 
 def shared_example_stores() -> list[Path]:
     return sorted((SHARED_EXAMPLES / "stores").glob("*.yaml")) if SHARED_EXAMPLES.is_dir() else []
+
+
+_OWN_CACHE: list[str] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if os.environ.get("PYTEST_XDIST_WORKER") is None and "STORE_TWIN_TEST_CACHE" not in os.environ:
+        path = tempfile.mkdtemp(prefix="store-twin-settled-")
+        os.environ["STORE_TWIN_TEST_CACHE"] = os.environ["STORE_TWIN_CACHE"] = path
+        _OWN_CACHE.append(path)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    for path in _OWN_CACHE:
+        shutil.rmtree(path, ignore_errors=True)

@@ -103,7 +103,12 @@ def test_an_item_knocked_off_its_plate_gets_a_drop_event_and_the_ledger_follows_
     fx, fy = b_off.facing
     off = max(ledger.items_in("A-1-1"), key=lambda i: np.dot(np.array(world.item_pose(i)[0][:2]) - b_off.center[:2], (fx, fy)))
     slid = ledger.items_in("A-1-2")[0]
+    # A knock: what hits an item wakes it and its island first (a body in contact joins the island), then
+    # pushes it. A velocity set on a sleeping body is cleared by Bullet on the step that wakes it (the store
+    # opens asleep: sim.settled), so the item and its plate are woken a tick before the push.
     world.wake_bin("A-1-1")
+    pb.changeDynamics(world.items[off].body, -1, activationState=pb.ACTIVATION_STATE_WAKE_UP, physicsClientId=world.client)
+    _run(sim, sim.clock.dt_s)
     pb.resetBaseVelocity(world.items[off].body, (fx * 1.5, fy * 1.5, 0.3), (0, 0, 0), physicsClientId=world.client)
     target = mp.free_spot(world, b_next, slid)
     assert target is not None
