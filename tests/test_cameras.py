@@ -454,3 +454,53 @@ def test_fast_path_agrees_with_a_full_render_for_a_reaching_crouching_shopper(ti
         rig.close()
         world.close()
     assert worst >= 0.999
+
+
+# -- the fast path draws only what can have changed --------------------------------------------------------
+
+
+def test_a_cropped_camera_draws_the_same_pixels_as_the_whole_image_there(tiny_store_path):
+    """The off-centre projection the fast path draws moving bodies with: its pixel (u, v) is the whole image's
+    (u0 + u, v0 + v), to the renderer's own rounding."""
+    from sim.render import depth_from_buffer, render_client
+
+    layout = _layout(tiny_store_path, {"resolution": (160, 120)})
+    clock = Clock()
+    world = _world(layout, clock)
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
+    try:
+        for i, cam in enumerate(rig.renderer.cameras):
+            rgb, buf = render_client(world.client, cam, "tiny")
+            for u0, v0, u1, v1 in ((0, 0, 160, 120), (30, 20, 110, 90), (1, 57, 37, 120), (151, 0, 160, 9)):
+                sub_rgb, sub_buf = render_client(world.client, cam.crop(u0, v0, u1, v1), "tiny")
+                assert sub_rgb.shape == (v1 - v0, u1 - u0, 3)
+                same = (sub_rgb == rgb[v0:v1, u0:u1]).all(axis=-1)
+                near = np.abs(depth_from_buffer(sub_buf, cam.near_m, cam.far_m)
+                              - depth_from_buffer(buf[v0:v1, u0:u1], cam.near_m, cam.far_m)) <= 0.001
+                assert same.mean() >= 0.999 and near.mean() >= 0.999, (i, (u0, v0, u1, v1), same.mean(), near.mean())
+    finally:
+        rig.close()
+        world.close()
+
+
+def test_the_rectangle_of_moving_boxes_holds_every_corner_they_project_to():
+    from sim.render import Pinhole
+
+    R = (1.0, 0.0, 0.0, 0.0, -1.0, 0.0, 0.0, 0.0, -1.0)  # straight down from 3 m over (2, 2)
+    cam = Pinhole(320, 240, 200.0, 200.0, 159.5, 119.5, R, (-2.0, 2.0, 3.0))
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        lo = rng.uniform([0.5, 0.5, 0.0], [3.5, 3.5, 1.5], size=(3, 3))
+        boxes = np.stack([lo, lo + rng.uniform(0.05, 0.6, size=(3, 3))], axis=1)
+        rect = cam.box_rect(boxes)
+        assert rect is not None
+        u0, v0, u1, v1 = rect
+        for b in boxes:
+            corners = np.array([[x, y, z] for x in b[:, 0] for y in b[:, 1] for z in b[:, 2]])
+            pc = corners @ np.array(R).reshape(3, 3).T + np.array((-2.0, 2.0, 3.0))
+            u, v = 200.0 * pc[:, 0] / pc[:, 2] + 159.5, 200.0 * pc[:, 1] / pc[:, 2] + 119.5
+            inside = (u >= -0.5) & (u <= 319.5) & (v >= -0.5) & (v <= 239.5)
+            assert (u[inside] >= u0 - 0.5).all() and (u[inside] <= u1 - 0.5).all()
+            assert (v[inside] >= v0 - 0.5).all() and (v[inside] <= v1 - 0.5).all()
+    assert cam.box_rect(np.array([[[20.0, 20.0, 0.0], [21.0, 21.0, 1.0]]])) is None  # out of view
+    assert cam.box_rect(np.array([[[1.9, 1.9, 2.5], [2.1, 2.1, 3.5]]])) == (0, 0, 320, 240)  # through the lens plane
