@@ -124,26 +124,25 @@ class CameraBackground:
 
     def foreground(self, depth: np.ndarray) -> np.ndarray:
         """Boolean mask (H*W,) of foreground pixels; updates the background."""
+        # Whole-array arithmetic and np.where rather than boolean-mask gathers and scatters: the same float32
+        # operations on each pixel (so the same bits), at a fraction of the cost.
         d = np.asarray(depth, dtype=np.float32).ravel()
         valid = d > 0
         fresh = valid & (self.count == 0)
-        self.mean[fresh] = d[fresh]
-        sd = np.sqrt(self.var) + 0.002 * self.mean * self.mean + 0.002  # floor: never trust a spread learned from few frames
+        mean = np.where(fresh, d, self.mean)
+        sd = np.sqrt(self.var) + 0.002 * mean * mean + 0.002  # floor: never trust a spread learned from few frames
         k = self.cfg.fg_sigmas
         known = valid & (self.count >= 3)
-        diff = self.mean - d
-        fg = known & (diff > np.maximum(k * sd, self.cfg.fg_min_m))
-        farther = valid & (self.count > 0) & (-diff > np.maximum(k * sd, self.cfg.fg_min_m))
-        self.mean[farther] = d[farther]
-        self.var[farther] = 0.0
-        self.count[farther] = 1
+        diff = mean - d
+        gap = np.maximum(k * sd, self.cfg.fg_min_m)
+        fg = known & (diff > gap)
+        farther = valid & (self.count > 0) & (-diff > gap)
         bg = valid & ~fg & ~farther & ~fresh
-        alpha = np.maximum(1.0 / (self.count[bg] + 1.0), self.cfg.learn_alpha).astype(np.float32)
-        delta = d[bg] - self.mean[bg]
-        self.mean[bg] += alpha * delta
-        self.var[bg] = (1 - alpha) * (self.var[bg] + alpha * delta * delta)
-        self.count[bg] += 1
-        self.count[fresh] = 1
+        alpha = np.maximum(1.0 / (self.count + 1.0), self.cfg.learn_alpha).astype(np.float32)
+        delta = d - mean
+        self.mean = np.where(bg, mean + alpha * delta, np.where(farther, d, mean))
+        self.var = np.where(bg, (1 - alpha) * (self.var + alpha * delta * delta), np.where(farther, np.float32(0.0), self.var))
+        self.count = np.where(bg, self.count + 1, np.where(farther | fresh, np.int32(1), self.count))
         # A foreground that holds still (an item put on a shelf, a bag left behind) becomes background.
         still = fg & (np.abs(d - self.prev) < np.maximum(k * sd, 0.02))
         self.still_frames = np.where(still, self.still_frames + 1, 0)

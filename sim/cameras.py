@@ -106,13 +106,15 @@ def pinhole(calib: CameraCalibration, far_m: float) -> Pinhole:
 
 
 def device_image(
-    rgb: np.ndarray, depth_m: np.ndarray, settings: CameraSettings, rng: np.random.Generator, fx_px: float
+    rgb: np.ndarray, depth_m: np.ndarray, settings: CameraSettings, rng: np.random.Generator, fx_px: float,
+    valid: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """A clean render -> what the D435 delivers: noisy, quantised, range-limited depth (0 = invalid) and noisy RGB."""
+    """A clean render -> what the D435 delivers: noisy, quantised, range-limited depth (0 = invalid) and noisy RGB.
+
+    `valid`: `measurable(depth_m, ...)` when the caller has it already (the same clean depth as last frame)."""
     z = depth_m.astype(np.float32)
-    valid = (z >= settings.depth_min_m) & (z <= settings.depth_max_m)
-    if settings.stereo_baseline_m > 0:
-        valid &= ~stereo_shadow(depth_m, fx_px * settings.stereo_baseline_m)
+    if valid is None:
+        valid = measurable(depth_m, settings, fx_px)
     if settings.depth_noise_m > 0:
         z = z + np.float32(settings.depth_noise_m) * z * z * rng.standard_normal(z.shape, dtype=np.float32)
     if settings.depth_unit_m > 0:
@@ -126,6 +128,15 @@ def device_image(
         u16 = np.frombuffer(rng.bytes(2 * rgb.size), dtype="<u2").reshape(rgb.shape)
         rgb = np.clip(rgb.astype(np.int16) + table[u16], 0, 255).astype(np.uint8)
     return rgb, z
+
+
+def measurable(depth_m: np.ndarray, settings: CameraSettings, fx_px: float) -> np.ndarray:
+    """Where the D435 can give a depth for this clean depth image: within its range and seen by both imagers."""
+    z = depth_m.astype(np.float32)
+    valid = (z >= settings.depth_min_m) & (z <= settings.depth_max_m)
+    if settings.stereo_baseline_m > 0:
+        valid &= ~stereo_shadow(depth_m, fx_px * settings.stereo_baseline_m)
+    return valid
 
 
 @functools.lru_cache(maxsize=8)
@@ -184,6 +195,7 @@ class CameraRig:
         self._clock = clock
         self._rngs = [generator(seed, "camera", cam) for cam in self.ids]
         self._failed: set[str] = set()
+        self._measurable: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(self.ids)  # (clean depth, mask)
 
     def fail(self, camera_id: str) -> None:
         """A runtime fault: the camera stops sending frames until `recover`."""
@@ -208,7 +220,13 @@ class CameraRig:
                 continue
             t_us = round((t + rng.normal(0.0, s.jitter_ms / 1000.0)) * 1e6) if s.jitter_ms > 0 else round(t * 1e6)
             clean = self.renderer.render_full(i) if self.full_render else self.renderer.render(i)
-            rgb, depth = device_image(*clean, s, rng, self.calibrations[i].K[0])
+            fx = self.calibrations[i].K[0]
+            # Nothing moving in view: the renderer hands back the very same clean depth as last frame, so where the
+            # device can measure (range, stereo shadow) is the same too; the noise is drawn afresh all the same.
+            last = self._measurable[i]
+            if last is None or last[0] is not clean[1]:
+                last = self._measurable[i] = (clean[1], measurable(clean[1], s, fx))
+            rgb, depth = device_image(*clean, s, rng, fx, valid=last[1])
             rgb.setflags(write=False)
             depth.setflags(write=False)
             frames.append(CameraFrame(t_s=max(t_us, 0) * 1000 / 1e9, camera_id=cam, rgb=rgb, depth=depth))
