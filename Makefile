@@ -11,16 +11,27 @@ TRACKEVAL := trackeval==1.3.0
 # (about 1.2 GB, for its optional visualiser, which nothing here imports); the model needs numpy and shapely (already
 # here) and deprecated, which needs wrapt.
 JUPEDSIM := jupedsim==1.4.2 deprecated==1.2.18 wrapt==1.17.3
+# Bytecode is compiled after the installs, not by pip, so as to leave out the ~75 MB of .pyc of code that nothing here
+# imports: the test suites that numpy, scipy, pandas, matplotlib and pygame ship, the ray libraries we do not use
+# (rllib, tune, train, serve, data, llm, air) and pybullet's gym environments. Python compiles any of them on its
+# first import. As with pip, a file that does not compile (a template named .py) is passed over in silence.
+NOT_PRECOMPILED := /site-packages/(.*/tests?/|ray/(rllib|tune|train|serve|data|llm|air)/|pybullet_envs/)
 
 .PHONY: venv run test test-fast bench-agents bench-cameras bench-physics bench-checkout bench-viewer bench-suites bench-generated bench-stores lint-imports clean
 
 venv: $(STAMP)
 
+# The venv is made afresh whenever pyproject.toml changes: pip installing into one that holds trackeval and jupedsim
+# (--no-deps) reports their unmet requirements as conflicts, and packages no longer asked for would stay. setuptools,
+# which python -m venv adds on 3.11, goes: nothing imports it at run time and pip builds the project in isolation.
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
-	$(PY) -m pip install -e '.[dev]'
-	$(PY) -m pip install --no-deps $(TRACKEVAL) $(JUPEDSIM)
+	$(PY) -m pip install --no-compile -e '.[dev]'
+	$(PY) -m pip install --no-compile --no-deps $(TRACKEVAL) $(JUPEDSIM)
+	$(PY) -m pip uninstall -y setuptools
+	$(PY) -c "import compileall, re, sysconfig; compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, \
+	    workers=0, rx=re.compile(r'$(NOT_PRECOMPILED)'))"
 	touch $(STAMP)
 
 # The default scenario (run_sim.py's DEFAULT_SCENARIO), its report kept in out/run/.
