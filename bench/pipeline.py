@@ -126,7 +126,7 @@ def run(store: Path, inside: int, seconds: float, cameras: bool, seed: int, cold
         "store": store.name, "inside": inside, "cameras": cameras, "seed": seed, "seconds": seconds,
         "filled_at_s": round(fill_s, 2), "inside_mean": round(sum(counts) / max(len(counts), 1), 2),
         "inside_min": min(counts, default=0), "inside_max": max(counts, default=0),
-        "build_cpu_s": round(build_cpu_s, 3), "build_from_cache": bool(sim.settled_from_cache),
+        "build_cpu_s": round(build_cpu_s, 3), "build_from_cache": bool(getattr(sim, "settled_from_cache", False)),
         "cpu_s_per_sim_s": {k: round(v, 4) for k, v in per.items()}, "total_cpu_s_per_sim_s": round(total, 4),
         "realtime_factor_one_core": round(1.0 / total, 3) if total > 0 else None,
         "peak_rss_gb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6, 3),

@@ -19,9 +19,12 @@ scene. So the renderer keeps two render-only pybullet clients beside the physics
 Each frame renders only the dynamic client and composites it over the cached background by depth,
 nearer wins: exactly what the z-buffer of a full render does, since TinyRenderer draws each triangle
 independently, lights it by one directional light with shadows off, and the copies carry the same
-shapes, colours and poses. When a static-looking body moves (a take leaves a hole) it moves to the
-dynamic client and the backgrounds of the cameras that see where it was are re-rendered; a moved body
-that stays still for `SETTLE_TICKS` samples goes back into the background the same way. Every sample,
+shapes, colours and poses. Only the rectangle of the image the moving bodies' boxes project to is drawn
+(`Pinhole.crop`: an off-centre projection of the same camera, whose pixels are the whole image's to the
+rasteriser's rounding). When a static-looking body moves (a take leaves a hole) it moves to the
+dynamic client and, in each camera that sees where it was, the rectangle it covered is redrawn from the
+static client into a new background; a moved body that stays still for `SETTLE_TICKS` samples goes
+back into the background the same way. Every sample,
 the poses of all movable static bodies are compared with their copies (a few ms for the default store),
 so nothing stale survives longer than one frame: the fast path shows what a full render shows, to
 within `MOVE_TOLERANCE_M` of pose.
@@ -268,6 +271,7 @@ class StoreRenderer:
         self.static: dict[int, _Copy] = {}
         self.dynamic: dict[int, _Copy] = {}
         self._backgrounds: list[tuple[np.ndarray, np.ndarray, np.ndarray] | None] = [None] * len(self.cameras)  # rgb, buffer, metres
+        self._dirty: list[tuple[int, int, int, int] | None] = [None] * len(self.cameras)  # a background's stale rectangle
         self._body_count = -1
         self._rows: list[tuple[int, int]] | None = None
         self._row_poses = np.empty((0, 7))
@@ -320,6 +324,19 @@ class StoreRenderer:
         if bg is None:
             rgb, buf = render_client(self.static_client, cam, self.renderer)
             bg = self._backgrounds[index] = (rgb, buf, depth_from_buffer(buf, cam.near_m, cam.far_m))
+            self._dirty[index] = None
+            self.background_renders += 1
+        elif self._dirty[index] is not None:
+            # A static body left or joined the background: redraw only the rectangle it covers (into new arrays:
+            # frames already handed out, and the device model's cache, keep the old ones).
+            u0, v0, u1, v1 = self._dirty[index]
+            self._dirty[index] = None
+            sub_rgb, sub_buf = render_client(self.static_client, cam.crop(u0, v0, u1, v1), self.renderer)
+            rgb, buf, depth = (a.copy() for a in bg)
+            rgb[v0:v1, u0:u1] = sub_rgb
+            buf[v0:v1, u0:u1] = sub_buf
+            depth[v0:v1, u0:u1] = depth_from_buffer(sub_buf, cam.near_m, cam.far_m)
+            bg = self._backgrounds[index] = (rgb, buf, depth)
             self.background_renders += 1
         rgb, buf, depth = bg
         rect = cam.box_rect(self._dynamic_boxes) if len(self._dynamic_boxes) else None
@@ -392,11 +409,16 @@ class StoreRenderer:
         return sorted({self._rows[i][0] for i in np.flatnonzero(moved)})
 
     def _invalidate(self, copy: _Copy) -> None:
-        """Forget the backgrounds of every camera that sees where `copy` is drawn."""
+        """Mark, in every camera that sees where `copy` is drawn, the rectangle it covers for redrawing."""
         boxes = copy.boxes()
         for i, cam in enumerate(self.cameras):
-            if self._backgrounds[i] is not None and cam.sees_boxes(boxes).any():
-                self._backgrounds[i] = None
+            if self._backgrounds[i] is None:
+                continue
+            rect = cam.box_rect(boxes)
+            if rect is not None:
+                old = self._dirty[i]
+                self._dirty[i] = rect if old is None else (
+                    min(old[0], rect[0]), min(old[1], rect[1]), max(old[2], rect[2]), max(old[3], rect[3]))
 
     def _drop(self, body: int, table: dict[int, _Copy], client: int, dirty: bool) -> None:
         copy = table.pop(body)
