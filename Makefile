@@ -17,7 +17,7 @@ JUPEDSIM := jupedsim==1.4.2 deprecated==1.2.18 wrapt==1.17.3
 # first import. As with pip, a file that does not compile (a template named .py) is passed over in silence.
 NOT_PRECOMPILED := /site-packages/(.*/tests?/|ray/(rllib|tune|train|serve|data|llm|air)/|pybullet_envs/)
 
-.PHONY: venv run test test-fast bench-agents bench-cameras bench-physics bench-checkout bench-viewer bench-suites bench-generated bench-stores lint-imports clean
+.PHONY: venv run test test-fast bench-agents bench-cameras bench-physics bench-pipeline bench-checkout bench-viewer bench-suites bench-generated bench-stores lint-imports clean
 
 venv: $(STAMP)
 
@@ -57,6 +57,11 @@ bench-cameras: $(STAMP)
 
 bench-physics: $(STAMP)
 	$(PY) -m bench.physics
+
+# The whole pipeline on the corner store with a crowd held at 10 inside (issue 17's reference), then 30 inside.
+bench-pipeline: $(STAMP)
+	$(PY) -m bench.pipeline --inside 10 --json out/bench-pipeline/inside-10.json
+	$(PY) -m bench.pipeline --inside 30 --json out/bench-pipeline/inside-30.json
 
 bench-checkout: $(STAMP)
 	$(PY) -m bench.checkout
