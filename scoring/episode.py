@@ -132,15 +132,9 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
         faulted_from: dict[str, int | None] = dict.fromkeys(modes)  # receipts from this index on came after a fault
         track_frames: dict[str, list] = {m: [] for m in modes}
         stack_s = dict.fromkeys(modes, 0.0)
-        sim_s = 0.0
-        messages = iter(stream)
+        messages = TimedStream(stream)
         t1 = time.perf_counter()
-        while True:
-            ta = time.perf_counter()
-            msg = next(messages, None)
-            sim_s += time.perf_counter() - ta
-            if msg is None:
-                break
+        for msg in messages:
             what = type(msg).__name__
             for m, stack in stacks.items():
                 tb = time.perf_counter()
@@ -175,9 +169,9 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
                 stack=stack,
                 issued=flag_after_fault(issued[m], faulted_from[m], f"issued after a {next(iter(faults[m]), 'stack fault')}"),
                 track_frames=track_frames[m],
-                wall_seconds=sim_s + stack_s[m],  # this stack's own share: the shared sim plus itself
+                wall_seconds=messages.seconds + stack_s[m],  # this stack's own share: the shared sim plus itself
                 errors=[f"{what} (x{n})" if n > 1 else what for what, n in faults[m].items()],
-                stages={"build": build_s, "simulation": sim_s, "stack": stack_s[m], **_stage_costs(stack)},
+                stages={"build": build_s, "simulation": messages.seconds, "stack": stack_s[m], **_stage_costs(stack)},
                 extra={"stacks_on_stream": len(stacks), "episode_wall_seconds": round(episode_wall_s, 4)},
             )
             if record is not None:
@@ -220,6 +214,23 @@ def score_episode(*, scenario: str, seed: int, mode: str, truth: RecordedTruth, 
                                "adapted_steps": [f"{e.shopper} at {e.t_s:.1f} s: {e.message}"
                                                  for e in truth.events if e.kind == "adapted"],
                                "scored": True})
+
+
+class TimedStream:
+    """A stream's messages, with the wall seconds spent producing them (simulating, or reading a log) in `seconds`."""
+
+    def __init__(self, stream: Iterable) -> None:
+        self._messages = iter(stream)
+        self.seconds = 0.0
+
+    def __iter__(self) -> Iterator:
+        while True:
+            t0 = time.perf_counter()
+            msg = next(self._messages, None)
+            self.seconds += time.perf_counter() - t0
+            if msg is None:
+                return
+            yield msg
 
 
 class TruthTrace:

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Callable
 
 from scoring.episode import (
-    TRACK_SAMPLE_HZ, EpisodeProgress, TruthTrace, as_issued, catalog_prices, flag_after_fault, score_episode,
+    TRACK_SAMPLE_HZ, EpisodeProgress, TimedStream, TruthTrace, as_issued, catalog_prices, flag_after_fault, score_episode,
     track_positions,
 )
 from scoring.report import write_report
@@ -88,16 +88,11 @@ def replay_log(
     issued: list = []
     store_info = None
     last_t = 0.0
-    read_s = stack_s = 0.0
+    stack_s = 0.0
     faulted_from: int | None = None  # receipts from this index on came after a stack fault or a hole in the log
-    messages = reader.messages()
+    messages = TimedStream(reader.messages())
     t1 = time.perf_counter()
-    while True:
-        ta = time.perf_counter()
-        msg = next(messages, None)
-        read_s += time.perf_counter() - ta
-        if msg is None:
-            break
+    for msg in messages:
         if store_info is None and type(msg).__name__ == "StoreInfo":
             store_info = msg
         last_t = max(last_t, float(getattr(msg, "t_s", 0.0)))
@@ -124,13 +119,13 @@ def replay_log(
     if truth is None:
         no_truth = ("the truth at the end of the log was lost to the damage" if reader.truth_lost
                     else "the log carries no truth")
-        report = _unscored(name, seed, mode, issued, last_t, read_s + stack_s, errors + [
+        report = _unscored(name, seed, mode, issued, last_t, messages.seconds + stack_s, errors + [
             f"{no_truth}: receipts are listed, not scored"])
     else:
         report = score_episode(
             scenario=name, seed=seed, mode=mode, truth=samples.truth, prices=catalog_prices(store_info), stack=stack,
-            issued=issued, track_frames=samples.track_frames, wall_seconds=read_s + stack_s, errors=errors,
-            stages={"log_check": check_s, "log_read": read_s, "stack": stack_s, **_stage_costs(stack)},
+            issued=issued, track_frames=samples.track_frames, wall_seconds=messages.seconds + stack_s, errors=errors,
+            stages={"log_check": check_s, "log_read": messages.seconds, "stack": stack_s, **_stage_costs(stack)},
             extra={"stacks_on_stream": 1, "episode_wall_seconds": round(episode_wall_s, 4)}, stream_end_s=last_t,
         )
     report["log"] = str(log)
