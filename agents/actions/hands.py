@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Iterator
 import numpy as np
 
 from agents import reach as rc
-from agents.actions.errors import Crowded
+from agents.actions.errors import Crowded, OutOfReach
 from agents.actions.moves import STUCK_S, WAIT_BACK_M, WALK_TIMEOUT_S
 from sim import manipulation as mp
 from sim.layout import Bin
@@ -28,6 +28,14 @@ GIVE_WAY_S = (2.0, 5.0)
 WAIT_TOL_M = 0.15  # this near the spot to wait at, one waits there (patience counts from then)
 MAX_SLIDE_M = 0.30  # the farthest a shopper stands slid along the shelf from square in front of what it reaches
 SLIDE_STEP_M = 0.05
+# The pedestrian model stops a walker a few mm off its spot (on the last leg it still moves `ARRIVE_MIN_SPEED_MS`,
+# 5 mm a step) and a neighbour's push moves it more. A planned stance is the nearest the shelf that reaches, so
+# over a low bin, bent as far as one bends, a body a few mm nearer puts the head into the shelf and one a few mm
+# farther the hand short: a spot is stood on where the hand reaches from this far off it, every way, when such a
+# place lies within `STEADY_BAND_M` out or in from it (`steady_spot`).
+STOP_ERR_M = 0.01
+STEADY_BAND_M = 0.04
+STEADY_STEP_M = 0.0025
 
 
 class HandSkills:
@@ -44,34 +52,57 @@ class HandSkills:
         The spot that puts the right shoulder square in front of `palm` comes first; when another shopper
         stands there or is heading there, the nearest free one along the shelf that is still within reach.
         When none is free, the shopper waits near the bin until one is (as people queue at a shelf), and
-        after `WALK_TIMEOUT_S` gives up on the step (`Crowded`: the script goes on without it).
+        after `WALK_TIMEOUT_S` gives up on the step (`Crowded`: the script goes on without it). Each spot is
+        stood on where the body may stop `STOP_ERR_M` off it and still reach (`steady_spot`). Standing on a spot
+        (nobody else on it) where the planned reach fails, the shopper is a body already there: with
+        `agents.reach.REACH_SLACK_M` the hand gets in, or that spot is dropped; with none left, the bin is out
+        of reach from anywhere it can stand (`OutOfReach`). No wait for room is spent on a spot it stood on.
         """
         sh = self.sh
         floor = sh.commons.floor
         start = sh.t
         spots = self.stand_spots(b, palm, stance)
-        top = rc.is_top_shelf(b, sh.commons.layout.bins)
         yaw = math.atan2(-b.facing[1], -b.facing[0])
+        steady: dict[tuple[float, float], tuple[float, float]] = {}  # spot -> where to stand for it (`steady_spot`)
 
         def reaches(here: tuple[float, float]) -> bool:
-            """Standing at `here` (short of a spot), in the posture for there, the hand still gets to `palm`."""
-            at = rc.stance_at(sh.build, b, palm, here, stance.tiptoe_m, top)
-            rot, origin = rc.torso_pose(sh.build, here, yaw, at.crouch_m, at.waist_rad, at.tiptoe_m)
-            return rc.arm_problem(sh.build, rot, origin, palm, b, top, slack_m=-rc.PLAN_MARGIN_M) is None
+            return self.reaches_from(b, palm, stance, here)
+
+        def first_free() -> tuple[tuple[float, float], tuple[float, float]] | None:
+            """(spot, where to stand for it) for the best spot with room."""
+            for p in spots:
+                if not floor.has_room(sh.id, p):
+                    continue
+                if p not in steady:
+                    steady[p] = self.steady_spot(b, palm, stance, p)
+                if floor.has_room(sh.id, steady[p]):
+                    return p, steady[p]
+            return None
 
         tried_at = None
         waiting_since: float | None = None
         while True:
-            free = [p for p in spots if floor.has_room(sh.id, p)]
+            if not spots:
+                floor.hold(sh.id)
+                sh.commons.wanted.pop(sh.id, None)
+                raise OutOfReach(f"no spot in front of bin {b.id} from which the hand gets in")
+            free = first_free()
             if free:
                 sh.commons.wanted.pop(sh.id, None)
             else:
                 sh.commons.wanted[sh.id] = spots  # one waiting at a sync point on one of these gives way
             if free:
                 waiting_since = None
-                if (yield from self.walk(free[0], tol=STAND_TOL_M, stuck_s=STUCK_S, claim=True,
+                spot, at = free
+                if (yield from self.walk(at, tol=STAND_TOL_M, stuck_s=STUCK_S, claim=True,
                                          settle_m=STAND_SETTLE_M, settle_ok=reaches)):
                     break
+                here = floor.now[sh.id]
+                if math.dist(here, at) < STAND_TOL_M and floor.has_room(sh.id, at):  # on it, and not by a push
+                    if self.reaches_from(b, palm, stance, here, slack_m=rc.REACH_SLACK_M):
+                        break
+                    spots.remove(spot)
+                    continue
             elif math.dist(floor.now[sh.id], floor.walkable_point(spots[0])) > 1.2:
                 yield from self.walk(spots[0], tol=1.2, stuck_s=STUCK_S)  # come close, then wait for room
             elif waiting_since is not None and sh.t - waiting_since > PATIENCE_S and (
@@ -99,6 +130,43 @@ class HandSkills:
         self.face_yaw = yaw
         while abs(_wrap(yaw - sh.yaw)) > 0.05:
             yield
+
+    def reaches_from(self, b: Bin, palm: np.ndarray, stance: rc.Stance, here: tuple[float, float],
+                     slack_m: float = -rc.PLAN_MARGIN_M) -> bool:
+        """Standing at `here` (short of a spot, or off it), in the posture for there, the hand gets to `palm`
+        (`slack_m` as `agents.reach.arm_problem` has it: a plan's margin by default)."""
+        sh = self.sh
+        top = rc.is_top_shelf(b, sh.commons.layout.bins)
+        at = rc.stance_at(sh.build, b, palm, here, stance.tiptoe_m, top, slack_m=slack_m)
+        rot, origin = rc.torso_pose(sh.build, here, math.atan2(-b.facing[1], -b.facing[0]), at.crouch_m,
+                                    at.waist_rad, at.tiptoe_m)
+        return rc.arm_problem(sh.build, rot, origin, palm, b, top, slack_m=slack_m) is None
+
+    def steady_spot(self, b: Bin, palm: np.ndarray, stance: rc.Stance, spot: tuple[float, float]) -> tuple[float, float]:
+        """Where to stand for `spot`: `spot` itself when a body stopped up to `STOP_ERR_M` off it, any way, still
+        reaches `palm`; else the nearest point on the line out from the shelf through it, within `STEADY_BAND_M`
+        (the disc no nearer the face than a stance stands), that has that room; else `spot` after all."""
+        fx, fy = b.facing
+        rx, ry = b.right
+
+        def ok(k: int, along: float = 0.0) -> bool:  # k steps of STEADY_STEP_M out from the spot
+            o = k * STEADY_STEP_M
+            return self.reaches_from(b, palm, stance, (spot[0] + fx * o + rx * along, spot[1] + fy * o + ry * along))
+
+        def steady(k: int, good) -> bool:
+            return all(good(k + j) for j in range(-n, n + 1)) and ok(k, -STOP_ERR_M) and ok(k, STOP_ERR_M)
+
+        n = int(round(STOP_ERR_M / STEADY_STEP_M))
+        if steady(0, ok):
+            return spot
+        out = (spot[0] - b.front[0]) * fx + (spot[1] - b.front[1]) * fy
+        nearest = self.sh.build.radius_m + rc.STAND_GAP_M - out  # the disc keeps its gap to the face
+        m = int(round(STEADY_BAND_M / STEADY_STEP_M))
+        good = {k: ok(k) for k in range(-m, m + 1) if k * STEADY_STEP_M >= nearest - 1e-9}
+        for k in sorted(good, key=lambda k: (abs(k), k)):
+            if steady(k, lambda j: good.get(j, False)):
+                return (spot[0] + fx * k * STEADY_STEP_M, spot[1] + fy * k * STEADY_STEP_M)
+        return spot
 
     def stand_spots(self, b: Bin, palm: np.ndarray, stance: rc.Stance) -> list[tuple[float, float]]:
         """Where one can stand to reach `palm` in bin `b`, best first: right shoulder square in front, then

@@ -56,7 +56,8 @@ class WalkingSkills:
         within this of the goal, that is where one stands (True): the pedestrian model keeps a disc off
         walls and, when it walks towards a neighbour, about 0.2 m off its disc (its repulsion), so a spot a
         few cm off a shelf face beside someone may never be reached exactly. `settle_ok(here)`, when given,
-        must also hold there, and within `tol` too (the hand still reaches what it came for).
+        must also hold there, and within `tol` too (the hand still reaches what it came for); given `stuck_s`,
+        a walk standing on its goal where `settle_ok` fails gives up (False): the spot will not do.
         """
         sh = self.sh
         floor = sh.commons.floor
@@ -81,6 +82,9 @@ class WalkingSkills:
                 best_t = sh.t
                 if dist < settle_m and (settle_ok is None or settle_ok(here)):
                     break  # as close as the model brings it: the caller's reach check decides if that will do
+                if dist < tol and stuck_s is not None:
+                    floor.hold(sh.id)
+                    return False  # on the goal, and `settle_ok` fails there: no way round helps, the spot will not do
                 taken = not floor.has_room(sh.id, target)
                 if taken and stuck_s is not None and (claim or dist < 1.0):
                     floor.hold(sh.id)

@@ -286,8 +286,8 @@ class PutBack(ShelfAction):
         plan = self.grip_plan(b, aimed[2], a.sku)
         if isinstance(plan, str):
             raise OutOfReach(f"cannot reach bin {b.id} to put the {a.sku} back ({plan})")
-        stance, _ = plan
-        yield from self.stand_at(b, aimed[2], stance)
+        stance, held = plan  # the stance is for the hand where the plan holds the item (higher up it, for a deep spot)
+        yield from self.stand_at(b, held, stance)
         aimed = self.aim(b, item)  # others may have put something there meanwhile
         if aimed is None:
             return False
