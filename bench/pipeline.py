@@ -45,7 +45,6 @@ class Charges:
     def __init__(self) -> None:
         self.cpu_s = dict.fromkeys(STAGES, 0.0)
         self._stack: list[list] = []  # [stage, started, inner seconds]
-        self.on = True
 
     def timed(self, stage: str, fn):
         def wrapper(*args, **kwargs):
@@ -56,8 +55,7 @@ class Charges:
             finally:
                 self._stack.pop()
                 spent = time.process_time() - frame[1]
-                if self.on:
-                    self.cpu_s[stage] += spent - frame[2]
+                self.cpu_s[stage] += spent - frame[2]
                 if self._stack:
                     self._stack[-1][2] += spent
         return wrapper
@@ -74,11 +72,18 @@ def run(store: Path, inside: int, seconds: float, cameras: bool, seed: int, cold
 
     sc = Scenario("bench-pipeline", str(store), seed=seed, duration_s=3600.0, base_dir=ROOT)
     sc.crowd(arrivals_per_min=max(20.0, inside * 2.0), until_s=3600.0, max_inside=inside, personas=PERSONAS)
+    before = os.environ.get("STORE_TWIN_SETTLED")
     if cold:
         os.environ["STORE_TWIN_SETTLED"] = "off"
-    c0 = time.process_time()
-    sim = build_simulation(sc, seed=seed, cameras=cameras)
-    build_cpu_s = time.process_time() - c0
+    try:
+        c0 = time.process_time()
+        sim = build_simulation(sc, seed=seed, cameras=cameras)
+        build_cpu_s = time.process_time() - c0
+    finally:  # the setting is this build's, not the calling process's
+        if before is None:
+            os.environ.pop("STORE_TWIN_SETTLED", None)
+        else:
+            os.environ["STORE_TWIN_SETTLED"] = before
     charges = Charges()
     sim.world.step = charges.timed("physics", sim.world.step)
     sim.load_cells.sample = charges.timed("load cells", sim.load_cells.sample)
@@ -92,19 +97,20 @@ def run(store: Path, inside: int, seconds: float, cameras: bool, seed: int, cold
     consume = charges.timed("stack", stack.consume)
     trace = TruthTrace(sim)
     saw = charges.timed("scoring", trace.saw)
+    tracks = charges.timed("stack", track_positions)
     issued: list = []
     frames: list = []
     faults: Counter = Counter()
     fill_s = end_s = None
     counts: list[int] = []
-    messages = sim.run(3600.0, stop_when_done=False)
-    for msg in messages:
-        if getattr(stack, "perception", None) is not None and not getattr(stack.perception.process, "_charged", False):
+    perception_timed = False  # the stack makes its perception when the store's StoreInfo arrives
+    for msg in sim.run(3600.0, stop_when_done=False):
+        if not perception_timed and getattr(stack, "perception", None) is not None:
             stack.perception.process = charges.timed("perception", stack.perception.process)
-            stack.perception.process._charged = True
+            perception_timed = True
         issued.extend(consume(msg))
         if saw(msg):
-            frames.append((trace.frames[-1].t_s, charges.timed("stack", track_positions)(stack, faults)))
+            frames.append((trace.frames[-1].t_s, tracks(stack, faults)))
             n = len(sim.ledger.inside)
             if fill_s is None and n >= inside:
                 fill_s, end_s = sim.t_s, sim.t_s + seconds
@@ -114,10 +120,9 @@ def run(store: Path, inside: int, seconds: float, cameras: bool, seed: int, cold
         if end_s is not None and sim.t_s >= end_s:
             break
     issued.extend(charges.timed("stack", stack.finish)())
-    c0 = time.process_time()
-    score_episode(scenario=sc.name, seed=seed, mode=stack.mode, truth=trace.truth(), prices=catalog_prices(trace.store_info),
-                  stack=stack, issued=issued, track_frames=frames, wall_seconds=0.0, errors=list(faults), stages={})
-    charges.cpu_s["scoring"] += time.process_time() - c0
+    charges.timed("scoring", lambda: score_episode(
+        scenario=sc.name, seed=seed, mode=stack.mode, truth=trace.truth(), prices=catalog_prices(trace.store_info),
+        stack=stack, issued=issued, track_frames=frames, wall_seconds=0.0, errors=list(faults), stages={}))()
     sim.close()
     assert fill_s is not None, f"the crowd never held {inside} inside within an hour"
     per = {k: v / seconds for k, v in charges.cpu_s.items()}

@@ -140,22 +140,7 @@ class Pinhole:
 
     def sees_boxes(self, boxes: np.ndarray) -> np.ndarray:
         """For (n, 2, 3) axis-aligned world boxes (lo, hi): whether any part of each can fall in the image (conservative)."""
-        boxes = np.asarray(boxes, dtype=float).reshape(-1, 2, 3)
-        pick = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)])  # the 8 corners
-        corners = np.stack([boxes[:, pick[:, k], k] for k in range(3)], axis=-1)  # (n, 8, 3)
-        pc = corners @ np.array(self.R).reshape(3, 3).T + np.array(self.t)
-        z = pc[..., 2]
-        front = z > self.near_m
-        zc = np.where(front, z, 1.0)
-        u = self.fx * pc[..., 0] / zc + self.cx
-        v = self.fy * pc[..., 1] / zc + self.cy
-        inf = np.inf
-        inside = (
-            (np.where(front, u, -inf).max(axis=1) >= -1) & (np.where(front, u, inf).min(axis=1) <= self.width)
-            & (np.where(front, v, -inf).max(axis=1) >= -1) & (np.where(front, v, inf).min(axis=1) <= self.height)
-        )
-        # A box that straddles the camera plane cannot be bounded by its corners' projections: count it as seen.
-        return (front.all(axis=1) & inside) | (front.any(axis=1) & ~front.all(axis=1))
+        return self._seen(*self._corner_pixels(boxes))
 
     def sees_box(self, lo: np.ndarray, hi: np.ndarray) -> bool:
         return bool(self.sees_boxes(np.stack([lo, hi])[None])[0])
@@ -164,22 +149,39 @@ class Pinhole:
         """The pixel rectangle (u0, v0, u1, v1), ends exclusive, that holds every part of the (n, 2, 3) world
         boxes this camera can see, `margin_px` wider each way; the whole image when a box straddles the camera
         plane; None when none is in view. In front of the camera a box's image lies within its corners'."""
-        boxes = np.asarray(boxes, dtype=float).reshape(-1, 2, 3)
-        seen = self.sees_boxes(boxes)
+        u, v, front = self._corner_pixels(boxes)
+        seen = self._seen(u, v, front)
         if not seen.any():
             return None
-        pick = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)])
-        corners = np.stack([boxes[seen][:, pick[:, k], k] for k in range(3)], axis=-1).reshape(-1, 3)
-        pc = corners @ np.array(self.R).reshape(3, 3).T + np.array(self.t)
-        if (pc[:, 2] <= self.near_m).any():
+        if not front[seen].all():
             return 0, 0, self.width, self.height
-        u = self.fx * pc[:, 0] / pc[:, 2] + self.cx
-        v = self.fy * pc[:, 1] / pc[:, 2] + self.cy
+        u, v = u[seen], v[seen]
         u0 = max(int(np.floor(u.min())) - margin_px, 0)
         u1 = min(int(np.ceil(u.max())) + margin_px + 1, self.width)
         v0 = max(int(np.floor(v.min())) - margin_px, 0)
         v1 = min(int(np.ceil(v.max())) + margin_px + 1, self.height)
         return (u0, v0, u1, v1) if u0 < u1 and v0 < v1 else None
+
+    def _corner_pixels(self, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Pixel coordinates (u, v) of each box's 8 corners, (n, 8) each, and which corners are in front of the
+        near plane (those behind get a placeholder depth of 1 m: only the front ones' pixels mean anything)."""
+        boxes = np.asarray(boxes, dtype=float).reshape(-1, 2, 3)
+        pick = np.array([[x, y, z] for x in (0, 1) for y in (0, 1) for z in (0, 1)])  # the 8 corners
+        corners = np.stack([boxes[:, pick[:, k], k] for k in range(3)], axis=-1)  # (n, 8, 3)
+        pc = corners @ np.array(self.R).reshape(3, 3).T + np.array(self.t)
+        z = pc[..., 2]
+        front = z > self.near_m
+        zc = np.where(front, z, 1.0)
+        return self.fx * pc[..., 0] / zc + self.cx, self.fy * pc[..., 1] / zc + self.cy, front
+
+    def _seen(self, u: np.ndarray, v: np.ndarray, front: np.ndarray) -> np.ndarray:
+        inf = np.inf
+        inside = (
+            (np.where(front, u, -inf).max(axis=1) >= -1) & (np.where(front, u, inf).min(axis=1) <= self.width)
+            & (np.where(front, v, -inf).max(axis=1) >= -1) & (np.where(front, v, inf).min(axis=1) <= self.height)
+        )
+        # A box that straddles the camera plane cannot be bounded by its corners' projections: count it as seen.
+        return (front.all(axis=1) & inside) | (front.any(axis=1) & ~front.all(axis=1))
 
     def crop(self, u0: int, v0: int, u1: int, v1: int) -> "Pinhole":
         """The same camera seeing only pixels [u0, u1) x [v0, v1): an off-centre projection whose pixel (u, v) is
