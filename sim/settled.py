@@ -32,6 +32,7 @@ import json
 import os
 import shutil
 import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -181,7 +182,13 @@ def _store(tmp: Path, entry: Path, root: Path) -> None:
 
 def _prune(root: Path) -> None:
     """Remove least recently used entries while the cache holds more than `$STORE_TWIN_SETTLED_MB`."""
-    limit = float(os.environ.get("STORE_TWIN_SETTLED_MB", DEFAULT_MAX_MB)) * 1e6
+    setting = os.environ.get("STORE_TWIN_SETTLED_MB", str(DEFAULT_MAX_MB))
+    try:
+        limit = float(setting) * 1e6
+    except ValueError:
+        warnings.warn(f"STORE_TWIN_SETTLED_MB={setting!r} is not a number of megabytes; using {DEFAULT_MAX_MB}",
+                      RuntimeWarning, stacklevel=2)
+        limit = DEFAULT_MAX_MB * 1e6
     entries = []
     for state in root.glob("*/*/state.json"):
         entry = state.parent

@@ -149,3 +149,11 @@ def test_a_settled_entry_is_written_once_and_found_again(tmp_path, name):
     assert len(list(tmp_path.glob("*/*/state.json"))) == 1
     a.world.close()
     b.world.close()
+
+
+def test_a_cache_size_that_is_not_a_number_warns_and_keeps_the_default(tmp_path, monkeypatch):
+    monkeypatch.setenv("STORE_TWIN_SETTLED_MB", "lots")
+    with pytest.warns(RuntimeWarning, match="STORE_TWIN_SETTLED_MB='lots'"):
+        built = build_settled(load_store(TINY), 6, DT, 8.0, root=tmp_path)
+    assert not built.cached and len(list(tmp_path.glob("*/*/state.json"))) == 1
+    built.world.close()
