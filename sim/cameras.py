@@ -9,11 +9,17 @@ Device modelled: Intel RealSense D435, an active-stereo RGB-D camera (REFERENCE.
 - depth noise grows with the square of range, as for any stereo camera: sigma_z = z^2 s / (f_px B).
   `depth_noise_m` is sigma at 1 m. Default 5 mm: Intel's formula with subpixel error s = 0.08 and the
   50 mm baseline gives 3.6 mm at 1 m in the 848x480 mode and 7.2 mm in the native 424x240 mode that a
-  320x240 stream is binned from; 5 mm sits between. Noise is drawn per pixel, independently.
-- depth in the device's 1 mm unit (`depth_unit_m`); nearer than its minimum range (`depth_min_m`) or
+  320x240 stream is binned from; 5 mm sits between. The noise comes in blobs, not pixel by pixel: stereo
+  matching scores a window several pixels wide, so neighbours share most of their evidence and err
+  together. It is a Gaussian-smoothed white field (sd `depth_noise_blob_px`, 2 px: about a 7-px window at
+  the native 424-wide mode), drawn afresh each frame, scaled to sd 1 at every pixel (`blob_noise`).
+- disparity in the D4 processor's 1/32 px (`disparity_step_px`): depth is f B / d with d on that grid, so it
+  comes in steps that grow as z^2 (8 mm at 1.5 m, 33 mm at 3 m at 320x240), then in the device's 1 mm unit
+  (`depth_unit_m`); nearer than its minimum range (`depth_min_m`) or
   farther than `depth_max_m`, where nothing was seen, and where the second imager (50 mm to the right,
   `stereo_baseline_m`) is occluded — a band left of every near object — a pixel reads 0 = invalid;
-- RGB read noise `rgb_noise` (8-bit levels, per channel);
+- RGB read noise `rgb_noise` (8-bit levels, per channel), then the frame is sent as JPEG at
+  `rgb_jpeg_quality` (4:2:0, `sim.codec`): the stream carries its bytes and their decoding;
 - frames lost independently at `drop_rate`; timestamps = capture time + N(0, `jitter_ms`), in whole
   microseconds (the device clock's resolution); `outages` (and `fail()` at run time) silence a camera.
 
@@ -31,9 +37,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import correlate1d
 from scipy.special import ndtri
 
 from sim.clock import Clock
+from sim.codec import decode_jpeg, encode_jpeg
 from sim.layout import CameraSettings, StoreLayout, grid_shape
 from sim.render import Pinhole, StoreRenderer, choose_renderer, gpu_present
 from sim.seeding import generator
@@ -108,15 +116,24 @@ def pinhole(calib: CameraCalibration, far_m: float) -> Pinhole:
 def device_image(
     rgb: np.ndarray, depth_m: np.ndarray, settings: CameraSettings, rng: np.random.Generator, fx_px: float,
     valid: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """A clean render -> what the D435 delivers: noisy, quantised, range-limited depth (0 = invalid) and noisy RGB.
+) -> tuple[np.ndarray, np.ndarray, bytes | None]:
+    """A clean render -> what the D435 delivers: (rgb, depth, jpeg). Depth: blob noise, on the disparity grid,
+    quantised, range-limited (0 = invalid). Colour: read noise, then JPEG (`jpeg` its bytes, `rgb` their
+    decoding; None and the noisy pixels when `rgb_jpeg_quality` is 0).
 
     `valid`: `measurable(depth_m, ...)` when the caller has it already (the same clean depth as last frame)."""
     z = depth_m.astype(np.float32)
     if valid is None:
         valid = measurable(depth_m, settings, fx_px)
     if settings.depth_noise_m > 0:
-        z = z + np.float32(settings.depth_noise_m) * z * z * rng.standard_normal(z.shape, dtype=np.float32)
+        field = blob_noise(rng, z.shape, float(settings.depth_noise_blob_px))
+        z = z + np.float32(settings.depth_noise_m) * z * z * field
+    fb = np.float32(fx_px * settings.stereo_baseline_m)
+    if settings.disparity_step_px > 0 and fb > 0:
+        step = np.float32(settings.disparity_step_px)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            d = np.maximum(np.round(fb / z / step), np.float32(1.0)) * step  # nearest step, at least one
+            z = np.where(z > 0, fb / d, np.float32(0.0)).astype(np.float32)
     if settings.depth_unit_m > 0:
         unit = np.float32(settings.depth_unit_m)
         z = np.round(z / unit) * unit
@@ -127,7 +144,46 @@ def device_image(
         table = _rounded_gaussian(float(settings.rgb_noise))
         u16 = np.frombuffer(rng.bytes(2 * rgb.size), dtype="<u2").reshape(rgb.shape)
         rgb = np.clip(rgb.astype(np.int16) + table[u16], 0, 255).astype(np.uint8)
-    return rgb, z
+    jpeg = None
+    if settings.rgb_jpeg_quality > 0:
+        jpeg = encode_jpeg(rgb, int(settings.rgb_jpeg_quality))
+        rgb = decode_jpeg(jpeg)
+    return rgb, z, jpeg
+
+
+def blob_noise(rng: np.random.Generator, shape: tuple[int, int], blob_px: float) -> np.ndarray:
+    """Spatially correlated standard normal noise: sd 1 at every pixel, neighbours alike over ~`blob_px`.
+
+    White noise on a grid of every second pixel, smoothed by a Gaussian of sd `blob_px` / 2 grid steps
+    (weights scaled so that the smoothed field has sd 1), then interpolated linearly to the pixels between;
+    an interpolated value is the mean of two neighbours with correlation rho, so it is scaled by
+    sqrt(2 / (1 + rho)) back to sd 1 (the field is separable, so rows and columns take one factor each).
+    About five times cheaper than one normal per pixel. `blob_px` 0: one independent normal per pixel."""
+    h, w = shape
+    if blob_px <= 0:
+        return rng.standard_normal(shape, dtype=np.float32)
+    weights, gain = _blob_kernel(blob_px / 2.0)
+    r = (len(weights) - 1) // 2
+    hc, wc = h // 2 + 1, w // 2 + 1
+    white = rng.standard_normal((hc + 2 * r, wc + 2 * r), dtype=np.float32)
+    coarse = correlate1d(white, weights, axis=0, mode="constant")[r:r + hc]
+    coarse = correlate1d(coarse, weights, axis=1, mode="constant")[:, r:r + wc]
+    fine = np.empty((2 * hc - 1, 2 * wc - 1), dtype=np.float32)
+    fine[0::2, 0::2] = coarse
+    fine[0::2, 1::2] = (coarse[:, :-1] + coarse[:, 1:]) * gain
+    fine[1::2, :] = (fine[0:-1:2, :] + fine[2::2, :]) * gain
+    return fine[:h, :w]
+
+
+@functools.lru_cache(maxsize=8)
+def _blob_kernel(sd_steps: float) -> tuple[np.ndarray, np.float32]:
+    """Gaussian weights (to 4 sd) with sum of squares 1, and half the midpoint gain sqrt(2 / (1 + rho))."""
+    r = max(1, int(math.ceil(4.0 * sd_steps)))
+    x = np.arange(-r, r + 1, dtype=np.float64)
+    k = np.exp(-0.5 * (x / sd_steps) ** 2)
+    k /= math.sqrt(float((k * k).sum()))
+    rho = float((k[:-1] * k[1:]).sum())
+    return k.astype(np.float32), np.float32(0.5 * math.sqrt(2.0 / (1.0 + rho)))
 
 
 def measurable(depth_m: np.ndarray, settings: CameraSettings, fx_px: float) -> np.ndarray:
@@ -226,10 +282,10 @@ class CameraRig:
             last = self._measurable[i]
             if last is None or last[0] is not clean[1]:
                 last = self._measurable[i] = (clean[1], measurable(clean[1], s, fx))
-            rgb, depth = device_image(*clean, s, rng, fx, valid=last[1])
+            rgb, depth, jpeg = device_image(*clean, s, rng, fx, valid=last[1])
             rgb.setflags(write=False)
             depth.setflags(write=False)
-            frames.append(CameraFrame(t_s=max(t_us, 0) * 1000 / 1e9, camera_id=cam, rgb=rgb, depth=depth))
+            frames.append(CameraFrame(t_s=max(t_us, 0) * 1000 / 1e9, camera_id=cam, rgb=rgb, depth=depth, rgb_jpeg=jpeg))
         return frames
 
     def flush(self) -> list[CameraFrame]:

@@ -172,7 +172,8 @@ class CameraSettings(_Strict):
     """Defaults: Intel RealSense D435 class overhead depth camera, binned to 320x240 at 10 fps (see `sim.cameras`).
 
     `depth_noise_m`: standard deviation of depth at 1 m; it grows as z^2 (stereo). `rgb_noise`: per-channel
-    standard deviation in 8-bit levels. `jitter_ms`: standard deviation of frame timestamps. `outages`:
+    standard deviation in 8-bit levels, drawn before the JPEG encoding. `jitter_ms`: standard deviation of
+    frame timestamps. `outages`:
     (camera id, start_s, end_s) spans with no frames from that camera. `renderer`: auto picks EGL on a GPU.
     """
 
@@ -188,6 +189,15 @@ class CameraSettings(_Strict):
     depth_max_m: Num = Field(10.0, gt=0, le=65)  # D435 practical maximum range; farther reads 0
     depth_unit_m: Num = Field(0.001, ge=0, le=0.1)  # D435 default depth unit (16-bit millimetres); 0 = no quantisation
     stereo_baseline_m: Num = Field(0.050, ge=0, le=0.5)  # D435 stereo baseline: no depth where one imager is occluded; 0 = none
+    # D4 vision processor: disparity in 1/32 px (5 fractional bits; librealsense src/proc/disparity-transform.cpp,
+    # "fractional_bits = 5"), so depth comes in steps of z^2/(32 f B): 33 mm at 3 m at 320x240. 0 = none.
+    disparity_step_px: Num = Field(1 / 32, ge=0, le=1)
+    # Stereo matching aggregates cost over a window several pixels wide, so neighbouring pixels err together:
+    # the depth noise is a field smoothed by a Gaussian of this sd, in stream pixels (0 = independent per pixel).
+    depth_noise_blob_px: Num = Field(2.0, ge=0, le=16)
+    # Colour reaches the store's computer as JPEG (4:2:0), as networked cameras send it: ONVIF Profile S, the
+    # profile IP cameras implement, makes JPEG its one mandatory video encoding. Quality 1-100; 0 = raw frames.
+    rgb_jpeg_quality: Int = Field(90, ge=0, le=100)
 
     @field_validator("resolution")
     @classmethod

@@ -15,8 +15,12 @@ the images and calibrations with its well-known schemas):
     /store_info                    store_twin.StoreInfo          first; exact calibrations live here
     /cameras/<id>/calibration      foxglove.CameraCalibration    once per camera, after /store_info
     /tf                            foxglove.FrameTransform       world -> each camera, once
-    /cameras/<id>/rgb              foxglove.RawImage  rgb8       one per frame, then its depth at once
-    /cameras/<id>/depth            foxglove.RawImage  32FC1      metres along the optical axis, 0 = invalid
+    /cameras/<id>/rgb              foxglove.CompressedImage jpeg the camera's own JPEG bytes, one per frame, then
+                                                                 its depth at once (foxglove.RawImage rgb8 when the
+                                                                 stream's colour is raw: `rgb_jpeg_quality` 0)
+    /cameras/<id>/depth            foxglove.CompressedImage png  16-bit millimetres (`unit_m` 0.001), 0 = invalid,
+                                                                 lossless (foxglove.RawImage 32FC1 metres when a frame
+                                                                 holds a depth off the 1 mm grid)
     /load_cells                    store_twin.LoadCellBatch      grams as nested lists, null = NaN (dead cell)
     /gates/scan, /gates/passage    store_twin.GateScan / GatePassage
     /stream/<Type>                 store_twin.<Type>             any other message type of `sim.stream`
@@ -26,8 +30,12 @@ the images and calibrations with its well-known schemas):
     /truth/receipts, /truth/items  store_twin.truth.Receipts / Items, one message each
 
 Exactness: JSON floats are written with Python's shortest round-trip repr; images as base64 of their
-raw bytes; a frame's exact `t_s` rides along in an extra `t_s` field (the Foxglove `timestamp` is
-nanoseconds). Files are chunked (4 MiB) and zstd-compressed, with chunk CRCs and a data-section CRC.
+JPEG, PNG or raw bytes; a frame's exact `t_s` rides along in an extra `t_s` field (the Foxglove `timestamp`
+is nanoseconds). The colour is the very JPEG the device model sent, decoded on reading by the same code
+(`sim.codec`), so the replayed pixels are the live ones; depth k mm is float32(k) * float32(0.001), which is
+how the device quantised it. Files are chunked (4 MiB) and zstd-compressed, with chunk CRCs and a
+data-section CRC. Size: about 40 KB a camera frame at 320x240 (24 MB per camera-minute at 10 fps; the raw
+frames were 190 MB).
 
 Checks on reading. The reader takes a log as this module writes it, so that damage never passes for
 data; every byte of a log is under a check:
@@ -82,6 +90,7 @@ from mcap.records import (
 )
 from mcap.writer import CompressionType, Writer
 
+from sim.codec import decode_jpeg, decode_png16, encode_png16
 from sim.errors import InputError, Where
 from sim.ledger import ItemRecord, PoseSample, TruthEvent
 from sim.stream import (
@@ -212,7 +221,7 @@ class LogWriter:
         if metadata:
             self._writer.add_metadata("episode", {str(k): str(v) for k, v in metadata.items()})
         self._schemas: dict[str, int] = {}
-        self._channels: dict[str, int] = {}
+        self._channels: dict[tuple[str, str], int] = {}
         self._sequence = 0
         self._last_ns = 0
 
@@ -261,14 +270,28 @@ class LogWriter:
     # -- helpers ---------------------------------------------------------------------------------------
 
     def _frame(self, f: CameraFrame) -> None:
-        for kind, encoding, arr in (("rgb", "rgb8", f.rgb), ("depth", "32FC1", f.depth)):
-            arr = np.ascontiguousarray(arr, dtype=np.uint8 if kind == "rgb" else "<f4")
-            body = {
-                "timestamp": _stamp(f.t_s), "frame_id": f.camera_id, "width": int(arr.shape[1]), "height": int(arr.shape[0]),
-                "encoding": encoding, "step": int(arr.strides[0]), "data": base64.b64encode(arr.tobytes()).decode("ascii"),
-                "t_s": f.t_s,
-            }
-            self._put(f"/cameras/{f.camera_id}/{kind}", "foxglove.RawImage", RAW_IMAGE_SCHEMA, f.t_s, body)
+        if f.rgb_jpeg is not None:
+            self._compressed(f, "rgb", "jpeg", f.rgb_jpeg)
+        else:
+            self._raw(f, "rgb", "rgb8", np.ascontiguousarray(f.rgb, dtype=np.uint8))
+        mm = depth_millimetres(f.depth)
+        if mm is not None:
+            self._compressed(f, "depth", "png", encode_png16(mm), unit_m=DEPTH_UNIT_M)
+        else:
+            self._raw(f, "depth", "32FC1", np.ascontiguousarray(f.depth, dtype="<f4"))
+
+    def _raw(self, f: CameraFrame, kind: str, encoding: str, arr: np.ndarray) -> None:
+        body = {
+            "timestamp": _stamp(f.t_s), "frame_id": f.camera_id, "width": int(arr.shape[1]), "height": int(arr.shape[0]),
+            "encoding": encoding, "step": int(arr.strides[0]), "data": base64.b64encode(arr.tobytes()).decode("ascii"),
+            "t_s": f.t_s,
+        }
+        self._put(f"/cameras/{f.camera_id}/{kind}", "foxglove.RawImage", RAW_IMAGE_SCHEMA, f.t_s, body)
+
+    def _compressed(self, f: CameraFrame, kind: str, fmt: str, data: bytes, **extra: float) -> None:
+        body = {"timestamp": _stamp(f.t_s), "frame_id": f.camera_id, "format": fmt,
+                "data": base64.b64encode(data).decode("ascii"), "t_s": f.t_s, **extra}
+        self._put(f"/cameras/{f.camera_id}/{kind}", "foxglove.CompressedImage", COMPRESSED_IMAGE_SCHEMA, f.t_s, body)
 
     def _calibration(self, t_s: float, cal: CameraCalibration) -> None:
         K = list(cal.K)
@@ -289,18 +312,18 @@ class LogWriter:
         self._put("/tf", "foxglove.FrameTransform", FRAME_TRANSFORM_SCHEMA, t_s, tf)
 
     def _put(self, topic: str, schema_name: str, schema: dict, t_s: float, body: dict) -> None:
-        if topic not in self._channels:
+        if (topic, schema_name) not in self._channels:  # a camera topic may carry raw and compressed frames
             if schema_name not in self._schemas:
                 self._schemas[schema_name] = self._writer.register_schema(
                     name=schema_name, encoding="jsonschema", data=json.dumps(schema).encode()
                 )
-            self._channels[topic] = self._writer.register_channel(
+            self._channels[topic, schema_name] = self._writer.register_channel(
                 topic=topic, message_encoding="json", schema_id=self._schemas[schema_name]
             )
         ns = max(0, round(float(t_s) * 1e9))
         self._last_ns = max(self._last_ns, ns)
         data = json.dumps(body, separators=(",", ":")).encode()
-        self._writer.add_message(self._channels[topic], log_time=ns, data=data, publish_time=ns, sequence=self._sequence)
+        self._writer.add_message(self._channels[topic, schema_name], log_time=ns, data=data, publish_time=ns, sequence=self._sequence)
         self._sequence += 1
 
 
@@ -351,28 +374,29 @@ class LogReader:
 
         Each is checked against its type and against the `StoreInfo` it follows (cameras, bins, gates).
         """
-        pending: dict[str, tuple[float, np.ndarray]] = {}  # camera -> rgb waiting for its depth
+        pending: dict[str, tuple[float, np.ndarray, bytes | None]] = {}  # camera -> rgb waiting for its depth
         info: _StreamFacts | None = None
         for topic, kind, body, at in self._records(lambda k: k.carries == "sensor"):
             if kind.cls is None:  # a camera image: its rgb, then its depth at once
                 cam, plane = topic.split("/")[2], topic.rsplit("/", 1)[1]
-                t_s, image = self._checked(lambda: _image(body, cam, plane, info), at)
+                read = _compressed_image if kind.schema == "foxglove.CompressedImage" else _image
+                t_s, image, encoded = self._checked(lambda: read(body, cam, plane, info), at)
                 # A frame whose other half is missing is malformed, unless a salvage skipped damage (which
                 # took that half): then the frame is dropped.
                 if plane == "rgb":
                     if cam in pending and not self.damages:
                         raise self._bad(at, f"an rgb frame of {cam} at t={t_s} s while the one at t={pending[cam][0]} s "
                                             f"still waits for its depth")
-                    pending[cam] = (t_s, image)
+                    pending[cam] = (t_s, image, encoded)
                     continue
-                rgb_t_s, rgb = pending.pop(cam, (None, None))
+                rgb_t_s, rgb, jpeg = pending.pop(cam, (None, None, None))
                 if rgb_t_s != t_s:
                     if self.damages:
                         continue
                     before = f"the rgb frame at t={rgb_t_s} s" if rgb_t_s is not None else "no rgb frame"
                     raise self._bad(at, f"a depth frame of {cam} at t={t_s} s follows {before}; each rgb frame is "
                                         f"followed by its own depth")
-                msg: Any = CameraFrame(t_s=t_s, camera_id=cam, rgb=rgb, depth=image)
+                msg: Any = CameraFrame(t_s=t_s, camera_id=cam, rgb=rgb, depth=image, rgb_jpeg=jpeg)
             else:
                 msg = self._decode(kind.cls, body, at)
                 self._checked(lambda: _check_sensor(msg, info), at)
@@ -849,6 +873,7 @@ class _ChannelKind:
 
     carries: str
     cls: type | None = None
+    schema: str = ""
 
 
 _FIXED_CHANNELS: dict[str, tuple[str, _ChannelKind]] = {
@@ -868,9 +893,11 @@ def _channel_kind(path: Path, channel: Channel, schema: str) -> _ChannelKind:
     topic, parts = channel.topic, channel.topic.split("/")
     if topic in _FIXED_CHANNELS:
         want, kind = _FIXED_CHANNELS[topic]
-    elif len(parts) == 4 and parts[1] == "cameras" and parts[2] and parts[3] in ("rgb", "depth", "calibration"):
-        want = "foxglove.CameraCalibration" if parts[3] == "calibration" else "foxglove.RawImage"
-        kind = _ChannelKind("viewer" if parts[3] == "calibration" else "sensor")
+    elif len(parts) == 4 and parts[1] == "cameras" and parts[2] and parts[3] == "calibration":
+        want, kind = "foxglove.CameraCalibration", _ChannelKind("viewer")
+    elif len(parts) == 4 and parts[1] == "cameras" and parts[2] and parts[3] in ("rgb", "depth"):
+        want = schema if schema in ("foxglove.RawImage", "foxglove.CompressedImage") else "foxglove.CompressedImage"
+        kind = _ChannelKind("sensor", schema=want)
     else:
         by_topic = {t: n for n, t in _TOPICS.items()}
         name = by_topic.get(topic) or (topic.removeprefix("/stream/") if topic.startswith("/stream/") else "")
@@ -1030,8 +1057,8 @@ _IMAGE_FORMATS = {"rgb": ("rgb8", np.dtype(np.uint8), 3), "depth": ("32FC1", np.
 _IMAGE_FIELDS = {"timestamp", "frame_id", "width", "height", "encoding", "step", "data", "t_s"}
 
 
-def _image(body: dict, cam: str, plane: str, info: _StreamFacts | None) -> tuple[float, np.ndarray]:
-    """(t_s, image) of one `foxglove.RawImage` message, checked against its topic and its calibration."""
+def _image(body: dict, cam: str, plane: str, info: _StreamFacts | None) -> tuple[float, np.ndarray, None]:
+    """(t_s, image, None) of one `foxglove.RawImage` message, checked against its topic and its calibration."""
     encoding, dtype, channels = _IMAGE_FORMATS[plane]
     if set(body) != _IMAGE_FIELDS:
         wrong = sorted(set(body) ^ _IMAGE_FIELDS)[0]
@@ -1062,7 +1089,65 @@ def _image(body: dict, cam: str, plane: str, info: _StreamFacts | None) -> tuple
     arr = np.frombuffer(raw, dtype=dtype)
     if plane == "depth" and not ((arr >= 0) & (arr < np.inf)).all():
         raise _Malformed("data", "depth must be finite metres >= 0 (0 = invalid)")
-    return t_s, arr.reshape((height, width, channels) if channels > 1 else (height, width))  # read-only, like the live arrays
+    return t_s, arr.reshape((height, width, channels) if channels > 1 else (height, width)), None  # read-only, as live
+
+
+_COMPRESSED_FIELDS = {"rgb": {"timestamp", "frame_id", "format", "data", "t_s"},
+                      "depth": {"timestamp", "frame_id", "format", "data", "t_s", "unit_m"}}
+_COMPRESSED_FORMATS = {"rgb": "jpeg", "depth": "png"}
+
+
+def _compressed_image(body: dict, cam: str, plane: str, info: _StreamFacts | None) -> tuple[float, np.ndarray, bytes | None]:
+    """(t_s, image, JPEG bytes for rgb) of one `foxglove.CompressedImage`, checked and decoded as the device did."""
+    want = _COMPRESSED_FIELDS[plane]
+    if set(body) != want:
+        wrong = sorted(set(body) ^ want)[0]
+        how = "missing" if wrong in want else "unexpected"
+        raise _Malformed("", f"a CompressedImage on a /{plane} topic with fields {sorted(want)}; {wrong!r} is {how}")
+    t_s = _decode(float, body["t_s"], "t_s")
+    if body["frame_id"] != cam:
+        raise _Malformed("frame_id", f"expected {cam!r}, the camera of its topic, got {body['frame_id']!r}")
+    if info is not None and cam not in info.cameras:
+        raise _Malformed("frame_id", f"camera {cam!r} is not among the cameras of /store_info")
+    fmt = _COMPRESSED_FORMATS[plane]
+    if body["format"] != fmt:
+        raise _Malformed("format", f"expected {fmt!r} on a /{plane} topic, got {body['format']!r}")
+    if not isinstance(body["data"], str):
+        raise _Malformed("data", f"expected a base64 string, got {_kind_of(body['data'])}")
+    try:
+        raw = base64.b64decode(body["data"], validate=True)
+    except ValueError as exc:
+        raise _Malformed("data", f"not base64 ({exc})") from None
+    try:
+        image = decode_jpeg(raw) if plane == "rgb" else decode_png16(raw)
+    except ValueError as exc:
+        raise _Malformed("data", str(exc)) from None
+    height, width = image.shape[:2]
+    if info is not None and (width, height) != info.cameras[cam]:
+        want_w, want_h = info.cameras[cam]
+        raise _Malformed("data", f"a {width} x {height} image where its calibration says {want_w} x {want_h}")
+    if plane == "depth":
+        unit = _decode(float, body["unit_m"], "unit_m")
+        if not 0 < unit <= 0.1:
+            raise _Malformed("unit_m", f"expected a depth unit in (0, 0.1] m, got {unit}")
+        image = image.astype(np.float32) * np.float32(unit)
+    image.setflags(write=False)
+    return t_s, image, raw if plane == "rgb" else None
+
+
+DEPTH_UNIT_M = 0.001  # the D435's default depth unit; depth on its grid travels as 16-bit PNG
+
+
+def depth_millimetres(depth: np.ndarray) -> np.ndarray | None:
+    """The depth image as whole millimetres (uint16) when every value is float32(k) * float32(0.001), k < 2^16,
+    as the device model quantises it; None when any value is off that grid (then it travels raw)."""
+    unit = np.float32(DEPTH_UNIT_M)
+    k = np.round(np.asarray(depth, dtype=np.float32) / unit)
+    if depth.size == 0 or not (0 <= k.min() and k.max() < 65536):
+        return None
+    if not np.array_equal(k.astype(np.float32) * unit, depth):
+        return None
+    return k.astype(np.uint16)
 
 
 def _check_sensor(msg: Any, info: _StreamFacts | None) -> None:
@@ -1157,6 +1242,13 @@ RAW_IMAGE_SCHEMA = {
         "width": {"type": "integer", "minimum": 0}, "height": {"type": "integer", "minimum": 0},
         "encoding": {"type": "string"}, "step": {"type": "integer", "minimum": 0},
         "data": {"type": "string", "contentEncoding": "base64"},
+    },
+}
+COMPRESSED_IMAGE_SCHEMA = {
+    "title": "foxglove.CompressedImage", "description": "A compressed image", "type": "object",
+    "properties": {
+        "timestamp": _TIME, "frame_id": {"type": "string"},
+        "data": {"type": "string", "contentEncoding": "base64"}, "format": {"type": "string"},
     },
 }
 CAMERA_CALIBRATION_SCHEMA = {

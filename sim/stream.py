@@ -138,6 +138,7 @@ class CameraFrame:
     camera_id: str
     rgb: np.ndarray
     depth: np.ndarray
+    rgb_jpeg: bytes | None = None  # the colour as the camera sent it (JPEG); `rgb` is its decoding. None: raw
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, CameraFrame) and message_bytes(self) == message_bytes(other)
@@ -177,6 +178,9 @@ def message_bytes(msg: object) -> bytes:
             arr = np.ascontiguousarray(value)
             parts.append(f"{f.name}:{arr.dtype.str}:{arr.shape}".encode())
             parts.append(arr.tobytes())
+        elif isinstance(value, bytes):
+            parts.append(f"{f.name}:bytes:{len(value)}".encode())
+            parts.append(value)
         else:
             parts.append(f"{f.name}:".encode() + json.dumps(_plain(value), sort_keys=True).encode())
     return b"\x00".join(parts)

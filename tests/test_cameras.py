@@ -2,6 +2,7 @@
 and the cached-background fast path against a full render of the same scene."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -11,14 +12,15 @@ import pytest
 from bench.standins import StandInShopper
 from sim.cameras import CameraRig, camera_mounts
 from sim.clock import Clock
-from sim.layout import Cameras, CameraPose, StoreLayout, load_store
+from sim.layout import Cameras, CameraPose, CameraSettings, StoreLayout, load_store
 from sim.render import choose_renderer
 from sim.seeding import generator
 from sim.simulation import Simulation
 from sim.stream import CameraFrame, LoadCellBatch, StoreInfo, message_bytes
 from sim.world import StoreWorld
 
-CLEAN = {"depth_noise_m": 0.0, "rgb_noise": 0.0, "depth_unit_m": 0.0, "jitter_ms": 0.0, "drop_rate": 0.0, "stereo_baseline_m": 0.0}
+CLEAN = {"depth_noise_m": 0.0, "rgb_noise": 0.0, "depth_unit_m": 0.0, "jitter_ms": 0.0, "drop_rate": 0.0, "stereo_baseline_m": 0.0,
+         "disparity_step_px": 0.0, "rgb_jpeg_quality": 0}
 MAGENTA = (1.0, 0.0, 1.0)
 MARKER_HALF_M = 0.08
 
@@ -197,6 +199,86 @@ def test_depth_and_colour_noise_match_the_settings_and_depth_noise_grows_as_rang
     assert ratio == pytest.approx(expected, rel=0.08)
     assert abs(drgb.mean()) < 0.05
     assert drgb.std() == pytest.approx(np.sqrt(rgb_sigma**2 + 1 / 12), rel=0.03)  # + rounding to whole levels
+
+
+def _floor_frames(tiny_store_path, cameras: dict, n: int = 4, seed: int = 3):
+    """(noisy, clean) depth pairs of every camera over n frames of the empty tiny store."""
+    layout = _layout(tiny_store_path, {**CLEAN, **cameras})
+    clock = Clock()
+    world = _world(layout, clock)
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, seed)
+    out = []
+    try:
+        for _ in range(n):
+            for i, f in enumerate(_tick(rig, clock)):
+                out.append((f, rig.renderer.render(i)[1]))
+    finally:
+        rig.close()
+        world.close()
+    return out
+
+
+def _lag_correlation(frames, lag: int) -> float:
+    """Correlation of the depth error between pixels `lag` apart along a row, over pixels where both see the floor."""
+    num = den_a = den_b = 0.0
+    for f, clean in frames:
+        floor = (f.depth > 0) & (clean > 2.9)
+        err = np.where(floor, f.depth.astype(np.float64) - clean, 0.0) / np.where(floor, clean, 1.0) ** 2
+        both = floor[:, :-lag] & floor[:, lag:]
+        a, b = err[:, :-lag][both], err[:, lag:][both]
+        num += float((a * b).sum())
+        den_a += float((a * a).sum())
+        den_b += float((b * b).sum())
+    return num / math.sqrt(den_a * den_b)
+
+
+def test_depth_noise_comes_in_blobs_the_size_of_the_matching_window_measured_on_the_floor(tiny_store_path):
+    frames = _floor_frames(tiny_store_path, {"depth_noise_m": 0.01, "resolution": (160, 120)})
+    blob = CameraSettings().depth_noise_blob_px
+    assert blob == 2.0  # the default: a Gaussian of sd 2 px smoothing a white field
+    # a field smoothed by a Gaussian of sd s correlates as exp(-lag^2 / (4 s^2)) between pixels lag apart (the
+    # interpolation between grid points adds a little: 0.41 where the Gaussian says 0.37 at 4 px)
+    for lag in (1, 2, 4, 8):
+        want = math.exp(-lag**2 / (4 * blob**2))
+        assert _lag_correlation(frames, lag) == pytest.approx(want, abs=0.08), lag
+    white = _floor_frames(tiny_store_path, {"depth_noise_m": 0.01, "depth_noise_blob_px": 0.0, "resolution": (160, 120)})
+    assert abs(_lag_correlation(white, 1)) < 0.03
+    # frame to frame the field is drawn afresh: the error at one pixel does not carry over
+    (a, ca), (b, cb) = frames[0], frames[len(frames) // 2]
+    ok = (a.depth > 0) & (b.depth > 0) & (ca > 2.9) & (cb > 2.9)
+    assert abs(np.corrcoef((a.depth - ca)[ok], (b.depth - cb)[ok])[0, 1]) < 0.1
+
+
+def test_depth_comes_on_the_disparity_grid_in_steps_that_grow_as_range_squared(tiny_store_path):
+    step, baseline = 1 / 32, 0.05
+    frames = _floor_frames(tiny_store_path, {"disparity_step_px": step, "stereo_baseline_m": baseline,
+                                             "depth_noise_m": 0.005, "resolution": (320, 240)}, n=2)
+    levels_near, levels_far = set(), set()
+    for f, clean in frames:
+        ok = f.depth > 0
+        z = f.depth[ok].astype(np.float64)
+        levels_near.update(np.unique(z[(clean[ok] > 1.4) & (clean[ok] < 1.6)]).tolist())
+        levels_far.update(np.unique(z[clean[ok] > 2.9]).tolist())
+    assert len(levels_far) > 3 and len(levels_near) > 3
+    gaps_far = np.diff(sorted(levels_far))
+    gaps_near = np.diff(sorted(levels_near))
+    # consecutive depths at ~3 m sit one disparity step apart: z^2 step / (f B) ~ 33 mm at 320 px wide, never 1 mm
+    assert np.median(gaps_far) > 0.02 and gaps_far.min() > 0.015
+    assert np.median(gaps_near) < np.median(gaps_far) / 2.5  # ~4x nearer at half the range
+
+
+def test_colour_reaches_the_stream_as_jpeg_and_the_frame_holds_its_decoding(tiny_store_path):
+    from sim.codec import decode_jpeg
+
+    frames = _floor_frames(tiny_store_path, {"rgb_noise": 2.0, "rgb_jpeg_quality": 90}, n=1)
+    for f, _ in frames:
+        assert f.rgb_jpeg is not None and f.rgb_jpeg[:2] == b"\xff\xd8"
+        assert np.array_equal(decode_jpeg(f.rgb_jpeg), f.rgb)
+    raw = _floor_frames(tiny_store_path, {"rgb_noise": 2.0, "rgb_jpeg_quality": 0}, n=1)
+    assert all(f.rgb_jpeg is None for f, _ in raw)
+    # the same noise draws, so the JPEG's error is the coding's alone: small but not nothing
+    diff = np.concatenate([(f.rgb.astype(int) - g.rgb.astype(int)).ravel() for (f, _), (g, _) in zip(frames, raw)])
+    assert 0.3 < np.abs(diff).mean() < 6
 
 
 def test_depth_is_quantised_to_the_device_unit_and_out_of_range_reads_zero(tiny_store_path):

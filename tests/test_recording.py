@@ -2,12 +2,15 @@
 Foxglove's schema names for images and calibrations, and a replay whose report is the live one, key by key."""
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 from pathlib import Path
 
 import pytest
 from mcap.reader import make_reader
+from PIL import Image
 
 import run_sim
 from sim.layout import load_store
@@ -45,7 +48,7 @@ def recorded(tmp_path, tiny_store_path):
     path = tmp_path / "tiny.mcap"
     source = list(sim.run(0.6, stop_when_done=False))
     meta = {"scenario": "tiny", "seed": "2"}
-    passed = list(record_stream(iter(source), path, truth=sim.ledger, metadata=meta, chunk_bytes=64 * 1024))
+    passed = list(record_stream(iter(source), path, truth=sim.ledger, metadata=meta, chunk_bytes=8 * 1024))
     ledger = sim.ledger
     sim.close()
     assert all(a is b for a, b in zip(passed, source)) and len(passed) == len(source)  # the wrapper changes nothing
@@ -166,19 +169,55 @@ def test_a_shipped_scenario_opens_with_an_independent_reader_under_foxglove_sche
         for cam in cameras:
             for kind in ("rgb", "depth"):
                 schema = by_topic[f"/cameras/{cam}/{kind}"]
-                assert schema.name == "foxglove.RawImage" and schema.encoding == "jsonschema"
-                assert json.loads(schema.data)["title"] == "foxglove.RawImage"
+                assert schema.name == "foxglove.CompressedImage" and schema.encoding == "jsonschema"
+                assert json.loads(schema.data)["title"] == "foxglove.CompressedImage"
             assert by_topic[f"/cameras/{cam}/calibration"].name == "foxglove.CameraCalibration"
         assert summary.statistics.message_count > 0 and summary.chunk_indexes
         assert all(ci.compression == "zstd" for ci in summary.chunk_indexes)
-        encodings = {}
+        images = {}
         for _, channel, message in reader.iter_messages(topics=[f"/cameras/{cameras[0]}/rgb", f"/cameras/{cameras[0]}/depth"]):
             body = json.loads(message.data)
-            encodings[channel.topic.rsplit("/", 1)[1]] = (body["encoding"], body["step"], body["width"])
-            if len(encodings) == 2:
+            with Image.open(io.BytesIO(base64.b64decode(body["data"]))) as im:  # any image library opens them
+                images[channel.topic.rsplit("/", 1)[1]] = (body["format"], im.format, im.mode, im.size)
+            if len(images) == 2:
                 break
-        w = encodings["rgb"][2]
-        assert encodings == {"rgb": ("rgb8", 3 * w, w), "depth": ("32FC1", 4 * w, w)}
+        size = images["rgb"][3]
+        assert images == {"rgb": ("jpeg", "JPEG", "RGB", size), "depth": ("png", "PNG", "I;16", size)}
+
+
+def _tiny_recording(tmp_path, name: str, cameras: dict, raw_depth: bool, monkeypatch) -> tuple[Path, list]:
+    layout = load_store(ROOT / "assets" / "stores" / "tiny_store.yaml").with_sensors({"cameras": cameras})
+    sim = Simulation(layout, 4)
+    path = tmp_path / f"{name}.mcap"
+    with monkeypatch.context() as m:
+        if raw_depth:
+            m.setattr("sim.recording.depth_millimetres", lambda depth: None)  # depth as 32-bit metres, as before
+        live = list(record_stream(sim.run(2.0, stop_when_done=False), path, truth=sim.ledger))
+    sim.close()
+    return path, live
+
+
+@pytest.mark.slow
+def test_a_recording_is_five_times_smaller_than_before_and_replays_bit_for_bit(tmp_path, monkeypatch):
+    """Two seconds of the tiny store's four cameras at 320x240, 10 fps. Before: raw rgb8 and 32FC1 frames of a
+    device with independent per-pixel depth noise on the 1 mm grid and raw colour. Now: the camera's JPEG and
+    16-bit PNG millimetres of depth on the disparity grid, in blobs. The same frames written raw tell the
+    format's share apart from the device model's."""
+    before = {"depth_noise_blob_px": 0.0, "disparity_step_px": 0.0, "rgb_jpeg_quality": 0}
+    old, _ = _tiny_recording(tmp_path, "before", before, True, monkeypatch)
+    new, live = _tiny_recording(tmp_path, "now", {}, False, monkeypatch)
+    frames = [m for m in live if isinstance(m, CameraFrame)]
+    assert len(frames) == 4 * 20 and all(f.rgb_jpeg is not None for f in frames)
+    assert old.stat().st_size / new.stat().st_size >= 5, (old.stat().st_size, new.stat().st_size)
+    assert [message_bytes(m) for m in LogReader(new).messages()] == [message_bytes(m) for m in live]
+    raw = tmp_path / "now-raw.mcap"
+    monkeypatch.setattr("sim.recording.depth_millimetres", lambda depth: None)
+    with LogWriter(raw) as log:
+        for m in live:
+            log.write(CameraFrame(m.t_s, m.camera_id, m.rgb, m.depth) if isinstance(m, CameraFrame) else m)
+    assert raw.stat().st_size / new.stat().st_size >= 2.5  # the format alone, on the very same frames
+    back = [m for m in LogReader(raw).messages() if isinstance(m, CameraFrame)]
+    assert [(f.rgb.tobytes(), f.depth.tobytes()) for f in back] == [(f.rgb.tobytes(), f.depth.tobytes()) for f in frames]
 
 
 @pytest.fixture(scope="module")

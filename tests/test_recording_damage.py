@@ -3,36 +3,52 @@ never a silent wrong answer), naming the byte offset or the channel and message;
 damage into a report marked partial. Logs are rewritten from one tiny recording with mcap's own writer."""
 from __future__ import annotations
 
+import base64
+import io
 import json
 import re
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import pytest
 from mcap.reader import make_reader
 from mcap.writer import CompressionType, Writer
+from PIL import Image
 
 import run_sim
+from sim.codec import encode_jpeg
 from sim.errors import InputError
 from sim.layout import load_store
 from sim.recording import LogReader, record_spans, record_stream
 from sim.simulation import Simulation
-from sim.stream import message_bytes
+from sim.stream import CameraFrame, message_bytes
 
 TINY_STORE = Path(__file__).resolve().parent.parent / "assets" / "stores" / "tiny_store.yaml"
 DAMAGE = re.compile(r"^\S+: corrupt MCAP at byte (\d+): .+$")
 
 
-@pytest.fixture(scope="module")
-def log(tmp_path_factory) -> tuple[Path, list]:
-    """Half a second of the tiny store (four small cameras, load cells) in 64 KiB chunks, and its live stream."""
-    layout = load_store(TINY_STORE).with_sensors({"cameras": {"resolution": (48, 36)}})
+def _tiny_log(tmp_path_factory, cameras: dict) -> tuple[Path, list]:
+    layout = load_store(TINY_STORE).with_sensors({"cameras": {"resolution": (48, 36), **cameras}})
     sim = Simulation(layout, 2)
     path = tmp_path_factory.mktemp("damage") / "tiny.mcap"
     live = list(record_stream(sim.run(0.5, stop_when_done=False), path, truth=sim.ledger,
-                              metadata={"scenario": "tiny", "seed": "2"}, chunk_bytes=64 * 1024))
+                              metadata={"scenario": "tiny", "seed": "2"}, chunk_bytes=8 * 1024))
     sim.close()
     return path, live
+
+
+@pytest.fixture(scope="module")
+def log(tmp_path_factory) -> tuple[Path, list]:
+    """Half a second of the tiny store (four small cameras: JPEG colour, PNG depth; load cells) in 8 KiB chunks,
+    and its live stream."""
+    return _tiny_log(tmp_path_factory, {})
+
+
+@pytest.fixture(scope="module")
+def raw_log(tmp_path_factory) -> tuple[Path, list]:
+    """The same with raw frames: colour not JPEG-coded, depth off the millimetre grid (so both travel raw)."""
+    return _tiny_log(tmp_path_factory, {"rgb_jpeg_quality": 0, "depth_unit_m": 0})
 
 
 def replay(capsys, path: Path, *args: str) -> tuple[int, list[str]]:
@@ -62,7 +78,7 @@ def rewritten(log, tmp_path: Path, edit: Callable[[str, int, bytes], bytes | Non
     out = tmp_path / "rewritten.mcap"
     with open(path, "rb") as src, open(out, "wb") as dst:
         reader = make_reader(src)
-        writer = Writer(dst, chunk_size=64 * 1024, compression=CompressionType.ZSTD)
+        writer = Writer(dst, chunk_size=8 * 1024, compression=CompressionType.ZSTD)
         writer.start(profile="", library="test")
         writer.add_metadata("episode", metadata if metadata is not None else {"scenario": "tiny", "seed": "2"})
         schemas: dict[int, int] = {}
@@ -245,12 +261,17 @@ MALFORMED = {  # topic, its first message changed -> what the error says
                        "t_s: expected a finite number, got a string"),
     "an infinite time": ("/load_cells", changed(lambda b: b.__setitem__("t_s", float("inf"))),
                          "t_s: expected a finite number, got inf"),
-    "an image of the wrong width": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("width", b["width"] + 1)),
-                                    "width: expected 48 x 36"),
-    "image data of the wrong length": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("data", b["data"][:-8])),
-                                       "data: 5178 bytes, expected height x step = 36 x 144 = 5184"),
-    "a depth image as rgb": ("/cameras/cam-1/depth", changed(lambda b: b.__setitem__("encoding", "rgb8")),
-                             "encoding: expected '32FC1'"),
+    "a JPEG of the wrong size": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("data", _b64(encode_jpeg(
+                                    np.zeros((36, 49, 3), np.uint8), 90)))),
+                                 "data: a 49 x 36 image where its calibration says 48 x 36"),
+    "a JPEG cut short": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("data", _b64(_unb64(b["data"])[:40]))),
+                         "data: not a JPEG"),
+    "a depth PNG of 8 bits": ("/cameras/cam-1/depth", changed(lambda b: b.__setitem__("data", _b64(_png8()))),
+                              "data: a L PNG, not 16-bit greyscale"),
+    "a depth image as JPEG": ("/cameras/cam-1/depth", changed(lambda b: b.__setitem__("format", "jpeg")),
+                              "format: expected 'png'"),
+    "a depth image without its unit": ("/cameras/cam-1/depth", changed(lambda b: b.pop("unit_m")),
+                                       "'unit_m' is missing"),
     "image data not base64": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("data", "!" * len(b["data"]))),
                               "data: not base64"),
     "store info without bins": ("/store_info", changed(lambda b: b.__setitem__("bins", 3)),
@@ -260,6 +281,30 @@ MALFORMED = {  # topic, its first message changed -> what the error says
 }
 
 
+RAW_MALFORMED = {  # the same for raw frames
+    "an image of the wrong width": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("width", b["width"] + 1)),
+                                    "width: expected 48 x 36"),
+    "image data of the wrong length": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("data", b["data"][:-8])),
+                                       "data: 5178 bytes, expected height x step = 36 x 144 = 5184"),
+    "a depth image as rgb": ("/cameras/cam-1/depth", changed(lambda b: b.__setitem__("encoding", "rgb8")),
+                             "encoding: expected '32FC1'"),
+}
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def _png8() -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(np.zeros((36, 48), np.uint8)).save(out, "PNG")
+    return out.getvalue()
+
+
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 def test_a_malformed_message_is_one_line_naming_its_channel_and_index(log, tmp_path, capsys, case):
     topic, change, says = MALFORMED[case]
@@ -267,6 +312,23 @@ def test_a_malformed_message_is_one_line_naming_its_channel_and_index(log, tmp_p
     code, err = replay(capsys, path)
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith(f"{path}: {topic} message 1 (in the chunk at byte ") and says in err[0], err
+
+
+@pytest.mark.parametrize("case", sorted(RAW_MALFORMED))
+def test_a_malformed_raw_frame_is_one_line_naming_its_channel_and_index(raw_log, tmp_path, capsys, case):
+    topic, change, says = RAW_MALFORMED[case]
+    path = rewritten(raw_log, tmp_path, json_edit(topic, change))
+    code, err = replay(capsys, path)
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(f"{path}: {topic} message 1 (in the chunk at byte ") and says in err[0], err
+
+
+def test_a_raw_log_replays_bit_for_bit(raw_log):
+    path, live = raw_log
+    back = list(LogReader(path).messages())
+    frames = [m for m in live if isinstance(m, CameraFrame)]
+    assert frames and all(f.rgb_jpeg is None for f in frames)
+    assert [message_bytes(m) for m in back] == [message_bytes(m) for m in live]
 
 
 def test_a_message_that_is_not_json_is_one_line(log, tmp_path, capsys):

@@ -64,7 +64,10 @@ def test_every_suite_scenario_validates_against_its_store_at_default_noise(name)
             for key in values:
                 assert key in ("dead", "outages", "drop_rate"), f"{path.name}: sensors.{group}.{key} changes noise"
         assert layout.spec.sensors.load_cells.noise_g >= defaults.load_cells.noise_g
-        assert layout.spec.sensors.cameras.depth_noise_m >= defaults.cameras.depth_noise_m
+        cams, dflt = layout.spec.sensors.cameras, defaults.cameras
+        assert cams.depth_noise_m >= dflt.depth_noise_m
+        assert cams.disparity_step_px >= dflt.disparity_step_px and cams.depth_noise_blob_px >= dflt.depth_noise_blob_px
+        assert 0 < cams.rgb_jpeg_quality <= dflt.rgb_jpeg_quality  # JPEG-coded as the devices send it, never raw
         assert parse_truth(path) is not None or sc.spec.crowd is not None, f"{path.name}: scripted, no truth"
     assert {"tiny_store", "corner_store", "market_store"} <= stores  # nothing tuned to one store
 
