@@ -1,8 +1,8 @@
 """Benchmark: can the shoppers do what their scripts ask, in every store, without breaking the store?
 
-    .venv/bin/python -m bench.shoppers soundness [SCENARIO|DIR ...] [--seeds 0:10] [--workers 2] [--json F]
-    .venv/bin/python -m bench.shoppers reach [STORE ...] [--builds median,p5,p95,child] [--every K] [--workers 2] [--json F]
-    .venv/bin/python -m bench.shoppers crowd [SCENARIO] [--seeds 0:3] [--workers 2] [--json F]
+    .venv/bin/python -m bench.shoppers soundness [SCENARIO|DIR ...] [--seeds 0:10] [--workers 2] [--json F] [--rows F]
+    .venv/bin/python -m bench.shoppers reach [STORE ...] [--builds median,p5,p95,child] [--every K] [--workers 2] [--json F] [--rows F]
+    .venv/bin/python -m bench.shoppers crowd [SCENARIO] [--seeds 0:3] [--workers 2] [--json F] [--rows F]
     .venv/bin/python -m bench.shoppers plan [STORE ...] [--builds median,p5,p95,child] [--json F]
 
 `soundness` runs every scenario (default: every shipped one, `assets/scenarios/**`) at every seed with
@@ -187,7 +187,7 @@ def soundness(args) -> dict:
         return f"{r.get('scenario', r.get('job'))} seed {r.get('seed')}: " + (
             f"CRASH {r['crash']}" if r.get("crash") else (", ".join(f"{k} {len(r[k])}" for k in bad) or "ok"))
 
-    rows = _run_all(soundness_run, jobs, args.workers, label)
+    rows = _run_all(soundness_run, jobs, args.workers, label, getattr(args, "rows", None))
     rows.sort(key=lambda r: (r.get("scenario", ""), r.get("seed", 0)))
     total = {
         "runs": len(rows), "shoppers": sum(r.get("shoppers", 0) for r in rows),
@@ -206,7 +206,7 @@ def soundness(args) -> dict:
 # -- reach --------------------------------------------------------------------
 
 
-def reach(stores: list[str], builds: list[str], every: int = 1, workers: int = 2) -> dict:
+def reach(stores: list[str], builds: list[str], every: int = 1, workers: int = 2, rows_to: str | None = None) -> dict:
     """Every sampled stocked bin of every store, for every build: taken from and put back (see the docstring).
 
     Returns {"summary": one entry per (store, build): tried, passed, share, failing bins with the message,
@@ -229,7 +229,7 @@ def reach(stores: list[str], builds: list[str], every: int = 1, workers: int = 2
             return f"{head}: CRASH {r['crash']}"
         return f"{head}: {sum(1 for m in r['bins'].values() if m is None)}/{len(r['bins'])}"
 
-    rows = _run_all(reach_gondola, jobs, workers, label)
+    rows = _run_all(reach_gondola, jobs, workers, label, rows_to)
     for r in rows:
         if "store" not in r:  # the worker died: the row knows only its job
             store, build, gondola, bins = r["job"]
@@ -429,7 +429,7 @@ def crowd_run(path: str, seed: int) -> dict:
     return _guarded({"scenario": _scenario_name(path), "seed": seed}, work)
 
 
-def crowd(path: str, seeds: list[int], workers: int = 2) -> dict:
+def crowd(path: str, seeds: list[int], workers: int = 2, rows_to: str | None = None) -> dict:
     """The crowd scenario at every seed (one process each): {"rows": per seed, "pooled": over the seeds}."""
 
     def label(r: dict) -> str:
@@ -437,7 +437,7 @@ def crowd(path: str, seeds: list[int], workers: int = 2) -> dict:
         return head + (f"CRASH {r['crash']}" if r.get("crash") else
                        f"{r['exits']} out, {r['throughput_per_min']} /min, {len(r['stalls'])} stalls")
 
-    rows = sorted(_run_all(crowd_run, [(str(path), s) for s in seeds], workers, label), key=lambda r: r.get("seed", 0))
+    rows = sorted(_run_all(crowd_run, [(str(path), s) for s in seeds], workers, label, rows_to), key=lambda r: r.get("seed", 0))
     return {"rows": rows, "pooled": _crowd_pooled(rows)}
 
 
@@ -547,7 +547,9 @@ def _pool(workers: int) -> ProcessPoolExecutor:
                                initializer=die_with_parent, initargs=(os.getpid(),))
 
 
-def _run_all(fn, jobs: list[tuple], workers: int, label) -> list[dict]:
+def _run_all(fn, jobs: list[tuple], workers: int, label, rows_to: str | None = None) -> list[dict]:
+    """Every job in the pool; each row as it finishes is printed (`label`) and, with `rows_to`, appended to
+    that file as one JSON line, so a long run stopped early keeps every row it finished."""
     rows: list[dict] = []
     with _pool(workers) as pool:
         futures = {pool.submit(fn, *job): job for job in jobs}
@@ -559,6 +561,9 @@ def _run_all(fn, jobs: list[tuple], workers: int, label) -> list[dict]:
                 row = {"job": list(job), "crash": f"worker died: {type(exc).__name__}: {exc}"}
             rows.append(row)
             print(f"[{k}/{len(jobs)}] {label(row)}", file=sys.stderr, flush=True)
+            if rows_to:
+                with open(rows_to, "a") as f:
+                    f.write(json.dumps(row) + "\n")
     return rows
 
 
@@ -669,6 +674,7 @@ def main(argv: list[str] | None = None) -> int:
     for p in (s, r, c):
         p.add_argument("--workers", type=int, default=2)
         p.add_argument("--json", default=None)
+        p.add_argument("--rows", default=None, help="append each finished row to this file as a JSON line")
     args = ap.parse_args(argv)
     if args.cmd == "soundness":
         out = soundness(args)
@@ -683,10 +689,10 @@ def main(argv: list[str] | None = None) -> int:
         builds = [b for b in args.builds.split(",") if b]
         if any(b not in BUILDS for b in builds) or args.every < 1:
             ap.error(f"--builds takes names from {', '.join(BUILDS)}; --every a whole number >= 1")
-        out = reach(_store_files(args.targets), builds, args.every, args.workers)
+        out = reach(_store_files(args.targets), builds, args.every, args.workers, args.rows)
         _print_reach(out)
     else:
-        out = crowd(args.target, _seeds(args.seeds), args.workers)
+        out = crowd(args.target, _seeds(args.seeds), args.workers, args.rows)
         _print_crowd(out)
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))

@@ -2,6 +2,7 @@
 tiny store, and the property the plate watch stands for: a shopper's hands never break the shelf."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -271,3 +272,15 @@ def _broken_readings(bins: list[str], events: list[TruthEvent], times: np.ndarra
         out.append(f"plate {bins[j]} at {times[i]:.1f} s reads {grams[i, j]:.1f} g: {why} ({level[i, j]:.1f} g); "
                    f"{int(bad[:, j].sum())} of {len(times)} readings off by more than {bound_g:g} g")
     return out
+
+
+def test_each_finished_row_is_appended_as_a_json_line_so_a_stopped_sweep_keeps_it(tmp_path):
+    from bench.shoppers import _run_all
+
+    rows_to = tmp_path / "rows.jsonl"
+    rows_to.write_text('{"earlier": 1}\n')  # a resumed sweep appends
+    jobs = [((("seed", 3), ("ok", True)),), ((("seed", 4), ("ok", False)),)]
+    rows = _run_all(dict, jobs, 1, label=str, rows_to=str(rows_to))
+    lines = [json.loads(x) for x in rows_to.read_text().splitlines()]
+    assert lines[0] == {"earlier": 1} and sorted(lines[1:], key=lambda r: r["seed"]) == rows == \
+        [{"seed": 3, "ok": True}, {"seed": 4, "ok": False}]
