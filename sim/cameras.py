@@ -122,22 +122,30 @@ def device_image(
     decoding; None and the noisy pixels when `rgb_jpeg_quality` is 0).
 
     `valid`: `measurable(depth_m, ...)` when the caller has it already (the same clean depth as last frame)."""
-    z = depth_m.astype(np.float32)
+    z = depth_m.astype(np.float32)  # a copy, worked on in place
     if valid is None:
         valid = measurable(depth_m, settings, fx_px)
     if settings.depth_noise_m > 0:
-        field = blob_noise(rng, z.shape, float(settings.depth_noise_blob_px))
-        z = z + np.float32(settings.depth_noise_m) * z * z * field
-    fb = np.float32(fx_px * settings.stereo_baseline_m)
-    if settings.disparity_step_px > 0 and fb > 0:
-        step = np.float32(settings.disparity_step_px)
+        noise = blob_noise(rng, z.shape, float(settings.depth_noise_blob_px))
+        noise *= np.float32(settings.depth_noise_m)
+        noise *= z
+        noise *= z
+        z += noise  # sigma(z) = depth_noise_m z^2 (z in metres)
+    fb_steps = np.float32(fx_px * settings.stereo_baseline_m / settings.disparity_step_px) \
+        if settings.disparity_step_px > 0 else np.float32(0.0)
+    if fb_steps > 0:
         with np.errstate(divide="ignore", invalid="ignore"):
-            d = np.maximum(np.round(fb / z / step), np.float32(1.0)) * step  # nearest step, at least one
-            z = np.where(z > 0, fb / d, np.float32(0.0)).astype(np.float32)
+            k = np.divide(fb_steps, z)  # disparity in steps; nothing drawn (z = 0): inf, and back to 0 below
+            np.rint(k, out=k)
+            np.maximum(k, np.float32(1.0), out=k)  # at least one step
+            np.divide(fb_steps, k, out=z)
     if settings.depth_unit_m > 0:
         unit = np.float32(settings.depth_unit_m)
-        z = np.round(z / unit) * unit
-    z = np.where(valid & (z > 0), z, np.float32(0.0)).astype(np.float32)
+        z /= unit
+        np.rint(z, out=z)
+        z *= unit
+    np.multiply(z, valid, out=z)  # 0 where the device cannot measure
+    np.maximum(z, np.float32(0.0), out=z)  # (a draw beyond -1 / (sigma z) sd would read below 0)
     if settings.rgb_noise > 0:
         # rint(rgb + sigma N) = rgb + rint(sigma N) for whole levels: draw the rounded Gaussian directly, by its
         # quantiles on a 2^16 grid (exact but for tails beyond 1 in 65,536), four times cheaper than normals.
