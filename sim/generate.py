@@ -340,8 +340,11 @@ def _catalog(rng: np.random.Generator, n_skus: int, gondolas: list[dict]) -> lis
                 sku = f"{arch.slug}-{FLAVOURS[int(f)]}{n}"
                 n += 1
             used.add(sku)
-            out.append({"sku": sku, "name": f"{FLAVOURS[int(f)].capitalize()} {arch.name}", "price": price, "weight_g": w,
-                        "shape": arch.shape, "size_mm": list(size), "color": _colour(rng, hues)})
+            item = {"sku": sku, "name": f"{FLAVOURS[int(f)].capitalize()} {arch.name}", "price": price, "weight_g": w,
+                    "shape": arch.shape, "size_mm": list(size), "color": _colour(rng, hues)}
+            if arch.slug.startswith("eggs"):
+                item["pack"] = "eggs"  # units vary by the egg class, not by a filler's spread
+            out.append(item)
     return out
 
 

@@ -15,8 +15,9 @@ Choices where the design is silent (written here so users can rely on them):
   must keep 0.5 m from every wall they face.
 - A gate lies on a wall: its centre on the floor's boundary, its opening
   within that wall.
-- `weight_sd_g` defaults to 1 % of `weight_g` (at least 0.5 g): filled packs
-  and cans vary by about that much.
+- `weight_sd_g` defaults by `pack` (`pack_sd_g`): filled packs and cans to half
+  the EU tolerable negative error (1.5-4.5 %), eggs by the egg class, loose
+  produce 15 %.
 """
 from __future__ import annotations
 
@@ -100,12 +101,38 @@ class Gondola(_Strict):
         return box(self.at[0] - half_len, self.at[1] - half_depth, self.at[0] + half_len, self.at[1] + half_depth)
 
 
+# EU average-quantity rules (Directive 76/211/EEC, the e-mark): the tolerable negative error of a pack of
+# nominal quantity up to the bound, as a share of it (< 1) or in grams (>= 1). REFERENCE.md "Pack weights".
+_TOLERABLE_NEGATIVE_ERROR = ((50.0, 0.09), (100.0, 4.5), (200.0, 0.045), (300.0, 9.0), (500.0, 0.03), (1000.0, 15.0),
+                             (math.inf, 0.015))
+EGG_SD_G = 10.0 / math.sqrt(12.0)  # an egg of class M weighs 53-63 g (EU egg classes): uniform over 10 g
+EGG_BOX_SHARE_G = 65.0  # an M egg and its share of the box
+LOOSE_SD = 0.15  # loose produce, sold by weight: units vary by tens of percent (REFERENCE.md)
+
+
+def pack_sd_g(weight_g: float, pack: str = "filled") -> float:
+    """The spread of one unit's weight around its nominal.
+
+    filled: packers fill so that at most 2.5 % of packs fall short of nominal by more than the tolerable
+    negative error (TNE) with the mean at nominal, so their sd is about TNE / 2 (two sd below the mean
+    leave 2.3 %): a 330 g can 5.0 g (1.5 %), a 50 g bar 2.25 g (4.5 %), a 1 kg bag 7.5 g.
+    eggs: a box of n eggs (n = weight / 65 g), each uniform over the M class: sd 2.9 g sqrt(n), 7.1 g for six.
+    loose: 15 % of the weight."""
+    if pack == "eggs":
+        return EGG_SD_G * math.sqrt(max(1, round(weight_g / EGG_BOX_SHARE_G)))
+    if pack == "loose":
+        return LOOSE_SD * weight_g
+    tne = next(t for bound, t in _TOLERABLE_NEGATIVE_ERROR if weight_g <= bound)
+    return max(0.1, (tne * weight_g if tne < 1 else tne) / 2.0)
+
+
 class CatalogItem(_Strict):
     sku: str = Field(min_length=1, max_length=64)
     name: str = Field(min_length=1, max_length=200)
     price: Num = Field(ge=0, le=100_000)
     weight_g: Num = Field(gt=0, le=20000)
     weight_sd_g: Num | None = Field(None, ge=0)  # at most a quarter of weight_g (checked below)
+    pack: Literal["filled", "eggs", "loose"] = "filled"  # how units vary when weight_sd_g is not given (`sd_g`)
     shape: Literal["box", "cylinder"]
     size_mm: tuple[Num, Num, Num]
     color: str
@@ -132,7 +159,8 @@ class CatalogItem(_Strict):
 
     @property
     def sd_g(self) -> float:
-        return self.weight_sd_g if self.weight_sd_g is not None else max(0.5, 0.01 * self.weight_g)
+        """How much one unit's weight varies: `weight_sd_g`, else by `pack` (`pack_sd_g`)."""
+        return self.weight_sd_g if self.weight_sd_g is not None else pack_sd_g(self.weight_g, self.pack)
 
     @property
     def rgb(self) -> tuple[float, float, float]:
@@ -221,6 +249,12 @@ class LoadCellSettings(_Strict):
     resolution_g: Num = Field(1.0, ge=0, le=1000)
     drift_g_per_min: Num = Field(0.2, ge=0, le=1000)
     capacity_g: Num = Field(20000.0, gt=0, le=500_000)
+    # A typical strain-gauge cell's datasheet, in % of rated output (`capacity_g`; REFERENCE.md "Shelf load
+    # cells"): non-linearity 0.02 %, hysteresis 0.02 %, repeatability 0.03 %, creep 0.03 % in 30 min.
+    nonlinearity_pct: Num = Field(0.02, ge=0, le=5)
+    hysteresis_pct: Num = Field(0.02, ge=0, le=5)
+    repeatability_pct: Num = Field(0.03, ge=0, le=5)
+    creep_pct_30min: Num = Field(0.03, ge=0, le=5)
     batch: Int = Field(12, ge=1, le=600)
     dead: tuple[str, ...] = ()  # cells dead from the opening
     outages: tuple[tuple[str, Num, Num], ...] = ()  # (cell, from_s, to_s): a cell reports nothing (NaN) meanwhile

@@ -10,6 +10,19 @@ temperature do), white noise `noise_g` per sample, quantisation to
 `resolution_g`, saturation at `capacity_g`, and faults: a cell dead from the
 opening (`dead`), for a while (`outages`: cell, from, to in sim seconds) or
 from a moment on (`kill()` at run time) reports NaN and the run goes on. Cells are tared at installation: a plate with nothing on it reads 0.
+
+The strain gauge's own errors, from a typical cell's datasheet in % of rated output RO = `capacity_g`
+(REFERENCE.md), on the tared load w (u = w / RO):
+- non-linearity `nonlinearity_pct`: a bow through 0 and RO, 4 u (1 - u) of the figure (4 g at 10 kg);
+- hysteresis `hysteresis_pct`: the reading lags the load, low while it rises, high while it falls; the
+  loop is that wide at mid-scale, 4 u (1 - u) of it elsewhere (a Duhem model: each gram of change moves the
+  state 1/(5 % RO) of the way to its branch);
+- repeatability `repeatability_pct`: the same load read after each change of more than 5 g differs by a
+  fresh offset of sd one third of the figure (2 g);
+- creep `creep_pct_30min`: under a steady load the reading creeps up by that share of it in 30 min,
+  exponentially with a 10-min time constant, and recovers as slowly when the load goes (the shelf was
+  stocked long before opening: the episode starts crept, on the loading branch).
+Not modelled: vibration from passers-by and cross-talk between plates of one shelf (no figures to hand).
 """
 from __future__ import annotations
 
@@ -22,6 +35,10 @@ from sim.layout import LoadCellSettings
 from sim.stream import LoadCellBatch
 
 GRAVITY_MS2 = 9.81
+HYSTERESIS_SPAN = 0.05  # of RO: the load change that carries the hysteresis state most of the way to its branch
+REPEAT_STEP_G = 5.0  # a change of load larger than this is a new loading: a fresh repeatability offset
+REPEAT_SD_OF_SPEC = 1.0 / 3.0  # the datasheet's repeatability is a spread of readings: three sd
+CREEP_TAU_S = 600.0  # creep's time constant: 95 % of the 30-min figure after 30 min
 
 
 class LoadCellRig:
@@ -56,6 +73,7 @@ class LoadCellRig:
         self._buffer: list[np.ndarray] = []
         self._buffer_t0 = 0.0
         self._step_sd = settings.drift_g_per_min * np.sqrt(1.0 / settings.rate_hz / 60.0)
+        self._gauge = StrainGauge(settings, len(cell_ids), rng)
 
     def kill(self, cell_id: str) -> None:
         """A runtime fault: the cell stops reporting (NaN) from now on."""
@@ -75,7 +93,7 @@ class LoadCellRig:
             self._buffer_t0 = self._clock.t_s
         if self._step_sd > 0:
             self._zero_g += self._rng.normal(0.0, self._step_sd, n)
-        grams = self.true_grams() + self._zero_g
+        grams = self._gauge.read(self.true_grams()) + self._zero_g
         if s.noise_g > 0:
             grams = grams + self._rng.normal(0.0, s.noise_g, n)
         if s.resolution_g > 0:
@@ -99,3 +117,57 @@ class LoadCellRig:
         arr.setflags(write=False)
         self._buffer = []
         return LoadCellBatch(t_s=self._buffer_t0, rate_hz=self.settings.rate_hz, cell_ids=self.cell_ids, grams=arr)
+
+
+class StrainGauge:
+    """A cell's own errors on its load (non-linearity, hysteresis, repeatability, creep; see the module), with
+    their state, one value per cell. `read(w)` takes the true tared loads of one sample and returns readings."""
+
+    def __init__(self, settings: LoadCellSettings, n: int, rng: np.random.Generator) -> None:
+        ro = float(settings.capacity_g)
+        self._ro = ro
+        self._nl = settings.nonlinearity_pct / 100.0 * ro
+        self._hyst = settings.hysteresis_pct / 100.0 * ro
+        self._repeat_sd = settings.repeatability_pct / 100.0 * ro * REPEAT_SD_OF_SPEC
+        # steady creep for a load w: k w, reached as 1 - exp(-t / tau); the datasheet's figure at 30 min
+        self._creep_k = settings.creep_pct_30min / 100.0 / (1.0 - np.exp(-1800.0 / CREEP_TAU_S))
+        self._creep_step = 1.0 / settings.rate_hz / CREEP_TAU_S
+        self._rng = rng
+        self._n = n
+        self._last: np.ndarray | None = None  # the load of the previous sample
+        self._h = np.zeros(n)
+        self._creep = np.zeros(n)
+        self._repeat = np.zeros(n)
+        self._repeat_at = np.zeros(n)
+
+    @property
+    def active(self) -> bool:
+        return bool(self._nl or self._hyst or self._repeat_sd or self._creep_k)
+
+    def read(self, w: np.ndarray) -> np.ndarray:
+        if not self.active:
+            return w
+        u = np.clip(w / self._ro, 0.0, 1.0)
+        bow = 4.0 * u * (1.0 - u)
+        half_loop = 0.5 * self._hyst * bow
+        if self._last is None:  # stocked before opening: on the rising branch, crept, one offset drawn
+            self._h = -half_loop
+            self._creep = self._creep_k * w
+            if self._repeat_sd:
+                self._repeat = self._rng.normal(0.0, self._repeat_sd, self._n)
+            self._repeat_at = w.copy()
+        else:
+            dw = w - self._last
+            if self._hyst:
+                share = np.minimum(np.abs(dw) / (HYSTERESIS_SPAN * self._ro), 1.0)
+                self._h += share * (-np.sign(dw) * half_loop - self._h)
+                np.clip(self._h, -half_loop, half_loop, out=self._h)
+            if self._creep_k:
+                self._creep += (self._creep_k * w - self._creep) * self._creep_step
+            moved = np.abs(w - self._repeat_at) > REPEAT_STEP_G
+            if moved.any():
+                if self._repeat_sd:
+                    self._repeat[moved] = self._rng.normal(0.0, self._repeat_sd, int(moved.sum()))
+                self._repeat_at[moved] = w[moved]
+        self._last = w.copy()
+        return w + self._nl * bow + self._h + self._creep + self._repeat
