@@ -13,6 +13,10 @@ Device modelled: Intel RealSense D435, an active-stereo RGB-D camera (REFERENCE.
   matching scores a window several pixels wide, so neighbours share most of their evidence and err
   together. It is a Gaussian-smoothed white field (sd `depth_noise_blob_px`, 2 px: about a 7-px window at
   the native 424-wide mode), drawn afresh each frame, scaled to sd 1 at every pixel (`blob_noise`).
+- at depth edges (neighbours more than `depth_edge_jump` apart, 5 % of the nearer) the matching window
+  holds both surfaces: a share `depth_edge_invalid` of the edge pixels fails the left-right check and
+  reads 0, a share `depth_edge_flying` reads a depth between the two sides ("flying pixels"); 0.3 each
+  is our estimate, to be fitted to a recorded D435 frame;
 - disparity in the D4 processor's 1/32 px (`disparity_step_px`): depth is f B / d with d on that grid, so it
   comes in steps that grow as z^2 (8 mm at 1.5 m, 33 mm at 3 m at 320x240), then in the device's 1 mm unit
   (`depth_unit_m`); nearer than its minimum range (`depth_min_m`) or
@@ -115,13 +119,14 @@ def pinhole(calib: CameraCalibration, far_m: float) -> Pinhole:
 
 def device_image(
     rgb: np.ndarray, depth_m: np.ndarray, settings: CameraSettings, rng: np.random.Generator, fx_px: float,
-    valid: np.ndarray | None = None,
+    valid: np.ndarray | None = None, edges: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bytes | None]:
     """A clean render -> what the D435 delivers: (rgb, depth, jpeg). Depth: blob noise, on the disparity grid,
     quantised, range-limited (0 = invalid). Colour: read noise, then JPEG (`jpeg` its bytes, `rgb` their
     decoding; None and the noisy pixels when `rgb_jpeg_quality` is 0).
 
-    `valid`: `measurable(depth_m, ...)` when the caller has it already (the same clean depth as last frame)."""
+    `valid`, `edges`: `measurable(depth_m, ...)` and `depth_edges(depth_m, ...)` when the caller has them already
+    (the same clean depth as last frame)."""
     z = depth_m.astype(np.float32)  # a copy, worked on in place
     if valid is None:
         valid = measurable(depth_m, settings, fx_px)
@@ -131,6 +136,16 @@ def device_image(
         noise *= z
         noise *= z
         z += noise  # sigma(z) = depth_noise_m z^2 (z in metres)
+    if settings.depth_edge_jump > 0 and (settings.depth_edge_invalid > 0 or settings.depth_edge_flying > 0):
+        pixel, across = edges if edges is not None else depth_edges(depth_m, float(settings.depth_edge_jump))
+        if pixel.size:
+            flat = z.reshape(-1)
+            here, there = flat[pixel], flat[across]
+            r = rng.random(pixel.size, dtype=np.float32)
+            mix = rng.random(pixel.size, dtype=np.float32)
+            flying = (r >= settings.depth_edge_invalid) & (r < settings.depth_edge_invalid + settings.depth_edge_flying)
+            flat[pixel] = np.where(r < settings.depth_edge_invalid, np.float32(0.0),
+                                   np.where(flying, here + mix * (there - here), here))
     fb_steps = np.float32(fx_px * settings.stereo_baseline_m / settings.disparity_step_px) \
         if settings.disparity_step_px > 0 else np.float32(0.0)
     if fb_steps > 0:
@@ -192,6 +207,23 @@ def _blob_kernel(sd_steps: float) -> tuple[np.ndarray, np.float32]:
     k /= math.sqrt(float((k * k).sum()))
     rho = float((k[:-1] * k[1:]).sum())
     return k.astype(np.float32), np.float32(0.5 * math.sqrt(2.0 / (1.0 + rho)))
+
+
+def depth_edges(depth_m: np.ndarray, jump: float) -> tuple[np.ndarray, np.ndarray]:
+    """Pixels on a depth edge and, for each, a neighbour across it (flat indices): 4-neighbours, both drawn,
+    whose depths differ by more than `jump` of the nearer; a pixel on several edges counts once."""
+    h, w = depth_m.shape
+    idx = np.arange(h * w).reshape(h, w)
+    pairs = []
+    for a, b, za, zb in ((idx[:, :-1], idx[:, 1:], depth_m[:, :-1], depth_m[:, 1:]),
+                         (idx[:-1, :], idx[1:, :], depth_m[:-1, :], depth_m[1:, :])):
+        edge = (za > 0) & (zb > 0) & (np.abs(za - zb) > jump * np.minimum(za, zb))
+        pairs.append((a[edge], b[edge]))
+        pairs.append((b[edge], a[edge]))
+    pixel = np.concatenate([p for p, _ in pairs])
+    across = np.concatenate([q for _, q in pairs])
+    pixel, first = np.unique(pixel, return_index=True)
+    return pixel, across[first]
 
 
 def measurable(depth_m: np.ndarray, settings: CameraSettings, fx_px: float) -> np.ndarray:
@@ -259,7 +291,8 @@ class CameraRig:
         self._clock = clock
         self._rngs = [generator(seed, "camera", cam) for cam in self.ids]
         self._failed: set[str] = set()
-        self._measurable: list[tuple[np.ndarray, np.ndarray] | None] = [None] * len(self.ids)  # (clean depth, mask)
+        # per camera: (clean depth, where the device measures, its depth edges), while the clean depth is the same
+        self._measurable: list[tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]] | None] = [None] * len(self.ids)
 
     def fail(self, camera_id: str) -> None:
         """A runtime fault: the camera stops sending frames until `recover`."""
@@ -289,8 +322,9 @@ class CameraRig:
             # device can measure (range, stereo shadow) is the same too; the noise is drawn afresh all the same.
             last = self._measurable[i]
             if last is None or last[0] is not clean[1]:
-                last = self._measurable[i] = (clean[1], measurable(clean[1], s, fx))
-            rgb, depth, jpeg = device_image(*clean, s, rng, fx, valid=last[1])
+                last = self._measurable[i] = (clean[1], measurable(clean[1], s, fx),
+                                              depth_edges(clean[1], float(s.depth_edge_jump)))
+            rgb, depth, jpeg = device_image(*clean, s, rng, fx, valid=last[1], edges=last[2])
             rgb.setflags(write=False)
             depth.setflags(write=False)
             frames.append(CameraFrame(t_s=max(t_us, 0) * 1000 / 1e9, camera_id=cam, rgb=rgb, depth=depth, rgb_jpeg=jpeg))

@@ -223,6 +223,13 @@ class CameraSettings(_Strict):
     # Stereo matching aggregates cost over a window several pixels wide, so neighbouring pixels err together:
     # the depth noise is a field smoothed by a Gaussian of this sd, in stream pixels (0 = independent per pixel).
     depth_noise_blob_px: Num = Field(2.0, ge=0, le=16)
+    # At a depth edge the matching window holds both surfaces: the D4's left-right check drops some of those
+    # pixels (0) and passes others at a depth between the two ("flying pixels", which librealsense's
+    # post-processing filters exist to remove). An edge: neighbours whose depths differ by more than
+    # `depth_edge_jump` of the nearer. The shares per edge pixel are our estimate (no published rate).
+    depth_edge_jump: Num = Field(0.05, ge=0, le=10)  # 0 = no edge effects
+    depth_edge_invalid: Num = Field(0.3, ge=0, le=1)
+    depth_edge_flying: Num = Field(0.3, ge=0, le=1)
     # Colour reaches the store's computer as JPEG (4:2:0), as networked cameras send it: ONVIF Profile S, the
     # profile IP cameras implement, makes JPEG its one mandatory video encoding. Quality 1-100; 0 = raw frames.
     rgb_jpeg_quality: Int = Field(90, ge=0, le=100)

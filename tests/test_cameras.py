@@ -20,7 +20,7 @@ from sim.stream import CameraFrame, LoadCellBatch, StoreInfo, message_bytes
 from sim.world import StoreWorld
 
 CLEAN = {"depth_noise_m": 0.0, "rgb_noise": 0.0, "depth_unit_m": 0.0, "jitter_ms": 0.0, "drop_rate": 0.0, "stereo_baseline_m": 0.0,
-         "disparity_step_px": 0.0, "rgb_jpeg_quality": 0}
+         "disparity_step_px": 0.0, "rgb_jpeg_quality": 0, "depth_edge_jump": 0.0}
 MAGENTA = (1.0, 0.0, 1.0)
 MARKER_HALF_M = 0.08
 
@@ -265,6 +265,29 @@ def test_depth_comes_on_the_disparity_grid_in_steps_that_grow_as_range_squared(t
     # consecutive depths at ~3 m sit one disparity step apart: z^2 step / (f B) ~ 33 mm at 320 px wide, never 1 mm
     assert np.median(gaps_far) > 0.02 and gaps_far.min() > 0.015
     assert np.median(gaps_near) < np.median(gaps_far) / 2.5  # ~4x nearer at half the range
+
+
+def test_at_depth_edges_some_pixels_read_nothing_and_some_fly_between_the_two_sides(tiny_store_path):
+    from sim.cameras import depth_edges
+
+    frames = _floor_frames(tiny_store_path, {"depth_edge_jump": 0.05, "depth_edge_invalid": 0.3,
+                                             "depth_edge_flying": 0.3, "resolution": (160, 120)}, n=3)
+    holes = flying = kept = 0
+    for f, clean in frames:
+        pixel, across = depth_edges(clean, 0.05)
+        assert pixel.size > 100  # shelf fronts against the floor
+        got, here, there = f.depth.reshape(-1)[pixel], clean.reshape(-1)[pixel], clean.reshape(-1)[across]
+        lo, hi = np.minimum(here, there), np.maximum(here, there)
+        holes += int((got == 0).sum())
+        kept += int(np.isclose(got, here, atol=1e-6).sum())
+        flying += int(((got > lo + 1e-6) & (got < hi - 1e-6)).sum())
+        assert ((got == 0) | ((got >= lo - 1e-6) & (got <= hi + 1e-6))).all()  # never beyond either side
+        off = np.ones(clean.size, dtype=bool)
+        off[pixel] = False
+        assert np.array_equal(f.depth.reshape(-1)[off], clean.reshape(-1)[off])  # noise off: the rest is clean
+    total = holes + flying + kept
+    assert holes / total == pytest.approx(0.3, abs=0.04) and kept / total == pytest.approx(0.4, abs=0.05)
+    assert flying / total > 0.22  # (a mixture can land on either side's value: rare)
 
 
 def test_colour_reaches_the_stream_as_jpeg_and_the_frame_holds_its_decoding(tiny_store_path):

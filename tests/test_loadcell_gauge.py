@@ -102,6 +102,7 @@ def test_every_sensor_default_is_its_documented_source_value():
     assert cams.stereo_baseline_m == 0.050 and cams.depth_unit_m == 0.001  # D435
     assert cams.depth_noise_m == 0.005 and cams.depth_noise_blob_px == 2.0
     assert 0 < cams.rgb_jpeg_quality <= 90
+    assert (cams.depth_edge_jump, cams.depth_edge_invalid, cams.depth_edge_flying) == (0.05, 0.3, 0.3)  # our estimate
     # EU average-quantity rules: half the tolerable negative error; eggs of class M; loose produce
     assert pack_sd_g(330) == pytest.approx(0.03 * 330 / 2) and pack_sd_g(50) == pytest.approx(0.09 * 50 / 2)
     assert pack_sd_g(75) == 2.25 and pack_sd_g(250) == 4.5 and pack_sd_g(750) == 7.5

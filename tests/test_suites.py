@@ -68,6 +68,8 @@ def test_every_suite_scenario_validates_against_its_store_at_default_noise(name)
         assert cams.depth_noise_m >= dflt.depth_noise_m
         assert cams.disparity_step_px >= dflt.disparity_step_px and cams.depth_noise_blob_px >= dflt.depth_noise_blob_px
         assert 0 < cams.rgb_jpeg_quality <= dflt.rgb_jpeg_quality  # JPEG-coded as the devices send it, never raw
+        assert 0 < cams.depth_edge_jump <= dflt.depth_edge_jump
+        assert cams.depth_edge_invalid >= dflt.depth_edge_invalid and cams.depth_edge_flying >= dflt.depth_edge_flying
         assert parse_truth(path) is not None or sc.spec.crowd is not None, f"{path.name}: scripted, no truth"
     assert {"tiny_store", "corner_store", "market_store"} <= stores  # nothing tuned to one store
 
