@@ -45,6 +45,18 @@ from sim.stream import CameraFrame
 from checkout.storemodel import CameraModel, StoreModel
 
 
+def off_depth_edges(depth: np.ndarray, idx: np.ndarray, width: int, jump: float) -> np.ndarray:
+    """The pixels of `idx` (flat, into the row-major `depth`) none of whose valid 4-neighbours differs from it by
+    more than `jump` of the nearer depth."""
+    d = depth[idx]
+    col = idx % width
+    keep = np.ones(idx.size, dtype=bool)
+    for off, inside in ((1, col < width - 1), (-1, col > 0), (width, idx < depth.size - width), (-width, idx >= width)):
+        nb = depth[np.where(inside, idx + off, idx)]
+        keep &= ~((nb > 0) & (np.abs(nb - d) > jump * np.minimum(nb, d)))
+    return idx[keep]
+
+
 @dataclass
 class PerceptionConfig:
     learn_alpha: float = 0.05  # background update rate after the first frames
@@ -60,6 +72,10 @@ class PerceptionConfig:
     head_sep_m: float = 0.35  # two heads are never closer than this
     head_support_cells: int = 6
     reach_out_m: float = 0.15  # hands counted this far in front of a bin's front edge
+    # A foreground pixel whose depth differs from a 4-neighbour's by more than this share of the nearer lies on a
+    # depth edge: stereo may give it a depth between the two surfaces (a flying pixel) and its colour is both
+    # sides' (JPEG's half-resolution chroma bleeds there too). It is left out of the points and their colours.
+    edge_jump: float = 0.05
     hand_gap_m: float = 0.12  # along the shelf, points this far apart are two hands (a hand and an item span ~0.1 m)
     colour_samples: int = 96
     head_radius_m: float = 0.2  # head and neck, seen from above
@@ -287,6 +303,8 @@ class Perception:
                 floor_bg.append(fbg)
             idx = np.flatnonzero(fg)
             used.append(f.camera_id)
+            if idx.size and self.cfg.edge_jump > 0:
+                idx = off_depth_edges(np.asarray(f.depth, dtype=np.float32).ravel(), idx, bg.cam.width, self.cfg.edge_jump)
             if idx.size == 0:
                 continue
             d = np.asarray(f.depth, dtype=np.float64).ravel()[idx]

@@ -225,3 +225,18 @@ def test_an_item_lying_on_the_floor_is_seen_by_its_colour_though_the_depth_noise
 def test_something_low_beside_a_person_is_not_reported_their_feet_are_as_low():
     floors = _floor_run([Person(2.1, 3.0, height_m=1.7)])
     assert all(f == () for f in floors)
+
+
+def test_pixels_on_a_depth_edge_are_left_out_and_the_inside_of_a_hand_is_kept():
+    from checkout.perception import off_depth_edges
+
+    depth = np.full((12, 16), 3.0, dtype=np.float32)
+    depth[3:9, 4:10] = 1.5  # a hand 6 x 6 px at 1.5 m over the floor at 3 m
+    depth[5, 10] = 2.2  # a flying pixel beside it, between the two surfaces
+    depth[0, 0] = 0.0  # an invalid pixel is no neighbour
+    fg = np.flatnonzero(depth.ravel() < 2.9)
+    kept = set(off_depth_edges(depth.ravel(), fg, 16, 0.05).tolist())
+    inside = {r * 16 + c for r in range(4, 8) for c in range(5, 9)}
+    assert kept == inside  # the ring and the flying pixel go; the 4 x 4 inside stays
+    floor = np.flatnonzero(depth.ravel() >= 2.9)
+    assert 0 * 16 + 1 in set(off_depth_edges(depth.ravel(), floor, 16, 0.05).tolist())  # beside a 0: still kept
