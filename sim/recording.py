@@ -1060,36 +1060,46 @@ _IMAGE_FIELDS = {"timestamp", "frame_id", "width", "height", "encoding", "step",
 def _image(body: dict, cam: str, plane: str, info: _StreamFacts | None) -> tuple[float, np.ndarray, None]:
     """(t_s, image, None) of one `foxglove.RawImage` message, checked against its topic and its calibration."""
     encoding, dtype, channels = _IMAGE_FORMATS[plane]
-    if set(body) != _IMAGE_FIELDS:
-        wrong = sorted(set(body) ^ _IMAGE_FIELDS)[0]
-        how = "missing" if wrong in _IMAGE_FIELDS else "unexpected"
-        raise _Malformed("", f"a RawImage with fields {sorted(_IMAGE_FIELDS)}; {wrong!r} is {how}")
-    t_s = _decode(float, body["t_s"], "t_s")
-    if body["frame_id"] != cam:
-        raise _Malformed("frame_id", f"expected {cam!r}, the camera of its topic, got {body['frame_id']!r}")
+    t_s = _image_head(body, _IMAGE_FIELDS, "a RawImage", cam, info)
     if body["encoding"] != encoding:
         raise _Malformed("encoding", f"expected {encoding!r} on a /{plane} topic, got {body['encoding']!r}")
     width, height, step = (_decode(int, body[k], k) for k in ("width", "height", "step"))
-    if info is not None and cam not in info.cameras:
-        raise _Malformed("frame_id", f"camera {cam!r} is not among the cameras of /store_info")
     want = info.cameras[cam] if info is not None else (width, height)
     if (width, height) != want or width < 1 or height < 1:
         raise _Malformed("width", f"expected {want[0]} x {want[1]} as its calibration says, got {width} x {height}")
     if step != width * channels * dtype.itemsize:
         raise _Malformed("step", f"expected {width * channels * dtype.itemsize} bytes per row for {width} px of "
                                  f"{encoding}, got {step}")
-    if not isinstance(body["data"], str):
-        raise _Malformed("data", f"expected a base64 string, got {_kind_of(body['data'])}")
-    try:
-        raw = base64.b64decode(body["data"], validate=True)
-    except ValueError as exc:
-        raise _Malformed("data", f"not base64 ({exc})") from None
+    raw = _image_data(body)
     if len(raw) != height * step:
         raise _Malformed("data", f"{len(raw)} bytes, expected height x step = {height} x {step} = {height * step}")
     arr = np.frombuffer(raw, dtype=dtype)
     if plane == "depth" and not ((arr >= 0) & (arr < np.inf)).all():
         raise _Malformed("data", "depth must be finite metres >= 0 (0 = invalid)")
     return t_s, arr.reshape((height, width, channels) if channels > 1 else (height, width)), None  # read-only, as live
+
+
+def _image_head(body: dict, want: set[str], what: str, cam: str, info: _StreamFacts | None) -> float:
+    """An image message's fields, its camera (that of its topic, and one of /store_info's), and its t_s."""
+    if set(body) != want:
+        wrong = sorted(set(body) ^ want)[0]
+        how = "missing" if wrong in want else "unexpected"
+        raise _Malformed("", f"{what} with fields {sorted(want)}; {wrong!r} is {how}")
+    t_s = _decode(float, body["t_s"], "t_s")
+    if body["frame_id"] != cam:
+        raise _Malformed("frame_id", f"expected {cam!r}, the camera of its topic, got {body['frame_id']!r}")
+    if info is not None and cam not in info.cameras:
+        raise _Malformed("frame_id", f"camera {cam!r} is not among the cameras of /store_info")
+    return t_s
+
+
+def _image_data(body: dict) -> bytes:
+    if not isinstance(body["data"], str):
+        raise _Malformed("data", f"expected a base64 string, got {_kind_of(body['data'])}")
+    try:
+        return base64.b64decode(body["data"], validate=True)
+    except ValueError as exc:
+        raise _Malformed("data", f"not base64 ({exc})") from None
 
 
 _COMPRESSED_FIELDS = {"rgb": {"timestamp", "frame_id", "format", "data", "t_s"},
@@ -1099,25 +1109,11 @@ _COMPRESSED_FORMATS = {"rgb": "jpeg", "depth": "png"}
 
 def _compressed_image(body: dict, cam: str, plane: str, info: _StreamFacts | None) -> tuple[float, np.ndarray, bytes | None]:
     """(t_s, image, JPEG bytes for rgb) of one `foxglove.CompressedImage`, checked and decoded as the device did."""
-    want = _COMPRESSED_FIELDS[plane]
-    if set(body) != want:
-        wrong = sorted(set(body) ^ want)[0]
-        how = "missing" if wrong in want else "unexpected"
-        raise _Malformed("", f"a CompressedImage on a /{plane} topic with fields {sorted(want)}; {wrong!r} is {how}")
-    t_s = _decode(float, body["t_s"], "t_s")
-    if body["frame_id"] != cam:
-        raise _Malformed("frame_id", f"expected {cam!r}, the camera of its topic, got {body['frame_id']!r}")
-    if info is not None and cam not in info.cameras:
-        raise _Malformed("frame_id", f"camera {cam!r} is not among the cameras of /store_info")
+    t_s = _image_head(body, _COMPRESSED_FIELDS[plane], f"a CompressedImage on a /{plane} topic", cam, info)
     fmt = _COMPRESSED_FORMATS[plane]
     if body["format"] != fmt:
         raise _Malformed("format", f"expected {fmt!r} on a /{plane} topic, got {body['format']!r}")
-    if not isinstance(body["data"], str):
-        raise _Malformed("data", f"expected a base64 string, got {_kind_of(body['data'])}")
-    try:
-        raw = base64.b64decode(body["data"], validate=True)
-    except ValueError as exc:
-        raise _Malformed("data", f"not base64 ({exc})") from None
+    raw = _image_data(body)
     try:
         image = decode_jpeg(raw) if plane == "rgb" else decode_png16(raw)
     except ValueError as exc:

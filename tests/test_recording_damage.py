@@ -305,19 +305,10 @@ def _png8() -> bytes:
     return out.getvalue()
 
 
-@pytest.mark.parametrize("case", sorted(MALFORMED))
-def test_a_malformed_message_is_one_line_naming_its_channel_and_index(log, tmp_path, capsys, case):
-    topic, change, says = MALFORMED[case]
-    path = rewritten(log, tmp_path, json_edit(topic, change))
-    code, err = replay(capsys, path)
-    assert code == 2 and len(err) == 1, err
-    assert err[0].startswith(f"{path}: {topic} message 1 (in the chunk at byte ") and says in err[0], err
-
-
-@pytest.mark.parametrize("case", sorted(RAW_MALFORMED))
-def test_a_malformed_raw_frame_is_one_line_naming_its_channel_and_index(raw_log, tmp_path, capsys, case):
-    topic, change, says = RAW_MALFORMED[case]
-    path = rewritten(raw_log, tmp_path, json_edit(topic, change))
+@pytest.mark.parametrize("fixture,case", [("log", c) for c in sorted(MALFORMED)] + [("raw_log", c) for c in sorted(RAW_MALFORMED)])
+def test_a_malformed_message_is_one_line_naming_its_channel_and_index(request, tmp_path, capsys, fixture, case):
+    topic, change, says = (RAW_MALFORMED if fixture == "raw_log" else MALFORMED)[case]
+    path = rewritten(request.getfixturevalue(fixture), tmp_path, json_edit(topic, change))
     code, err = replay(capsys, path)
     assert code == 2 and len(err) == 1, err
     assert err[0].startswith(f"{path}: {topic} message 1 (in the chunk at byte ") and says in err[0], err
