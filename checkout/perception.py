@@ -45,16 +45,34 @@ from sim.stream import CameraFrame
 from checkout.storemodel import CameraModel, StoreModel
 
 
-def off_depth_edges(depth: np.ndarray, idx: np.ndarray, width: int, jump: float) -> np.ndarray:
-    """The pixels of `idx` (flat, into the row-major `depth`) none of whose valid 4-neighbours differs from it by
-    more than `jump` of the nearer depth."""
+def on_depth_edge(depth: np.ndarray, idx: np.ndarray, width: int, jump: float) -> np.ndarray:
+    """For each pixel of `idx` (flat, into the row-major `depth`): does a 4-neighbour read nothing (0) or a depth
+    more than `jump` of the nearer away? Such a pixel is on a rim: stereo may have mixed two surfaces' depths
+    there (a flying pixel) and its colour is both sides' (JPEG's half-resolution chroma bleeds across too)."""
     d = depth[idx]
     col = idx % width
-    keep = np.ones(idx.size, dtype=bool)
+    rim = np.zeros(idx.size, dtype=bool)
     for off, inside in ((1, col < width - 1), (-1, col > 0), (width, idx < depth.size - width), (-width, idx >= width)):
         nb = depth[np.where(inside, idx + off, idx)]
-        keep &= ~((nb > 0) & (np.abs(nb - d) > jump * np.minimum(nb, d)))
-    return idx[keep]
+        rim |= (nb <= 0) | (np.abs(nb - d) > jump * np.minimum(nb, d))
+    return rim
+
+
+def flying(depth: np.ndarray, idx: np.ndarray, width: int, jump: float) -> np.ndarray:
+    """For each pixel of `idx`: does it lie between two surfaces, a 4-neighbour farther by more than `jump` of the
+    nearer depth and another nearer by as much or reading nothing (the left-right check drops edge pixels)?
+    Stereo mixes the two depths there (a flying pixel): its point stands in the air between a hand and the
+    shelf. A steep surface steps less than that per pixel."""
+    d = depth[idx]
+    col = idx % width
+    nearer = np.zeros(idx.size, dtype=bool)
+    farther = np.zeros(idx.size, dtype=bool)
+    for off, inside in ((1, col < width - 1), (-1, col > 0), (width, idx < depth.size - width), (-width, idx >= width)):
+        nb = depth[np.where(inside, idx + off, idx)]
+        gap = jump * np.minimum(nb, d)
+        nearer |= (nb <= 0) | (d - nb > gap)  # a hole beside it may be where the nearer surface was
+        farther |= (nb > 0) & (nb - d > gap)
+    return nearer & farther
 
 
 @dataclass
@@ -72,10 +90,12 @@ class PerceptionConfig:
     head_sep_m: float = 0.35  # two heads are never closer than this
     head_support_cells: int = 6
     reach_out_m: float = 0.15  # hands counted this far in front of a bin's front edge
-    # A foreground pixel whose depth differs from a 4-neighbour's by more than this share of the nearer lies on a
-    # depth edge: stereo may give it a depth between the two surfaces (a flying pixel) and its colour is both
-    # sides' (JPEG's half-resolution chroma bleeds there too). It is left out of the points and their colours.
+    # A hand's colours come from the pixels off its rim (`on_depth_edge`: a neighbour this share of the nearer
+    # depth away, or reading nothing) where it has at least `hand_core_min` of them; else from all of them.
     edge_jump: float = 0.05
+    hand_core_min: int = 3
+    flying_jump: float = 0.15  # a pixel this far (share of the nearer depth) from a nearer and a farther neighbour
+    # is a flying pixel (`flying`) and no point at all
     hand_gap_m: float = 0.12  # along the shelf, points this far apart are two hands (a hand and an item span ~0.1 m)
     colour_samples: int = 96
     head_radius_m: float = 0.2  # head and neck, seen from above
@@ -289,7 +309,7 @@ class Perception:
         return out
 
     def process(self, t_s: float, frames: list[CameraFrame]) -> Percept:
-        pts, rgbs, stills, used = [], [], [], []
+        pts, rgbs, stills, rims, used = [], [], [], [], []
         floor_xy, floor_rgb, floor_bg = [], [], []
         for f in frames:
             bg = self.backgrounds.get(f.camera_id)
@@ -303,8 +323,8 @@ class Perception:
                 floor_bg.append(fbg)
             idx = np.flatnonzero(fg)
             used.append(f.camera_id)
-            if idx.size and self.cfg.edge_jump > 0:
-                idx = off_depth_edges(np.asarray(f.depth, dtype=np.float32).ravel(), idx, bg.cam.width, self.cfg.edge_jump)
+            if idx.size and self.cfg.flying_jump > 0:
+                idx = idx[~flying(np.asarray(f.depth, dtype=np.float32).ravel(), idx, bg.cam.width, self.cfg.flying_jump)]
             if idx.size == 0:
                 continue
             d = np.asarray(f.depth, dtype=np.float64).ravel()[idx]
@@ -312,17 +332,21 @@ class Perception:
             pts.append(p)
             rgbs.append(np.asarray(f.rgb).reshape(-1, 3)[idx])
             stills.append(bg.still_frames[idx] > self.cfg.hand_still_s * bg.cam.fps)
+            rims.append(on_depth_edge(np.asarray(f.depth, dtype=np.float32).ravel(), idx, bg.cam.width, self.cfg.edge_jump)
+                        if self.cfg.edge_jump > 0 else np.zeros(idx.size, dtype=bool))
         if pts:
             P = np.concatenate(pts)
             C = np.concatenate(rgbs)
             S = np.concatenate(stills)
+            R = np.concatenate(rims)
         else:
             P = np.zeros((0, 3))
             C = np.zeros((0, 3), dtype=np.uint8)
             S = np.zeros(0, dtype=bool)
+            R = np.zeros(0, dtype=bool)
         keep = (P[:, 2] > 0.05) & (P[:, 2] < self.cfg.head_max_m + 0.3)
         keep &= (P[:, 0] >= 0) & (P[:, 0] < self.store.floor_m[0]) & (P[:, 1] >= 0) & (P[:, 1] < self.store.floor_m[1])
-        P, C, S = P[keep], C[keep], S[keep]
+        P, C, S, R = P[keep], C[keep], S[keep], R[keep]
         hm = self.height_map(P)
         heads = self.find_heads(hm)
         low = self.find_heads(hm, self.cfg.low_head_min_m)
@@ -330,7 +354,7 @@ class Perception:
             d = np.hypot(low[:, None, 0] - heads[None, :, 0], low[:, None, 1] - heads[None, :, 1]).min(axis=1)
             low = low[d >= self.cfg.head_sep_m]
         # A hand moves; an item lying where it was just put (foreground until the background absorbs it) does not.
-        hands = tuple(self.find_hands(t_s, P[~S], C[~S], heads))
+        hands = tuple(self.find_hands(t_s, P[~S], C[~S], heads, R[~S]))
         floor = self.floor_objects(floor_xy, floor_rgb, floor_bg, np.concatenate([heads, low])) if floor_xy else ()
         return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P, C), low, floor)
 
@@ -414,16 +438,20 @@ class Perception:
             chosen.append((cx, cy, h))
         return np.array(chosen, dtype=float).reshape(-1, 3)
 
-    def find_hands(self, t_s: float, P: np.ndarray, C: np.ndarray, heads: np.ndarray | None = None) -> list[HandBlob]:
+    def find_hands(self, t_s: float, P: np.ndarray, C: np.ndarray, heads: np.ndarray | None = None,
+                   rim: np.ndarray | None = None) -> list[HandBlob]:
+        """`rim`: per point, is its pixel on a depth edge (`on_depth_edge`); a blob's colours come from the others."""
         out: list[HandBlob] = []
         if not len(P):
             return out
+        if rim is None:
+            rim = np.zeros(len(P), dtype=bool)
         if heads is not None and len(heads):
             # A head leaning over the shelf edge is not a hand in a top bin: drop head-and-neck points.
             near_head = np.zeros(len(P), dtype=bool)
             for x, y, h in heads:
                 near_head |= ((P[:, 0] - x) ** 2 + (P[:, 1] - y) ** 2 < self.cfg.head_radius_m**2) & (P[:, 2] > h - self.cfg.head_depth_m)
-            P, C = P[~near_head], C[~near_head]
+            P, C, rim = P[~near_head], C[~near_head], rim[~near_head]
         for g in self.store.gondolas:
             along = P[:, :2] @ g.right - g.along_start_m
             out_m = P[:, :2] @ g.facing - g.front_out_m
@@ -449,9 +477,12 @@ class Perception:
                 for members in np.split(order, cuts):
                     if len(members) < 3:
                         continue
-                    step = max(1, len(members) // self.cfg.colour_samples)
+                    core = members[~rim[members]]
+                    coloured = core if len(core) >= self.cfg.hand_core_min else members
+                    step = max(1, len(coloured) // self.cfg.colour_samples)
                     cen = P[members].mean(axis=0)
-                    out.append(HandBlob(bin_id, t_s, (float(cen[0]), float(cen[1]), float(cen[2])), int(len(members)), C[members[::step]].copy()))
+                    out.append(HandBlob(bin_id, t_s, (float(cen[0]), float(cen[1]), float(cen[2])), int(len(members)),
+                                        C[coloured[::step]].copy()))
         return out
 
 
