@@ -22,7 +22,12 @@ highest point per cell):
   person crouched at a bottom shelf, or an arm or basket; tracking may use one
   to follow a person it has lost, never to start one;
 - hands: foreground points inside a bin's volume or in the slab just in front
-  of it (`reach_out_m`), with a sample of their colours for identification;
+  of it (`reach_out_m`), with a sample of their colours for identification,
+  taken off the blob's rim (`on_depth_edge`) where it has enough pixels: at a
+  depth edge a pixel's colour is both sides' (and JPEG's chroma bleeds there);
+- flying pixels: a stereo camera mixes two surfaces' depths where its matching
+  window straddles an edge; a pixel farther than one neighbour and nearer than
+  another (or beside a hole the camera left) by `flying_jump` is no point;
 - things on the floor (`FloorWatch`): an item knocked off a shelf lies a few
   centimetres high — a lying can 6.6 cm, a chocolate bar 2 — well inside the
   depth noise at floor range (D435 at 3 m: sigma 4-5 cm, so the cut above is
