@@ -136,7 +136,8 @@ def device_image(
         noise *= z
         noise *= z
         z += noise  # sigma(z) = depth_noise_m z^2 (z in metres)
-    if settings.depth_edge_jump > 0 and (settings.depth_edge_invalid > 0 or settings.depth_edge_flying > 0):
+        np.maximum(z, np.float32(0.0), out=z)  # a draw beyond -1 / (sigma z) sd: nothing measured (0, below)
+    if edge_effects(settings):
         pixel, across = edges if edges is not None else depth_edges(depth_m, float(settings.depth_edge_jump))
         if pixel.size:
             flat = z.reshape(-1)
@@ -159,8 +160,7 @@ def device_image(
         z /= unit
         np.rint(z, out=z)
         z *= unit
-    np.multiply(z, valid, out=z)  # 0 where the device cannot measure
-    np.maximum(z, np.float32(0.0), out=z)  # (a draw beyond -1 / (sigma z) sd would read below 0)
+    np.copyto(z, np.float32(0.0), where=~(valid & (z > 0)))  # 0 where the device cannot measure (NaN included)
     if settings.rgb_noise > 0:
         # rint(rgb + sigma N) = rgb + rint(sigma N) for whole levels: draw the rounded Gaussian directly, by its
         # quantiles on a 2^16 grid (exact but for tails beyond 1 in 65,536), four times cheaper than normals.
@@ -207,6 +207,10 @@ def _blob_kernel(sd_steps: float) -> tuple[np.ndarray, np.float32]:
     k /= math.sqrt(float((k * k).sum()))
     rho = float((k[:-1] * k[1:]).sum())
     return k.astype(np.float32), np.float32(0.5 * math.sqrt(2.0 / (1.0 + rho)))
+
+
+def edge_effects(settings: CameraSettings) -> bool:
+    return settings.depth_edge_jump > 0 and (settings.depth_edge_invalid > 0 or settings.depth_edge_flying > 0)
 
 
 def depth_edges(depth_m: np.ndarray, jump: float) -> tuple[np.ndarray, np.ndarray]:
@@ -322,8 +326,9 @@ class CameraRig:
             # device can measure (range, stereo shadow) is the same too; the noise is drawn afresh all the same.
             last = self._measurable[i]
             if last is None or last[0] is not clean[1]:
+                no_edges = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
                 last = self._measurable[i] = (clean[1], measurable(clean[1], s, fx),
-                                              depth_edges(clean[1], float(s.depth_edge_jump)))
+                                              depth_edges(clean[1], float(s.depth_edge_jump)) if edge_effects(s) else no_edges)
             rgb, depth, jpeg = device_image(*clean, s, rng, fx, valid=last[1], edges=last[2])
             rgb.setflags(write=False)
             depth.setflags(write=False)

@@ -16,7 +16,7 @@ Choices where the design is silent (written here so users can rely on them):
 - A gate lies on a wall: its centre on the floor's boundary, its opening
   within that wall.
 - `weight_sd_g` defaults by `pack` (`pack_sd_g`): filled packs and cans to half
-  the EU tolerable negative error (1.5-4.5 %), eggs by the egg class, loose
+  the EU tolerable negative error (0.5-4.5 %), eggs by the egg class, loose
   produce 15 %.
 """
 from __future__ import annotations
@@ -104,7 +104,7 @@ class Gondola(_Strict):
 # EU average-quantity rules (Directive 76/211/EEC, the e-mark): the tolerable negative error of a pack of
 # nominal quantity up to the bound, as a share of it (< 1) or in grams (>= 1). REFERENCE.md "Pack weights".
 _TOLERABLE_NEGATIVE_ERROR = ((50.0, 0.09), (100.0, 4.5), (200.0, 0.045), (300.0, 9.0), (500.0, 0.03), (1000.0, 15.0),
-                             (math.inf, 0.015))
+                             (10000.0, 0.015), (15000.0, 150.0), (math.inf, 0.01))
 EGG_SD_G = 10.0 / math.sqrt(12.0)  # an egg of class M weighs 53-63 g (EU egg classes): uniform over 10 g
 EGG_BOX_SHARE_G = 65.0  # an M egg and its share of the box
 LOOSE_SD = 0.15  # loose produce, sold by weight: units vary by tens of percent (REFERENCE.md)
@@ -119,11 +119,13 @@ def pack_sd_g(weight_g: float, pack: str = "filled") -> float:
     eggs: a box of n eggs (n = weight / 65 g), each uniform over the M class: sd 2.9 g sqrt(n), 7.1 g for six.
     loose: 15 % of the weight."""
     if pack == "eggs":
-        return EGG_SD_G * math.sqrt(max(1, round(weight_g / EGG_BOX_SHARE_G)))
-    if pack == "loose":
-        return LOOSE_SD * weight_g
-    tne = next(t for bound, t in _TOLERABLE_NEGATIVE_ERROR if weight_g <= bound)
-    return max(0.1, (tne * weight_g if tne < 1 else tne) / 2.0)
+        sd = EGG_SD_G * math.sqrt(max(1, round(weight_g / EGG_BOX_SHARE_G)))
+    elif pack == "loose":
+        sd = LOOSE_SD * weight_g
+    else:
+        tne = next(t for bound, t in _TOLERABLE_NEGATIVE_ERROR if weight_g <= bound)
+        sd = max(0.1, (tne * weight_g if tne < 1 else tne) / 2.0)
+    return min(sd, weight_g / 4)  # never a spread that weighs a pack at nothing
 
 
 class CatalogItem(_Strict):
@@ -245,6 +247,9 @@ class CameraSettings(_Strict):
     def _range(self) -> "CameraSettings":
         if self.depth_min_m >= self.depth_max_m:
             raise ValueError(f"depth_min_m {self.depth_min_m:g} must be below depth_max_m {self.depth_max_m:g}")
+        if self.depth_edge_invalid + self.depth_edge_flying > 1:
+            raise ValueError(f"depth_edge_invalid {self.depth_edge_invalid:g} and depth_edge_flying "
+                             f"{self.depth_edge_flying:g} are shares of the edge pixels: together at most 1")
         return self
 
 

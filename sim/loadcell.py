@@ -38,7 +38,7 @@ GRAVITY_MS2 = 9.81
 HYSTERESIS_SPAN = 0.05  # of RO: the load change that carries the hysteresis state most of the way to its branch
 REPEAT_STEP_G = 5.0  # a change of load larger than this is a new loading: a fresh repeatability offset
 REPEAT_SD_OF_SPEC = 1.0 / 3.0  # the datasheet's repeatability is a spread of readings: three sd
-CREEP_TAU_S = 600.0  # creep's time constant: 95 % of the 30-min figure after 30 min
+CREEP_TAU_S = 600.0  # creep's time constant: after 30 min it reaches the datasheet's figure, 95 % of its steady value
 
 
 class LoadCellRig:

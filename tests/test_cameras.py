@@ -290,6 +290,21 @@ def test_at_depth_edges_some_pixels_read_nothing_and_some_fly_between_the_two_si
     assert flying / total > 0.22  # (a mixture can land on either side's value: rare)
 
 
+def test_a_draw_far_below_the_surface_reads_nothing_never_a_depth_far_away():
+    from sim.cameras import device_image
+
+    s = CameraSettings(depth_noise_m=0.1, depth_noise_blob_px=0.0, rgb_jpeg_quality=0, rgb_noise=0.0)
+    clean = np.full((60, 80), 8.0, dtype=np.float32)  # sd 6.4 m at 8 m: many draws below -1 / (sigma z)
+    _, depth, _ = device_image(np.zeros((60, 80, 3), np.uint8), clean, s, np.random.default_rng(1), 50.0,
+                               valid=np.ones((60, 80), dtype=bool))
+    assert (depth == 0).any() and depth.max() < 40 and (depth >= 0).all()
+
+
+def test_edge_shares_above_one_are_refused():
+    with pytest.raises(ValueError, match="together at most 1"):
+        CameraSettings(depth_edge_invalid=0.6, depth_edge_flying=0.5)
+
+
 def test_colour_reaches_the_stream_as_jpeg_and_the_frame_holds_its_decoding(tiny_store_path):
     from sim.codec import decode_jpeg
 

@@ -106,6 +106,7 @@ def test_every_sensor_default_is_its_documented_source_value():
     # EU average-quantity rules: half the tolerable negative error; eggs of class M; loose produce
     assert pack_sd_g(330) == pytest.approx(0.03 * 330 / 2) and pack_sd_g(50) == pytest.approx(0.09 * 50 / 2)
     assert pack_sd_g(75) == 2.25 and pack_sd_g(250) == 4.5 and pack_sd_g(750) == 7.5
-    assert pack_sd_g(2000) == pytest.approx(0.015 * 2000 / 2)
+    assert pack_sd_g(2000) == pytest.approx(0.015 * 2000 / 2) and pack_sd_g(12000) == 75 and pack_sd_g(18000) == 90
+    assert pack_sd_g(4, "eggs") == 1.0  # never more than a quarter of the weight
     assert pack_sd_g(390, "eggs") == pytest.approx(10 / math.sqrt(12) * math.sqrt(6))
     assert pack_sd_g(200, "loose") == pytest.approx(30.0)
