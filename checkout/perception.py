@@ -23,7 +23,7 @@ highest point per cell):
   to follow a person it has lost, never to start one;
 - hands: foreground points inside a bin's volume or in the slab just in front
   of it (`reach_out_m`), with a sample of their colours for identification,
-  taken off the blob's rim (`on_depth_edge`) where it has enough pixels: at a
+  taken off the blob's rim (`depth_edge_flags`) where it has enough pixels: at a
   depth edge a pixel's colour is both sides' (and JPEG's chroma bleeds there);
 - flying pixels: a stereo camera mixes two surfaces' depths where its matching
   window straddles an edge; a pixel farther than one neighbour and nearer than
@@ -50,34 +50,31 @@ from sim.stream import CameraFrame
 from checkout.storemodel import CameraModel, StoreModel
 
 
-def on_depth_edge(depth: np.ndarray, idx: np.ndarray, width: int, jump: float) -> np.ndarray:
-    """For each pixel of `idx` (flat, into the row-major `depth`): does a 4-neighbour read nothing (0) or a depth
-    more than `jump` of the nearer away? Such a pixel is on a rim: stereo may have mixed two surfaces' depths
-    there (a flying pixel) and its colour is both sides' (JPEG's half-resolution chroma bleeds across too)."""
+def depth_edge_flags(depth: np.ndarray, idx: np.ndarray, width: int, rim_jump: float,
+                     fly_jump: float) -> tuple[np.ndarray, np.ndarray]:
+    """For each pixel of `idx` (flat, into the row-major `depth`), from one look at its 4-neighbours:
+
+    - on a rim: a neighbour reads nothing (0) or a depth more than `rim_jump` of the nearer away. Stereo may
+      have mixed two surfaces' depths there, and its colour is both sides' (JPEG's half-resolution chroma
+      bleeds across too);
+    - flying: a neighbour farther by more than `fly_jump` of the nearer depth and another nearer by as much or
+      reading nothing (the left-right check drops edge pixels). Stereo mixed the two depths: its point stands
+      in the air between a hand and the shelf. A steep surface steps less than that per pixel.
+    A jump of 0 turns its flag off."""
     d = depth[idx]
     col = idx % width
     rim = np.zeros(idx.size, dtype=bool)
-    for off, inside in ((1, col < width - 1), (-1, col > 0), (width, idx < depth.size - width), (-width, idx >= width)):
-        nb = depth[np.where(inside, idx + off, idx)]
-        rim |= (nb <= 0) | (np.abs(nb - d) > jump * np.minimum(nb, d))
-    return rim
-
-
-def flying(depth: np.ndarray, idx: np.ndarray, width: int, jump: float) -> np.ndarray:
-    """For each pixel of `idx`: does it lie between two surfaces, a 4-neighbour farther by more than `jump` of the
-    nearer depth and another nearer by as much or reading nothing (the left-right check drops edge pixels)?
-    Stereo mixes the two depths there (a flying pixel): its point stands in the air between a hand and the
-    shelf. A steep surface steps less than that per pixel."""
-    d = depth[idx]
-    col = idx % width
     nearer = np.zeros(idx.size, dtype=bool)
     farther = np.zeros(idx.size, dtype=bool)
     for off, inside in ((1, col < width - 1), (-1, col > 0), (width, idx < depth.size - width), (-width, idx >= width)):
         nb = depth[np.where(inside, idx + off, idx)]
-        gap = jump * np.minimum(nb, d)
-        nearer |= (nb <= 0) | (d - nb > gap)  # a hole beside it may be where the nearer surface was
-        farther |= (nb > 0) & (nb - d > gap)
-    return nearer & farther
+        near = np.minimum(nb, d)
+        if rim_jump > 0:
+            rim |= (nb <= 0) | (np.abs(nb - d) > rim_jump * near)
+        if fly_jump > 0:
+            nearer |= (nb <= 0) | (d - nb > fly_jump * near)  # a hole beside it may be where the nearer surface was
+            farther |= (nb > 0) & (nb - d > fly_jump * near)
+    return rim, nearer & farther
 
 
 @dataclass
@@ -95,12 +92,12 @@ class PerceptionConfig:
     head_sep_m: float = 0.35  # two heads are never closer than this
     head_support_cells: int = 6
     reach_out_m: float = 0.15  # hands counted this far in front of a bin's front edge
-    # A hand's colours come from the pixels off its rim (`on_depth_edge`: a neighbour this share of the nearer
+    # A hand's colours come from the pixels off its rim (`depth_edge_flags`: a neighbour this share of the nearer
     # depth away, or reading nothing) where it has at least `hand_core_min` of them; else from all of them.
     edge_jump: float = 0.05
     hand_core_min: int = 3
     flying_jump: float = 0.15  # a pixel this far (share of the nearer depth) from a nearer and a farther neighbour
-    # is a flying pixel (`flying`) and no point at all
+    # is a flying pixel (`depth_edge_flags`) and no point at all
     hand_gap_m: float = 0.12  # along the shelf, points this far apart are two hands (a hand and an item span ~0.1 m)
     colour_samples: int = 96
     head_radius_m: float = 0.2  # head and neck, seen from above
@@ -328,8 +325,10 @@ class Perception:
                 floor_bg.append(fbg)
             idx = np.flatnonzero(fg)
             used.append(f.camera_id)
-            if idx.size and self.cfg.flying_jump > 0:
-                idx = idx[~flying(np.asarray(f.depth, dtype=np.float32).ravel(), idx, bg.cam.width, self.cfg.flying_jump)]
+            # a pixel's flags depend on its neighbours' depths only, so they are taken once, before the fliers go
+            rim, fly = depth_edge_flags(np.asarray(f.depth, dtype=np.float32).ravel(), idx, bg.cam.width,
+                                        self.cfg.edge_jump, self.cfg.flying_jump)
+            idx, rim = idx[~fly], rim[~fly]
             if idx.size == 0:
                 continue
             d = np.asarray(f.depth, dtype=np.float64).ravel()[idx]
@@ -337,8 +336,7 @@ class Perception:
             pts.append(p)
             rgbs.append(np.asarray(f.rgb).reshape(-1, 3)[idx])
             stills.append(bg.still_frames[idx] > self.cfg.hand_still_s * bg.cam.fps)
-            rims.append(on_depth_edge(np.asarray(f.depth, dtype=np.float32).ravel(), idx, bg.cam.width, self.cfg.edge_jump)
-                        if self.cfg.edge_jump > 0 else np.zeros(idx.size, dtype=bool))
+            rims.append(rim)
         if pts:
             P = np.concatenate(pts)
             C = np.concatenate(rgbs)
@@ -445,7 +443,7 @@ class Perception:
 
     def find_hands(self, t_s: float, P: np.ndarray, C: np.ndarray, heads: np.ndarray | None = None,
                    rim: np.ndarray | None = None) -> list[HandBlob]:
-        """`rim`: per point, is its pixel on a depth edge (`on_depth_edge`); a blob's colours come from the others."""
+        """`rim`: per point, is its pixel on a depth edge (`depth_edge_flags`); a blob's colours come from the others."""
         out: list[HandBlob] = []
         if not len(P):
             return out

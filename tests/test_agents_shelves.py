@@ -16,6 +16,7 @@ from agents.scenario import Scenario, validate_file
 from sim.errors import InputError
 from agents.shelves import ShelfWatch
 from sim import manipulation as mp
+from tests.small_stores import one_gondola_store
 
 FLOOR_TOL_M = 0.005  # the contact solver's slop
 
@@ -132,23 +133,11 @@ def test_an_item_knocked_off_its_plate_gets_a_drop_event_and_the_ledger_follows_
             assert mp.resting_place(world, rec.item_id) == rec.location, rec
 
 
-TALL_GONDOLA_STORE = """\
-name: tall_gondola
-floor_m: [5.0, 4.0]
-gates:
-  - {id: in-1, kind: entry, at: [1.0, 0.0], width_m: 0.9}
-  - {id: out-1, kind: exit, at: [4.0, 0.0], width_m: 0.9}
-gondolas:
-  - {id: A, at: [2.5, 3.775], facing: south, length_m: 2.0, height_m: 1.9, shelves: 5, bins_per_shelf: 2}
-catalog:
-  - {sku: soup-tomato, name: "Tomato soup 400 g", price: 1.60, weight_g: 460, shape: cylinder, size_mm: [74, 74, 110], color: "#a51c1c"}
-planogram:
-  A-1-1: {sku: soup-tomato, count: 4}
-  A-3-1: {sku: soup-tomato, count: 4}
-  A-5-1: {sku: soup-tomato, count: 4}
-cameras:
-  grid: {spacing_m: 2.5, height_m: 3.0, fov_deg: 90}
-"""
+TALL_GONDOLA_STORE = one_gondola_store(
+    "tall_gondola",
+    ['{sku: soup-tomato, name: "Tomato soup 400 g", price: 1.60, weight_g: 460, shape: cylinder, size_mm: [74, 74, 110], color: "#a51c1c"}'],
+    {"A-1-1": "{sku: soup-tomato, count: 4}", "A-3-1": "{sku: soup-tomato, count: 4}", "A-5-1": "{sku: soup-tomato, count: 4}"},
+)
 
 
 def test_a_short_adult_reaches_the_top_shelf_of_a_tall_gondola_and_puts_back_there(tmp_path):

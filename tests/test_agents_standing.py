@@ -18,6 +18,7 @@ from agents.actions.moves import STUCK_S
 from agents.floor import PedestrianFloor
 from agents.scenario import STORES_DIR, Scenario
 from sim.layout import load_store
+from tests.small_stores import one_gondola_store
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,22 +58,11 @@ def test_a_shopper_waiting_at_a_sync_point_gives_way_to_a_put_back_at_its_shelf(
 
 # A low bin whose four front rows of cans are full: a can put back goes into the fifth row, 27 cm deep, where the
 # hand holds it 4 cm up the can so the forearm comes in over the lip, standing 0.62 m off the shelf, bent over.
-LOW_FULL_BIN_STORE = """\
-name: low_full_bin
-floor_m: [5.0, 4.0]
-gates:
-  - {id: in-1, kind: entry, at: [1.0, 0.0], width_m: 0.9}
-  - {id: out-1, kind: exit, at: [4.0, 0.0], width_m: 0.9}
-gondolas:
-  - {id: A, at: [2.5, 3.775], facing: south, length_m: 2.0, height_m: 1.9, shelves: 5, bins_per_shelf: 2}
-catalog:
-  - {sku: cola-330, name: "Cola can 330 ml", price: 1.20, weight_g: 350, shape: cylinder, size_mm: [66, 66, 115], color: "#c8102e"}
-planogram:
-  A-1-1: {sku: cola-330, count: 56}
-  A-1-2: {sku: cola-330, count: 4}
-cameras:
-  grid: {spacing_m: 2.5, height_m: 3.0, fov_deg: 90}
-"""
+LOW_FULL_BIN_STORE = one_gondola_store(
+    "low_full_bin",
+    ['{sku: cola-330, name: "Cola can 330 ml", price: 1.20, weight_g: 350, shape: cylinder, size_mm: [66, 66, 115], color: "#c8102e"}'],
+    {"A-1-1": "{sku: cola-330, count: 56}", "A-1-2": "{sku: cola-330, count: 4}"},
+)
 
 
 @pytest.mark.parametrize("seed", [1, 2])

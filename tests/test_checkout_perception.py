@@ -228,23 +228,23 @@ def test_something_low_beside_a_person_is_not_reported_their_feet_are_as_low():
 
 
 def test_a_hand_s_rim_and_the_pixels_beside_nothing_are_on_a_depth_edge_its_inside_is_not():
-    from checkout.perception import on_depth_edge
+    from checkout.perception import depth_edge_flags
 
     depth = np.full((12, 16), 3.0, dtype=np.float32)
     depth[3:9, 4:10] = 1.5  # a hand 6 x 6 px at 1.5 m over the floor at 3 m
     depth[5, 10] = 2.2  # a flying pixel beside it, between the two surfaces
     depth[0, 0] = 0.0  # no depth (a stereo hole)
     fg = np.flatnonzero((depth.ravel() > 0) & (depth.ravel() < 2.9))
-    rim = set(fg[on_depth_edge(depth.ravel(), fg, 16, 0.05)].tolist())
+    rim = set(fg[depth_edge_flags(depth.ravel(), fg, 16, 0.05, 0.0)[0]].tolist())
     inside = {r * 16 + c for r in range(4, 8) for c in range(5, 9)}
     assert rim == set(fg.tolist()) - inside  # the hand's ring and the flying pixel; not its 4 x 4 inside
     floor = np.flatnonzero(depth.ravel() >= 2.9)
-    floor_rim = set(floor[on_depth_edge(depth.ravel(), floor, 16, 0.05)].tolist())
+    floor_rim = set(floor[depth_edge_flags(depth.ravel(), floor, 16, 0.05, 0.0)[0]].tolist())
     assert {1, 16} <= floor_rim and 2 * 16 + 2 not in floor_rim  # beside the hole: a rim; far from all: not
 
 
 def test_a_flying_pixel_between_a_hand_and_the_floor_is_no_point_and_a_steep_surface_is_kept():
-    from checkout.perception import flying
+    from checkout.perception import depth_edge_flags
 
     depth = np.full((12, 16), 3.0, dtype=np.float32)
     depth[3:9, 4:10] = 1.5  # a hand over the floor
@@ -253,5 +253,5 @@ def test_a_flying_pixel_between_a_hand_and_the_floor_is_no_point_and_a_steep_sur
     depth[7, 2] = 2.0  # ... beside a pixel in the air
     depth[10, 0:16] = np.linspace(2.0, 2.9, 16)  # a steep slope: 2-4 % a pixel
     fg = np.flatnonzero((depth.ravel() > 0) & (depth.ravel() < 2.95))
-    fly = set(fg[flying(depth.ravel(), fg, 16, 0.15)].tolist())
+    fly = set(fg[depth_edge_flags(depth.ravel(), fg, 16, 0.0, 0.15)[1]].tolist())
     assert fly == {5 * 16 + 10, 7 * 16 + 2}  # the hand and the slope stay whole
