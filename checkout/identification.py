@@ -197,7 +197,9 @@ def colour_evidence(
     max_dist: float = 0.12,
     person_rgb: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Fraction of the seen pixels that match each SKU's colour under any brightness (shading-invariant).
+    """Fraction of the seen pixels that match one of each SKU's colours under any brightness (shading-invariant).
+
+    `sku_rgb[sku]`: the SKU's colours, one (3,) or several (m, 3) — its reference palette.
 
     `person_rgb`: colours of the reacher's own body (shirt, skin, basket), seen around their head before the
     event. A hand pixel that matches one of them is the person, not an item, and is dropped first — so a
@@ -211,7 +213,7 @@ def colour_evidence(
         return {}
     out = {}
     for sku in skus:
-        out[sku] = float(np.mean(_matches(px, sku_rgb[sku][None, :], max_dist)))
+        out[sku] = float(np.mean(_matches(px, np.asarray(sku_rgb[sku], dtype=float).reshape(-1, 3), max_dist)))
     return out
 
 

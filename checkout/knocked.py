@@ -97,11 +97,11 @@ class FloorLedger:
     def explains(self, thing: FloorThing, takes: list[tuple[int, ShelfEvent]]) -> int | None:
         """Which of `takes` (index, event) the thing on the floor is the item of, if any (see the module)."""
         # Colours are compared up to brightness: a pixel the floor's own colour, only lighter or darker, is no item,
-        # and an item the floor's colour (a grey or beige pack on a grey floor) cannot be told there at all.
+        # and an item whose main colour is the floor's (a grey or beige pack on a grey floor) cannot be told there at all.
         floor = np.concatenate(thing.floor_rgb) if thing.floor_rgb else np.zeros((0, 3))
         floor_mean = floor.mean(axis=0) if len(floor) else None
         skus = [s for s in self.store.catalog
-                if floor_mean is None or not colour_evidence(self.store.sku_rgb[s][None, :], {"floor": floor_mean}, ["floor"])["floor"]]
+                if floor_mean is None or not colour_evidence(self.store.sku_rgb[s][:1], {"floor": floor_mean}, ["floor"])["floor"]]
         colour = colour_evidence(np.concatenate(thing.rgb), self.store.sku_rgb, skus, person_rgb=floor if len(floor) else None)
         if not colour:
             return None

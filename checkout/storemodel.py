@@ -50,7 +50,8 @@ class StoreModel:
         self.bin_ids: tuple[str, ...] = tuple(self.bins)
         self.bin_index = {b: i for i, b in enumerate(self.bin_ids)}
         self.catalog: dict[str, ProductInfo] = {p.sku: p for p in info.catalog}
-        self.sku_rgb = {p.sku: hex_rgb(p.color) for p in info.catalog}
+        # Each SKU's colours as its reference photos show them (main colour first), (m, 3) sRGB: never the render's.
+        self.sku_rgb = {p.sku: reference_rgb(p) for p in info.catalog}
         self.planogram: dict[str, dict[str, int]] = {}
         for bin_id, sku, count in info.planogram:
             self.planogram.setdefault(bin_id, {})[sku] = self.planogram.get(bin_id, {}).get(sku, 0) + int(count)
@@ -71,8 +72,9 @@ class StoreModel:
         return np.array(b.center[:2]) + np.array(b.facing) * b.depth_m / 2
 
 
-def hex_rgb(color: str) -> np.ndarray:
-    return np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)], dtype=float)
+def reference_rgb(product: ProductInfo) -> np.ndarray:
+    """The colours of a product's reference palette, (m, 3) sRGB 0-255, the largest share first."""
+    return np.array([c[:3] for c in product.reference], dtype=float).reshape(-1, 3)
 
 
 def camera_model(c: CameraCalibration) -> CameraModel:

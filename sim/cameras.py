@@ -22,6 +22,8 @@ Device modelled: Intel RealSense D435, an active-stereo RGB-D camera (REFERENCE.
   (`depth_unit_m`); nearer than its minimum range (`depth_min_m`) or
   farther than `depth_max_m`, where nothing was seen, and where the second imager (50 mm to the right,
   `stereo_baseline_m`) is occluded — a band left of every near object — a pixel reads 0 = invalid;
+- the store's light at each pixel (ceiling panels, shelves shading the shelves below) and the camera's own
+  exposure and white-balance cast (`exposure_sd`, `white_balance_sd`; `sim.lighting`);
 - RGB read noise `rgb_noise` (8-bit levels, per channel), then the frame is sent as JPEG at
   `rgb_jpeg_quality` (4:2:0, `sim.codec`): the stream carries its bytes and their decoding;
 - frames lost independently at `drop_rate`; timestamps = capture time + N(0, `jitter_ms`), in whole
@@ -47,6 +49,7 @@ from scipy.special import ndtri
 from sim.clock import Clock
 from sim.codec import decode_jpeg, encode_jpeg
 from sim.layout import CameraSettings, StoreLayout, grid_shape
+from sim.lighting import CameraResponse, LitCamera, StoreLighting
 from sim.render import Pinhole, StoreRenderer, choose_renderer, gpu_present
 from sim.seeding import generator
 from sim.stream import CameraCalibration, CameraFrame
@@ -294,6 +297,12 @@ class CameraRig:
         self.full_render = full_render  # draw every body every frame (the reference the fast path must equal)
         self._clock = clock
         self._rngs = [generator(seed, "camera", cam) for cam in self.ids]
+        # The store's light and each camera's exposure and white balance (`sim.lighting`), on the clean picture.
+        lighting = StoreLighting(layout)
+        self.lit_cameras = [
+            LitCamera(lighting, cam, CameraResponse.draw(generator(seed, "camera-response", cid), s.exposure_sd, s.white_balance_sd))
+            for cid, cam in zip(self.ids, self.renderer.cameras)
+        ]
         self._failed: set[str] = set()
         # per camera: (clean depth, where the device measures, its depth edges), while the clean depth is the same
         self._measurable: list[tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]] | None] = [None] * len(self.ids)
@@ -306,6 +315,11 @@ class CameraRig:
 
     def recover(self, camera_id: str) -> None:
         self._failed.discard(camera_id)
+
+    def lit(self, index: int, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        """Camera `index`'s clean picture (`StoreRenderer.render`) as light reaches its sensor: the store's light at
+        each pixel, the camera's exposure and white-balance cast (`sim.lighting`); the device model starts here."""
+        return self.lit_cameras[index](rgb, depth)
 
     def sample(self) -> list[CameraFrame]:
         """One frame from every camera that is up and does not lose it."""
@@ -329,7 +343,8 @@ class CameraRig:
                 no_edges = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
                 last = self._measurable[i] = (clean[1], measurable(clean[1], s, fx),
                                               depth_edges(clean[1], float(s.depth_edge_jump)) if edge_effects(s) else no_edges)
-            rgb, depth, jpeg = device_image(*clean, s, rng, fx, valid=last[1], edges=last[2])
+            lit = self.lit(i, *clean)
+            rgb, depth, jpeg = device_image(lit, clean[1], s, rng, fx, valid=last[1], edges=last[2])
             rgb.setflags(write=False)
             depth.setflags(write=False)
             frames.append(CameraFrame(t_s=max(t_us, 0) * 1000 / 1e9, camera_id=cam, rgb=rgb, depth=depth, rgb_jpeg=jpeg))

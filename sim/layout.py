@@ -235,6 +235,11 @@ class CameraSettings(_Strict):
     # Colour reaches the store's computer as JPEG (4:2:0), as networked cameras send it: ONVIF Profile S, the
     # profile IP cameras implement, makes JPEG its one mandatory video encoding. Quality 1-100; 0 = raw frames.
     rgb_jpeg_quality: Int = Field(90, ge=0, le=100)
+    # Each camera's fixed exposure (lognormal sd; our estimate: installers set cameras a sixth of a stop apart)
+    # and the residual colour cast its auto white balance leaves (lognormal sd per channel: 0.06 is about 3 deg of
+    # angular error, the median that published methods leave on the Gehler-Shi benchmark, 2-5 deg; second-hand).
+    exposure_sd: Num = Field(0.12, ge=0, le=2)
+    white_balance_sd: Num = Field(0.06, ge=0, le=1)
 
     @field_validator("resolution")
     @classmethod
@@ -277,6 +282,24 @@ class Sensors(_Strict):
     load_cells: LoadCellSettings = LoadCellSettings()
 
 
+class LightingSpec(_Strict):
+    """The store's ceiling lights (`sim.lighting`).
+
+    Defaults: 600x1200 mm LED troffers on a 2.4 m grid under a 3.2 m ceiling, the usual layout for the
+    300-500 lx a sales floor is lit to (EN 12464-1: 300 lx for sales areas; second-hand). `panel_sd`: spread of
+    one panel's output (LED binning and ageing; our estimate, 10 %). `ambient_share`: light reaching every
+    surface after bouncing off floor, walls and shelves (our estimate, 0.35 for a white-ceilinged shop).
+    `shelf_shade_depth`: how deep, in clearances, the light from the front reaches into a covered shelf
+    (exp fall-off; our estimate: at one clearance back, 1/e of the direct light).
+    """
+
+    panel_spacing_m: Num = Field(2.4, gt=0.5, le=20)
+    height_m: Num = Field(3.2, gt=2.0, le=12)
+    panel_sd: Num = Field(0.1, ge=0, le=1)
+    ambient_share: Num = Field(0.35, gt=0, le=1)
+    shelf_shade_depth: Num = Field(1.0, gt=0, le=100)
+
+
 class StoreFile(_Strict):
     """The file as written; `StoreLayout` adds the derived geometry."""
 
@@ -288,6 +311,7 @@ class StoreFile(_Strict):
     planogram: dict[str, PlanogramEntry]
     cameras: Cameras = Cameras(grid=CameraGrid(spacing_m=2.5))
     sensors: Sensors = Sensors()
+    lighting: LightingSpec = LightingSpec()
     description: str = ""
 
     @field_validator("floor_m")

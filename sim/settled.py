@@ -48,7 +48,7 @@ FORMAT = 1  # bump when an entry's files change meaning
 DEFAULT_MAX_MB = 1024
 ROOT = Path(__file__).resolve().parent.parent
 # The modules whose code decides the settled state (bodies, shapes, masses, solver settings, weights).
-_BUILDERS = ("world.py", "layout.py", "loadcell.py", "seeding.py", "meshes.py", "manipulation.py", "settled.py")
+_BUILDERS = ("world.py", "layout.py", "loadcell.py", "seeding.py", "meshes.py", "appearance.py", "manipulation.py", "settled.py")
 
 
 @dataclass(frozen=True)

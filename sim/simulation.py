@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import astuple
 from typing import Iterator, Protocol
 
+from sim.appearance import product_reference
 from sim.cameras import CameraRig
 from sim.clock import PHYSICS_HZ, Clock
 from sim.gates import GateRig, Person
@@ -145,7 +146,8 @@ def describe_store(layout: StoreLayout, cameras: tuple[CameraCalibration, ...] =
         ),
         bins=tuple(BinInfo(*astuple(b)) for b in layout.bins.values()),
         catalog=tuple(
-            ProductInfo(c.sku, c.name, c.price, c.weight_g, c.sd_g, c.shape, c.size_mm, c.color) for c in spec.catalog
+            ProductInfo(c.sku, c.name, c.price, c.weight_g, c.sd_g, c.shape, c.size_mm, product_reference(c))
+            for c in spec.catalog
         ),
         planogram=tuple((b, e.sku, e.count) for b, e in spec.planogram.items()),
         cameras=cameras,

@@ -64,7 +64,10 @@ class ProductInfo:
     weight_sd_g: float
     shape: str
     size_mm: tuple[float, float, float]
-    color: str
+    # What the operator's product photos show (`sim.appearance`): up to four colours (r, g, b in sRGB 0-255) with
+    # the share of the product's pixels each stands for, from studio shots under other light than the store's.
+    # Never the colour the renderer draws: a stack matches store pixels against photos, as a real one must.
+    reference: tuple[tuple[float, float, float, float], ...]
 
 
 @dataclass(frozen=True)

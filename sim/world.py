@@ -31,7 +31,7 @@ from sim.layout import (
 )
 from sim.ledger import ItemRecord, Ledger
 from sim.loadcell import GRAVITY_MS2
-from sim.meshes import product_mesh
+from sim.appearance import product_label_mesh, unit_tints, unit_variant
 
 PLATE_MASS_KG = 1.2  # an aluminium plate of a shelf bin
 PLATE_GAP_M = 0.004  # between neighbouring plates, so they never rub
@@ -358,13 +358,14 @@ class StoreWorld:
             item = catalog[entry.sku]
             if item.sku not in shapes:
                 shapes[item.sku] = self._product_shapes(item)
-            col, vis = shapes[item.sku]
+            col, variants = shapes[item.sku]
             b = self.layout.bins[bin_id]
             positions = item_positions(b, item, entry.count)
             positions[:, 2] += 0.0
             orn = pb.getQuaternionFromEuler([0, 0, item_yaw(b, item)])
             weights_g = np.maximum(rng.normal(item.weight_g, item.sd_g, entry.count), 0.2 * item.weight_g)
             for pos, w in zip(positions, weights_g):
+                vis = variants[unit_variant(item.sku, next_id)]  # each unit's own print (sim.appearance)
                 body = pb.createMultiBody(float(w) / 1000.0, col, vis, pos.tolist(), orn, physicsClientId=c)
                 pb.changeDynamics(
                     body, -1, lateralFriction=ITEM_FRICTION, rollingFriction=0.001, spinningFriction=0.001,
@@ -375,14 +376,17 @@ class StoreWorld:
                 self.ledger.add_item(ItemRecord(next_id, item.sku, float(w), bin_id, bin_id))
                 next_id += 1
 
-    def _product_shapes(self, item) -> tuple[int, int]:
+    def _product_shapes(self, item) -> tuple[int, list[int]]:
+        """The SKU's collision shape and one visual shape per print variant: its label (`sim.appearance`) tinted."""
         c = self.client
         w, d, h = (s / 1000.0 for s in item.size_mm)
         if item.shape == "box":
             col = pb.createCollisionShape(pb.GEOM_BOX, halfExtents=[w / 2, d / 2, h / 2], physicsClientId=c)
         else:
             col = pb.createCollisionShape(pb.GEOM_CYLINDER, radius=min(w, d) / 2, height=h, physicsClientId=c)
-        vis = pb.createVisualShape(
-            pb.GEOM_MESH, fileName=str(product_mesh(item.shape, item.size_mm)), rgbaColor=[*item.rgb, 1.0], physicsClientId=c
-        )
-        return col, vis
+        mesh = str(product_label_mesh(item))
+        variants = [
+            pb.createVisualShape(pb.GEOM_MESH, fileName=mesh, rgbaColor=[*tint, 1.0], physicsClientId=c)
+            for tint in unit_tints(item.sku).tolist()
+        ]
+        return col, variants

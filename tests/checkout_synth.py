@@ -8,7 +8,7 @@ stack's geometry is tested against an independent forward model.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -22,9 +22,16 @@ BATCH = 12
 
 
 def tiny_store_info(cameras: tuple[CameraCalibration, ...] = ()) -> StoreInfo:
-    info = describe_store(load_store(STORES / "tiny_store.yaml"), cameras)
+    """The tiny store's info with each product's reference one flat colour: the frames here paint items flat.
+
+    (The simulator's products carry multi-colour labels and `describe_store` publishes their studio palettes;
+    the stack's logic is tested here against the analytic scene, whose items are one colour each.)
+    """
+    layout = load_store(STORES / "tiny_store.yaml")
+    info = describe_store(layout, cameras)
     assert (info.load_cell_rate_hz, info.load_cell_batch) == (RATE_HZ, BATCH), "the synthetic streams assume these"
-    return info
+    flat = {c.sku: tuple(float(v) * 255.0 for v in c.rgb) + (1.0,) for c in layout.spec.catalog}
+    return replace(info, catalog=tuple(replace(p, reference=(flat[p.sku],)) for p in info.catalog))
 
 
 def down_camera(cam_id: str, x: float, y: float, z: float = 3.0, width: int = 160, height: int = 120, fov_deg: float = 90.0, fps: float = 10.0) -> CameraCalibration:

@@ -13,6 +13,7 @@ from bench.standins import StandInShopper
 from sim.cameras import CameraRig, camera_mounts
 from sim.clock import Clock
 from sim.layout import Cameras, CameraPose, CameraSettings, StoreLayout, load_store
+from sim.lighting import LitCamera
 from sim.render import choose_renderer
 from sim.seeding import generator
 from sim.simulation import Simulation
@@ -180,6 +181,7 @@ def test_depth_and_colour_noise_match_the_settings_and_depth_noise_grows_as_rang
             frames = _tick(rig, clock)
             for i, f in enumerate(frames):
                 rgb, depth = rig.renderer.render(i)
+                rgb = rig.lit(i, rgb, depth)  # the light on the sensor: what the device model adds noise to
                 ok = (depth > 0.5) & (f.depth > 0)
                 dz.append((f.depth - depth)[ok])
                 zs.append(depth[ok])
@@ -497,7 +499,9 @@ def test_fast_path_agrees_with_a_full_render_while_shoppers_move_and_items_are_t
     for s in shoppers:
         world.add_dynamic_body(s.body)
     taken = world.items[3].body
-    worst_depth, worst_rgb = 1.0, 1.0
+    worst_depth, worst_rgb, worst_lit = 1.0, 1.0, 1.0
+    # the store's light and the cameras' gains on the full render, through lit cameras of their own
+    full_lit = [LitCamera(c.lighting, cam, c.response) for c, cam in zip(rig.lit_cameras, rig.renderer.cameras)]
     try:
         for k in range(24):
             for _ in range(rig.period_ticks):
@@ -514,6 +518,8 @@ def test_fast_path_agrees_with_a_full_render_while_shoppers_move_and_items_are_t
                 full_rgb, full_depth = rig.renderer.render_full(i)
                 worst_depth = min(worst_depth, float(np.mean(np.abs(fast_depth - full_depth) <= 0.001)))
                 worst_rgb = min(worst_rgb, float(np.mean((fast_rgb == full_rgb).all(axis=-1))))
+                lit_fast, lit_full = rig.lit(i, fast_rgb, fast_depth), full_lit[i](full_rgb, full_depth)
+                worst_lit = min(worst_lit, float(np.mean((lit_fast == lit_full).all(axis=-1))))
         assert taken not in rig.renderer.static  # it moved: no longer drawn from the cached background
         assert rig.renderer.background_renders > len(rig.ids)  # and some backgrounds were redrawn for it
     finally:
@@ -521,6 +527,7 @@ def test_fast_path_agrees_with_a_full_render_while_shoppers_move_and_items_are_t
         world.close()
     assert worst_depth >= 0.999
     assert worst_rgb >= 0.999
+    assert worst_lit >= 0.999
 
 
 def test_a_body_that_comes_to_rest_is_baked_back_into_the_background(tiny_store_path):

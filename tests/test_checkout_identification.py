@@ -81,11 +81,16 @@ def test_a_rise_no_carted_item_explains_is_unexplained():
     assert best.kind == "unexplained"
 
 
-def test_colour_evidence_ignores_shading():
+def test_colour_evidence_ignores_shading_and_counts_every_colour_of_a_label():
+    # Palettes as StoreInfo carries them (ProductInfo.reference): the real ones share colours across SKUs.
+    palettes = {"red-can": np.array([[200.0, 16, 46], [240, 240, 236]]), "yellow-can": np.array([[242.0, 210, 27]])}
     red = np.array([[200, 16, 46]], dtype=np.uint8)
     dim_red = (red * 0.6).astype(np.uint8)
-    ev = colour_evidence(np.vstack([red, dim_red]), STORE.sku_rgb, ["cola-330", "lemon-330"])
-    assert ev["cola-330"] == 1.0 and ev["lemon-330"] == 0.0
+    ev = colour_evidence(np.vstack([red, dim_red]), palettes, ["red-can", "yellow-can"])
+    assert ev["red-can"] == 1.0 and ev["yellow-can"] == 0.0
+    white_band = np.array([[236, 236, 230], [120, 120, 117]], dtype=np.uint8)  # the label's white band, lit and shaded
+    ev = colour_evidence(np.vstack([red, white_band]), palettes, ["red-can", "yellow-can"])
+    assert ev["red-can"] == 1.0 and ev["yellow-can"] == 0.0
 
 
 def test_misplaced_look_alike_taken_again_is_not_ruled_out_by_the_many_of_the_bin_sku():
