@@ -272,9 +272,41 @@ class LoadCellSettings(_Strict):
     hysteresis_pct: Num = Field(0.02, ge=0, le=5)
     repeatability_pct: Num = Field(0.03, ge=0, le=5)
     creep_pct_30min: Num = Field(0.03, ge=0, le=5)
+    # What the store around a plate adds (`sim.vibration`). Structural vibration of the gondola, read by a cell as
+    # (plate + load) x a / g: RMS vertical acceleration, in thousandths of g, from one shopper walking at 1.3 m/s
+    # 1 m from the gondola. 2 mg = 20 mm/s^2 RMS: the footfall response a retail floor may have, response factor
+    # R = 4 (CCIP-016 / SCI P354 for shopping) times the ISO 10137 base curve of 5 mm/s^2 RMS (second-hand). Real
+    # stores on stiff ground slabs see less, light upper floors more (AISC DG11's limit for shopping malls is
+    # 1.5 % g peak, second-hand); accelerometers at a gondola's foot with shoppers passing would fit it.
+    vibration_walk_mg: Num = Field(2.0, ge=0, le=1000)
+    # e-folding distance of the footfall's material damping (beside sqrt(1/d) spreading, Bornitz's law): our
+    # estimate for a concrete slab; the same accelerometers at a few distances from a walker would fit it.
+    vibration_falloff_m: Num = Field(3.0, gt=0, le=100)
+    # RMS acceleration per newton a shopper presses on the gondola (frame or plate: a lean): our estimate. A lean's
+    # ~35 N gives 10 mg, five times a close walker, as the force of a leaning hand wavers by several newtons
+    # (postural sway) on a frame of tens of kilograms; a force-plate hand on a loaded bay with an accelerometer
+    # would fit it.
+    vibration_contact_mg_per_n: Num = Field(0.3, ge=0, le=100)
+    # The gondola's structural mode: floors that footfalls excite ring at 4-10 Hz (AISC DG11's low-frequency
+    # floors are below 9 Hz) with 1-5 % damping (DG11, fitted-out floors; second-hand); 8 Hz and 3 % are our
+    # pick in those ranges. A tap test on a stocked bay would fit both.
+    vibration_mode_hz: Num = Field(8.0, gt=0, le=500)
+    vibration_damping: Num = Field(0.03, gt=0, lt=1)
+    # Cross-talk: this share of a plate's load shows on each neighbour on its shelf (the board bends under the
+    # cells). Our estimate: 1 %, at the low end of the 1-5 % cross-talk of force sensors' off-axis channels
+    # (Schrand, Sensor Developments, second-hand), plates being separate cells; loading one plate of a stocked
+    # shelf with a 10 kg test weight and reading its neighbours would fit it.
+    crosstalk_pct: Num = Field(1.0, ge=0, le=20)
     batch: Int = Field(12, ge=1, le=600)
     dead: tuple[str, ...] = ()  # cells dead from the opening
     outages: tuple[tuple[str, Num, Num], ...] = ()  # (cell, from_s, to_s): a cell reports nothing (NaN) meanwhile
+
+    @model_validator(mode="after")
+    def _mode_below_nyquist(self) -> "LoadCellSettings":
+        if self.vibration_mode_hz >= self.rate_hz / 2:
+            raise ValueError(f"vibration_mode_hz {self.vibration_mode_hz:g} must be below half the cell rate "
+                             f"({self.rate_hz:g} Hz): the cell's ADC filters out what it cannot sample")
+        return self
 
 
 class Sensors(_Strict):

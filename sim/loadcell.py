@@ -22,17 +22,21 @@ The strain gauge's own errors, from a typical cell's datasheet in % of rated out
 - creep `creep_pct_30min`: under a steady load the reading creeps up by that share of it in 30 min,
   exponentially with a 10-min time constant, and recovers as slowly when the load goes (the shelf was
   stocked long before opening: the episode starts crept, on the loading branch).
-Not modelled: vibration from passers-by and cross-talk between plates of one shelf (no figures to hand).
+The store around a plate adds two more (`sim.vibration`): cross-talk from its same-shelf neighbours' loads
+(`crosstalk_pct`, on the load the gauge reads) and its gondola's structural vibration (footfalls nearby, a
+lean; band-limited, shared by the gondola's plates), on the reading, before the white noise. The rig knows
+where each plate sits (`places`) and gets what shakes the gondolas from `read_excitation` (the physics).
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 
 from sim.clock import Clock
 from sim.layout import LoadCellSettings
 from sim.stream import LoadCellBatch
+from sim.vibration import CrossTalk, Excitation, GondolaVibration, PlatePlace
 
 GRAVITY_MS2 = 9.81
 HYSTERESIS_SPAN = 0.05  # of RO: the load change that carries the hysteresis state most of the way to its branch
@@ -52,7 +56,12 @@ class LoadCellRig:
         rng: np.random.Generator,
         read_forces_n: Callable[[], np.ndarray],
         tare_n: np.ndarray,
+        *,
+        places: Sequence[PlatePlace] | None = None,
+        read_excitation: Callable[[], Excitation] | None = None,
     ) -> None:
+        """`places`: (gondola, shelf, index) of each cell, for cross-talk and vibration (None: every plate on a
+        shelf and gondola of its own). `read_excitation`: what shakes the gondolas now (None: nothing does)."""
         self.cell_ids = tuple(cell_ids)
         self.settings = settings
         self.period_ticks = clock.period_ticks(1.0 / settings.rate_hz, "load_cells.rate_hz")
@@ -74,6 +83,13 @@ class LoadCellRig:
         self._buffer_t0 = 0.0
         self._step_sd = settings.drift_g_per_min * np.sqrt(1.0 / settings.rate_hz / 60.0)
         self._gauge = StrainGauge(settings, len(cell_ids), rng)
+        places = list(places) if places is not None else [(c, 1, 1) for c in self.cell_ids]
+        assert len(places) == len(cell_ids), "one place per cell"
+        self._crosstalk = CrossTalk(places, settings.crosstalk_pct / 100.0)
+        self._read_excitation = read_excitation
+        # its own stream, spawned from the rig's: the other errors draw the same numbers with or without it
+        self._vibration = GondolaVibration(settings, places, rng.spawn(1)[0]) if read_excitation else None
+        self._plate_g = self._tare_n / GRAVITY_MS2 * 1000.0
 
     def kill(self, cell_id: str) -> None:
         """A runtime fault: the cell stops reporting (NaN) from now on."""
@@ -93,7 +109,10 @@ class LoadCellRig:
             self._buffer_t0 = self._clock.t_s
         if self._step_sd > 0:
             self._zero_g += self._rng.normal(0.0, self._step_sd, n)
-        grams = self._gauge.read(self.true_grams()) + self._zero_g
+        true_g = self.true_grams()
+        grams = self._gauge.read(self._crosstalk.apply(true_g)) + self._zero_g
+        if self._vibration is not None:
+            grams = grams + self._vibration.error_g(self._read_excitation(), self._plate_g + true_g)
         if s.noise_g > 0:
             grams = grams + self._rng.normal(0.0, s.noise_g, n)
         if s.resolution_g > 0:

@@ -27,6 +27,7 @@ from sim.stream import (
     ProductInfo,
     StoreInfo,
 )
+from sim.vibration import StoreMotion
 
 MAX_SETTLE_S = 8.0  # before opening, items come to rest and are put to sleep (see StoreWorld.settle_and_sleep)
 # Once every shopper has left, the sensors keep streaming this long (within duration_s): a receipt is due within
@@ -67,13 +68,16 @@ class Simulation:
         self.settled_from_cache = built.cached
         self.ledger = self.world.ledger
         self.actors: list[Actor] = []
+        cells = layout.spec.sensors.load_cells
         self.load_cells = LoadCellRig(
             self.world.bin_ids,
-            layout.spec.sensors.load_cells,
+            cells,
             self.clock,
             generator(seed, "load_cells"),
             self.world.plate_forces_n,
             self.world.plate_tare_n(),
+            places=[(b.gondola, b.shelf, b.index) for b in (layout.bins[c] for c in self.world.bin_ids)],
+            read_excitation=StoreMotion(layout.spec.gondolas, self.world, self._people, 1.0 / cells.rate_hz),
         )
         self.gates = GateRig(layout.spec.gates, layout.spec.floor_m, self.clock, self.ledger, self._people)
         self.sensors: list[Sensor] = [self.load_cells, self.gates]

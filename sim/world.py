@@ -73,6 +73,7 @@ class StoreWorld:
         # Bodies that move by themselves (shoppers, what they carry): the ceiling cameras redraw these every
         # frame and keep the rest of the store as a cached background. Whoever adds one registers it here.
         self.dynamic_bodies: set[int] = set()
+        self.gondola_of_body: dict[int, str] = {}  # frame parts and plates -> their gondola (what a lean shakes)
         self._body_item: dict[int, int] = {}
         self._shapes: dict[tuple, int] = {}
         pb.setGravity(0, 0, -GRAVITY_MS2, physicsClientId=self.client)
@@ -92,6 +93,7 @@ class StoreWorld:
             self._build_gondola(g)
         for b in layout.bins.values():
             self.plates[b.id] = self._build_plate(b)
+            self.gondola_of_body[self.plates[b.id]] = b.gondola
         self._place_items(rng)
         self.plate_capacity_n = layout.spec.sensors.load_cells.capacity_g / 1000.0 * GRAVITY_MS2
         self._plate_bodies = [self.plates[b] for b in self.bin_ids]
@@ -296,9 +298,10 @@ class StoreWorld:
         half_len = g.length_m / 2
         # Back panel, full height, at the rear of the footprint.
         back = (g.at[0] - fx * (g.depth_m / 2 - BACK_PANEL_M / 2), g.at[1] - fy * (g.depth_m / 2 - BACK_PANEL_M / 2))
-        self._box((BACK_PANEL_M / 2, half_len, g.height_m / 2), (*back, g.height_m / 2), grey, yaw=yaw)
+        panel = self._box((BACK_PANEL_M / 2, half_len, g.height_m / 2), (*back, g.height_m / 2), grey, yaw=yaw)
         # Plinth under the lowest shelf.
-        self._box((g.depth_m / 2, half_len, KICK_M / 2), (*g.at, KICK_M / 2), grey, yaw=yaw)
+        plinth = self._box((g.depth_m / 2, half_len, KICK_M / 2), (*g.at, KICK_M / 2), grey, yaw=yaw)
+        self.gondola_of_body.update({panel: g.id, plinth: g.id})
 
     def _build_plate(self, b: Bin) -> int:
         """A static board segment with the plate on a prismatic (vertical) joint above it.

@@ -97,6 +97,9 @@ def test_every_sensor_default_is_its_documented_source_value():
     assert (cells.rate_hz, cells.batch, cells.capacity_g) == (60.0, 12, 20000.0)  # AiFi AutoCheckout plates
     assert (cells.nonlinearity_pct, cells.hysteresis_pct, cells.repeatability_pct, cells.creep_pct_30min) == \
         (0.02, 0.02, 0.03, 0.03)  # a typical strain-gauge cell
+    assert cells.vibration_walk_mg == 2.0  # retail footfall response factor 4 x ISO 10137's base 5 mm/s^2 RMS
+    assert (cells.vibration_mode_hz, cells.vibration_damping) == (8.0, 0.03)  # within AISC DG11's floor ranges
+    assert (cells.vibration_falloff_m, cells.vibration_contact_mg_per_n, cells.crosstalk_pct) == (3.0, 0.3, 1.0)  # ours
     cams = CameraSettings()
     assert cams.disparity_step_px == 1 / 32  # the D4's 5 fractional bits of disparity (librealsense)
     assert cams.stereo_baseline_m == 0.050 and cams.depth_unit_m == 0.001  # D435

@@ -63,7 +63,12 @@ def test_every_suite_scenario_validates_against_its_store_at_default_noise(name)
         for group, values in sc.spec.sensors.items():  # overrides add faults only; never kinder sensors
             for key in values:
                 assert key in ("dead", "outages", "drop_rate"), f"{path.name}: sensors.{group}.{key} changes noise"
-        assert layout.spec.sensors.load_cells.noise_g >= defaults.load_cells.noise_g
+        lc, lc0 = layout.spec.sensors.load_cells, defaults.load_cells
+        assert lc.noise_g >= lc0.noise_g
+        assert lc.crosstalk_pct >= lc0.crosstalk_pct  # the shelf around a plate: never quieter than the default
+        assert lc.vibration_walk_mg >= lc0.vibration_walk_mg and lc.vibration_contact_mg_per_n >= lc0.vibration_contact_mg_per_n
+        assert lc.vibration_falloff_m >= lc0.vibration_falloff_m  # footfalls carry at least as far
+        assert (lc.vibration_mode_hz, lc.vibration_damping) == (lc0.vibration_mode_hz, lc0.vibration_damping)
         cams, dflt = layout.spec.sensors.cameras, defaults.cameras
         assert cams.depth_noise_m >= dflt.depth_noise_m
         assert cams.disparity_step_px >= dflt.disparity_step_px and cams.depth_noise_blob_px >= dflt.depth_noise_blob_px

@@ -12,7 +12,8 @@ from sim.stream import GatePassage, GateScan, LoadCellBatch, stream_digest
 from tests.conftest import STORES
 
 GAUGE_OFF = {"nonlinearity_pct": 0.0, "hysteresis_pct": 0.0, "repeatability_pct": 0.0, "creep_pct_30min": 0.0}
-NOISE_OFF = {"load_cells": {"noise_g": 0.0, "resolution_g": 0.0, "drift_g_per_min": 0.0, **GAUGE_OFF}}
+SHELF_OFF = {"crosstalk_pct": 0.0}  # neighbours' loads showing on a plate (sim.vibration); its vibration needs shoppers
+NOISE_OFF = {"load_cells": {"noise_g": 0.0, "resolution_g": 0.0, "drift_g_per_min": 0.0, **GAUGE_OFF, **SHELF_OFF}}
 
 
 def _sim(seed: int = 0, sensors: dict | None = None, store: str = "tiny_store.yaml") -> Simulation:
@@ -24,6 +25,14 @@ def _sim(seed: int = 0, sensors: dict | None = None, store: str = "tiny_store.ya
 
 def _true_grams(sim: Simulation) -> np.ndarray:
     return np.array([sum(sim.ledger.items[i].weight_g for i in sim.ledger.items_in(b)) for b in sim.world.bin_ids])
+
+
+def _with_crosstalk(sim: Simulation, grams: np.ndarray, share: float) -> np.ndarray:
+    """The loads the cells feel: each plate's own and `share` of each neighbour's on its shelf."""
+    bins = [sim.layout.bins[c] for c in sim.world.bin_ids]
+    return np.array([w + share * sum(grams[k] for k, o in enumerate(bins)
+                                     if (o.gondola, o.shelf) == (b.gondola, b.shelf) and abs(o.index - b.index) == 1)
+                     for w, b in zip(grams, bins)])
 
 
 def _samples(sim: Simulation, seconds: float) -> np.ndarray:
@@ -116,7 +125,7 @@ def test_settled_plates_read_within_three_sigma_of_default_noise():
     cells = sim.layout.spec.sensors.load_cells
     sigma = cells.noise_g
     readings = _samples(sim, 1.0)
-    truth = _true_grams(sim)
+    truth = _with_crosstalk(sim, _true_grams(sim), cells.crosstalk_pct / 100)
     # the gauge's errors at opening: its repeatability offset (sd 2 g), the bow, the creep, half the loop
     u = np.clip(truth / cells.capacity_g, 0, 1)
     fixed = (cells.nonlinearity_pct + cells.hysteresis_pct / 2) / 100 * cells.capacity_g * 4 * u * (1 - u) \
@@ -206,7 +215,7 @@ def test_readings_are_quantised_to_the_resolution():
 
 
 def test_zero_drift_wanders_at_the_configured_rate():
-    sim = _sim(sensors={"load_cells": {"noise_g": 0.0, "resolution_g": 0.0, "drift_g_per_min": 6.0, **GAUGE_OFF}})
+    sim = _sim(sensors={"load_cells": {"noise_g": 0.0, "resolution_g": 0.0, "drift_g_per_min": 6.0, **GAUGE_OFF, **SHELF_OFF}})
     truth = _true_grams(sim)
     readings = _samples(sim, 10.0)
     wander = readings[-1] - truth
