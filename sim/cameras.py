@@ -360,7 +360,10 @@ def stereo_shadow(depth_m: np.ndarray, f_times_baseline: float) -> np.ndarray:
 
 
 class CameraRig:
-    """Every ceiling camera of the store, sampled together on their common period (a `Sensor`)."""
+    """Every ceiling camera of the store, sampled together on their common period (a `Sensor`).
+
+    `true_calibrations`, `true_rgb_calibrations`: each camera's depth and colour imager as mounted (what the renderer
+    draws from); `calibrations`, `rgb_calibrations`: what `StoreInfo` publishes (the installation's calibration)."""
 
     def __init__(
         self,

@@ -199,7 +199,8 @@ class Cameras(_Strict):
 
 
 class CameraSettings(_Strict):
-    """Defaults: Intel RealSense D435 class overhead depth camera, binned to 320x240 at 10 fps (see `sim.cameras`).
+    """Defaults: Intel RealSense D435 class overhead RGB-D camera, depth binned to 320x240 at 10 fps, colour 320x180
+    from its own imager, calibration published with an installation's error (see `sim.cameras`).
 
     `depth_noise_m`: standard deviation of depth at 1 m; it grows as z^2 (stereo). `rgb_noise`: per-channel
     standard deviation in 8-bit levels, drawn before the JPEG encoding. `jitter_ms`: standard deviation of
