@@ -35,8 +35,8 @@ JPEG, PNG or raw bytes; a frame's exact `t_s` rides along in an extra `t_s` fiel
 is nanoseconds). The colour is the very JPEG the device model sent, decoded on reading by the same code
 (`sim.codec`), so the replayed pixels are the live ones; depth k mm is float32(k) * float32(0.001), which is
 how the device quantised it. Files are chunked (4 MiB) and zstd-compressed, with chunk CRCs and a
-data-section CRC. Size: about 47 KB a camera frame at 320x240 (28 MB per camera-minute at 10 fps, `make
-bench-cameras`; the raw frames before were 191 MB).
+data-section CRC. Size: about 42 KB a camera frame at 320x240 depth and 320x180 colour (25 MB per
+camera-minute at 10 fps, `make bench-cameras`; the raw frames before were 191 MB).
 
 Checks on reading. The reader takes a log as this module writes it, so that damage never passes for
 data; every byte of a log is under a check:
