@@ -55,7 +55,7 @@ def unit_pixels(sim: Simulation, frames: dict[str, CameraFrame]) -> list[tuple[s
         frame = frames.get(cam_id)
         if frame is None:
             continue
-        cam = rig.renderer.cameras[i]
+        cam = rig.renderer.cameras[len(rig.ids) + i]  # the colour imager's own pinhole: the frame's colour is its
         _, _, _, _, seg = pb.getCameraImage(cam.width, cam.height, cam.view_matrix(), cam.projection_matrix("tiny"),
                                             renderer=pb.ER_TINY_RENDERER, physicsClientId=world.client)
         body = np.asarray(seg, dtype=np.int64).reshape(cam.height, cam.width) & ((1 << 24) - 1)

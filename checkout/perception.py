@@ -21,6 +21,11 @@ highest point per cell):
 - low peaks: the same down to `low_head_min_m`, away from every head — a
   person crouched at a bottom shelf, or an arm or basket; tracking may use one
   to follow a person it has lost, never to start one;
+- colour: a camera's colour comes from its own imager, beside the depth one
+  with a narrower field (D435: 69 x 42 deg against the depth's wider one), so
+  each foreground point's colour is read where the point projects into the
+  colour image through the published calibrations (`storemodel.colour_at`);
+  a point the colour imager does not see has no colour and lends none;
 - hands: foreground points inside a bin's volume or in the slab just in front
   of it (`reach_out_m`), with a sample of their colours for identification,
   taken off the blob's rim (`depth_edge_flags`) where it has enough pixels: at a
@@ -36,6 +41,10 @@ highest point per cell):
   store opens; a pixel there that reads low (below `floor_max_m`) and unlike
   its floor for `floor_still_s` on end, away from every head, is something
   lying there. Fused on the floor grid, connected cells are one `FloorObject`.
+  A watched pixel's colour is read where its floor point projects into the
+  colour image (an item a few cm high moves by a hundredth of a pixel through
+  the 15 mm between the imagers); a pixel the colour imager does not see is not
+  watched.
 """
 from __future__ import annotations
 
@@ -47,7 +56,7 @@ import numpy as np
 from scipy import ndimage
 
 from sim.stream import CameraFrame
-from checkout.storemodel import CameraModel, StoreModel
+from checkout.storemodel import CameraModel, StoreModel, colour_at
 
 
 def depth_edge_flags(depth: np.ndarray, idx: np.ndarray, width: int, rim_jump: float,
@@ -223,6 +232,10 @@ class FloorWatch:
         self.idx = idx[keep]
         self.xy = xy[keep]
         self.ray_z = rays[keep, 2].astype(np.float32)
+        floor = np.concatenate([self.xy, np.zeros((len(self.xy), 1))], axis=1)
+        self.rgb_idx = self.idx if cam.rgb is None else cam.rgb.pixels(floor)  # where each is seen in colour
+        seen = self.rgb_idx >= 0
+        self.idx, self.xy, self.ray_z, self.rgb_idx = self.idx[seen], self.xy[seen], self.ray_z[seen], self.rgb_idx[seen]
         self.centre_z = np.float32(cam.centre_w[2])
         n = len(self.idx)
         self.mean = np.zeros((n, 3), dtype=np.float32)
@@ -240,7 +253,7 @@ class FloorWatch:
         d = np.asarray(depth, dtype=np.float32).ravel()[self.idx]
         z = self.centre_z + d * self.ray_z
         low = (d > 0) & (z < cfg.floor_max_m)
-        c8 = np.asarray(rgb).reshape(-1, 3)[self.idx]
+        c8 = np.asarray(rgb).reshape(-1, 3)[self.rgb_idx]
         c = c8.astype(np.float32)
         n_learn = cfg.floor_learn_frames
         learning = (d > 0) & (self.count < n_learn)
@@ -311,7 +324,7 @@ class Perception:
         return out
 
     def process(self, t_s: float, frames: list[CameraFrame]) -> Percept:
-        pts, rgbs, stills, rims, used = [], [], [], [], []
+        pts, rgbs, seens, stills, rims, used = [], [], [], [], [], []
         floor_xy, floor_rgb, floor_bg = [], [], []
         for f in frames:
             bg = self.backgrounds.get(f.camera_id)
@@ -334,22 +347,26 @@ class Perception:
             d = np.asarray(f.depth, dtype=np.float64).ravel()[idx]
             p = bg.cam.centre_w + d[:, None] * bg.cam.rays_w[idx]
             pts.append(p)
-            rgbs.append(np.asarray(f.rgb).reshape(-1, 3)[idx])
+            colour, seen = colour_at(bg.cam, idx, p, f.rgb)
+            rgbs.append(colour)
+            seens.append(seen)
             stills.append(bg.still_frames[idx] > self.cfg.hand_still_s * bg.cam.fps)
             rims.append(rim)
         if pts:
             P = np.concatenate(pts)
             C = np.concatenate(rgbs)
+            V = np.concatenate(seens)
             S = np.concatenate(stills)
             R = np.concatenate(rims)
         else:
             P = np.zeros((0, 3))
             C = np.zeros((0, 3), dtype=np.uint8)
+            V = np.zeros(0, dtype=bool)
             S = np.zeros(0, dtype=bool)
             R = np.zeros(0, dtype=bool)
         keep = (P[:, 2] > 0.05) & (P[:, 2] < self.cfg.head_max_m + 0.3)
         keep &= (P[:, 0] >= 0) & (P[:, 0] < self.store.floor_m[0]) & (P[:, 1] >= 0) & (P[:, 1] < self.store.floor_m[1])
-        P, C, S, R = P[keep], C[keep], S[keep], R[keep]
+        P, C, V, S, R = P[keep], C[keep], V[keep], S[keep], R[keep]
         hm = self.height_map(P)
         heads = self.find_heads(hm)
         low = self.find_heads(hm, self.cfg.low_head_min_m)
@@ -357,9 +374,9 @@ class Perception:
             d = np.hypot(low[:, None, 0] - heads[None, :, 0], low[:, None, 1] - heads[None, :, 1]).min(axis=1)
             low = low[d >= self.cfg.head_sep_m]
         # A hand moves; an item lying where it was just put (foreground until the background absorbs it) does not.
-        hands = tuple(self.find_hands(t_s, P[~S], C[~S], heads, R[~S]))
+        hands = tuple(self.find_hands(t_s, P[~S], C[~S], heads, R[~S], V[~S]))
         floor = self.floor_objects(floor_xy, floor_rgb, floor_bg, np.concatenate([heads, low])) if floor_xy else ()
-        return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P, C), low, floor)
+        return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P[V], C[V]), low, floor)
 
     def floor_objects(self, xys: list[np.ndarray], rgbs: list[np.ndarray], floor_rgbs: list[np.ndarray],
                       people: np.ndarray) -> tuple[FloorObject, ...]:
@@ -442,19 +459,22 @@ class Perception:
         return np.array(chosen, dtype=float).reshape(-1, 3)
 
     def find_hands(self, t_s: float, P: np.ndarray, C: np.ndarray, heads: np.ndarray | None = None,
-                   rim: np.ndarray | None = None) -> list[HandBlob]:
-        """`rim`: per point, is its pixel on a depth edge (`depth_edge_flags`); a blob's colours come from the others."""
+                   rim: np.ndarray | None = None, seen: np.ndarray | None = None) -> list[HandBlob]:
+        """`rim`: per point, is its pixel on a depth edge (`depth_edge_flags`); a blob's colours come from the others.
+        `seen`: per point, did the colour imager see it (`colour_at`); a blob's colours come from those only."""
         out: list[HandBlob] = []
         if not len(P):
             return out
         if rim is None:
             rim = np.zeros(len(P), dtype=bool)
+        if seen is None:
+            seen = np.ones(len(P), dtype=bool)
         if heads is not None and len(heads):
             # A head leaning over the shelf edge is not a hand in a top bin: drop head-and-neck points.
             near_head = np.zeros(len(P), dtype=bool)
             for x, y, h in heads:
                 near_head |= ((P[:, 0] - x) ** 2 + (P[:, 1] - y) ** 2 < self.cfg.head_radius_m**2) & (P[:, 2] > h - self.cfg.head_depth_m)
-            P, C, rim = P[~near_head], C[~near_head], rim[~near_head]
+            P, C, rim, seen = P[~near_head], C[~near_head], rim[~near_head], seen[~near_head]
         for g in self.store.gondolas:
             along = P[:, :2] @ g.right - g.along_start_m
             out_m = P[:, :2] @ g.facing - g.front_out_m
@@ -480,8 +500,9 @@ class Perception:
                 for members in np.split(order, cuts):
                     if len(members) < 3:
                         continue
-                    core = members[~rim[members]]
-                    coloured = core if len(core) >= self.cfg.hand_core_min else members
+                    in_colour = members[seen[members]]
+                    core = in_colour[~rim[in_colour]]
+                    coloured = core if len(core) >= self.cfg.hand_core_min else in_colour
                     step = max(1, len(coloured) // self.cfg.colour_samples)
                     cen = P[members].mean(axis=0)
                     out.append(HandBlob(bin_id, t_s, (float(cen[0]), float(cen[1]), float(cen[2])), int(len(members)),

@@ -3,6 +3,12 @@
 Everything here comes from the published store info (floor plan, catalog,
 calibration); nothing is tuned per store. Every later stage reads geometry
 from this one place.
+
+A camera's colour and depth come from two imagers (StoreInfo's `rgb_cameras` and `cameras`), so a depth
+pixel's colour is found as librealsense's `align` finds it: the pixel is lifted to a world point with the
+published depth calibration and projected into the published colour calibration, and the colour pixel it
+lands on is read (`colour_at`). Both calibrations are published ones, off the true mounts by a fraction of a
+pixel, so the registration is as good as the calibration and no better.
 """
 from __future__ import annotations
 
@@ -23,6 +29,28 @@ class CameraModel:
     centre_w: np.ndarray  # (3,)
     rays_w: np.ndarray  # (H*W, 3): world displacement per metre of depth
     fps: float
+    rgb: "ColourImager | None" = None  # its colour imager; None: the colour is registered to the depth pixel for pixel
+
+
+@dataclass(frozen=True)
+class ColourImager:
+    """A camera's colour imager as its published calibration gives it: where a world point lands in its image."""
+
+    width: int
+    height: int
+    P: np.ndarray  # (3, 4) projection K [R | t]
+
+    def pixels(self, points_w: np.ndarray) -> np.ndarray:
+        """Flat index into the colour image of the pixel whose centre is nearest where each world point (N, 3)
+        projects; -1 where it falls outside the image or behind the camera."""
+        uvw = np.asarray(points_w, dtype=float) @ self.P[:, :3].T + self.P[:, 3]
+        z = uvw[:, 2]
+        front = z > 1e-6
+        zs = np.where(front, z, 1.0)
+        u = np.rint(uvw[:, 0] / zs)
+        v = np.rint(uvw[:, 1] / zs)
+        inside = front & (u >= 0) & (u < self.width) & (v >= 0) & (v < self.height)
+        return np.where(inside, v * self.width + u, -1).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -57,7 +85,7 @@ class StoreModel:
             self.planogram.setdefault(bin_id, {})[sku] = self.planogram.get(bin_id, {}).get(sku, 0) + int(count)
         self.entry_gates = {g.id: g for g in info.gates if g.kind == "entry"}
         self.exit_gates = {g.id: g for g in info.gates if g.kind == "exit"}
-        self.cameras = {c.camera_id: camera_model(c) for c in info.cameras}
+        self.cameras = {c.camera_id: camera_model(c, info.rgb_calibration(c.camera_id)) for c in info.cameras}
         self.gondolas = [gondola_model(g.id, [b for b in info.bins if b.gondola == g.id]) for g in info.gondolas]
         weights = [p.weight_g for p in info.catalog]
         self.min_item_g = float(min(weights)) if weights else 50.0
@@ -77,14 +105,31 @@ def reference_rgb(product: ProductInfo) -> np.ndarray:
     return np.array([c[:3] for c in product.reference], dtype=float).reshape(-1, 3)
 
 
-def camera_model(c: CameraCalibration) -> CameraModel:
+def camera_model(c: CameraCalibration, rgb: CameraCalibration | None = None) -> CameraModel:
+    """A camera from its depth imager's calibration `c` and its colour imager's `rgb` (None: registered colour)."""
     K = c.K_matrix()
     R = c.R_matrix()
     t = np.array(c.t, dtype=float)
     u, v = np.meshgrid(np.arange(c.width, dtype=float), np.arange(c.height, dtype=float))
     pix = np.stack([u.ravel(), v.ravel(), np.ones(u.size)], axis=1)
     rays_c = pix @ np.linalg.inv(K).T  # z component 1: scales with depth along the optical axis
-    return CameraModel(c.camera_id, c.width, c.height, -R.T @ t, rays_c @ R, c.fps)
+    imager = None
+    if rgb is not None:
+        P = rgb.K_matrix() @ np.hstack([rgb.R_matrix(), np.array(rgb.t, dtype=float)[:, None]])
+        imager = ColourImager(rgb.width, rgb.height, P)
+    return CameraModel(c.camera_id, c.width, c.height, -R.T @ t, rays_c @ R, c.fps, imager)
+
+
+def colour_at(cam: CameraModel, idx: np.ndarray, points_w: np.ndarray, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The colour (k, 3) uint8 seen at depth pixels `idx` (flat), whose world points are `points_w` (k, 3), and
+    whether the colour imager saw them at all (k,) bool (its field is narrower than the depth's): each point
+    projected with the colour imager's published calibration, the nearest pixel read. Unseen points read 0."""
+    flat = np.asarray(rgb).reshape(-1, 3)
+    if cam.rgb is None:
+        return flat[idx], np.ones(len(idx), dtype=bool)
+    px = cam.rgb.pixels(points_w)
+    seen = px >= 0
+    return np.where(seen[:, None], flat[np.maximum(px, 0)], np.uint8(0)), seen
 
 
 def gondola_model(gondola_id: str, bins: list[BinInfo]) -> GondolaModel:

@@ -35,15 +35,39 @@ up = north; `cameras.list` gives eye and look-at points. `fov_deg` is the *horiz
 datasheets give it (D435 depth: 87 x 58 deg); pixels are square, so the vertical one follows from the
 aspect ratio. Intrinsics put the principal point at the image centre; distortion is zero (the D435 depth
 stream is rectified).
+
+The colour imager is a sensor of its own (D435: a separate RGB module, 69 x 42 deg, about 15 mm beside the
+left infrared imager that is the depth origin). Each camera is two pinholes: the depth one at the mount, and
+the colour one with its own intrinsics (`rgb_resolution`, default 320x180, one of the D435's 16:9 colour
+modes; `rgb_fov_deg` 69) whose centre sits `rgb_offset_m` from the depth origin in the depth camera's frame
+(the factory extrinsic: (-15, 0, 0) mm, axes parallel). The renderer draws colour from the colour pinhole and
+depth from the depth pinhole, each over its own cached background, so the two images are not registered:
+colour meets depth only through the calibrations, as it does for a D435's user (librealsense's `align`).
+
+Calibration error. `StoreInfo` publishes a calibration, not the true mount: the renderer always uses the true
+one, the stream carries one off by a seeded error of the size a careful installation leaves. A checkerboard
+calibration reaches 0.1-0.5 px RMS reprojection error (REFERENCE.md); registering a ceiling camera to the
+store's map adds a few mm and ~0.1-0.2 deg of pose. Modelled, standard deviations per axis or parameter:
+- the camera's registration to the store (both imagers move together, they are one rigid body): rotation
+  `calib_rotation_sd_deg` 0.1 deg (about 0.17 deg in all), position `calib_translation_sd_m` 2 mm (3.5 mm);
+- each imager's intrinsics: focal lengths `calib_focal_sd_pct` 0.15 %, principal point `calib_principal_sd_px`
+  0.25 px (of its own stream);
+- the factory depth-to-colour extrinsic: `calib_rgb_rotation_sd_deg` 0.03 deg, `calib_rgb_translation_sd_m`
+  0.3 mm.
+Projecting the floor and the shelves with the published calibration instead of the true one moves a point by
+about 0.3-0.9 px RMS per camera (a test pins the band). The error belongs to the installation, not the
+episode: it is drawn from `calib_seed`, the store's name and the camera's id, so every episode of a store sees
+the same calibration (a store is calibrated once when its cameras are hung), and cameras differ.
 """
 from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.ndimage import correlate1d
+from scipy.spatial.transform import Rotation
 from scipy.special import ndtri
 
 from sim.clock import Clock
@@ -95,6 +119,79 @@ def calibrate(mount: CameraMount, resolution: tuple[int, int], fps: float) -> Ca
         camera_id=mount.id, width=width, height=height, K=K, dist=(0.0,) * 5,
         R=tuple(float(v) for v in R.ravel()), t=tuple(float(v) for v in t), fps=float(fps),
     )
+
+
+def rgb_calibrate(depth: CameraCalibration, resolution: tuple[int, int], fov_deg: float,
+                  offset_m: tuple[float, float, float]) -> CameraCalibration:
+    """The colour imager of a camera whose depth imager is calibrated `depth`: its own pinhole (`fov_deg`
+    horizontal, principal point at the centre), the depth's axes, its centre `offset_m` in the depth's frame."""
+    width, height = resolution
+    f = (width / 2.0) / math.tan(math.radians(fov_deg) / 2.0)
+    K = (f, 0.0, (width - 1) / 2.0, 0.0, f, (height - 1) / 2.0, 0.0, 0.0, 1.0)
+    t = np.array(depth.t, float) - np.array(offset_m, float)  # R c_rgb + t_rgb = 0 with c_rgb = c + R^T offset
+    return replace(depth, width=width, height=height, K=K, t=tuple(float(v) for v in t))
+
+
+@dataclass(frozen=True)
+class CalibrationError:
+    """What one camera's published calibration is off by (module docstring, "Calibration error").
+
+    `rotation_rad`, `shift_m`: the whole camera's pose (a rotation vector in the camera frame, a shift of its
+    centre in the world); `rgb_rotation_rad`, `rgb_shift_m`: the depth-to-colour extrinsic (in the depth frame);
+    `depth_focal`, `rgb_focal`: relative errors of (fx, fy); `depth_principal_px`, `rgb_principal_px`: (cx, cy)."""
+
+    rotation_rad: np.ndarray
+    shift_m: np.ndarray
+    rgb_rotation_rad: np.ndarray
+    rgb_shift_m: np.ndarray
+    depth_focal: np.ndarray
+    depth_principal_px: np.ndarray
+    rgb_focal: np.ndarray
+    rgb_principal_px: np.ndarray
+
+
+def calibration_error(settings: CameraSettings, store: str, camera_id: str) -> CalibrationError:
+    """The installation's calibration error of one camera: the same for every episode of `store`."""
+    rng = generator(int(settings.calib_seed), "calibration", store, camera_id)
+    s = settings
+    rot, rgb_rot = math.radians(s.calib_rotation_sd_deg), math.radians(s.calib_rgb_rotation_sd_deg)
+    draw = rng.standard_normal(16)  # one draw of all, so a size set to 0 does not shift the others
+    return CalibrationError(
+        rotation_rad=rot * draw[0:3], shift_m=s.calib_translation_sd_m * draw[3:6],
+        rgb_rotation_rad=rgb_rot * draw[6:9], rgb_shift_m=s.calib_rgb_translation_sd_m * draw[9:12],
+        depth_focal=s.calib_focal_sd_pct / 100.0 * draw[12:14], depth_principal_px=s.calib_principal_sd_px * draw[14:16],
+        rgb_focal=s.calib_focal_sd_pct / 100.0 * rng.standard_normal(2),
+        rgb_principal_px=s.calib_principal_sd_px * rng.standard_normal(2),
+    )
+
+
+def published_calibrations(depth: CameraCalibration, rgb: CameraCalibration, err: CalibrationError
+                           ) -> tuple[CameraCalibration, CameraCalibration]:
+    """The (depth, colour) calibrations StoreInfo publishes for a camera whose true ones are `depth`, `rgb`.
+
+    The colour imager's published pose is the published depth pose composed with the published (erroneous)
+    factory extrinsic, as an operator would build it."""
+    R = depth.R_matrix()
+    centre = -R.T @ np.array(depth.t, float)
+    R_pub = Rotation.from_rotvec(err.rotation_rad).as_matrix() @ R
+    centre_pub = centre + err.shift_m
+    R_rgb = rgb.R_matrix()
+    offset = R @ (-R_rgb.T @ np.array(rgb.t, float) - centre)  # the true extrinsic translation, depth frame
+    R_rgb_pub = Rotation.from_rotvec(err.rgb_rotation_rad).as_matrix() @ (R_rgb @ R.T) @ R_pub
+    centre_rgb_pub = centre_pub + R_pub.T @ (offset + err.rgb_shift_m)
+    return (_with_error(depth, R_pub, centre_pub, err.depth_focal, err.depth_principal_px),
+            _with_error(rgb, R_rgb_pub, centre_rgb_pub, err.rgb_focal, err.rgb_principal_px))
+
+
+def _with_error(cal: CameraCalibration, R: np.ndarray, centre: np.ndarray, focal: np.ndarray,
+                principal_px: np.ndarray) -> CameraCalibration:
+    K = list(cal.K)
+    K[0] *= 1.0 + float(focal[0])
+    K[4] *= 1.0 + float(focal[1])
+    K[2] += float(principal_px[0])
+    K[5] += float(principal_px[1])
+    return replace(cal, K=tuple(float(v) for v in K), R=tuple(float(v) for v in R.ravel()),
+                   t=tuple(float(v) for v in -R @ centre))
 
 
 def look_at_rotation(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -266,7 +363,10 @@ def stereo_shadow(depth_m: np.ndarray, f_times_baseline: float) -> np.ndarray:
 
 
 class CameraRig:
-    """Every ceiling camera of the store, sampled together on their common period (a `Sensor`)."""
+    """Every ceiling camera of the store, sampled together on their common period (a `Sensor`).
+
+    `true_calibrations`, `true_rgb_calibrations`: each camera's depth and colour imager as mounted (what the renderer
+    draws from); `calibrations`, `rgb_calibrations`: what `StoreInfo` publishes (the installation's calibration)."""
 
     def __init__(
         self,
@@ -283,15 +383,26 @@ class CameraRig:
         s = self.settings
         self.period_ticks = clock.period_ticks(1.0 / s.fps, "cameras.fps")
         self.mounts = camera_mounts(layout)
-        self.calibrations = tuple(calibrate(m, s.resolution, s.fps) for m in self.mounts)
         self.ids = tuple(m.id for m in self.mounts)
+        # The true imagers, which the renderer draws from, and the calibrations StoreInfo publishes (off by the
+        # installation's calibration error).
+        self.true_calibrations = tuple(calibrate(m, s.resolution, s.fps) for m in self.mounts)
+        self.true_rgb_calibrations = tuple(rgb_calibrate(c, s.rgb_resolution, s.rgb_fov_deg, s.rgb_offset_m)
+                                           for c in self.true_calibrations)
+        published = [published_calibrations(d, c, calibration_error(s, layout.name, d.camera_id))
+                     for d, c in zip(self.true_calibrations, self.true_rgb_calibrations)]
+        self.calibrations = tuple(d for d, _ in published)
+        self.rgb_calibrations = tuple(c for _, c in published)
         for cam, _, _ in s.outages:
             if cam not in self.ids:
                 raise ValueError(f"cameras.outages: no camera '{cam}' (cameras are {', '.join(self.ids)})")
         width, depth = layout.spec.floor_m
         far_m = math.hypot(width, depth) + max(m.eye[2] for m in self.mounts) + 1.0
+        # Renderer cameras 0..n-1 are the depth imagers, n..2n-1 the colour ones: each has its own cached background,
+        # and each frame draws only the rectangle the moving bodies cover in it.
         self.renderer = StoreRenderer(
-            world_client, dynamic_bodies, [pinhole(c, far_m) for c in self.calibrations],
+            world_client, dynamic_bodies,
+            [pinhole(c, far_m) for c in self.true_calibrations + self.true_rgb_calibrations],
             choose_renderer(s.renderer, gpu_present()),
         )
         self.full_render = full_render  # draw every body every frame (the reference the fast path must equal)
@@ -299,13 +410,21 @@ class CameraRig:
         self._rngs = [generator(seed, "camera", cam) for cam in self.ids]
         # The store's light and each camera's exposure and white balance (`sim.lighting`), on the clean picture.
         lighting = StoreLighting(layout)
-        self.lit_cameras = [
+        self.lit_cameras = [  # one per colour imager: the light falls on what it sees, through its own pinhole
             LitCamera(lighting, cam, CameraResponse.draw(generator(seed, "camera-response", cid), s.exposure_sd, s.white_balance_sd))
-            for cid, cam in zip(self.ids, self.renderer.cameras)
+            for cid, cam in zip(self.ids, self.renderer.cameras[len(self.ids):])
         ]
         self._failed: set[str] = set()
         # per camera: (clean depth, where the device measures, its depth edges), while the clean depth is the same
         self._measurable: list[tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]] | None] = [None] * len(self.ids)
+
+    def render_clean(self, index: int, full: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """Camera `index`'s noise-free picture: colour from its colour imager as light reaches it (the store's light at
+        each pixel, the camera's exposure and white-balance cast: `sim.lighting`), depth from its depth imager
+        (different pinholes, so different sizes and pixels). `full`: straight from the physics world, every body drawn."""
+        render = self.renderer.render_full if full else self.renderer.render
+        rgb, rgb_depth = render(len(self.ids) + index)
+        return self.lit_cameras[index](rgb, rgb_depth), render(index)[1]
 
     def fail(self, camera_id: str) -> None:
         """A runtime fault: the camera stops sending frames until `recover`."""
@@ -315,11 +434,6 @@ class CameraRig:
 
     def recover(self, camera_id: str) -> None:
         self._failed.discard(camera_id)
-
-    def lit(self, index: int, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
-        """Camera `index`'s clean picture (`StoreRenderer.render`) as light reaches its sensor: the store's light at
-        each pixel, the camera's exposure and white-balance cast (`sim.lighting`); the device model starts here."""
-        return self.lit_cameras[index](rgb, depth)
 
     def sample(self) -> list[CameraFrame]:
         """One frame from every camera that is up and does not lose it."""
@@ -334,8 +448,8 @@ class CameraRig:
             if rng.random() < s.drop_rate:
                 continue
             t_us = round((t + rng.normal(0.0, s.jitter_ms / 1000.0)) * 1e6) if s.jitter_ms > 0 else round(t * 1e6)
-            clean = self.renderer.render_full(i) if self.full_render else self.renderer.render(i)
-            fx = self.calibrations[i].K[0]
+            clean = self.render_clean(i, full=self.full_render)
+            fx = self.true_calibrations[i].K[0]  # the device's own disparity geometry, not the published calibration
             # Nothing moving in view: the renderer hands back the very same clean depth as last frame, so where the
             # device can measure (range, stereo shadow) is the same too; the noise is drawn afresh all the same.
             last = self._measurable[i]
@@ -343,8 +457,7 @@ class CameraRig:
                 no_edges = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
                 last = self._measurable[i] = (clean[1], measurable(clean[1], s, fx),
                                               depth_edges(clean[1], float(s.depth_edge_jump)) if edge_effects(s) else no_edges)
-            lit = self.lit(i, *clean)
-            rgb, depth, jpeg = device_image(lit, clean[1], s, rng, fx, valid=last[1], edges=last[2])
+            rgb, depth, jpeg = device_image(*clean, s, rng, fx, valid=last[1], edges=last[2])
             rgb.setflags(write=False)
             depth.setflags(write=False)
             frames.append(CameraFrame(t_s=max(t_us, 0) * 1000 / 1e9, camera_id=cam, rgb=rgb, depth=depth, rgb_jpeg=jpeg))

@@ -199,7 +199,8 @@ class Cameras(_Strict):
 
 
 class CameraSettings(_Strict):
-    """Defaults: Intel RealSense D435 class overhead depth camera, binned to 320x240 at 10 fps (see `sim.cameras`).
+    """Defaults: Intel RealSense D435 class overhead RGB-D camera, depth binned to 320x240 at 10 fps, colour 320x180
+    from its own imager, calibration published with an installation's error (see `sim.cameras`).
 
     `depth_noise_m`: standard deviation of depth at 1 m; it grows as z^2 (stereo). `rgb_noise`: per-channel
     standard deviation in 8-bit levels, drawn before the JPEG encoding. `jitter_ms`: standard deviation of
@@ -240,12 +241,46 @@ class CameraSettings(_Strict):
     # angular error, the median that published methods leave on the Gehler-Shi benchmark, 2-5 deg; second-hand).
     exposure_sd: Num = Field(0.12, ge=0, le=2)
     white_balance_sd: Num = Field(0.06, ge=0, le=1)
+    # The colour imager is a sensor of its own (D435: a separate rolling-shutter RGB module, up to 1920x1080,
+    # 69 x 42 deg), rendered from its own pinhole. 320x180 is one of the D435's 16:9 colour modes (its 6, 15, 30
+    # and 60 fps modes list 320x180, 424x240, 640x360, 848x480, 960x540, 1280x720, 1920x1080); at 69 deg it
+    # resolves finer than the 320x240 depth at 90 deg (233 px against 160 px of focal length). `rgb_fov_deg` is the
+    # horizontal field of view; pixels are square, so the vertical one (42 deg) follows from the 16:9 aspect.
+    rgb_resolution: tuple[Int, Int] = (320, 180)
+    rgb_fov_deg: Num = Field(69.0, gt=10, lt=170)  # D435 RGB imager: 69 x 42 deg
+    # Where the colour imager sits in the depth camera's frame (x right, y down, z forward), metres: the D435's
+    # RGB module is about 15 mm beside the left infrared imager (the depth origin), on the side away from the right
+    # imager (librealsense's depth-to-colour extrinsic translates by about +15 mm in x). Its axes are the depth's.
+    rgb_offset_m: tuple[Num, Num, Num] = (-0.015, 0.0, 0.0)
+    # What StoreInfo publishes is a calibration, not the true mount: each camera's published intrinsics and pose
+    # differ from the ones the renderer uses by a seeded error of the size a careful installation leaves (see
+    # `sim.cameras`, "Calibration error"). Standard deviations, per axis or per parameter:
+    calib_focal_sd_pct: Num = Field(0.15, ge=0, le=10)  # each focal length (fx, fy) of each sensor, % of itself
+    calib_principal_sd_px: Num = Field(0.25, ge=0, le=50)  # each principal-point coordinate, stream pixels
+    calib_rotation_sd_deg: Num = Field(0.1, ge=0, le=10)  # the camera's registration to the store map, per axis
+    calib_translation_sd_m: Num = Field(0.002, ge=0, le=0.5)  # ... and its position, per axis
+    calib_rgb_rotation_sd_deg: Num = Field(0.03, ge=0, le=10)  # the factory depth-to-colour extrinsic, per axis
+    calib_rgb_translation_sd_m: Num = Field(0.0003, ge=0, le=0.1)  # ... and its translation, per axis
+    # The errors belong to the store's installation (a camera is calibrated once when hung, not per episode): they
+    # are drawn from this number, the store's name and the camera's id, the same in every episode of the store.
+    # Another number is another installation (a recalibration).
+    calib_seed: Int = Field(0, ge=0, le=2**31 - 1)
 
     @field_validator("resolution")
     @classmethod
     def _resolution(cls, v: tuple[int, int]) -> tuple[int, int]:
         if not (16 <= v[0] <= 1920 and 12 <= v[1] <= 1080):
             raise ValueError("expected [width, height] from [16, 12] to [1920, 1080] pixels")
+        return v
+
+    @field_validator("rgb_resolution")
+    @classmethod
+    def _rgb_resolution(cls, v: tuple[int, int]) -> tuple[int, int]:
+        if not (16 <= v[0] <= 1920 and 9 <= v[1] <= 1080):
+            raise ValueError("expected [width, height] from [16, 9] to [1920, 1080] pixels (the D435 RGB imager's)")
+        if abs(v[0] / v[1] / (16 / 9) - 1) > 0.02:
+            raise ValueError(f"expected a 16:9 size such as [320, 180] or [424, 240] (the D435's colour modes: its "
+                             f"69 x 42 deg field is the whole 16:9 sensor), got {v[0]} x {v[1]}")
         return v
 
     @model_validator(mode="after")

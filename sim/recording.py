@@ -13,8 +13,9 @@ Channels (topic: schema name, all `jsonschema`-encoded JSON, so no protobuf is n
 the images and calibrations with its well-known schemas):
 
     /store_info                    store_twin.StoreInfo          first; exact calibrations live here
-    /cameras/<id>/calibration      foxglove.CameraCalibration    once per camera, after /store_info
-    /tf                            foxglove.FrameTransform       world -> each camera, once
+    /cameras/<id>/calibration      foxglove.CameraCalibration    once per camera, after /store_info: its depth imager
+    /cameras/<id>/rgb_calibration  foxglove.CameraCalibration    ... and its colour imager (frame `<id>/rgb`)
+    /tf                            foxglove.FrameTransform       world -> each camera and its `<id>/rgb`, once
     /cameras/<id>/rgb              foxglove.CompressedImage jpeg the camera's own JPEG bytes, one per frame, then
                                                                  its depth at once (foxglove.RawImage rgb8 when the
                                                                  stream's colour is raw: `rgb_jpeg_quality` 0)
@@ -34,8 +35,8 @@ JPEG, PNG or raw bytes; a frame's exact `t_s` rides along in an extra `t_s` fiel
 is nanoseconds). The colour is the very JPEG the device model sent, decoded on reading by the same code
 (`sim.codec`), so the replayed pixels are the live ones; depth k mm is float32(k) * float32(0.001), which is
 how the device quantised it. Files are chunked (4 MiB) and zstd-compressed, with chunk CRCs and a
-data-section CRC. Size: about 47 KB a camera frame at 320x240 (28 MB per camera-minute at 10 fps, `make
-bench-cameras`; the raw frames before were 191 MB).
+data-section CRC. Size: about 42 KB a camera frame at 320x240 depth and 320x180 colour (25 MB per
+camera-minute at 10 fps, `make bench-cameras`; the raw frames before were 191 MB).
 
 Checks on reading. The reader takes a log as this module writes it, so that damage never passes for
 data; every byte of a log is under a check:
@@ -55,7 +56,8 @@ data; every byte of a log is under a check:
 - metadata: the `episode` record's `seed` must be a non-negative integer; else `InputError`.
 - messages: each is checked against its dataclass (fields, types, tuple lengths, finite floats; arrays
   of a numeric dtype whose nested values match their shape, NaN only as null), then against the stream:
-  `/store_info` first, images of a camera the StoreInfo calibrates, at its size, with width x height x
+  `/store_info` first, images of a camera the StoreInfo calibrates, at its size (a colour image at its
+  colour imager's, `StoreInfo.rgb_cameras`; a depth image at its depth imager's), with width x height x
   channels bytes of data and finite depth >= 0, each rgb frame followed by its depth; load-cell batches
   of known bins, gates known. A bad one raises `InputError` naming the topic, the message's number on
   it and its chunk's byte offset.
@@ -248,6 +250,8 @@ class LogWriter:
             self._put("/store_info", "store_twin.StoreInfo", _schema_of(StoreInfo), msg.t_s, _to_plain(msg))
             for cal in msg.cameras:
                 self._calibration(msg.t_s, cal)
+            for cal in msg.rgb_cameras:
+                self._calibration(msg.t_s, cal, "rgb")
         else:
             topic = _TOPICS.get(name, f"/stream/{name}")
             self._put(topic, f"store_twin.{name}", _schema_of(type(msg)), msg.t_s, _to_plain(msg))
@@ -293,19 +297,22 @@ class LogWriter:
                 "data": base64.b64encode(data).decode("ascii"), "t_s": f.t_s, **extra}
         self._put(f"/cameras/{f.camera_id}/{kind}", "foxglove.CompressedImage", COMPRESSED_IMAGE_SCHEMA, f.t_s, body)
 
-    def _calibration(self, t_s: float, cal: CameraCalibration) -> None:
+    def _calibration(self, t_s: float, cal: CameraCalibration, imager: str = "") -> None:
+        """A calibration for Foxglove: the depth imager's (`imager` "") or the colour imager's ("rgb")."""
         K = list(cal.K)
+        frame = f"{cal.camera_id}/{imager}" if imager else cal.camera_id
+        topic = f"/cameras/{cal.camera_id}/{imager}_calibration" if imager else f"/cameras/{cal.camera_id}/calibration"
         body = {
-            "timestamp": _stamp(t_s), "frame_id": cal.camera_id, "width": cal.width, "height": cal.height,
+            "timestamp": _stamp(t_s), "frame_id": frame, "width": cal.width, "height": cal.height,
             "distortion_model": "plumb_bob", "D": list(cal.dist), "K": K, "R": [1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0],
             "P": [K[0], K[1], K[2], 0.0, K[3], K[4], K[5], 0.0, K[6], K[7], K[8], 0.0],
         }
-        self._put(f"/cameras/{cal.camera_id}/calibration", "foxglove.CameraCalibration", CAMERA_CALIBRATION_SCHEMA, t_s, body)
+        self._put(topic, "foxglove.CameraCalibration", CAMERA_CALIBRATION_SCHEMA, t_s, body)
         R = cal.R_matrix()
         centre = -R.T @ np.array(cal.t)
         qx, qy, qz, qw = _quaternion(R.T)  # the camera's axes in the world frame
         tf = {
-            "timestamp": _stamp(t_s), "parent_frame_id": "world", "child_frame_id": cal.camera_id,
+            "timestamp": _stamp(t_s), "parent_frame_id": "world", "child_frame_id": frame,
             "translation": {"x": centre[0], "y": centre[1], "z": centre[2]},
             "rotation": {"x": qx, "y": qy, "z": qz, "w": qw},
         }
@@ -893,7 +900,7 @@ def _channel_kind(path: Path, channel: Channel, schema: str) -> _ChannelKind:
     topic, parts = channel.topic, channel.topic.split("/")
     if topic in _FIXED_CHANNELS:
         want, kind = _FIXED_CHANNELS[topic]
-    elif len(parts) == 4 and parts[1] == "cameras" and parts[2] and parts[3] == "calibration":
+    elif len(parts) == 4 and parts[1] == "cameras" and parts[2] and parts[3] in ("calibration", "rgb_calibration"):
         want, kind = "foxglove.CameraCalibration", _ChannelKind("viewer")
     elif len(parts) == 4 and parts[1] == "cameras" and parts[2] and parts[3] in ("rgb", "depth"):
         want = schema if schema in ("foxglove.RawImage", "foxglove.CompressedImage") else "foxglove.CompressedImage"
@@ -1043,14 +1050,21 @@ def _kind_of(v: Any) -> str:
 class _StreamFacts:
     """What later messages of a stream are checked against: its `StoreInfo`'s cameras, bins and gates."""
 
-    cameras: dict[str, tuple[int, int]]
+    cameras: dict[str, tuple[int, int]]  # the depth imager's (width, height)
+    rgb_sizes: dict[str, tuple[int, int]]  # the colour imager's, where StoreInfo calibrates it apart
     bins: frozenset[str]
     gates: frozenset[str]
 
     @classmethod
     def of(cls, info: StoreInfo) -> "_StreamFacts":
-        return cls({c.camera_id: (c.width, c.height) for c in info.cameras}, frozenset(b.id for b in info.bins),
-                   frozenset(g.id for g in info.gates))
+        return cls({c.camera_id: (c.width, c.height) for c in info.cameras},
+                   {c.camera_id: (c.width, c.height) for c in info.rgb_cameras},
+                   frozenset(b.id for b in info.bins), frozenset(g.id for g in info.gates))
+
+    def size(self, cam: str, plane: str) -> tuple[int, int]:
+        """The (width, height) a `plane` ("rgb" or "depth") image of `cam` must have: its imager's calibration's
+        (a colour image without a colour calibration of its own is registered to the depth: the depth's size)."""
+        return self.rgb_sizes.get(cam, self.cameras[cam]) if plane == "rgb" else self.cameras[cam]
 
 
 _IMAGE_FORMATS = {"rgb": ("rgb8", np.dtype(np.uint8), 3), "depth": ("32FC1", np.dtype("<f4"), 1)}
@@ -1064,7 +1078,7 @@ def _image(body: dict, cam: str, plane: str, info: _StreamFacts | None) -> tuple
     if body["encoding"] != encoding:
         raise _Malformed("encoding", f"expected {encoding!r} on a /{plane} topic, got {body['encoding']!r}")
     width, height, step = (_decode(int, body[k], k) for k in ("width", "height", "step"))
-    want = info.cameras[cam] if info is not None else (width, height)
+    want = info.size(cam, plane) if info is not None else (width, height)
     if (width, height) != want or width < 1 or height < 1:
         raise _Malformed("width", f"expected {want[0]} x {want[1]} as its calibration says, got {width} x {height}")
     if step != width * channels * dtype.itemsize:
@@ -1119,8 +1133,8 @@ def _compressed_image(body: dict, cam: str, plane: str, info: _StreamFacts | Non
     except ValueError as exc:
         raise _Malformed("data", str(exc)) from None
     height, width = image.shape[:2]
-    if info is not None and (width, height) != info.cameras[cam]:
-        want_w, want_h = info.cameras[cam]
+    if info is not None and (width, height) != info.size(cam, plane):
+        want_w, want_h = info.size(cam, plane)
         raise _Malformed("data", f"a {width} x {height} image where its calibration says {want_w} x {want_h}")
     if plane == "depth":
         unit = _decode(float, body["unit_m"], "unit_m")
@@ -1153,10 +1167,16 @@ def _check_sensor(msg: Any, info: _StreamFacts | None) -> None:
     if isinstance(msg, StoreInfo):
         if msg.load_cell_rate_hz <= 0 or msg.load_cell_batch < 1:
             raise _Malformed("load_cell_rate_hz", "expected a rate > 0 and a batch of at least 1 sample")
-        for i, cal in enumerate(msg.cameras):
-            if (len(cal.K), len(cal.R), len(cal.t)) != (9, 9, 3) or cal.width < 1 or cal.height < 1 or cal.fps <= 0:
-                raise _Malformed(f"cameras[{i}]", "expected K and R of 9 numbers, t of 3, a size of at least 1 x 1 px "
-                                                  "and fps > 0")
+        for key, cals in (("cameras", msg.cameras), ("rgb_cameras", msg.rgb_cameras)):
+            for i, cal in enumerate(cals):
+                if (len(cal.K), len(cal.R), len(cal.t)) != (9, 9, 3) or cal.width < 1 or cal.height < 1 or cal.fps <= 0:
+                    raise _Malformed(f"{key}[{i}]", "expected K and R of 9 numbers, t of 3, a size of at least 1 x 1 px "
+                                                    "and fps > 0")
+        depth_ids = [c.camera_id for c in msg.cameras]
+        rgb_ids = [c.camera_id for c in msg.rgb_cameras]
+        if len(set(rgb_ids)) != len(rgb_ids) or not set(rgb_ids) <= set(depth_ids):
+            raise _Malformed("rgb_cameras", "expected at most one colour imager per camera of `cameras`, got "
+                                            f"{sorted(rgb_ids)} for cameras {sorted(depth_ids)}")
     elif isinstance(msg, LoadCellBatch):
         if msg.grams.dtype.kind != "f" or msg.grams.ndim != 2 or msg.grams.shape[1] != len(msg.cell_ids):
             raise _Malformed("grams", f"expected float samples x {len(msg.cell_ids)} cells, got {msg.grams.dtype.str} "

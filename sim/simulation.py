@@ -125,7 +125,8 @@ class Simulation:
     def store_info(self) -> StoreInfo:
         """What the operator knows: floor plan, catalog, planogram at opening, calibrations, rates."""
         cameras = tuple(c for s in self.sensors for c in getattr(s, "calibrations", ()))
-        return describe_store(self.layout, cameras, self.clock.t_s)
+        rgb_cameras = tuple(c for s in self.sensors for c in getattr(s, "rgb_calibrations", ()))
+        return describe_store(self.layout, cameras, self.clock.t_s, rgb_cameras)
 
     def close(self) -> None:
         if self.cameras is not None:
@@ -136,8 +137,10 @@ class Simulation:
         return [Person(a.id, a.account, a.position()) for a in self.actors]
 
 
-def describe_store(layout: StoreLayout, cameras: tuple[CameraCalibration, ...] = (), t_s: float = 0.0) -> StoreInfo:
-    """The first message of a stream: the store as its operator knows it, and nothing else of the world."""
+def describe_store(layout: StoreLayout, cameras: tuple[CameraCalibration, ...] = (), t_s: float = 0.0,
+                   rgb_cameras: tuple[CameraCalibration, ...] = ()) -> StoreInfo:
+    """The first message of a stream: the store as its operator knows it, and nothing else of the world.
+    `cameras`, `rgb_cameras`: the published (not the true) calibrations of the depth and colour imagers."""
     spec = layout.spec
     return StoreInfo(
         t_s=t_s,
@@ -157,4 +160,5 @@ def describe_store(layout: StoreLayout, cameras: tuple[CameraCalibration, ...] =
         cameras=cameras,
         load_cell_rate_hz=spec.sensors.load_cells.rate_hz,
         load_cell_batch=spec.sensors.load_cells.batch,
+        rgb_cameras=rgb_cameras,
     )

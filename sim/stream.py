@@ -75,7 +75,9 @@ class CameraCalibration:
     """OpenCV convention: x_cam = R @ x_world + t; camera x right, y down, z forward; depth in metres.
 
     (u, v) = K @ x_cam / z is the (column, row) of a pixel's centre, row 0 at the top; `dist` is zero
-    (the modelled D435 depth stream is rectified). Built by `sim.cameras.calibrate`.
+    (the modelled D435 depth stream is rectified, and its colour stream's distortion model is not modelled).
+    Built by `sim.cameras.calibrate`. It is a calibration: it differs from the true mount by the error a real
+    calibration leaves (`sim.cameras`, "Calibration error").
     """
 
     camera_id: str
@@ -110,9 +112,17 @@ class StoreInfo:
     bins: tuple[BinInfo, ...]
     catalog: tuple[ProductInfo, ...]
     planogram: tuple[tuple[str, str, int], ...]  # (bin, sku, count) at opening
-    cameras: tuple[CameraCalibration, ...]
+    cameras: tuple[CameraCalibration, ...]  # each ceiling camera's depth imager: `CameraFrame.depth`'s pixels
     load_cell_rate_hz: float
     load_cell_batch: int
+    # Each camera's colour imager (`CameraFrame.rgb`'s pixels), same camera ids in the same order: a sensor of its
+    # own beside the depth origin, so colour meets depth only through the two calibrations. Empty, or a camera not
+    # listed: its colour is registered to its depth pixel for pixel (the same size and pixels).
+    rgb_cameras: tuple[CameraCalibration, ...] = ()
+
+    def rgb_calibration(self, camera_id: str) -> CameraCalibration | None:
+        """The colour imager's calibration of a camera; None when its colour is registered to its depth."""
+        return next((c for c in self.rgb_cameras if c.camera_id == camera_id), None)
 
 
 @dataclass(frozen=True)
@@ -132,9 +142,11 @@ class LoadCellBatch:
 
 @dataclass(frozen=True)
 class CameraFrame:
-    """One RGB-D frame: rgb (H, W, 3) uint8, depth (H, W) float32 metres along the optical axis, 0 = invalid.
+    """One RGB-D frame: rgb (h, w, 3) uint8, depth (H, W) float32 metres along the optical axis, 0 = invalid.
 
-    `t_s` is the device's timestamp (capture time plus jitter, whole microseconds), not the render tick.
+    `t_s` is the device's timestamp (capture time plus jitter, whole microseconds), not the render tick. The
+    colour comes from the camera's own colour imager (`StoreInfo.rgb_cameras`: its size and pixels), the depth
+    from its depth imager (`StoreInfo.cameras`).
     """
 
     t_s: float

@@ -102,7 +102,7 @@ def test_store_info_carries_studio_palettes_never_the_colour_the_renderer_draws(
 def test_what_cameras_see_of_a_product_lies_a_realistic_colour_distance_from_its_reference():
     layout = load_store(STORES / "tiny_store.yaml")
     row = measure_store(layout, 3)
-    assert row["units"] >= 40 and row["pixels"] >= 1000
+    assert row["units"] >= 25 and row["pixels"] >= 2000
     assert 4.0 < row["de00_median"] < 25.0  # no oracle (0), still recognisable (a different colour is 30-80)
     assert row["de00_p90"] > row["de00_median"] + 3.0  # a spread: shading, the shelf's shade, casts, noise, JPEG
     # the pixels of one unit hold several colours: its label shows

@@ -3,14 +3,16 @@ and the cached-background fast path against a full render of the same scene."""
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pybullet as pb
 import pytest
+from scipy.spatial.transform import Rotation
 
 from bench.standins import StandInShopper
-from sim.cameras import CameraRig, camera_mounts
+from sim.cameras import CameraRig, calibrate, calibration_error, camera_mounts, published_calibrations, rgb_calibrate
 from sim.clock import Clock
 from sim.layout import Cameras, CameraPose, CameraSettings, StoreLayout, load_store
 from sim.lighting import LitCamera
@@ -78,8 +80,8 @@ def test_grid_cameras_look_straight_down_over_cell_centres(tiny_store_path):
     world = _world(layout, clock)
     rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
     try:
-        assert len(rig.calibrations) == len(mounts) == 4  # a 6 x 5 m floor at 2.5 m spacing: 2 x 2 cells
-        for m, cal in zip(mounts, rig.calibrations):
+        assert len(rig.true_calibrations) == len(mounts) == 4  # a 6 x 5 m floor at 2.5 m spacing: 2 x 2 cells
+        for m, cal in zip(mounts, rig.true_calibrations):
             below = np.array([[m.eye[0], m.eye[1], 0.0]])
             uv, z = cal.project(below)
             K = cal.K_matrix()
@@ -88,6 +90,10 @@ def test_grid_cameras_look_straight_down_over_cell_centres(tiny_store_path):
             assert north[1] < K[1, 2]  # north is up in the image
             R = cal.R_matrix()
             assert np.allclose(R @ R.T, np.eye(3)) and np.linalg.det(R) == pytest.approx(1.0)
+        # the calibration belongs to the installation: another episode's seed publishes the very same
+        other = CameraRig(layout, world.client, world.dynamic_bodies, clock, 9)
+        assert other.calibrations == rig.calibrations and other.rgb_calibrations == rig.rgb_calibrations
+        other.close()
     finally:
         rig.close()
         world.close()
@@ -117,7 +123,7 @@ def _projected_area_px(cal, at) -> float:
     "resolution, cameras",
     [
         ((400, 300), None),  # the store's grid: straight down
-        ((480, 270), [  # oblique cameras, 16:9, other fields of view
+        ((480, 270), [  # oblique cameras, 16:9, other fields of view (the colour imager's stays 69 deg)
             CameraPose(id="sw", at=(0.3, 0.3, 2.9), look_at=(3.0, 2.5, 0.3), fov_deg=80.0),
             CameraPose(id="ne", at=(5.7, 4.7, 3.2), look_at=(2.5, 2.0, 0.0), fov_deg=100.0),
             CameraPose(id="side", at=(3.0, 0.2, 2.4), look_at=(3.0, 3.0, 0.5), fov_deg=70.0),
@@ -125,29 +131,34 @@ def _projected_area_px(cal, at) -> float:
     ],
 )
 def test_calibration_projects_static_points_where_the_renderer_drew_them(tiny_store_path, resolution, cameras):
-    layout = _layout(tiny_store_path, {**CLEAN, "resolution": resolution}, cameras)
+    # a colour field (16:9) tall enough that each camera sees several markers in both imagers
+    layout = _layout(tiny_store_path, {**CLEAN, "resolution": resolution, "rgb_resolution": (480, 270), "rgb_fov_deg": 110.0}, cameras)
     clock = Clock()
     world = _world(layout, clock)
     points = np.array([_marker(world.client, p) for p in MARKERS])
     rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
-    checked = {cal.camera_id: 0 for cal in rig.calibrations}
+    checked = {cal.camera_id: 0 for cal in rig.true_calibrations}
     try:
         frames = {f.camera_id: f for f in _tick(rig, clock)}
-        for cal in rig.calibrations:
+        # The true imagers: the colour one draws the markers' colour, the depth one their depth.
+        for cal, rgb_cal in zip(rig.true_calibrations, rig.true_rgb_calibrations):
             frame = frames[cal.camera_id]
+            assert frame.rgb.shape == (rgb_cal.height, rgb_cal.width, 3) and frame.depth.shape == (cal.height, cal.width)
             magenta = (frame.rgb[..., 0] > 140) & (frame.rgb[..., 2] > 140) & (frame.rgb[..., 1] < 90)
-            uv, z = cal.project(points)
-            for at, (u, v), depth in zip(points, uv, z):
-                if depth <= 0 or not (12 <= u < cal.width - 12 and 12 <= v < cal.height - 12):
+            uv, _ = rgb_cal.project(points)
+            depth_uv, z = cal.project(points)
+            for at, (u, v), (du, dv), depth in zip(points, uv, depth_uv, z):
+                if depth <= 0 or not (12 <= u < rgb_cal.width - 12 and 12 <= v < rgb_cal.height - 12
+                                      and 1 <= du < cal.width - 2 and 1 <= dv < cal.height - 2):
                     continue
                 r, c = int(round(v)), int(round(u))
                 window = magenta[r - 12 : r + 13, c - 12 : c + 13]
-                if window.sum() < max(6.0, 0.8 * _projected_area_px(cal, at)) or window[[0, -1], :].any() or window[:, [0, -1]].any():
+                if window.sum() < max(6.0, 0.8 * _projected_area_px(rgb_cal, at)) or window[[0, -1], :].any() or window[:, [0, -1]].any():
                     continue  # (partly) hidden behind a gondola, or cut by the window: not a whole marker
                 rows, cols = np.nonzero(window)
                 centroid = np.array([cols.mean() + c - 12, rows.mean() + r - 12])
                 assert np.linalg.norm(centroid - (u, v)) < 1.0, f"{cal.camera_id}: drawn at {centroid}, projected at {(u, v)}"
-                seen = _depth_at(frame.depth, u, v)
+                seen = _depth_at(frame.depth, du, dv)
                 assert abs(seen - depth) < 0.01, f"{cal.camera_id}: depth {seen} vs camera z {depth}"
                 checked[cal.camera_id] += 1
     finally:
@@ -156,12 +167,98 @@ def test_calibration_projects_static_points_where_the_renderer_drew_them(tiny_st
     assert all(n >= 2 for n in checked.values()), f"too few markers checked per camera: {checked}"
 
 
+def _reprojection_rms_px(true, published, points: np.ndarray) -> float:
+    """RMS distance between where the true and the published calibration put the world points the camera sees."""
+    uv, z = true.project(points)
+    seen = (z > 0.3) & (uv[:, 0] >= 0) & (uv[:, 0] < true.width) & (uv[:, 1] >= 0) & (uv[:, 1] < true.height)
+    uv_pub, _ = published.project(points[seen])
+    return float(np.sqrt(np.mean(np.sum((uv_pub - uv[seen]) ** 2, axis=1))))
+
+
+def _calibrations(layout: StoreLayout) -> list[tuple]:
+    """Per camera: (true depth, true colour, published depth, published colour), as the rig makes them."""
+    s = layout.spec.sensors.cameras
+    out = []
+    for m in camera_mounts(layout):
+        depth = calibrate(m, s.resolution, s.fps)
+        rgb = rgb_calibrate(depth, s.rgb_resolution, s.rgb_fov_deg, s.rgb_offset_m)
+        out.append((depth, rgb, *published_calibrations(depth, rgb, calibration_error(s, layout.name, m.id))))
+    return out
+
+
+def test_published_calibration_is_off_the_true_mount_by_what_a_real_calibration_leaves():
+    """REFERENCE.md: a good checkerboard calibration leaves 0.1-0.5 px RMS; registering a ceiling camera to the
+    store's map adds a few mm and ~0.1-0.2 deg. Measured on the floor and shelf heights of two stores."""
+    stores = Path(__file__).resolve().parent.parent / "assets" / "stores"
+    no_pose = {"calib_rotation_sd_deg": 0.0, "calib_translation_sd_m": 0.0, "calib_rgb_rotation_sd_deg": 0.0,
+               "calib_rgb_translation_sd_m": 0.0}
+    for name in ("corner_store", "market_store"):
+        layout = load_store(stores / f"{name}.yaml")
+        fx, fy = layout.spec.floor_m
+        points = np.mgrid[0:fx:0.1, 0:fy:0.1, 0:1.81:0.6].reshape(3, -1).T  # floor and shelf heights
+        cals = _calibrations(layout)
+        for imager in (0, 1):  # depth, colour
+            rms = np.array([_reprojection_rms_px(c[imager], c[imager + 2], points) for c in cals])
+            assert 0.3 <= np.sqrt(np.mean(rms**2)) <= 1.0, (name, imager, rms)  # the store's cameras together
+            assert rms.min() >= 0.1 and rms.max() <= 2.0, (name, imager, rms)  # each camera
+            assert len(set(np.round(rms, 6))) == len(rms)  # each camera its own error
+        intrinsics = [_reprojection_rms_px(c[0], c[2], points) for c in _calibrations(layout.with_sensors({"cameras": no_pose}))]
+        assert 0.1 <= np.sqrt(np.mean(np.square(intrinsics))) <= 0.5  # the checkerboard's share alone
+        for depth, _, pub, _ in cals:
+            turn = Rotation.from_matrix(pub.R_matrix() @ depth.R_matrix().T).magnitude()
+            shift = np.linalg.norm(pub.R_matrix().T @ np.array(pub.t) - depth.R_matrix().T @ np.array(depth.t))
+            assert math.degrees(turn) < 0.6 and shift < 0.012  # a few mm, a few tenths of a degree at most
+    # drawn per installation: the same again, another with another calib_seed; none with the sizes at 0
+    layout = load_store(stores / "corner_store.yaml")
+    assert _calibrations(layout) == _calibrations(layout)
+    other = _calibrations(layout.with_sensors({"cameras": {"calib_seed": 1}}))
+    assert all(a[2] != b[2] and a[3] != b[3] for a, b in zip(_calibrations(layout), other))
+    exact = layout.with_sensors({"cameras": {**no_pose, "calib_focal_sd_pct": 0.0, "calib_principal_sd_px": 0.0}})
+    assert all(c[0] == c[2] and c[1] == c[3] for c in _calibrations(exact))
+
+
+def test_colour_comes_from_its_own_imager_15_mm_beside_the_depth_origin(tiny_store_path):
+    """A marker 0.7 m below a camera: its colour lands where the true colour imager sees it, some 5 px off where
+    an imager at the depth origin would; its depth where the true depth imager sees it."""
+    layout = _layout(tiny_store_path, CLEAN)
+    clock = Clock()
+    world = _world(layout, clock)
+    cam_x, cam_y = camera_mounts(layout)[0].eye[:2]
+    at = np.array([[cam_x + 0.2, cam_y + 0.1, 2.3]])  # above everything in the store
+    _marker(world.client, tuple(at[0]))
+    rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
+    try:
+        frame = _tick(rig, clock)[0]
+        depth_cal, rgb_cal = rig.true_calibrations[0], rig.true_rgb_calibrations[0]
+    finally:
+        rig.close()
+        world.close()
+    magenta = (frame.rgb[..., 0] > 140) & (frame.rgb[..., 2] > 140) & (frame.rgb[..., 1] < 90)
+    rows, cols = np.nonzero(magenta)
+    drawn = np.array([cols.mean(), rows.mean()])
+    assert magenta.sum() > 1000  # the whole marker, 0.16 m square at 0.7 m
+    true_uv = rgb_cal.project(at)[0][0]
+    at_depth_origin = replace(rgb_cal, t=depth_cal.t)  # the colour imager's pinhole without the factory offset
+    unshifted_uv = at_depth_origin.project(at)[0][0]
+    assert np.linalg.norm(drawn - true_uv) < 0.5, (drawn, true_uv)
+    assert np.linalg.norm(unshifted_uv - true_uv) > 4.5  # f 233 px x 15 mm / 0.7 m = 5 px
+    (du, dv), = depth_cal.project(at)[0]
+    assert abs(_depth_at(frame.depth, du, dv) - 0.7) < 0.01
+
+
 def test_store_info_carries_one_calibration_per_camera(tiny_store_path):
     sim = Simulation(load_store(tiny_store_path), 0)
     try:
         info = sim.store_info()
+        settings = sim.layout.spec.sensors.cameras
         assert [c.camera_id for c in info.cameras] == [m.id for m in camera_mounts(sim.layout)]
-        assert all((c.width, c.height) == tuple(sim.layout.spec.sensors.cameras.resolution) for c in info.cameras)
+        assert all((c.width, c.height) == tuple(settings.resolution) for c in info.cameras)
+        # ... and one for each camera's colour imager, at its own size
+        assert [c.camera_id for c in info.rgb_cameras] == [c.camera_id for c in info.cameras]
+        assert all((c.width, c.height) == tuple(settings.rgb_resolution) == (320, 180) for c in info.rgb_cameras)
+        # what it publishes is the calibration, not the mount the renderer uses
+        assert info.cameras == sim.cameras.calibrations and info.rgb_cameras == sim.cameras.rgb_calibrations
+        assert all(a != b for a, b in zip(info.cameras, sim.cameras.true_calibrations))
     finally:
         sim.close()
 
@@ -180,8 +277,7 @@ def test_depth_and_colour_noise_match_the_settings_and_depth_noise_grows_as_rang
         for _ in range(3):
             frames = _tick(rig, clock)
             for i, f in enumerate(frames):
-                rgb, depth = rig.renderer.render(i)
-                rgb = rig.lit(i, rgb, depth)  # the light on the sensor: what the device model adds noise to
+                rgb, depth = rig.render_clean(i)
                 ok = (depth > 0.5) & (f.depth > 0)
                 dz.append((f.depth - depth)[ok])
                 zs.append(depth[ok])
@@ -353,7 +449,7 @@ def test_stereo_leaves_no_depth_in_a_band_left_of_a_near_object(tiny_store_path)
     try:
         frame = _tick(rig, clock)[0]
         _, clean = rig.renderer.render(0)
-        cal = rig.calibrations[0]
+        cal = rig.true_calibrations[0]
     finally:
         rig.close()
         world.close()
@@ -490,18 +586,21 @@ def test_cameras_do_not_disturb_shoppers_or_shelves():
 
 
 def test_fast_path_agrees_with_a_full_render_while_shoppers_move_and_items_are_taken(tiny_store_path):
-    layout = _layout(tiny_store_path, {"resolution": (160, 120)})
+    layout = _layout(tiny_store_path, {"resolution": (160, 120), "rgb_resolution": (192, 108)})
     clock = Clock()
     world = _world(layout, clock)
     rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
+    assert len(rig.renderer.cameras) == 2 * len(rig.ids)  # each camera's depth imager, then its colour imager
     loop = [(1.8, 1.2), (4.2, 1.2), (4.2, 4.6), (1.8, 4.6)]
     shoppers = [StandInShopper(world.client, loop, phase_m=k * 3.0, height_m=1.6 + 0.1 * k, colour_index=k) for k in range(3)]
     for s in shoppers:
         world.add_dynamic_body(s.body)
     taken = world.items[3].body
     worst_depth, worst_rgb, worst_lit = 1.0, 1.0, 1.0
-    # the store's light and the cameras' gains on the full render, through lit cameras of their own
-    full_lit = [LitCamera(c.lighting, cam, c.response) for c, cam in zip(rig.lit_cameras, rig.renderer.cameras)]
+    # the store's light and the cameras' gains on the fast and the full colour renders, through lit cameras of their own
+    n = len(rig.ids)
+    fast_lit, full_lit = ([LitCamera(c.lighting, cam, c.response) for c, cam in zip(rig.lit_cameras, rig.renderer.cameras[n:])]
+                          for _ in range(2))
     try:
         for k in range(24):
             for _ in range(rig.period_ticks):
@@ -513,15 +612,16 @@ def test_fast_path_agrees_with_a_full_render_while_shoppers_move_and_items_are_t
                 world.step()
                 clock.advance()
             rig.renderer.sync()
-            for i in range(len(rig.ids)):
+            for i in range(len(rig.renderer.cameras)):  # the colour imagers too: their colour is the stream's
                 fast_rgb, fast_depth = rig.renderer.render(i)
                 full_rgb, full_depth = rig.renderer.render_full(i)
                 worst_depth = min(worst_depth, float(np.mean(np.abs(fast_depth - full_depth) <= 0.001)))
                 worst_rgb = min(worst_rgb, float(np.mean((fast_rgb == full_rgb).all(axis=-1))))
-                lit_fast, lit_full = rig.lit(i, fast_rgb, fast_depth), full_lit[i](full_rgb, full_depth)
-                worst_lit = min(worst_lit, float(np.mean((lit_fast == lit_full).all(axis=-1))))
+                if i >= n:
+                    lit_fast, lit_full = fast_lit[i - n](fast_rgb, fast_depth), full_lit[i - n](full_rgb, full_depth)
+                    worst_lit = min(worst_lit, float(np.mean((lit_fast == lit_full).all(axis=-1))))
         assert taken not in rig.renderer.static  # it moved: no longer drawn from the cached background
-        assert rig.renderer.background_renders > len(rig.ids)  # and some backgrounds were redrawn for it
+        assert rig.renderer.background_renders > len(rig.renderer.cameras)  # and some backgrounds were redrawn for it
     finally:
         rig.close()
         world.close()
@@ -531,7 +631,7 @@ def test_fast_path_agrees_with_a_full_render_while_shoppers_move_and_items_are_t
 
 
 def test_a_body_that_comes_to_rest_is_baked_back_into_the_background(tiny_store_path):
-    layout = _layout(tiny_store_path, {"resolution": (64, 48)})
+    layout = _layout(tiny_store_path, {"resolution": (64, 48), "rgb_resolution": (64, 36)})
     clock = Clock()
     world = _world(layout, clock)
     rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
@@ -543,9 +643,10 @@ def test_a_body_that_comes_to_rest_is_baked_back_into_the_background(tiny_store_
         for _ in range(40):
             _tick(rig, clock, world)
         assert body in rig.renderer.static
-        for i in range(len(rig.ids)):
+        for i in range(len(rig.renderer.cameras)):
             fast, full = rig.renderer.render(i), rig.renderer.render_full(i)
             assert np.mean(np.abs(fast[1] - full[1]) <= 0.001) >= 0.999
+            assert np.mean((fast[0] == full[0]).all(axis=-1)) >= 0.999
     finally:
         rig.close()
         world.close()
@@ -557,7 +658,7 @@ def test_fast_path_agrees_with_a_full_render_for_a_reaching_crouching_shopper(ti
 
     from agents.body import ShopperBody, draw_build
 
-    layout = _layout(tiny_store_path, {"resolution": (96, 72)})
+    layout = _layout(tiny_store_path, {"resolution": (96, 72), "rgb_resolution": (96, 54)})
     clock = Clock()
     world = _world(layout, clock)
     rig = CameraRig(layout, world.client, world.dynamic_bodies, clock, 0)
@@ -574,9 +675,11 @@ def test_fast_path_agrees_with_a_full_render_for_a_reaching_crouching_shopper(ti
                 world.step()
                 clock.advance()
             rig.renderer.sync()
-            for i in range(len(rig.ids)):
+            for i in range(len(rig.renderer.cameras)):
                 fast, full = rig.renderer.render(i), rig.renderer.render_full(i)
-                worst = min(worst, float(np.mean(np.abs(fast[1] - full[1]) <= 0.001)))
+                # colour to a level: a handful of static pixels shade one level apart between the two clients
+                worst = min(worst, float(np.mean(np.abs(fast[1] - full[1]) <= 0.001)),
+                            float(np.mean((np.abs(fast[0].astype(int) - full[0]) <= 1).all(axis=-1))))
     finally:
         rig.close()
         world.close()

@@ -1,10 +1,13 @@
 """Stage 1: foreground against a learned background, lifted with the published calibration, fused: heads and hands."""
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from checkout.perception import Perception, PerceptionConfig
-from checkout.storemodel import StoreModel
+from checkout.storemodel import StoreModel, colour_at
+from sim.stream import CameraFrame, StoreInfo
 from tests.checkout_synth import FloorItem, Person, Renderer, down_camera, tiny_store_info
 
 CAMS = (down_camera("c1", 1.5, 1.8), down_camera("c2", 1.5, 3.4))
@@ -255,3 +258,62 @@ def test_a_flying_pixel_between_a_hand_and_the_floor_is_no_point_and_a_steep_sur
     fg = np.flatnonzero((depth.ravel() > 0) & (depth.ravel() < 2.95))
     fly = set(fg[depth_edge_flags(depth.ravel(), fg, 16, 0.0, 0.15)[1]].tolist())
     assert fly == {5 * 16 + 10, 7 * 16 + 2}  # the hand and the slope stay whole
+
+
+# -- colour from its own imager ----------------------------------------------------------------------------------------
+# A D435-like camera: the depth imager as above, the colour one (69 deg, 16:9) 15 mm west of it (image x = east, and
+# the colour imager sits on the depth's -x side), so colour and depth pixels do not correspond one to one.
+DEPTH_CAMS = (down_camera("c1", 1.5, 1.8), down_camera("c2", 1.5, 3.4))
+RGB_CAMS = (down_camera("c1", 1.5 - 0.015, 1.8, width=192, height=108, fov_deg=69.0),
+            down_camera("c2", 1.5 - 0.015, 3.4, width=192, height=108, fov_deg=69.0))
+TWO_IMAGERS = replace(tiny_store_info(DEPTH_CAMS), rgb_cameras=RGB_CAMS)
+
+
+def _two_imager_frames(r: Renderer, t_s: float, people: list[Person], rng: np.random.Generator) -> list[CameraFrame]:
+    """Each camera's depth from its depth imager, its colour from its colour imager, of one scene."""
+    scene = r.scene(people)
+    return [CameraFrame(t_s, d.camera_id, r.frame(c, t_s, people, rng, 0.0, scene).rgb, r.frame(d, t_s, people, rng, 0.002, scene).depth)
+            for d, c in zip(DEPTH_CAMS, RGB_CAMS)]
+
+
+def _hand_colours(info: StoreInfo) -> np.ndarray:
+    rng = np.random.default_rng(0)
+    r = Renderer(info)
+    p = Perception(StoreModel(info))
+    for i in range(4):
+        p.process(i * 0.1, _two_imager_frames(r, i * 0.1, [], rng))
+    out = p.process(0.5, _two_imager_frames(r, 0.5, [Person(2.05, 2.8, hand=(2.52, 3.0, 0.55), hand_rgb=(200, 16, 46))], rng))
+    hands = [h for h in out.hands if h.bin == "A-1-2"]
+    assert len(hands) == 1
+    return hands[0].rgb
+
+
+def test_a_hand_s_colour_is_read_through_the_published_depth_and_colour_calibrations():
+    rgb = _hand_colours(TWO_IMAGERS)
+    red = np.all(np.abs(rgb.astype(int) - (200, 16, 46)) < 40, axis=1)
+    assert len(rgb) >= 10 and red.mean() > 0.5, red.mean()  # hand and sleeve, as with registered colour (0.69)
+    # the same frames read as if colour were registered to depth pixel for pixel: the colours are not the hand's
+    wrong = _hand_colours(replace(TWO_IMAGERS, rgb_cameras=()))
+    assert np.all(np.abs(wrong.astype(int) - (200, 16, 46)) < 40, axis=1).mean() < 0.2
+
+
+def test_colour_at_reads_the_pixel_a_point_projects_to_and_nothing_outside_the_colour_field():
+    cam = StoreModel(TWO_IMAGERS).cameras["c1"]
+    rgb_cal = RGB_CAMS[0]
+    h, w = rgb_cal.height, rgb_cal.width
+    code = np.arange(h * w)
+    image = np.stack([code % 256, code // 256, np.zeros_like(code)], axis=1).astype(np.uint8).reshape(h, w, 3)
+    idx = np.arange(cam.width * cam.height)[::7]
+    depth = np.full(len(idx), 3.0)  # the floor, 3 m down
+    points = cam.centre_w + depth[:, None] * cam.rays_w[idx]
+    colour, seen = colour_at(cam, idx, points, image)
+    uv, _ = rgb_cal.project(points)
+    inside = (uv[:, 0] > -0.5) & (uv[:, 0] < w - 0.5) & (uv[:, 1] > -0.5) & (uv[:, 1] < h - 0.5)
+    assert 0.2 < seen.mean() < 0.8 and np.array_equal(seen, inside)  # the colour field is narrower than the depth's
+    read = colour[seen, 0].astype(int) + 256 * colour[seen, 1].astype(int)
+    assert np.array_equal(read, np.rint(uv[seen, 1]) * w + np.rint(uv[seen, 0]))
+    assert (colour[~seen] == 0).all()
+    # the floor watch only watches floor pixels the colour imager sees
+    watch = Perception(StoreModel(TWO_IMAGERS)).floor_watches["c1"]
+    registered = Perception(StoreModel(replace(TWO_IMAGERS, rgb_cameras=()))).floor_watches["c1"]
+    assert 0 < len(watch.idx) < len(registered.idx) and (watch.rgb_idx >= 0).all()

@@ -41,7 +41,7 @@ class _Scanner:
 def recorded(tmp_path, tiny_store_path):
     """A short recording of the tiny store (a dead load cell, a gate scan, small frames) and its live stream."""
     layout = load_store(tiny_store_path).with_sensors(
-        {"cameras": {"resolution": (48, 36), "drop_rate": 0.1}, "load_cells": {"dead": ["A-1-1"]}}
+        {"cameras": {"resolution": (48, 36), "rgb_resolution": (64, 36), "drop_rate": 0.1}, "load_cells": {"dead": ["A-1-1"]}}
     )
     sim = Simulation(layout, 2)
     sim.add_actor(_Scanner())
@@ -164,14 +164,15 @@ def test_a_shipped_scenario_opens_with_an_independent_reader_under_foxglove_sche
         assert summary is not None
         schemas = {s.id: s for s in summary.schemas.values()}
         by_topic = {c.topic: schemas[c.schema_id] for c in summary.channels.values()}
-        cameras = [t.split("/")[2] for t in by_topic if t.endswith("/calibration")]
+        cameras = [t.split("/")[2] for t in by_topic if t.endswith("/calibration") and not t.endswith("/rgb_calibration")]
         assert cameras
         for cam in cameras:
             for kind in ("rgb", "depth"):
                 schema = by_topic[f"/cameras/{cam}/{kind}"]
                 assert schema.name == "foxglove.CompressedImage" and schema.encoding == "jsonschema"
                 assert json.loads(schema.data)["title"] == "foxglove.CompressedImage"
-            assert by_topic[f"/cameras/{cam}/calibration"].name == "foxglove.CameraCalibration"
+            assert by_topic[f"/cameras/{cam}/calibration"].name == "foxglove.CameraCalibration"  # the depth imager's
+            assert by_topic[f"/cameras/{cam}/rgb_calibration"].name == "foxglove.CameraCalibration"  # the colour one's
         assert summary.statistics.message_count > 0 and summary.chunk_indexes
         assert all(ci.compression == "zstd" for ci in summary.chunk_indexes)
         images = {}
@@ -181,8 +182,13 @@ def test_a_shipped_scenario_opens_with_an_independent_reader_under_foxglove_sche
                 images[channel.topic.rsplit("/", 1)[1]] = (body["format"], im.format, im.mode, im.size)
             if len(images) == 2:
                 break
-        size = images["rgb"][3]
-        assert images == {"rgb": ("jpeg", "JPEG", "RGB", size), "depth": ("png", "PNG", "I;16", size)}
+        sizes = {}  # each image at its own imager's size, as its calibration gives it
+        for _, channel, message in reader.iter_messages(topics=[f"/cameras/{cameras[0]}/rgb_calibration",
+                                                                f"/cameras/{cameras[0]}/calibration"]):
+            body = json.loads(message.data)
+            sizes["rgb" if channel.topic.endswith("rgb_calibration") else "depth"] = (body["width"], body["height"])
+        assert sizes["rgb"] != sizes["depth"]
+        assert images == {"rgb": ("jpeg", "JPEG", "RGB", sizes["rgb"]), "depth": ("png", "PNG", "I;16", sizes["depth"])}
 
 
 def _tiny_recording(tmp_path, name: str, cameras: dict, raw_depth: bool, monkeypatch) -> tuple[Path, list]:

@@ -17,7 +17,7 @@ from mcap.writer import CompressionType, Writer
 from PIL import Image
 
 import run_sim
-from sim.codec import encode_jpeg
+from sim.codec import encode_jpeg, encode_png16
 from sim.errors import InputError
 from sim.layout import load_store
 from sim.recording import LogReader, record_spans, record_stream
@@ -29,7 +29,7 @@ DAMAGE = re.compile(r"^\S+: corrupt MCAP at byte (\d+): .+$")
 
 
 def _tiny_log(tmp_path_factory, cameras: dict) -> tuple[Path, list]:
-    layout = load_store(TINY_STORE).with_sensors({"cameras": {"resolution": (48, 36), **cameras}})
+    layout = load_store(TINY_STORE).with_sensors({"cameras": {"resolution": (48, 36), "rgb_resolution": (64, 36), **cameras}})
     sim = Simulation(layout, 2)
     path = tmp_path_factory.mktemp("damage") / "tiny.mcap"
     live = list(record_stream(sim.run(0.5, stop_when_done=False), path, truth=sim.ledger,
@@ -40,8 +40,8 @@ def _tiny_log(tmp_path_factory, cameras: dict) -> tuple[Path, list]:
 
 @pytest.fixture(scope="module")
 def log(tmp_path_factory) -> tuple[Path, list]:
-    """Half a second of the tiny store (four small cameras: JPEG colour, PNG depth; load cells) in 8 KiB chunks,
-    and its live stream."""
+    """Half a second of the tiny store (four small cameras: 64 x 36 JPEG colour, 48 x 36 PNG depth; load cells) in
+    8 KiB chunks, and its live stream."""
     return _tiny_log(tmp_path_factory, {})
 
 
@@ -113,10 +113,12 @@ def changed(fn: Callable[[dict], object]) -> Callable[[dict], dict]:
 # --- damage --------------------------------------------------------------------------------------------------
 
 
-DAMAGES = {  # what is hit in the second chunk -> the byte within the chunk's span
-    "opcode byte": lambda chunks: chunks[1][0],
-    "length field": lambda chunks: chunks[1][0] + 6,
-    "byte inside the chunk": lambda chunks: (chunks[1][0] + chunks[1][1]) // 2,
+# What is hit in the third chunk (the first holds /store_info, the second the calibrations for Foxglove, which
+# no replay reads: the third is the first to carry frames) -> the byte within the chunk's span.
+DAMAGES = {
+    "opcode byte": lambda chunks: chunks[2][0],
+    "length field": lambda chunks: chunks[2][0] + 6,
+    "byte inside the chunk": lambda chunks: (chunks[2][0] + chunks[2][1]) // 2,
 }
 
 
@@ -262,8 +264,17 @@ MALFORMED = {  # topic, its first message changed -> what the error says
     "an infinite time": ("/load_cells", changed(lambda b: b.__setitem__("t_s", float("inf"))),
                          "t_s: expected a finite number, got inf"),
     "a JPEG of the wrong size": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("data", _b64(encode_jpeg(
-                                    np.zeros((36, 49, 3), np.uint8), 90)))),
-                                 "data: a 49 x 36 image where its calibration says 48 x 36"),
+                                    np.zeros((36, 65, 3), np.uint8), 90)))),
+                                 "data: a 65 x 36 image where its calibration says 64 x 36"),
+    # colour and depth are two imagers, each image checked against its own imager's calibration
+    "a JPEG at the depth imager's size": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("data", _b64(encode_jpeg(
+                                             np.zeros((36, 48, 3), np.uint8), 90)))),
+                                          "data: a 48 x 36 image where its calibration says 64 x 36"),
+    "a depth PNG at the colour imager's size": ("/cameras/cam-1/depth", changed(lambda b: b.__setitem__("data", _b64(
+                                                   encode_png16(np.zeros((36, 64), np.uint16))))),
+                                                "data: a 64 x 36 image where its calibration says 48 x 36"),
+    "a colour calibration of no camera": ("/store_info", changed(lambda b: b["rgb_cameras"][0].__setitem__("camera_id", "cam-9")),
+                                          "rgb_cameras: expected at most one colour imager per camera"),
     "a JPEG cut short": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("data", _b64(_unb64(b["data"])[:40]))),
                          "data: not a JPEG"),
     "a depth PNG of 8 bits": ("/cameras/cam-1/depth", changed(lambda b: b.__setitem__("data", _b64(_png8()))),
@@ -283,9 +294,9 @@ MALFORMED = {  # topic, its first message changed -> what the error says
 
 RAW_MALFORMED = {  # the same for raw frames
     "an image of the wrong width": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("width", b["width"] + 1)),
-                                    "width: expected 48 x 36"),
+                                    "width: expected 64 x 36"),
     "image data of the wrong length": ("/cameras/cam-1/rgb", changed(lambda b: b.__setitem__("data", b["data"][:-8])),
-                                       "data: 5178 bytes, expected height x step = 36 x 144 = 5184"),
+                                       "data: 6906 bytes, expected height x step = 36 x 192 = 6912"),
     "a depth image as rgb": ("/cameras/cam-1/depth", changed(lambda b: b.__setitem__("encoding", "rgb8")),
                              "encoding: expected '32FC1'"),
 }

@@ -10,6 +10,7 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -79,6 +80,13 @@ def test_every_suite_scenario_validates_against_its_store_at_default_noise(name)
         light, even = layout.spec.lighting, type(layout.spec.lighting)()  # no store lit more evenly than the default
         assert light.panel_sd >= even.panel_sd and light.ambient_share <= even.ambient_share
         assert light.shelf_shade_depth <= even.shelf_shade_depth
+        # colour from its own imager, no sharper and no nearer the depth origin than the device's; calibrations
+        # published with at least a real installation's error
+        assert cams.rgb_resolution[0] <= dflt.rgb_resolution[0] and cams.rgb_fov_deg == dflt.rgb_fov_deg
+        assert np.linalg.norm(cams.rgb_offset_m) >= np.linalg.norm(dflt.rgb_offset_m)
+        for key in ("calib_focal_sd_pct", "calib_principal_sd_px", "calib_rotation_sd_deg", "calib_translation_sd_m",
+                    "calib_rgb_rotation_sd_deg", "calib_rgb_translation_sd_m"):
+            assert getattr(cams, key) >= getattr(dflt, key), f"{path.name}: sensors.cameras.{key} kinder than a real calibration"
         assert parse_truth(path) is not None or sc.spec.crowd is not None, f"{path.name}: scripted, no truth"
     assert {"tiny_store", "corner_store", "market_store"} <= stores  # nothing tuned to one store
 
