@@ -12,7 +12,12 @@ Device modelled: Intel RealSense D435, an active-stereo RGB-D camera (REFERENCE.
   320x240 stream is binned from; 5 mm sits between. The noise comes in blobs, not pixel by pixel: stereo
   matching scores a window several pixels wide, so neighbours share most of their evidence and err
   together. It is a Gaussian-smoothed white field (sd `depth_noise_blob_px`, 2 px: about a 7-px window at
-  the native 424-wide mode), drawn afresh each frame, scaled to sd 1 at every pixel (`blob_noise`).
+  the native 424-wide mode), scaled to sd 1 at every pixel (`blob_noise`). Not all of it is new each frame:
+  the D435's projector casts a fixed dot pattern, so on a still scene the matching errs alike frame after
+  frame (Intel's tuning paper reports spatial RMS noise above the per-pixel temporal noise, and recommends
+  temporal averaging only for the latter). A share `depth_noise_fixed_share` of the variance (0.5: our
+  estimate, to be fitted to a recorded D435 sequence of a still floor) is a field drawn once per camera; the
+  rest is drawn afresh each frame, so one pixel's error correlates 0.5 between frames.
 - at depth edges (neighbours more than `depth_edge_jump` apart, 5 % of the nearer) the matching window
   holds both surfaces: a share `depth_edge_invalid` of the edge pixels fails the left-right check and
   reads 0, a share `depth_edge_flying` reads a depth between the two sides ("flying pixels"); 0.3 each
@@ -220,18 +225,24 @@ def pinhole(calib: CameraCalibration, far_m: float) -> Pinhole:
 def device_image(
     rgb: np.ndarray, depth_m: np.ndarray, settings: CameraSettings, rng: np.random.Generator, fx_px: float,
     valid: np.ndarray | None = None, edges: tuple[np.ndarray, np.ndarray] | None = None,
+    fixed: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, bytes | None]:
     """A clean render -> what the D435 delivers: (rgb, depth, jpeg). Depth: blob noise, on the disparity grid,
     quantised, range-limited (0 = invalid). Colour: read noise, then JPEG (`jpeg` its bytes, `rgb` their
     decoding; None and the noisy pixels when `rgb_jpeg_quality` is 0).
 
     `valid`, `edges`: `measurable(depth_m, ...)` and `depth_edges(depth_m, ...)` when the caller has them already
-    (the same clean depth as last frame)."""
+    (the same clean depth as last frame). `fixed`: this camera's own fixed-pattern field (`blob_noise`, drawn once),
+    which carries `depth_noise_fixed_share` of the noise's variance; without it all of the noise is drawn afresh."""
     z = depth_m.astype(np.float32)  # a copy, worked on in place
     if valid is None:
         valid = measurable(depth_m, settings, fx_px)
     if settings.depth_noise_m > 0:
         noise = blob_noise(rng, z.shape, float(settings.depth_noise_blob_px))
+        share = float(settings.depth_noise_fixed_share) if fixed is not None else 0.0
+        if share > 0:
+            noise *= np.float32(math.sqrt(1.0 - share))
+            noise += fixed * np.float32(math.sqrt(share))
         noise *= np.float32(settings.depth_noise_m)
         noise *= z
         noise *= z
@@ -414,6 +425,13 @@ class CameraRig:
             LitCamera(lighting, cam, CameraResponse.draw(generator(seed, "camera-response", cid), s.exposure_sd, s.white_balance_sd))
             for cid, cam in zip(self.ids, self.renderer.cameras[len(self.ids):])
         ]
+        # The part of each camera's depth noise that repeats frame to frame (the projector's dot pattern is fixed):
+        # drawn once per camera and episode, on the depth imager's pixels.
+        self._fixed_noise = [
+            blob_noise(generator(seed, "camera-fixed-pattern", cam), (c.height, c.width), float(s.depth_noise_blob_px))
+            if s.depth_noise_fixed_share > 0 else None
+            for cam, c in zip(self.ids, self.true_calibrations)
+        ]
         self._failed: set[str] = set()
         # per camera: (clean depth, where the device measures, its depth edges), while the clean depth is the same
         self._measurable: list[tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]] | None] = [None] * len(self.ids)
@@ -457,7 +475,7 @@ class CameraRig:
                 no_edges = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
                 last = self._measurable[i] = (clean[1], measurable(clean[1], s, fx),
                                               depth_edges(clean[1], float(s.depth_edge_jump)) if edge_effects(s) else no_edges)
-            rgb, depth, jpeg = device_image(*clean, s, rng, fx, valid=last[1], edges=last[2])
+            rgb, depth, jpeg = device_image(*clean, s, rng, fx, valid=last[1], edges=last[2], fixed=self._fixed_noise[i])
             rgb.setflags(write=False)
             depth.setflags(write=False)
             frames.append(CameraFrame(t_s=max(t_us, 0) * 1000 / 1e9, camera_id=cam, rgb=rgb, depth=depth, rgb_jpeg=jpeg))

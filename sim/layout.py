@@ -226,6 +226,10 @@ class CameraSettings(_Strict):
     # Stereo matching aggregates cost over a window several pixels wide, so neighbouring pixels err together:
     # the depth noise is a field smoothed by a Gaussian of this sd, in stream pixels (0 = independent per pixel).
     depth_noise_blob_px: Num = Field(2.0, ge=0, le=16)
+    # The share of the depth noise's variance that repeats frame to frame (the projector's fixed dot pattern; our
+    # estimate, see `sim.cameras`): not a kindness either way (a fixed error hides in a depth background, a fresh
+    # one averages away), so a scenario may not change it.
+    depth_noise_fixed_share: Num = Field(0.5, ge=0, le=1)
     # At a depth edge the matching window holds both surfaces: the D4's left-right check drops some of those
     # pixels (0) and passes others at a depth between the two ("flying pixels", which librealsense's
     # post-processing filters exist to remove). An edge: neighbours whose depths differ by more than

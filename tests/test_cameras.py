@@ -341,8 +341,16 @@ def test_depth_noise_comes_in_blobs_the_size_of_the_matching_window_measured_on_
         assert _lag_correlation(frames, lag) == pytest.approx(want, abs=0.08), lag
     white = _floor_frames(tiny_store_path, {"depth_noise_m": 0.01, "depth_noise_blob_px": 0.0, "resolution": (160, 120)})
     assert abs(_lag_correlation(white, 1)) < 0.03
-    # frame to frame the field is drawn afresh: the error at one pixel does not carry over
-    (a, ca), (b, cb) = frames[0], frames[len(frames) // 2]
+    # frame to frame half the variance repeats (the projector's fixed pattern): one pixel's error correlates ~0.5
+    share = CameraSettings().depth_noise_fixed_share
+    assert share == 0.5
+    n_cams = len(frames) // 4
+    (a, ca), (b, cb) = frames[0], frames[n_cams * 2]  # one camera, two frames apart
+    assert a.camera_id == b.camera_id
+    ok = (a.depth > 0) & (b.depth > 0) & (ca > 2.9) & (cb > 2.9)
+    assert np.corrcoef((a.depth - ca)[ok], (b.depth - cb)[ok])[0, 1] == pytest.approx(share, abs=0.1)
+    fresh = _floor_frames(tiny_store_path, {"depth_noise_m": 0.01, "depth_noise_fixed_share": 0.0, "resolution": (160, 120)})
+    (a, ca), (b, cb) = fresh[0], fresh[n_cams * 2]
     ok = (a.depth > 0) & (b.depth > 0) & (ca > 2.9) & (cb > 2.9)
     assert abs(np.corrcoef((a.depth - ca)[ok], (b.depth - cb)[ok])[0, 1]) < 0.1
 

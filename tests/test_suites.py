@@ -76,6 +76,7 @@ def test_every_suite_scenario_validates_against_its_store_at_default_noise(name)
         assert 0 < cams.rgb_jpeg_quality <= dflt.rgb_jpeg_quality  # JPEG-coded as the devices send it, never raw
         assert 0 < cams.depth_edge_jump <= dflt.depth_edge_jump
         assert cams.depth_edge_invalid >= dflt.depth_edge_invalid and cams.depth_edge_flying >= dflt.depth_edge_flying
+        assert cams.depth_noise_fixed_share == dflt.depth_noise_fixed_share
         assert cams.exposure_sd >= dflt.exposure_sd and cams.white_balance_sd >= dflt.white_balance_sd
         light, even = layout.spec.lighting, type(layout.spec.lighting)()  # no store lit more evenly than the default
         assert light.panel_sd >= even.panel_sd and light.ambient_share <= even.ambient_share
