@@ -24,7 +24,10 @@ venv: $(STAMP)
 # The venv is made afresh whenever pyproject.toml changes: pip installing into one that holds trackeval and jupedsim
 # (--no-deps) reports their unmet requirements as conflicts, and packages no longer asked for would stay. setuptools,
 # which python -m venv adds on 3.11, goes: nothing imports it at run time and pip builds the project in isolation.
+# A .venv that is a link to another checkout's venv (a git worktree sharing one) is never rebuilt from here:
+# `venv --clear` empties the directory the link points to, under every checkout that shares it.
 $(STAMP): pyproject.toml
+	@if [ -L $(VENV) ]; then echo "$(VENV) is a link to a shared venv: rebuild it where it lives (touch its $(STAMP) if it is current)"; exit 2; fi
 	$(PYTHON) -m venv --clear $(VENV)
 	$(PY) -m pip install --upgrade pip >/dev/null
 	$(PY) -m pip install --no-compile -e '.[dev]'
