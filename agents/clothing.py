@@ -47,10 +47,12 @@ COLOURS: dict[str, tuple[RGB, bool]] = {
     "denim dark": (_rgb(35, 50, 85), True), "olive": (_rgb(95, 95, 55), True),
     "red": (_rgb(190, 30, 40), False), "burgundy": (_rgb(120, 25, 45), False), "orange": (_rgb(235, 120, 35), False),
     "coral": (_rgb(240, 120, 110), False), "yellow": (_rgb(240, 205, 50), False), "mustard": (_rgb(205, 160, 40), False),
-    "lime": (_rgb(160, 200, 60), False), "moss": (_rgb(110, 140, 50), False), "green": (_rgb(40, 140, 70), False),
+    "lime": (_rgb(160, 200, 60), False), "kelly": (_rgb(80, 170, 60), False), "mint": (_rgb(120, 210, 170), False),
+    "moss": (_rgb(110, 140, 50), False), "green": (_rgb(40, 140, 70), False),
     "forest": (_rgb(30, 80, 45), False), "teal": (_rgb(20, 120, 125), False), "turquoise": (_rgb(60, 180, 190), False),
     "sky": (_rgb(120, 170, 220), False), "royal": (_rgb(40, 70, 170), False), "purple": (_rgb(100, 50, 130), False),
     "lavender": (_rgb(170, 150, 210), False), "pink": (_rgb(235, 150, 180), False), "magenta": (_rgb(200, 40, 120), False),
+    "orchid": (_rgb(190, 70, 180), False),
 }
 
 # Weights per kind of garment (normalised when drawn). Our estimates, see the module's docstring.
@@ -59,7 +61,7 @@ TOP_COLOURS = {
     "denim": 3, "olive": 2,
     "red": 3.5, "burgundy": 3, "orange": 2, "coral": 1.5, "yellow": 2, "mustard": 2, "lime": 1, "moss": 1, "green": 3,
     "forest": 2, "teal": 1.5, "turquoise": 1, "sky": 2.5, "royal": 2.5, "purple": 1.5, "lavender": 1, "pink": 2,
-    "magenta": 1,
+    "magenta": 1, "kelly": 1, "mint": 1, "orchid": 0.5,
 }
 BOTTOM_COLOURS = {
     "denim light": 12, "denim": 16, "denim dark": 10, "black": 18, "charcoal": 5, "grey": 6, "navy": 7, "beige": 10,
