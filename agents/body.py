@@ -19,6 +19,11 @@ knees forward no further than the body's pedestrian disc, shins folding back
 towards a kneel, so the soles stay on the floor and no part of a crouching
 shopper goes through the floor slab or into the shelf in front.
 
+Looks: what a body wears is its `Build.outfit` (`agents.clothing`: patterned tops and bottoms, a coat, a bag,
+hair, a hat, the basket's colour), drawn from a child of the shopper's generator. Clothes, hair and bags are
+visual shapes on the links above (a link showing several is a visual array, which `sim.render` mirrors part by
+part); collision shapes and masses are the body's alone.
+
 Population (`draw_build`): adults 1.50-1.95 m (normal around 1.72 m, sd 0.09)
 and children 1.05-1.45 m; shoulder width about 0.245 x height with a spread;
 segment lengths as fractions of height after Drillis & Contini (1966):
@@ -154,6 +159,9 @@ def draw_build(rng: np.random.Generator, height_m: float | None = None, child: b
     if height_m is None:
         height_m = float(np.clip(rng.normal(1.25, 0.10), 1.05, 1.45)) if child else float(np.clip(rng.normal(1.72, 0.09), 1.50, 1.95))
     width = float(np.clip(rng.normal(0.245, 0.012), 0.22, 0.27)) * height_m
+    # Two draws reserved where flat shirt and trouser colours were drawn: a seed's shoppers keep the heights,
+    # speeds, gates and persona scripts they had, so comparing runs across outfits measures the clothes alone.
+    rng.integers(10), rng.integers(5)
     skin = int(rng.integers(len(SKIN_TONES)))
     carrier = "bag" if rng.random() < 0.3 else "basket"
     return Build(
@@ -438,7 +446,8 @@ def _dress(client: int, b: Build, size: dict) -> dict[str, int]:
     parts = {
         "pelvis": [legs(size["pelvis"], -PELVIS_HALF_M)],
         "thigh": [legs(size["thigh"], -b.thigh_m / 2)],
-        "shin": [_Part(pb.GEOM_BOX, skin, (0.0, 0.0, -b.shin_m / 2), shin_half) if o.bare_legs else legs(shin_half, -b.shin_m / 2)],
+        "shin": [_Part(pb.GEOM_BOX, skin, (0.0, 0.0, -b.shin_m / 2), shin_half) if o.bare_legs
+                 else legs(shin_half, -b.shin_m / 2)],
         "torso": _torso_parts(b, d, tw, L),
         "head": _head_parts(b),
         "carrier": [_Part(pb.GEOM_BOX, (*(o.basket if b.carrier == "basket" else o.tote), 1.0), half=size["carrier"])],

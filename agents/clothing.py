@@ -156,7 +156,8 @@ def draw_outfit(rng: np.random.Generator, child: bool = False, dark_skin: bool =
     long_sleeves = bool(rng.random() < LONG_SLEEVE_SHARE)
     bare_legs = bool(rng.random() < BARE_LEGS_SHARE)
     u = rng.random()
-    kind = "shoulder" if u < BAG_SHARES["shoulder"] else "backpack" if u < BAG_SHARES["shoulder"] + BAG_SHARES["backpack"] else None
+    shoulder, backpack = BAG_SHARES["shoulder"], BAG_SHARES["backpack"]
+    kind = "shoulder" if u < shoulder else "backpack" if u < shoulder + backpack else None
     bag = (kind, _colour(rng, BAG_COLOURS)) if kind is not None else None
     if dark_skin and not child:
         hair = HAIR[_pick(rng, DARK_SKIN_HAIR)][0]

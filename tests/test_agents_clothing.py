@@ -227,7 +227,8 @@ def test_the_same_seed_draws_the_same_body_and_outfit_and_the_outfit_takes_nothi
     # were drawn: the outfit comes from a spawned child generator
     r1, r2 = np.random.default_rng(3), np.random.default_rng(3)
     draw_build(r1)
-    r2.random(), r2.normal(), r2.normal(), r2.integers(5), r2.random()  # child, height, width, skin, carrier
+    # child, height, width, two reserved, skin, carrier
+    r2.random(), r2.normal(), r2.normal(), r2.integers(10), r2.integers(5), r2.integers(5), r2.random()
     assert r1.random() == r2.random()
 
 
