@@ -11,16 +11,19 @@ shoppers); hair, hats and bags are plain coloured shapes. None of it collides or
 Shares (each one *our estimate* unless a source is named; none is fitted to a data set):
 - garment colours: about two thirds of tops neutral (black, white, greys, navy, beige, brown, denim, olive),
   more for trousers (denim and black lead) and coats; the rest a tail of saturated colours of every hue,
-  the products' reds, yellows, greens and oranges among them. Street-photo colour counts (fashion trend
-  reports) put black, white, grey, navy and denim well ahead of any hue; the exact weights are ours.
+  the products' reds, yellows, greens and oranges among them. Our estimate throughout: no survey of what
+  shoppers wear was at hand; the ordering (black, white, grey, navy and denim well ahead of any hue) is
+  what a look at any street shows.
 - top patterns: solid 55 %, stripes 17 %, checks / plaid 13 %, a printed graphic 15 %; bottoms 90 % solid.
 - coat over the top: 35 % (a year-round average for a temperate city: most people in winter, few in summer).
 - bag: shoulder bag 25 %, backpack 15 %, none 60 %.
 - hat: 12 %.
 - hair (adults): black 30 %, dark brown 28 %, brown 14 %, blond 10 %, grey 13 %, red 2 %, none (bald) 3 %;
-  children have no grey hair and none bald. Black and brown hair are the large majority worldwide and red
-  is commonly quoted at 1-2 %; blond is more common in northern Europe than worldwide. The two darkest
-  skin tones are drawn with black (70 %), dark brown (25 %) or grey (5 %) hair.
+  children have no grey hair and none bald. Our estimate for a European or North American city: popular
+  summaries (worldmetrics.org, zipdo.co: second-hand, unreferenced) quote 75-85 % of people worldwide with
+  black or dark brown hair, about 2 % blond and 1-2 % red, and 20-30 % blond in northern Europe; grey is
+  for older adults (our estimate). The two darkest skin tones are drawn with black (70 %), dark brown (25 %)
+  or grey (5 %) hair.
 - the carrier's colour: shop baskets are red 35 %, blue 20 %, green 15 %, black 12 %, grey 10 %, yellow 5 %,
   orange 3 %; a carried shopping bag is mostly canvas, paper or white, a quarter of them coloured.
 """
