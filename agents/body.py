@@ -19,6 +19,11 @@ knees forward no further than the body's pedestrian disc, shins folding back
 towards a kneel, so the soles stay on the floor and no part of a crouching
 shopper goes through the floor slab or into the shelf in front.
 
+Looks: what a body wears is its `Build.outfit` (`agents.clothing`: patterned tops and bottoms, a coat, a bag,
+hair, a hat, the basket's colour), drawn from a child of the shopper's generator. Clothes, hair and bags are
+visual shapes on the links above (a link showing several is a visual array, which `sim.render` mirrors part by
+part); collision shapes and masses are the body's alone.
+
 Population (`draw_build`): adults 1.50-1.95 m (normal around 1.72 m, sd 0.09)
 and children 1.05-1.45 m; shoulder width about 0.245 x height with a spread;
 segment lengths as fractions of height after Drillis & Contini (1966):
@@ -27,20 +32,18 @@ shoulder 0.818 H, hip 0.530 H, upper arm 0.186 H, forearm 0.146 H, hand 0.108 H.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pybullet as pb
 
+from agents.clothing import Garment, Outfit, draw_outfit, garment_texture
 from sim.manipulation import GROUP_SHOPPER, MASK_SHOPPER_ARM, MASK_SHOPPER_BODY, MASK_SHOPPER_HAND_LEANING
+from sim.meshes import textured_product_mesh
 
-SHIRT_COLOURS = [
-    (0.80, 0.15, 0.15), (0.15, 0.35, 0.75), (0.12, 0.55, 0.25), (0.92, 0.75, 0.15), (0.55, 0.25, 0.60),
-    (0.95, 0.95, 0.95), (0.10, 0.10, 0.12), (0.95, 0.50, 0.15), (0.20, 0.70, 0.75), (0.85, 0.40, 0.60),
-]
-TROUSER_COLOURS = [(0.12, 0.15, 0.30), (0.20, 0.20, 0.22), (0.45, 0.38, 0.28), (0.30, 0.32, 0.35), (0.55, 0.55, 0.58)]
 SKIN_TONES = [(0.96, 0.80, 0.69), (0.87, 0.67, 0.52), (0.71, 0.51, 0.36), (0.55, 0.38, 0.26), (0.36, 0.24, 0.16)]
 
+DARK_SKIN_FROM = 3  # SKIN_TONES from this index on: hair drawn from `agents.clothing.DARK_SKIN_HAIR`
 TORSO, HEAD, BASKET, THIGH, SHIN = 0, 1, 10, 11, 12  # pybullet link indices, in the order they are built
 ARM_LINKS = {"right": (2, 3, 4, 5), "left": (6, 7, 8, 9)}  # shoulder yaw, upper arm, forearm, hand (on the wrist)
 WAIST_TORQUE_NM = 400.0
@@ -65,15 +68,14 @@ YAW_LIMIT_RAD = 0.75 * math.pi  # how far the IK turns a shoulder (horizontal ab
 
 @dataclass(frozen=True)
 class Build:
-    """Body dimensions and looks of one shopper (metres, sRGB 0-1)."""
+    """Body dimensions and looks of one shopper (metres, sRGB 0-1); what it wears is `outfit` (`agents.clothing`)."""
 
     height_m: float
     shoulder_width_m: float
     child: bool
-    shirt: tuple[float, float, float]
-    trousers: tuple[float, float, float]
     skin: tuple[float, float, float]
     carrier: str  # "basket" | "bag"
+    outfit: Outfit = field(default_factory=Outfit.plain)
 
     @property
     def hip_m(self) -> float:
@@ -149,20 +151,26 @@ class Build:
 
 
 def draw_build(rng: np.random.Generator, height_m: float | None = None, child: bool | None = None) -> Build:
-    """One body from the population; `height_m` overrides the drawn height."""
+    """One body from the population; `height_m` overrides the drawn height. The outfit comes from a child of
+    `rng` (`Generator.spawn`): it takes nothing from `rng`'s own stream, so what a shopper wears never shifts the
+    draws that follow (its speed, its persona's script)."""
     if child is None:
         child = bool(height_m is not None and height_m < 1.45) if height_m is not None else bool(rng.random() < 0.12)
     if height_m is None:
         height_m = float(np.clip(rng.normal(1.25, 0.10), 1.05, 1.45)) if child else float(np.clip(rng.normal(1.72, 0.09), 1.50, 1.95))
     width = float(np.clip(rng.normal(0.245, 0.012), 0.22, 0.27)) * height_m
+    # Two draws reserved where flat shirt and trouser colours were drawn: a seed's shoppers keep the heights,
+    # speeds, gates and persona scripts they had, so comparing runs across outfits measures the clothes alone.
+    rng.integers(10), rng.integers(5)
+    skin = int(rng.integers(len(SKIN_TONES)))
+    carrier = "bag" if rng.random() < 0.3 else "basket"
     return Build(
         height_m=float(height_m),
         shoulder_width_m=width,
         child=child,
-        shirt=SHIRT_COLOURS[int(rng.integers(len(SHIRT_COLOURS)))],
-        trousers=TROUSER_COLOURS[int(rng.integers(len(TROUSER_COLOURS)))],
-        skin=SKIN_TONES[int(rng.integers(len(SKIN_TONES)))],
-        carrier="bag" if rng.random() < 0.3 else "basket",
+        skin=SKIN_TONES[skin],
+        carrier=carrier,
+        outfit=draw_outfit(rng.spawn(1)[0], child, dark_skin=skin >= DARK_SKIN_FROM),
     )
 
 
@@ -328,29 +336,22 @@ class ShopperBody:
         shin_half = (b.leg_half_depth_m, legs_w, b.shin_m / 2)
         torso_half = (b.torso_half_depth_m, b.shoulder_width_m / 2 - 0.025, b.torso_len_m / 2)
         col = lambda **kw: pb.createCollisionShape(physicsClientId=c, **kw)  # noqa: E731
-        vis = lambda **kw: pb.createVisualShape(physicsClientId=c, **kw)  # noqa: E731
         pelvis_c = col(shapeType=pb.GEOM_BOX, halfExtents=pelvis_half, collisionFramePosition=(0, 0, -PELVIS_HALF_M))
-        pelvis_v = vis(shapeType=pb.GEOM_BOX, halfExtents=pelvis_half, visualFramePosition=(0, 0, -PELVIS_HALF_M), rgbaColor=[*b.trousers, 1])
         thigh_c = col(shapeType=pb.GEOM_BOX, halfExtents=thigh_half, collisionFramePosition=(0, 0, -b.thigh_m / 2))
-        thigh_v = vis(shapeType=pb.GEOM_BOX, halfExtents=thigh_half, visualFramePosition=(0, 0, -b.thigh_m / 2), rgbaColor=[*b.trousers, 1])
         shin_c = col(shapeType=pb.GEOM_BOX, halfExtents=shin_half, collisionFramePosition=(0, 0, -b.shin_m / 2))
-        shin_v = vis(shapeType=pb.GEOM_BOX, halfExtents=shin_half, visualFramePosition=(0, 0, -b.shin_m / 2), rgbaColor=[*b.trousers, 1])
         torso_c = col(shapeType=pb.GEOM_BOX, halfExtents=torso_half, collisionFramePosition=(0, 0, b.torso_len_m / 2))
-        torso_v = vis(shapeType=pb.GEOM_BOX, halfExtents=torso_half, visualFramePosition=(0, 0, b.torso_len_m / 2), rgbaColor=[*b.shirt, 1])
         head_c = col(shapeType=pb.GEOM_SPHERE, radius=b.head_r_m)
-        head_v = vis(shapeType=pb.GEOM_SPHERE, radius=b.head_r_m, rgbaColor=[*b.skin, 1])
         bk_half = CARRIER_HALF_M[b.carrier]
-        bk_rgba = [0.85, 0.12, 0.12, 1] if b.carrier == "basket" else [0.92, 0.88, 0.78, 1]
         basket_c = col(shapeType=pb.GEOM_BOX, halfExtents=bk_half)
-        basket_v = vis(shapeType=pb.GEOM_BOX, halfExtents=bk_half, rgbaColor=bk_rgba)
         r_arm = 0.045 * b.height_m / 1.75
         ua_c = col(shapeType=pb.GEOM_CAPSULE, radius=r_arm, height=max(0.01, b.upper_arm_m - 2 * r_arm), collisionFramePosition=(0, 0, -b.upper_arm_m / 2))
-        ua_v = vis(shapeType=pb.GEOM_CAPSULE, radius=r_arm, length=max(0.01, b.upper_arm_m - 2 * r_arm), visualFramePosition=(0, 0, -b.upper_arm_m / 2), rgbaColor=[*b.shirt, 1])
         fa_c = col(shapeType=pb.GEOM_CAPSULE, radius=r_arm * 0.8, height=max(0.01, b.forearm_m - 1.6 * r_arm), collisionFramePosition=(0, 0, -b.forearm_m / 2))
-        fa_v = vis(shapeType=pb.GEOM_CAPSULE, radius=r_arm * 0.8, length=max(0.01, b.forearm_m - 1.6 * r_arm), visualFramePosition=(0, 0, -b.forearm_m / 2), rgbaColor=[*b.skin, 1])
         hand_half = (0.012 * b.height_m / 1.75 * 1.5, 0.045 * b.height_m / 1.75, b.hand_m / 2)
         hand_c = col(shapeType=pb.GEOM_BOX, halfExtents=hand_half, collisionFramePosition=(0, 0, -b.hand_m / 2))
-        hand_v = vis(shapeType=pb.GEOM_BOX, halfExtents=hand_half, visualFramePosition=(0, 0, -b.hand_m / 2), rgbaColor=[*b.skin, 1])
+        v = _dress(c, b, dict(pelvis=pelvis_half, thigh=thigh_half, shin=shin_half, torso=torso_half, carrier=bk_half, arm_r=r_arm,
+                              hand=hand_half))
+        pelvis_v, thigh_v, shin_v, torso_v, head_v = v["pelvis"], v["thigh"], v["shin"], v["torso"], v["head"]
+        basket_v, ua_v, fa_v, hand_v = v["carrier"], v["upper_arm"], v["forearm"], v["hand"]
 
         masses = [30.0 if not b.child else 14.0, 5.0 if not b.child else 3.5]
         cols, viss = [torso_c, head_c], [torso_v, head_v]
@@ -410,6 +411,122 @@ class ShopperBody:
         pb.setJointMotorControlArray(body, [THIGH, SHIN], pb.POSITION_CONTROL, targetPositions=[0.0, 0.0],
                                      forces=[LEG_HOLD_NM, LEG_HOLD_NM], physicsClientId=c)
         return body
+
+
+# -- what the cameras see: clothes, hair, bags (visual shapes only: no collision, no mass) ---------------
+
+COAT_LAYER_M = 0.012  # a coat's thickness over the top (and over the torso's collision box)
+COAT_BELOW_HIP = 0.14  # a coat hangs this fraction of the body's height below the hip (mid-thigh)
+STRAP_M = (0.004, 0.018)  # a bag strap's half thickness and half width
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One visual shape of a link: a primitive, or a unit-cube garment mesh scaled to `half` (textured)."""
+
+    geom: int
+    rgba: tuple[float, ...]
+    pos: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    half: tuple[float, float, float] = (0.0, 0.0, 0.0)  # a box's half extents (a mesh's half size)
+    radius: float = 0.0
+    length: float = 0.0
+    mesh: str = ""
+    orn: tuple[float, float, float, float] = (0.0, 0.0, 0.0, 1.0)
+
+
+def _dress(client: int, b: Build, size: dict) -> dict[str, int]:
+    """The visual shape of each link for `b`'s body and outfit (`size`: the links' half extents and arm radius)."""
+    o, skin = b.outfit, (*b.skin, 1.0)
+    r_arm, d, L = size["arm_r"], b.torso_half_depth_m, b.torso_len_m
+    tw = size["torso"][1]
+    legs = lambda half, z: _garment(o.bottom, half, (0.0, 0.0, z))  # noqa: E731
+    shin_half = size["shin"]
+    sleeve = o.coat if o.coat is not None else o.top
+    fore = sleeve.shade() if o.coat is not None or o.long_sleeves else b.skin
+    parts = {
+        "pelvis": [legs(size["pelvis"], -PELVIS_HALF_M)],
+        "thigh": [legs(size["thigh"], -b.thigh_m / 2)],
+        "shin": [_Part(pb.GEOM_BOX, skin, (0.0, 0.0, -b.shin_m / 2), shin_half) if o.bare_legs
+                 else legs(shin_half, -b.shin_m / 2)],
+        "torso": _torso_parts(b, d, tw, L),
+        "head": _head_parts(b),
+        "carrier": [_Part(pb.GEOM_BOX, (*(o.basket if b.carrier == "basket" else o.tote), 1.0), half=size["carrier"])],
+        "upper_arm": [_Part(pb.GEOM_CAPSULE, (*sleeve.shade(), 1.0), (0.0, 0.0, -b.upper_arm_m / 2), radius=r_arm,
+                            length=max(0.01, b.upper_arm_m - 2 * r_arm))],
+        "forearm": [_Part(pb.GEOM_CAPSULE, (*fore, 1.0), (0.0, 0.0, -b.forearm_m / 2), radius=r_arm * 0.8,
+                          length=max(0.01, b.forearm_m - 1.6 * r_arm))],
+        "hand": [_Part(pb.GEOM_BOX, skin, (0.0, 0.0, -b.hand_m / 2), size["hand"])],
+    }
+    return {link: _visual(client, ps) for link, ps in parts.items()}
+
+
+def _torso_parts(b: Build, d: float, tw: float, L: float) -> list[_Part]:
+    """The top, or a coat over it open at the front (the top showing down the middle), and a bag."""
+    o = b.outfit
+    if o.coat is None:
+        parts, outer = [_garment(o.top, (d, tw, L / 2), (0.0, 0.0, L / 2))], d
+    else:
+        below, outer = COAT_BELOW_HIP * b.height_m, d + COAT_LAYER_M
+        parts = [_garment(o.coat, (outer, tw + COAT_LAYER_M, (L + below) / 2), (0.0, 0.0, (L - below) / 2)),
+                 _garment(o.top, (0.004, 0.3 * tw, 0.32 * L), (outer + 0.004, 0.0, 0.62 * L))]
+    if o.bag is None:
+        return parts
+    kind, rgb = o.bag
+    bag, strap = (*rgb, 1.0), tuple(0.8 * v for v in rgb) + (1.0,)
+    if kind == "backpack":  # on the back, two straps down the front
+        half = (0.075, min(0.15, 0.9 * tw), min(0.21, 0.42 * L))
+        parts.append(_Part(pb.GEOM_BOX, bag, (-(outer + half[0]), 0.0, 0.55 * L), half))
+        for y in (-0.5 * tw, 0.5 * tw):
+            parts.append(_Part(pb.GEOM_BOX, strap, (outer + STRAP_M[0], y, 0.6 * L), (STRAP_M[0], STRAP_M[1], 0.35 * L)))
+    else:  # a shoulder bag at the back of the right hip, its strap across the chest and the back to the left shoulder
+        half = (0.05, 0.11, 0.09)
+        parts.append(_Part(pb.GEOM_BOX, bag, (-(outer + half[0]), -(tw - 0.06), 0.04), half))
+        for x in (outer + STRAP_M[0], -(outer + STRAP_M[0])):
+            parts.append(_strap(strap, x, (-(tw - 0.04), 0.12), (tw - 0.03, L - 0.02)))
+    return parts
+
+
+def _head_parts(b: Build) -> list[_Part]:
+    """The head; hair over its top and back (the face shows in front); a hat over the crown."""
+    r, o = b.head_r_m, b.outfit
+    parts = [_Part(pb.GEOM_SPHERE, (*b.skin, 1.0), radius=r)]
+    if o.hair is not None:
+        parts.append(_Part(pb.GEOM_SPHERE, (*o.hair, 1.0), (-0.10 * r, 0.0, 0.14 * r), radius=1.04 * r))
+    if o.hat is not None:
+        parts.append(_Part(pb.GEOM_CYLINDER, (*o.hat, 1.0), (-0.05 * r, 0.0, 0.95 * r), radius=0.98 * r, length=0.6 * r))
+    return parts
+
+
+def _strap(rgba: tuple[float, ...], x: float, a: tuple[float, float], c: tuple[float, float]) -> _Part:
+    """A flat strap at depth `x` of the torso frame from (y, z) `a` to `c`."""
+    dy, dz = c[0] - a[0], c[1] - a[1]
+    length = math.hypot(dy, dz)
+    orn = tuple(pb.getQuaternionFromEuler((math.atan2(-dy, dz), 0.0, 0.0)))
+    mid = (x, (a[0] + c[0]) / 2, (a[1] + c[1]) / 2)
+    return _Part(pb.GEOM_BOX, rgba, mid, (STRAP_M[0], STRAP_M[1], length / 2), orn=orn)  # type: ignore[arg-type]
+
+
+def _garment(g: Garment, half: tuple[float, float, float], pos: tuple[float, float, float]) -> _Part:
+    """A box of cloth: the garment's texture on a unit cube (one mesh file per print, shared by every size)."""
+    mesh = str(textured_product_mesh("box", (1000.0, 1000.0, 1000.0), garment_texture(g)))
+    return _Part(pb.GEOM_MESH, tuple(g.rgba), pos, tuple(half), mesh=mesh)  # type: ignore[arg-type]
+
+
+def _visual(client: int, parts: list[_Part]) -> int:
+    """One visual shape (an array when a link shows several parts: `sim.render` mirrors each part)."""
+    if len(parts) == 1:
+        p = parts[0]
+        kw = dict(rgbaColor=p.rgba, visualFramePosition=p.pos, visualFrameOrientation=p.orn, physicsClientId=client)
+        if p.geom == pb.GEOM_MESH:
+            return pb.createVisualShape(p.geom, fileName=p.mesh, meshScale=[2 * h for h in p.half], **kw)
+        return pb.createVisualShape(p.geom, halfExtents=p.half, radius=p.radius, length=p.length, **kw)
+    return pb.createVisualShapeArray(
+        shapeTypes=[p.geom for p in parts], radii=[p.radius for p in parts], halfExtents=[p.half for p in parts],
+        lengths=[p.length for p in parts], fileNames=[p.mesh for p in parts],
+        meshScales=[[2 * h for h in p.half] if p.geom == pb.GEOM_MESH else [1.0, 1.0, 1.0] for p in parts],
+        rgbaColors=[p.rgba for p in parts], visualFramePositions=[p.pos for p in parts],
+        visualFrameOrientations=[p.orn for p in parts], physicsClientId=client,
+    )
 
 
 def leg_angles(build: Build, crouch_m: float) -> tuple[float, float]:

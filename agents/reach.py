@@ -319,7 +319,7 @@ def _needs(script: tuple) -> tuple[tuple[int, str, str, str | None], ...]:
 def median_build(height_m: float, child: bool, carrier: str = "basket") -> Build:
     """A body of `height_m` with the population's median proportions (for checks, not for looks)."""
     grey = (0.5, 0.5, 0.5)
-    return Build(float(height_m), 0.245 * float(height_m), bool(child), grey, grey, grey, carrier)
+    return Build(float(height_m), 0.245 * float(height_m), bool(child), grey, carrier)
 
 
 def able_height(script, layout, child: bool) -> float | None:
