@@ -17,8 +17,9 @@ the physics of a store does not change).
 
 **What the operator has** (`reference_colours`): a product photo shoot, not the render. Each SKU is rendered
 alone in a studio — white light from another direction with a different ambient share, no store lighting, no
-camera model, from four views (top and three sides at 45°) — and its pixels are summarised as a palette of up
-to `PALETTE_K` colours with their shares (k-means, seeded). `StoreInfo` carries that palette
+camera model, from four views (top and three sides at 45°) — through the studio's own camera (`photo_camera`:
+its white balance, exposure, saturation and contrast), and its pixels are summarised as a palette of up to
+`PALETTE_K` colours with their shares (k-means in Lab, deterministic). `StoreInfo` carries that palette
 (`ProductInfo.reference`), never the catalog hex: the stack matches what cameras see in the store against what
 a photo under other light showed, as a real operator's stack must. `bench.appearance` measures how far the two
 lie apart (CIEDE2000).
@@ -35,6 +36,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pybullet as pb
 from scipy.cluster.vq import kmeans2
+from skimage.color import rgb2lab
 
 from sim.meshes import textured_product_mesh
 
@@ -121,7 +123,9 @@ def unit_tints(sku: str) -> np.ndarray:
     bright = np.exp(rng.normal(0.0, UNIT_TINT_SD[0], (UNIT_VARIANTS, 1)))
     chroma = np.exp(rng.normal(0.0, UNIT_TINT_SD[1], (UNIT_VARIANTS, 3)))
     tints = bright * chroma
-    return np.round(tints / tints.max(), 3)  # a colour multiplier cannot brighten past the texture's own value
+    out = np.round(tints / tints.max(), 3)  # a colour multiplier cannot brighten past the texture's own value
+    out.setflags(write=False)  # cached: shared by every caller
+    return out
 
 
 # -- the operator's reference photos ---------------------------------------------------------------------
@@ -132,6 +136,10 @@ STUDIO_LIGHT = dict(  # a softbox from the front left, more fill than the store'
 )
 STUDIO_VIEWS = ((0.0, 89.0), (30.0, 45.0), (150.0, 45.0), (270.0, 45.0))  # (azimuth, elevation) in degrees
 STUDIO_PX = 64
+PHOTO_CAST = np.array([1.03, 1.0, 0.955])  # the grey card's residual: ~1.5 deg warm (our estimate)
+PHOTO_EXPOSURE = 1.26  # a third of a stop over, for a white background (our estimate)
+PHOTO_SATURATION = 1.15  # the maker's saturation boost, on linear light (our estimate, 10-20 % is common)
+PHOTO_CONTRAST = 1.08  # a mild contrast curve on the encoded values (our estimate)
 
 
 def studio_pixels(mesh_file: str, size_mm: tuple[float, float, float]) -> np.ndarray:
@@ -160,25 +168,52 @@ def studio_pixels(mesh_file: str, size_mm: tuple[float, float, float]) -> np.nda
         pb.disconnect(physicsClientId=c)
 
 
+def photo_camera(pixels: np.ndarray) -> np.ndarray:
+    """The studio's own camera on sRGB pixels (n, 3) uint8 -> float sRGB 0-255: how a photo renders the label.
+
+    An operator's product photos come from a camera with its own colour rendering: white-balanced on a grey card
+    (a residual cast, `PHOTO_CAST`), a third of a stop brighter for a clean white background (`PHOTO_EXPOSURE`), and
+    the "pleasing" saturation boost and contrast curve consumer cameras apply (Imatest's colour-check notes that
+    makers raise saturation on purpose; such cameras score mean ΔE00 of ~3-8 on a ColorChecker, second-hand)."""
+    lin = (np.asarray(pixels, dtype=float) / 255.0).reshape(-1, 3)
+    lin = np.where(lin <= 0.04045, lin / 12.92, ((lin + 0.055) / 1.055) ** 2.4)
+    lin = lin * PHOTO_CAST * PHOTO_EXPOSURE
+    luma = lin @ np.array([0.2126, 0.7152, 0.0722])
+    lin = np.clip(luma[:, None] + PHOTO_SATURATION * (lin - luma[:, None]), 0.0, 1.0)
+    enc = np.where(lin <= 0.0031308, 12.92 * lin, 1.055 * lin ** (1 / 2.4) - 0.055)
+    enc = np.clip(0.5 + PHOTO_CONTRAST * (enc - 0.5), 0.0, 1.0)
+    return enc * 255.0
+
+
 def palette(pixels: np.ndarray, k: int = PALETTE_K) -> tuple[tuple[float, float, float, float], ...]:
-    """Up to `k` colours (r, g, b in 0-255, and the share of pixels each stands for), largest share first."""
+    """Up to `k` colours (r, g, b in 0-255, and the share of pixels each stands for), largest share first.
+
+    Clustered in CIE Lab with lightness at half weight, so that one ink lit and in shade is one colour (a box's
+    top and its sides) and the palette's places go to the label's inks; each colour is its cluster's mean sRGB."""
     px = np.asarray(pixels, dtype=float).reshape(-1, 3)
-    distinct = np.unique(px, axis=0)
+    feats = rgb2lab(np.clip(px / 255.0, 0.0, 1.0).reshape(-1, 1, 3)).reshape(-1, 3) * np.array([0.5, 1.0, 1.0])
+    distinct = np.unique(np.round(feats, 3), axis=0)
     k = min(k, len(distinct))
     if k <= 1:
         m = px.mean(axis=0)
         return ((round(float(m[0]), 1), round(float(m[1]), 1), round(float(m[2]), 1), 1.0),)
-    centres, labels = kmeans2(px, distinct[np.linspace(0, len(distinct) - 1, k).astype(int)], minit="matrix", iter=20)
-    shares = np.bincount(labels, minlength=k) / len(px)
-    rows = sorted(((shares[j], centres[j]) for j in range(k) if shares[j] >= PALETTE_MIN_SHARE), key=lambda r: -r[0])
-    total = sum(s for s, _ in rows)
-    return tuple((round(float(c[0]), 1), round(float(c[1]), 1), round(float(c[2]), 1), round(float(s / total), 3)) for s, c in rows)
+    seeds = distinct[np.linspace(0, len(distinct) - 1, k).astype(int)]
+    _, labels = kmeans2(feats, seeds, minit="matrix", iter=20)
+    rows = []
+    for j in range(k):
+        member = labels == j
+        share = float(member.mean())
+        if share >= PALETTE_MIN_SHARE:
+            rows.append((share, px[member].mean(axis=0)))
+    rows.sort(key=lambda r: -r[0])
+    total = sum(sh for sh, _ in rows)
+    return tuple((round(float(c[0]), 1), round(float(c[1]), 1), round(float(c[2]), 1), round(sh / total, 3)) for sh, c in rows)
 
 
 @functools.lru_cache(maxsize=4096)
 def reference_colours(mesh_file: str, size_mm: tuple[float, float, float]) -> tuple[tuple[float, float, float, float], ...]:
     """The palette an operator's studio photos of a product give (cached per process: the mesh file names the label)."""
-    return palette(studio_pixels(mesh_file, size_mm))
+    return palette(photo_camera(studio_pixels(mesh_file, size_mm)))
 
 
 def product_label_mesh(item: "CatalogItem") -> Path:

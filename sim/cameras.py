@@ -59,6 +59,14 @@ store's map adds a few mm and ~0.1-0.2 deg of pose. Modelled, standard deviation
   0.25 px (of its own stream);
 - the factory depth-to-colour extrinsic: `calib_rgb_rotation_sd_deg` 0.03 deg, `calib_rgb_translation_sd_m`
   0.3 mm.
+Installation. The true imagers are not the plan either, or a stack could round the published calibration back
+to the plan (grid centres, straight down, the principal point at the centre) and be exact. Each camera is hung
+off its planned pose and built off its nominal lens: rotation `mount_rotation_sd_deg` 0.5 deg per axis (a
+bracket levelled by eye; our estimate), position `mount_position_sd_m` 15 mm; focal length `lens_focal_sd_pct`
+1 % and principal point `lens_principal_sd_px` 2 px (unit-to-unit spread of small fixed lenses; D4xx factory
+calibrations put the principal point a few pixels off centre; our estimate, second-hand); the colour module
+`rgb_mount_rotation_sd_deg` 0.2 deg and `rgb_mount_translation_sd_m` 0.5 mm off its nominal place. The
+calibration error above is then drawn about these true imagers.
 Projecting the floor and the shelves with the published calibration instead of the true one moves a point by
 about 0.3-0.9 px RMS per camera (a test pins the band). The error belongs to the installation, not the
 episode: it is drawn from `calib_seed`, the store's name and the camera's id, so every episode of a store sees
@@ -157,17 +165,41 @@ class CalibrationError:
 
 def calibration_error(settings: CameraSettings, store: str, camera_id: str) -> CalibrationError:
     """The installation's calibration error of one camera: the same for every episode of `store`."""
-    rng = generator(int(settings.calib_seed), "calibration", store, camera_id)
     s = settings
-    rot, rgb_rot = math.radians(s.calib_rotation_sd_deg), math.radians(s.calib_rgb_rotation_sd_deg)
+    return _pose_and_lens_error(
+        generator(int(s.calib_seed), "calibration", store, camera_id), s.calib_rotation_sd_deg, s.calib_translation_sd_m,
+        s.calib_rgb_rotation_sd_deg, s.calib_rgb_translation_sd_m, s.calib_focal_sd_pct, s.calib_principal_sd_px)
+
+
+def installation_deviation(settings: CameraSettings, store: str, camera_id: str) -> CalibrationError:
+    """How one camera as hung and as built differs from the plan (module docstring, "Installation"): the same for
+    every episode of `store`. The true imagers are the plan's moved by it."""
+    s = settings
+    return _pose_and_lens_error(
+        generator(int(s.calib_seed), "installation", store, camera_id), s.mount_rotation_sd_deg, s.mount_position_sd_m,
+        s.rgb_mount_rotation_sd_deg, s.rgb_mount_translation_sd_m, s.lens_focal_sd_pct, s.lens_principal_sd_px)
+
+
+def _pose_and_lens_error(rng: np.random.Generator, rotation_deg: float, shift_m: float, rgb_rotation_deg: float,
+                         rgb_shift_m: float, focal_pct: float, principal_px: float) -> CalibrationError:
+    rot, rgb_rot = math.radians(rotation_deg), math.radians(rgb_rotation_deg)
     draw = rng.standard_normal(16)  # one draw of all, so a size set to 0 does not shift the others
     return CalibrationError(
-        rotation_rad=rot * draw[0:3], shift_m=s.calib_translation_sd_m * draw[3:6],
-        rgb_rotation_rad=rgb_rot * draw[6:9], rgb_shift_m=s.calib_rgb_translation_sd_m * draw[9:12],
-        depth_focal=s.calib_focal_sd_pct / 100.0 * draw[12:14], depth_principal_px=s.calib_principal_sd_px * draw[14:16],
-        rgb_focal=s.calib_focal_sd_pct / 100.0 * rng.standard_normal(2),
-        rgb_principal_px=s.calib_principal_sd_px * rng.standard_normal(2),
+        rotation_rad=rot * draw[0:3], shift_m=shift_m * draw[3:6],
+        rgb_rotation_rad=rgb_rot * draw[6:9], rgb_shift_m=rgb_shift_m * draw[9:12],
+        depth_focal=focal_pct / 100.0 * draw[12:14], depth_principal_px=principal_px * draw[14:16],
+        rgb_focal=focal_pct / 100.0 * rng.standard_normal(2),
+        rgb_principal_px=principal_px * rng.standard_normal(2),
     )
+
+
+def true_calibrations(mount: CameraMount, settings: CameraSettings, store: str) -> tuple[CameraCalibration, CameraCalibration]:
+    """The (depth, colour) imagers of a mounted camera as they really are: the plan (`calibrate`, `rgb_calibrate`)
+    moved by the camera's installation deviation. The renderer draws from these."""
+    s = settings
+    depth = calibrate(mount, s.resolution, s.fps)
+    rgb = rgb_calibrate(depth, s.rgb_resolution, s.rgb_fov_deg, s.rgb_offset_m)
+    return published_calibrations(depth, rgb, installation_deviation(s, store, mount.id))
 
 
 def published_calibrations(depth: CameraCalibration, rgb: CameraCalibration, err: CalibrationError
@@ -397,9 +429,9 @@ class CameraRig:
         self.ids = tuple(m.id for m in self.mounts)
         # The true imagers, which the renderer draws from, and the calibrations StoreInfo publishes (off by the
         # installation's calibration error).
-        self.true_calibrations = tuple(calibrate(m, s.resolution, s.fps) for m in self.mounts)
-        self.true_rgb_calibrations = tuple(rgb_calibrate(c, s.rgb_resolution, s.rgb_fov_deg, s.rgb_offset_m)
-                                           for c in self.true_calibrations)
+        true = [true_calibrations(m, s, layout.name) for m in self.mounts]
+        self.true_calibrations = tuple(d for d, _ in true)
+        self.true_rgb_calibrations = tuple(c for _, c in true)
         published = [published_calibrations(d, c, calibration_error(s, layout.name, d.camera_id))
                      for d, c in zip(self.true_calibrations, self.true_rgb_calibrations)]
         self.calibrations = tuple(d for d, _ in published)

@@ -240,9 +240,10 @@ class CameraSettings(_Strict):
     # Colour reaches the store's computer as JPEG (4:2:0), as networked cameras send it: ONVIF Profile S, the
     # profile IP cameras implement, makes JPEG its one mandatory video encoding. Quality 1-100; 0 = raw frames.
     rgb_jpeg_quality: Int = Field(90, ge=0, le=100)
-    # Each camera's fixed exposure (lognormal sd; our estimate: installers set cameras a sixth of a stop apart)
+    # Each camera's exposure (lognormal sd; our estimate: auto exposure settles cameras a sixth of a stop apart)
     # and the residual colour cast its auto white balance leaves (lognormal sd per channel: 0.06 is about 3 deg of
     # angular error, the median that published methods leave on the Gehler-Shi benchmark, 2-5 deg; second-hand).
+    # Both drawn per episode: a day's light, to which the cameras settle anew.
     exposure_sd: Num = Field(0.12, ge=0, le=2)
     white_balance_sd: Num = Field(0.06, ge=0, le=1)
     # The colour imager is a sensor of its own (D435: a separate rolling-shutter RGB module, up to 1920x1080,
@@ -269,6 +270,22 @@ class CameraSettings(_Strict):
     # are drawn from this number, the store's name and the camera's id, the same in every episode of the store.
     # Another number is another installation (a recalibration).
     calib_seed: Int = Field(0, ge=0, le=2**31 - 1)
+    # How each camera as hung and as built differs from the plan (`sim.cameras`, "Installation"): what the renderer
+    # draws from. Our estimates: a bracket levelled by eye, a lens's unit-to-unit spread, the colour module's
+    # assembly tolerance. Standard deviations, per axis or parameter.
+    mount_rotation_sd_deg: Num = Field(0.5, ge=0, le=10)
+    mount_position_sd_m: Num = Field(0.015, ge=0, le=0.5)
+    lens_focal_sd_pct: Num = Field(1.0, ge=0, le=10)
+    lens_principal_sd_px: Num = Field(2.0, ge=0, le=50)
+    rgb_mount_rotation_sd_deg: Num = Field(0.2, ge=0, le=10)
+    rgb_mount_translation_sd_m: Num = Field(0.0005, ge=0, le=0.1)
+
+    @field_validator("rgb_offset_m")
+    @classmethod
+    def _offset(cls, v: tuple[float, float, float]) -> tuple[float, float, float]:
+        if max(abs(c) for c in v) > 0.1:
+            raise ValueError("the colour imager sits within 0.1 m of the depth origin on each axis (a D435's is 15 mm away)")
+        return v
 
     @field_validator("resolution")
     @classmethod

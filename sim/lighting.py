@@ -13,8 +13,9 @@ place, per pixel, from where the pixel's surface is in the store (its clean dept
 - **Shelves shade the shelves below**: inside a bin with another shelf above it, direct light comes in only
   through the front; it falls off as exp(-b / (`shelf_shade_depth` x clearance)) with the distance b behind
   the front edge. The back of a low shelf is darker than its front.
-- **The camera** (`CameraResponse`): a fixed exposure per camera (lognormal, `exposure_sd`) and an automatic
-  white balance that leaves a residual colour cast (`white_balance_sd` per channel, lognormal). Colour
+- **The camera** (`CameraResponse`, drawn per episode: a day's light, to which auto exposure and white
+  balance settle anew): an exposure per camera (lognormal, `exposure_sd`) and an automatic white balance that
+  leaves a residual colour cast (`white_balance_sd` per channel, lognormal). Colour
   constancy is an open problem: published auto-white-balance methods leave median angular errors of 2-5
   degrees on the Gehler-Shi benchmark (gray world ~3.6-4.5 deg; second-hand); 0.06 per channel is about 3 deg.
 
@@ -87,14 +88,16 @@ class StoreLighting:
         self._compartments = _compartments(list(layout.bins.values()))
 
     def _direct(self, points: np.ndarray) -> np.ndarray:
-        """Direct light on a horizontal surface at each point, sum of I cos^2 / r^2 over the panels (unnormalised)."""
+        """Direct light on a horizontal surface at each point, sum of I cos^2 / r^2 over the panels (unnormalised).
+        In blocks of points and panels, so a whole frame's points never build one (pixels x panels x 3) array."""
         out = np.zeros(len(points))
-        for k in range(0, len(self.panels), 32):
-            p = self.panels[k : k + 32]
-            d = p[None, :, :] - points[:, None, :]
-            dz = np.maximum(d[..., 2], 0.05)
-            r2 = (d * d).sum(axis=2) + 0.01
-            out += (self.output[k : k + 32] * dz * dz / (r2 * r2)).sum(axis=1)
+        for i in range(0, len(points), 4096):
+            q = points[i : i + 4096]
+            for k in range(0, len(self.panels), 32):
+                d = self.panels[k : k + 32][None, :, :] - q[:, None, :]
+                dz = np.maximum(d[..., 2], 0.05)
+                r2 = (d * d).sum(axis=2) + 0.01
+                out[i : i + 4096] += (self.output[k : k + 32] * dz * dz / (r2 * r2)).sum(axis=1)
         return out
 
     def gain(self, points: np.ndarray) -> np.ndarray:

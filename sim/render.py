@@ -452,7 +452,8 @@ class StoreRenderer:
     def _shape(self, client: int, v: tuple) -> int:
         """A visual shape in a render client equal to world visual `v` (cached: items share shapes)."""
         _, _, geom, dims, mesh, frame_pos, frame_orn, rgba = v[:8]
-        assert len(v) < 9 or v[8] < 0, "textured visual shapes are not mirrored"  # no textures in the store
+        # Labels and clothes come with their mesh files (the OBJ's material names the image), so a copy made from the
+        # same file carries them; a texture set with changeVisualShape would not be copied (none is).
         key = (client, (geom, tuple(dims), mesh, tuple(frame_pos), tuple(frame_orn), tuple(rgba)))
         if key in self._shapes:
             return self._shapes[key]

@@ -12,7 +12,9 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from bench.standins import StandInShopper
-from sim.cameras import CameraRig, calibrate, calibration_error, camera_mounts, published_calibrations, rgb_calibrate
+from sim.cameras import (
+    CameraRig, calibrate, calibration_error, camera_mounts, published_calibrations, rgb_calibrate, true_calibrations,
+)
 from sim.clock import Clock
 from sim.layout import Cameras, CameraPose, CameraSettings, StoreLayout, load_store
 from sim.lighting import LitCamera
@@ -24,6 +26,10 @@ from sim.world import StoreWorld
 
 CLEAN = {"depth_noise_m": 0.0, "rgb_noise": 0.0, "depth_unit_m": 0.0, "jitter_ms": 0.0, "drop_rate": 0.0, "stereo_baseline_m": 0.0,
          "disparity_step_px": 0.0, "rgb_jpeg_quality": 0, "depth_edge_jump": 0.0}
+# Cameras hung exactly as planned, lenses exactly nominal: for tests of what the plan's geometry makes (a band of
+# a given width, steps at a given range, a camera straight over a cell); the installation deviation has its own.
+IDEAL_MOUNT = {"mount_rotation_sd_deg": 0.0, "mount_position_sd_m": 0.0, "lens_focal_sd_pct": 0.0, "lens_principal_sd_px": 0.0,
+               "rgb_mount_rotation_sd_deg": 0.0, "rgb_mount_translation_sd_m": 0.0}
 MAGENTA = (1.0, 0.0, 1.0)
 MARKER_HALF_M = 0.08
 
@@ -74,7 +80,7 @@ def test_renderer_choice_takes_egl_only_where_a_gpu_is():
 
 
 def test_grid_cameras_look_straight_down_over_cell_centres(tiny_store_path):
-    layout = _layout(tiny_store_path)
+    layout = _layout(tiny_store_path, IDEAL_MOUNT)  # the plan's geometry: the installation deviation is tested apart
     mounts = camera_mounts(layout)
     clock = Clock()
     world = _world(layout, clock)
@@ -180,8 +186,7 @@ def _calibrations(layout: StoreLayout) -> list[tuple]:
     s = layout.spec.sensors.cameras
     out = []
     for m in camera_mounts(layout):
-        depth = calibrate(m, s.resolution, s.fps)
-        rgb = rgb_calibrate(depth, s.rgb_resolution, s.rgb_fov_deg, s.rgb_offset_m)
+        depth, rgb = true_calibrations(m, s, layout.name)
         out.append((depth, rgb, *published_calibrations(depth, rgb, calibration_error(s, layout.name, m.id))))
     return out
 
@@ -214,13 +219,32 @@ def test_published_calibration_is_off_the_true_mount_by_what_a_real_calibration_
     other = _calibrations(layout.with_sensors({"cameras": {"calib_seed": 1}}))
     assert all(a[2] != b[2] and a[3] != b[3] for a, b in zip(_calibrations(layout), other))
     exact = layout.with_sensors({"cameras": {**no_pose, "calib_focal_sd_pct": 0.0, "calib_principal_sd_px": 0.0}})
-    assert all(c[0] == c[2] and c[1] == c[3] for c in _calibrations(exact))
+    for true_d, true_c, pub_d, pub_c in _calibrations(exact):
+        for a, b in ((true_d, pub_d), (true_c, pub_c)):
+            assert np.allclose(a.K, b.K, atol=1e-9) and np.allclose(a.R, b.R, atol=1e-12) and np.allclose(a.t, b.t, atol=1e-12)
+
+
+def test_cameras_hang_off_the_plan_so_the_published_calibration_cannot_be_rounded_back_to_the_truth():
+    """The true imagers are the plan moved by an installation deviation (a few tenths of a degree, a centimetre or
+    two, a lens off nominal): rounding the published calibration to the plan lands farther from the truth than the
+    published calibration itself."""
+    layout = load_store(Path(__file__).resolve().parent.parent / "assets" / "stores" / "corner_store.yaml")
+    s = layout.spec.sensors.cameras
+    fx, fy = layout.spec.floor_m
+    points = np.mgrid[0:fx:0.1, 0:fy:0.1, 0:1.81:0.6].reshape(3, -1).T
+    plan_worse = 0
+    for m, (true_d, _, pub_d, _) in zip(camera_mounts(layout), _calibrations(layout)):
+        plan = calibrate(m, s.resolution, s.fps)
+        tilt = Rotation.from_matrix(true_d.R_matrix() @ plan.R_matrix().T).magnitude()
+        assert 0.02 < math.degrees(tilt) < 3.0 and true_d.K != plan.K
+        plan_worse += _reprojection_rms_px(true_d, plan, points) > 2 * _reprojection_rms_px(true_d, pub_d, points)
+    assert plan_worse >= 0.9 * len(camera_mounts(layout))
 
 
 def test_colour_comes_from_its_own_imager_15_mm_beside_the_depth_origin(tiny_store_path):
     """A marker 0.7 m below a camera: its colour lands where the true colour imager sees it, some 5 px off where
     an imager at the depth origin would; its depth where the true depth imager sees it."""
-    layout = _layout(tiny_store_path, CLEAN)
+    layout = _layout(tiny_store_path, {**CLEAN, **IDEAL_MOUNT})
     clock = Clock()
     world = _world(layout, clock)
     cam_x, cam_y = camera_mounts(layout)[0].eye[:2]
@@ -357,7 +381,7 @@ def test_depth_noise_comes_in_blobs_the_size_of_the_matching_window_measured_on_
 
 def test_depth_comes_on_the_disparity_grid_in_steps_that_grow_as_range_squared(tiny_store_path):
     step, baseline = 1 / 32, 0.05
-    frames = _floor_frames(tiny_store_path, {"disparity_step_px": step, "stereo_baseline_m": baseline,
+    frames = _floor_frames(tiny_store_path, {**IDEAL_MOUNT, "disparity_step_px": step, "stereo_baseline_m": baseline,
                                              "depth_noise_m": 0.005, "resolution": (320, 240)}, n=2)
     levels_near, levels_far = set(), set()
     for f, clean in frames:
@@ -447,7 +471,7 @@ def test_depth_is_quantised_to_the_device_unit_and_out_of_range_reads_zero(tiny_
 
 def test_stereo_leaves_no_depth_in_a_band_left_of_a_near_object(tiny_store_path):
     baseline = 0.05
-    layout = _layout(tiny_store_path, {**CLEAN, "stereo_baseline_m": baseline, "resolution": (320, 240)})
+    layout = _layout(tiny_store_path, {**CLEAN, **IDEAL_MOUNT, "stereo_baseline_m": baseline, "resolution": (320, 240)})
     clock = Clock()
     world = _world(layout, clock)
     x, y, top = 1.2, 1.1, 1.5  # a box hanging 1.5 m below a camera 3 m up, over the open floor

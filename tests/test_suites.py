@@ -86,7 +86,8 @@ def test_every_suite_scenario_validates_against_its_store_at_default_noise(name)
         assert cams.rgb_resolution[0] <= dflt.rgb_resolution[0] and cams.rgb_fov_deg == dflt.rgb_fov_deg
         assert np.linalg.norm(cams.rgb_offset_m) >= np.linalg.norm(dflt.rgb_offset_m)
         for key in ("calib_focal_sd_pct", "calib_principal_sd_px", "calib_rotation_sd_deg", "calib_translation_sd_m",
-                    "calib_rgb_rotation_sd_deg", "calib_rgb_translation_sd_m"):
+                    "calib_rgb_rotation_sd_deg", "calib_rgb_translation_sd_m", "mount_rotation_sd_deg", "mount_position_sd_m",
+                    "lens_focal_sd_pct", "lens_principal_sd_px", "rgb_mount_rotation_sd_deg", "rgb_mount_translation_sd_m"):
             assert getattr(cams, key) >= getattr(dflt, key), f"{path.name}: sensors.cameras.{key} kinder than a real calibration"
         assert parse_truth(path) is not None or sc.spec.crowd is not None, f"{path.name}: scripted, no truth"
     assert {"tiny_store", "corner_store", "market_store"} <= stores  # nothing tuned to one store
