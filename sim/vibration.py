@@ -7,13 +7,21 @@ Vibration. A plate's cell reads the inertial force of what it holds: (plate + lo
 vertical acceleration of its gondola's structure. Each gondola is one resonant mode (a damped 2nd-order
 oscillator driven by white noise, sampled at the cell rate, `vibration_mode_hz`, `vibration_damping`), so the
 error is band-limited and shared by every plate of the gondola, each plate with its own coupling to the
-mode (drawn once, uniform in `COUPLING_RANGE`). The mode's RMS follows what drives it, sources adding in
-power:
+mode (drawn once, uniform in `COUPLING_RANGE`). The mode's RMS follows what drives it, sources adding in power:
 - each person walking near the gondola: `vibration_walk_mg` at 1 m and `WALK_REF_MS`, growing with pace as
   footfall impulses do (`WALK_PACE_EXPONENT`), falling with distance to the gondola's footprint as Bornitz's
   ground-vibration law has it (geometric spreading sqrt(1 / d) times material damping exp(-d / falloff));
 - a shopper's body or hand in contact with the gondola (its frame or any of its plates: a lean):
   `vibration_contact_mg_per_n` per newton of contact force.
+
+Slow cells. A cell slower than twice the mode (an HX711 at its usual 10 samples/s, REFERENCE.md, under the
+default 8 Hz mode) still reads it, as an ADC that integrates over each sample period does: the samples ring at
+the alias |f - rate x round(f / rate)| (8 Hz at 10 Hz: 2 Hz) with the structure's decay per second unchanged,
+and the mode's RMS is scaled by the window's gain |sinc(f / rate)| (0.23 at 8 Hz and 10 Hz). Where the alias
+nears 0 Hz the gain nears 0 too (the window holds whole cycles) and the decay keeps the mode stationary, so
+the alias needs no floor. The window is one sample period: an ADC filter spanning several (the HX711 settles
+in 4) attenuates more, so this is the most that gets through. Below half the rate the gain is taken as 1 (the
+RMS settings are what such a cell reads), so it steps from 1 to 0.64 as the rate falls through twice the mode.
 
 Cross-talk. A plate's load bends the shelf board its neighbours' cells are bolted to: `crosstalk_pct` of each
 plate's load appears on each neighbour on the same shelf (index +-1), nothing on other shelves.
@@ -60,7 +68,9 @@ class Excitation:
 
 class GondolaVibration:
     """One resonant mode per gondola; `error_g(excitation, mass_g)` steps every mode by one cell sample and
-    returns each plate's inertial error in grams (`mass_g`: plate and load on each cell)."""
+    returns each plate's inertial error in grams (`mass_g`: plate and load on each cell). At or above half the
+    cell rate the mode is what an integrating ADC delivers (module docstring): `sampled_hz` the alias the
+    samples show, `window_gain` the share of the mode's RMS they keep (1 below half the rate)."""
 
     def __init__(self, settings: LoadCellSettings, places: Sequence[PlatePlace], rng: np.random.Generator) -> None:
         s = settings
@@ -73,6 +83,13 @@ class GondolaVibration:
         w = 2.0 * math.pi * s.vibration_mode_hz
         r = math.exp(-s.vibration_damping * w * dt)
         theta = w * math.sqrt(1.0 - s.vibration_damping ** 2) * dt
+        ring_hz = theta / (2.0 * math.pi * dt)  # the damped mode's frequency
+        self.window_gain = 1.0  # what one sample's averaging window passes of the mode's RMS
+        self.sampled_hz = ring_hz  # the frequency the samples show
+        if s.vibration_mode_hz >= s.rate_hz / 2:
+            self.sampled_hz = abs(ring_hz - s.rate_hz * round(ring_hz / s.rate_hz))
+            self.window_gain = abs(float(np.sinc(ring_hz / s.rate_hz)))
+            theta = 2.0 * math.pi * self.sampled_hz * dt  # the decay r stays the structure's, per second
         self._a1, self._a2 = 2.0 * r * math.cos(theta), -r * r
         # stationary variance of the AR(2) under unit drive: the drive is scaled so the mode's RMS is the target
         a1, a2 = self._a1, self._a2
@@ -91,7 +108,8 @@ class GondolaVibration:
 
     def step(self, ex: Excitation) -> np.ndarray:
         """Advance every gondola's mode by one sample; its acceleration now (mg)."""
-        drive = self.rms_mg(ex) / math.sqrt(self._unit_var) * self._rng.standard_normal(len(self.gondolas))
+        sampled_rms_mg = self.rms_mg(ex) * self.window_gain
+        drive = sampled_rms_mg / math.sqrt(self._unit_var) * self._rng.standard_normal(len(self.gondolas))
         y = self._a1 * self._y[0] + self._a2 * self._y[1] + drive
         self._y = np.vstack([y, self._y[0]])
         return y

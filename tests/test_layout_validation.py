@@ -107,6 +107,12 @@ CASES = {
 }
 
 
+def test_a_store_with_10_sps_load_cells_validates(tmp_path):
+    """An HX711's usual rate, below twice the gondolas' 8 Hz mode: the cells read the mode aliased (sim.vibration)."""
+    layout = load_store(_write(tmp_path, GOOD + "sensors:\n  load_cells: {rate_hz: 10}\n"))
+    assert layout.spec.sensors.load_cells.rate_hz == 10
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_bad_store_is_rejected_with_file_line_and_key(tmp_path, case):
     text, expect, words = CASES[case]
