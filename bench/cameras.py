@@ -14,7 +14,9 @@ stand-ins instead). The episode runs until all shoppers are inside, then `--seco
 - full: TinyRenderer renders of the whole store from the same two imagers, on `--compare` cameras per
   sample (those that see the most shoppers), and the agreement of the two: pixels whose depth agrees
   within 1 mm, pixels whose colour is identical;
-- device model (noise, quantisation) per frame, and recording (MCAP, zstd) per frame;
+- the store's light and the camera's exposure and white balance on each colour frame (`sim.lighting`, as the
+  production rig applies it: only where the picture changed), device model (noise, quantisation) per frame,
+  and recording (MCAP, zstd) per frame;
 - MB per recorded minute of the whole stream (all cameras, load cells, gates).
 
 Costs are CPU time of the benchmark's thread (`time.thread_time`), so other work on a shared machine
@@ -58,8 +60,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{rig.settings.fps:g} fps, {sim.layout.item_count} products, {sim.world.body_count()} bodies; "
           f"{'stand-ins' if args.stand_ins else 'agents shoppers'}: {args.shoppers}; built in {time.perf_counter() - t0:.1f} s")
 
-    clock = {"sync": 0.0, "render": 0.0, "renders": 0, "rgb_render": 0.0}  # instrument the production path, unchanged
+    clock = {"sync": 0.0, "render": 0.0, "renders": 0, "rgb_render": 0.0, "light": 0.0}  # the production path, unchanged
     real_sync, real_render = renderer.sync, renderer.render
+
+    rig.lit_cameras = [_TimedLit(lit, clock) for lit in rig.lit_cameras]  # the light on each colour frame
 
     def timed_sync() -> None:
         t = time.thread_time()
@@ -150,12 +154,26 @@ def main(argv: list[str] | None = None) -> int:
     print(f"fast / full: {fast_ms / full_ms:.3f}  (target <= 0.2)")
     print(f"agreement on {len(full_s)} frames: depth within 1 mm on {agree_depth / compared_px * 100:.4f} % of pixels "
           f"(worst frame {worst_depth * 100:.3f} %), identical colour on {agree_rgb / max(compared_rgb_px, 1) * 100:.4f} %")
+    print(f"store light and camera gains on colour (sim.lighting, production rig): {clock['light'] / per * 1e3:.2f} ms per frame")
     print(f"device model (noise, quantisation): {np.mean(device_s) * 1e3:.2f} ms per frame; "
           f"recording (JSON+base64, zstd): {np.mean(record_s) * 1e3:.2f} ms per frame")
     per_min = size_mb / measured_s * 60.0
     print(f"log: {size_mb:.1f} MB for {measured_s:.1f} s -> {per_min:.0f} MB per recorded minute "
           f"({per_min / n_cams:.0f} MB per camera-minute; {frames} frames, {frames / max(measured_s, 1e-9):.0f} frames/s)")
     return 0
+
+
+class _TimedLit:
+    """A camera's `sim.lighting.LitCamera`, its CPU time added to `clock["light"]`."""
+
+    def __init__(self, lit, clock: dict) -> None:
+        self.lit, self.clock = lit, clock
+
+    def __call__(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
+        t = time.thread_time()
+        out = self.lit(rgb, depth)
+        self.clock["light"] += time.thread_time() - t
+        return out
 
 
 def _busiest(renderer, n_cams: int, k: int) -> list[int]:
