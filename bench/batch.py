@@ -701,17 +701,25 @@ def make_plots(out: Path, rows: Sequence[Mapping]) -> list[Path]:
         made.append(out / name)
 
     def against(x_figure: str, name: str, xlabel: str) -> None:
-        pts = [(x, y) for r in ok if (x := _get(r, x_figure)) is not None and (y := _get(r, accuracy)) is not None]
+        """One mean line per stack (mode) over the episodes' points: fused against weight-only on one stream."""
+        modes = sorted({r["mode"] for r in ok})
+        pts = [(r["mode"], x, y) for r in ok if (x := _get(r, x_figure)) is not None and (y := _get(r, accuracy)) is not None]
         if not pts:
             return
         fig, ax = plt.subplots(figsize=(5, 4))
-        xs, ys = zip(*pts)
-        ax.scatter(xs, ys, alpha=0.6, color="#dd8452")
-        by_x: dict = defaultdict(list)
-        for x, y in pts:
-            by_x[x].append(y)
-        mx = sorted(by_x)
-        ax.plot(mx, [statistics.fmean(by_x[x]) for x in mx], color="#333333", label="mean")
+        palette = ("#dd8452", "#4c72b0", "#55a868", "#c44e52")
+        for k, mode in enumerate(modes):
+            mine = [(x, y) for m, x, y in pts if m == mode]
+            if not mine:
+                continue
+            colour = palette[k % len(palette)]
+            xs, ys = zip(*mine)
+            ax.scatter(xs, ys, alpha=0.4, color=colour, s=14)
+            by_x: dict = defaultdict(list)
+            for x, y in mine:
+                by_x[x].append(y)
+            mx = sorted(by_x)
+            ax.plot(mx, [statistics.fmean(by_x[x]) for x in mx], color=colour, marker="o", label=f"{mode} (mean)")
         ax.set_xlabel(xlabel)
         ax.set_ylabel("receipt accuracy")
         ax.set_ylim(-0.05, 1.05)
