@@ -33,7 +33,7 @@ from skimage.color import deltaE_ciede2000, rgb2lab
 from sim.generate import store_text
 from sim.layout import StoreLayout, load_store
 from sim.simulation import Simulation
-from sim.stream import CameraFrame
+from sim.stream import CameraFrame, StoreInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 DEV_STORES = ("corner_store.yaml", "market_store.yaml", "tiny_store.yaml")
@@ -69,8 +69,8 @@ def unit_pixels(sim: Simulation, frames: dict[str, CameraFrame]) -> list[tuple[s
     return out
 
 
-def measure_store(layout: StoreLayout, seed: int) -> dict:
-    """The ΔE00 figures of one store at one seed."""
+def seen_units(layout: StoreLayout, seed: int) -> tuple[StoreInfo, list[tuple[str, np.ndarray]]]:
+    """The empty store's `StoreInfo` and, from the first frame of every camera, each unit's pixels (`unit_pixels`)."""
     sim = Simulation(layout, seed)
     try:
         info = sim.store_info()
@@ -78,9 +78,18 @@ def measure_store(layout: StoreLayout, seed: int) -> dict:
         for msg in sim.run(0.35, stop_when_done=False):
             if isinstance(msg, CameraFrame):
                 frames.setdefault(msg.camera_id, msg)
-        units = unit_pixels(sim, frames)
+        return info, unit_pixels(sim, frames)
     finally:
         sim.close()
+
+
+def measure_store(layout: StoreLayout, seed: int) -> dict:
+    """The ΔE00 figures of one store at one seed."""
+    return measure(layout.name, seed, *seen_units(layout, seed))
+
+
+def measure(store: str, seed: int, info: StoreInfo, units: list[tuple[str, np.ndarray]]) -> dict:
+    """The ΔE00 figures of the units seen (`seen_units`) against the references `info` publishes."""
     refs = {p.sku: lab(np.array([c[:3] for c in p.reference])) for p in info.catalog}
     skus = list(refs)
     all_ref = np.concatenate([refs[s] for s in skus])
@@ -96,7 +105,7 @@ def measure_store(layout: StoreLayout, seed: int) -> dict:
     de = np.concatenate(own_de) if own_de else np.zeros(0)
     q = np.percentile(de, [25, 50, 75, 90]) if len(de) else [float("nan")] * 4
     return {
-        "store": layout.name, "seed": seed, "units": len(units), "pixels": int(len(de)),
+        "store": store, "seed": seed, "units": len(units), "pixels": int(len(de)),
         "de00_p25": round(float(q[0]), 2), "de00_median": round(float(q[1]), 2), "de00_p75": round(float(q[2]), 2),
         "de00_p90": round(float(q[3]), 2), "another_sku_nearer": round(other_nearer / max(len(de), 1), 3),
     }

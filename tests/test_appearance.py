@@ -5,12 +5,11 @@ import numpy as np
 import pytest
 from skimage.color import deltaE_ciede2000
 
-from bench.appearance import lab, measure_store, unit_pixels
+from bench.appearance import lab, measure, seen_units
 from sim.appearance import UNIT_VARIANTS, label_texture, unit_tints, unit_variant
 from sim.layout import load_store
 from sim.lighting import CameraResponse, StoreLighting, relight
 from sim.simulation import Simulation
-from sim.stream import CameraFrame
 from tests.conftest import STORES
 
 
@@ -104,20 +103,12 @@ def test_store_info_carries_studio_palettes_never_the_colour_the_renderer_draws(
 
 def test_what_cameras_see_of_a_product_lies_a_realistic_colour_distance_from_its_reference():
     layout = load_store(STORES / "tiny_store.yaml")
-    row = measure_store(layout, 3)
+    info, units = seen_units(layout, 3)
+    row = measure(layout.name, 3, info, units)
     assert row["units"] >= 25 and row["pixels"] >= 2000
     assert 4.0 < row["de00_median"] < 25.0  # no oracle (0), still recognisable (a different colour is 30-80)
     assert row["de00_p90"] > row["de00_median"] + 3.0  # a spread: shading, the shelf's shade, casts, noise, JPEG
     # the pixels of one unit hold several colours: its label shows
-    sim = Simulation(layout, 3)
-    try:
-        frames = {}
-        for msg in sim.run(0.35, stop_when_done=False):
-            if isinstance(msg, CameraFrame):
-                frames.setdefault(msg.camera_id, msg)
-        units = unit_pixels(sim, frames)
-    finally:
-        sim.close()
     big = [px for _, px in units if len(px) >= 30]
     assert big
     spread = [np.percentile(deltaE_ciede2000(lab(px[:1]), lab(px)), 90) for px in big]
