@@ -224,37 +224,30 @@ class LitCamera:
         u, v = np.meshgrid(np.arange(cam.width, dtype=float), np.arange(cam.height, dtype=float))
         rays_c = np.stack([(u - cam.cx) / cam.fx, (v - cam.cy) / cam.fy, np.ones_like(u)], axis=-1)
         self._rays = (rays_c @ R).astype(np.float64)  # (H, W, 3): world displacement per metre of depth
-        self._depth: np.ndarray | None = None
-        self._gain: np.ndarray | None = None
+        self._gain: np.ndarray | None = None  # (H, W) light at each pixel of the last clean depth
         self._last: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # clean rgb, clean depth, lit rgb
 
-    def gain_map(self, depth: np.ndarray) -> np.ndarray:
-        """(H, W, 3) linear gains for a clean depth image (0 = nothing drawn: the gain of a point 3 m off)."""
-        if self._depth is not None and depth is self._depth:
-            return self._gain  # type: ignore[return-value]
-        if self._depth is None:
-            changed = np.ones(depth.shape, dtype=bool)
-            gain = np.empty(depth.shape, dtype=np.float32)
-        else:
-            changed = depth != self._depth
-            gain = self._gain.copy()  # type: ignore[union-attr]
-        if changed.any():
-            z = np.where(depth[changed] > 0, depth[changed], 3.0).astype(np.float64)
-            gain[changed] = self.lighting.gain(self._centre + self._rays[changed] * z[:, None])
-        self._depth, self._gain = depth, gain
-        return gain
+    def _light(self, depth: np.ndarray, where: np.ndarray) -> np.ndarray:
+        """The light at the pixels `where` (bool) of a clean depth image (0 = nothing drawn: a point 3 m off)."""
+        z = np.where(depth[where] > 0, depth[where], 3.0).astype(np.float64)
+        return self.lighting.gain(self._centre + self._rays[where] * z[:, None])
 
     def __call__(self, rgb: np.ndarray, depth: np.ndarray) -> np.ndarray:
         last = self._last
         if last is not None and rgb is last[0] and depth is last[1]:
             return last[2]
-        g = self.gain_map(depth)
         if last is None:
-            lit = relight(rgb, g[..., None] * self.response.gains)
+            everywhere = np.ones(depth.shape, dtype=bool)
+            self._gain = np.empty(depth.shape, dtype=np.float32)
+            self._gain[everywhere] = self._light(depth, everywhere)
+            lit = relight(rgb, self._gain[..., None] * self.response.gains)
         else:
-            changed = (depth != last[1]) | (rgb != last[0]).any(axis=2)
+            moved = depth != last[1]  # the light follows the depth; the colour may change where the depth did not
+            if moved.any():  # the map is this camera's own, never handed out: updated in place
+                self._gain[moved] = self._light(depth, moved)  # type: ignore[index]
+            changed = moved | (rgb != last[0]).any(axis=2)
             lit = last[2].copy()
             if changed.any():
-                lit[changed] = relight(rgb[changed], g[changed][:, None] * self.response.gains)
+                lit[changed] = relight(rgb[changed], self._gain[changed][:, None] * self.response.gains)  # type: ignore[index]
         self._last = (rgb, depth, lit)
         return lit
