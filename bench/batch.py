@@ -79,13 +79,13 @@ from tqdm import tqdm
 from bench import calibration, pooling
 from bench.generated import StorePlan, scenario_store_seeds, store_spec
 from bench.seeds import MAX_SEEDS, SeedChoice, draw_fresh, fresh_pool, label, parse_seeds, record_fresh  # noqa: F401
+from checkout.stack import MODES
 from sim.errors import InputError, Where
 from sim.yamlsrc import load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES_DIR = ROOT / "assets" / "suites"
 DEFAULT_EPISODE_FN = "scoring.episode:run_episode"
-MODES = ("fused", "weight", "vision")
 RESULTS_FILE = "results.jsonl"
 # Row fields that depend on wall time or on where the episode ran; everything else is a pure function of the key.
 TIMING_KEYS = ("elapsed_s", "worker")

@@ -76,6 +76,7 @@ def capture(scenario_path: str | Path, seed: int, out: str | Path) -> dict:
     from agents import build_simulation
     from agents.scenario import load_scenario
     from checkout.stack import CheckoutStack
+    from scoring.driver import StreamDriver
     from sim.stream import CameraFrame
 
     scenario = load_scenario(scenario_path)
@@ -84,13 +85,21 @@ def capture(scenario_path: str | Path, seed: int, out: str | Path) -> dict:
     stack = CheckoutStack("fused", shared_perception=recording)  # type: ignore[arg-type]
     empty_depth = np.zeros((1, 1), dtype=np.float32)
     empty_rgb = np.zeros((1, 1, 3), dtype=np.uint8)
-    messages, live = [], []
+    messages = []
+
+    def kept(stream):
+        """The stream as it goes to the stack; each message kept, a camera frame without its pixels."""
+        for msg in stream:
+            yield msg
+            messages.append(CameraFrame(msg.t_s, msg.camera_id, empty_rgb, empty_depth) if isinstance(msg, CameraFrame) else msg)
+
     t0 = time.perf_counter()
     try:
-        for msg in sim.run(scenario.duration_s):
-            live.extend(stack.consume(msg))
-            messages.append(CameraFrame(msg.t_s, msg.camera_id, empty_rgb, empty_depth) if isinstance(msg, CameraFrame) else msg)
-        live.extend(stack.finish())
+        driver = StreamDriver({"fused": stack})
+        driver.run(kept(sim.run(scenario.duration_s)))
+        lane = driver.lanes["fused"]
+        assert not lane.faults, f"the capturing stack faulted: {lane.errors()}"
+        live = lane.issued
         ledger = sim.ledger
         data = {
             "format": FORMAT, "scenario": scenario.name, "seed": seed, "messages": messages, "percepts": recording.all,
@@ -127,16 +136,21 @@ def load(path: str | Path) -> dict:
 def replay(data: dict, mode: str = "fused"):
     """Run a fresh stack of `mode` on a capture; returns (stack, receipts, score)."""
     from checkout.stack import CheckoutStack
-    from scoring.episode import as_issued
+    from scoring.driver import StreamDriver
     from scoring.metrics import score_receipts
 
     stack = CheckoutStack(mode, shared_perception=_Cached(data["percepts"]))  # type: ignore[arg-type]
-    receipts = stack.run(data["messages"])
-    score = score_receipts([as_issued(r) for r in receipts], data["truth"], data["prices"], unfinished=data["unfinished"])
-    return stack, receipts, score
+    driver = StreamDriver({mode: stack})
+    driver.run(data["messages"])
+    lane = driver.lanes[mode]
+    if lane.faults:  # a cache that does not match its messages, or a stack that broke: said, never scored as if fine
+        raise ValueError(f"the replayed stack faulted: {'; '.join(lane.errors())}")
+    score = score_receipts(lane.receipts(), data["truth"], data["prices"], unfinished=data["unfinished"])
+    return stack, lane.issued, score
 
 
 def main(argv: list[str] | None = None) -> int:
+    from checkout.stack import MODES
     from sim.errors import InputError
 
     ap = argparse.ArgumentParser(prog="bench.percepts", description=__doc__.splitlines()[0])
@@ -147,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     cap.add_argument("--out", required=True)
     rep = sub.add_parser("replay")
     rep.add_argument("cache")
-    rep.add_argument("--mode", choices=["fused", "weight", "vision"], default="fused")
+    rep.add_argument("--mode", choices=MODES, default="fused")
     rep.add_argument("--all", action="store_true", help="list every receipt, not only the wrong and the flagged")
     args = ap.parse_args(argv)
     try:

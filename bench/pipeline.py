@@ -29,7 +29,6 @@ import json
 import os
 import resource
 import time
-from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,7 +67,8 @@ def run(store: Path, inside: int, seconds: float, cameras: bool, seed: int, cold
     from agents import build_simulation
     from agents.scenario import Scenario
     from checkout.stack import CheckoutStack
-    from scoring.episode import TruthTrace, catalog_prices, score_episode, track_positions
+    from scoring.driver import StreamDriver
+    from scoring.episode import TruthTrace, catalog_prices, score_episode
 
     sc = Scenario("bench-pipeline", str(store), seed=seed, duration_s=3600.0, base_dir=ROOT)
     sc.crowd(arrivals_per_min=max(20.0, inside * 2.0), until_s=3600.0, max_inside=inside, personas=PERSONAS)
@@ -94,35 +94,42 @@ def run(store: Path, inside: int, seconds: float, cameras: bool, seed: int, cold
         sim.cameras.renderer.render = charges.timed("rendering", sim.cameras.renderer.render)
     sim.step = charges.timed("shoppers", sim.step)  # what the step spends outside physics and sensors: the actors
     stack = CheckoutStack(mode="fused" if cameras else "weight")
-    consume = charges.timed("stack", stack.consume)
+    stack.consume = charges.timed("stack", stack.consume)
+    stack.tracks = charges.timed("stack", stack.tracks)
+    stack.finish = charges.timed("stack", stack.finish)
     trace = TruthTrace(sim)
-    saw = charges.timed("scoring", trace.saw)
-    tracks = charges.timed("stack", track_positions)
-    issued: list = []
-    frames: list = []
-    faults: Counter = Counter()
-    fill_s = end_s = None
+    trace.saw = charges.timed("scoring", trace.saw)
+    window: dict[str, float] = {}  # fill_s: when the crowd first held `inside`; end_s: when the measure ends
     counts: list[int] = []
-    perception_timed = False  # the stack makes its perception when the store's StoreInfo arrives
-    for msg in sim.run(3600.0, stop_when_done=False):
-        if not perception_timed and getattr(stack, "perception", None) is not None:
-            stack.perception.process = charges.timed("perception", stack.perception.process)
-            perception_timed = True
-        issued.extend(consume(msg))
-        if saw(msg):
-            frames.append((trace.frames[-1].t_s, tracks(stack, faults)))
-            n = len(sim.ledger.inside)
-            if fill_s is None and n >= inside:
-                fill_s, end_s = sim.t_s, sim.t_s + seconds
-                charges.reset()
-            elif fill_s is not None:
-                counts.append(n)
-        if end_s is not None and sim.t_s >= end_s:
-            break
-    issued.extend(charges.timed("stack", stack.finish)())
+
+    def measured():
+        """The stream until `seconds` after the crowd first filled up; perception is charged once it exists
+        (the stack makes it when the store's StoreInfo arrives)."""
+        perception_timed = False
+        for msg in sim.run(3600.0, stop_when_done=False):
+            if not perception_timed and getattr(stack, "perception", None) is not None:
+                stack.perception.process = charges.timed("perception", stack.perception.process)
+                perception_timed = True
+            yield msg
+            if "end_s" in window and sim.t_s >= window["end_s"]:
+                return
+
+    def held(_t_s: float) -> None:
+        n = len(sim.ledger.inside)
+        if "fill_s" not in window and n >= inside:
+            window.update(fill_s=sim.t_s, end_s=sim.t_s + seconds)
+            charges.reset()
+        elif "fill_s" in window:
+            counts.append(n)
+
+    driver = StreamDriver({stack.mode: stack})
+    driver.run(measured(), trace, on_sample=held)
+    lane = driver.lanes[stack.mode]
     charges.timed("scoring", lambda: score_episode(
         scenario=sc.name, seed=seed, mode=stack.mode, truth=trace.truth(), prices=catalog_prices(trace.store_info),
-        stack=stack, issued=issued, track_frames=frames, wall_seconds=0.0, errors=list(faults), stages={}))()
+        stack=stack, issued=lane.receipts(), track_frames=lane.track_frames, wall_seconds=0.0, errors=lane.errors(),
+        stages={}))()
+    fill_s = window.get("fill_s")
     sim.close()
     assert fill_s is not None, f"the crowd never held {inside} inside within an hour"
     per = {k: v / seconds for k, v in charges.cpu_s.items()}

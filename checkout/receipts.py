@@ -24,15 +24,18 @@ class Receipt:
 
 @dataclass(frozen=True)
 class ShelfEvent:
-    """A take or put-back the stack believes happened. `qty` items of `sku` left (take) or entered (put_back) `bin`."""
+    """A take or put-back: `qty` items of `sku` left (take) or entered (put_back) `bin`, charged to `account`.
+
+    The stack's beliefs and, in scoring, the truth's events (one item each, confidence 1) are this one type, so
+    the two are matched field for field."""
 
     t_s: float
     bin: str
     kind: str  # "take" | "put_back" | "drop" (a take found to be an item knocked onto the floor: on no cart)
-    sku: str
-    qty: int
-    account: str | None
-    confidence: float
+    sku: str | None
+    qty: int = 1
+    account: str | None = None  # None: the stack could not tell whose hand it was
+    confidence: float = 1.0
     delta_g: float = 0.0
     track: int | None = None
     source: str = "weight"  # "weight" | "vision" | "fused"

@@ -2,7 +2,8 @@
 
 Place in the data path: it assembles everything. It builds the simulation from
 the scenario (agents), feeds the sensor stream, message by message, to the
-checkout stack — the same `consume` path an offline replay uses — while it keeps
+checkout stack through the episode driver (`scoring.driver`), as an offline
+replay does, while it keeps
 the truth (the ledger, the shoppers' true positions) on its own side, never
 handed to the stack; then it scores the stack's receipts, shelf events and
 tracks against that truth with `scoring.metrics`.
@@ -13,8 +14,10 @@ lets `bench` spread episodes over a process pool or a Ray cluster.
 
 One stream, several stacks: `run_episode(..., modes=("fused", "weight",
 "vision"))` simulates the episode once and hands every message, in the same
-order, to one `CheckoutStack` per mode, each scored on its own against the one
-truth: a `{mode: report}` dict, `out_dir/MODE/report.json` each. The stacks
+order, to one stack per mode, each scored on its own against the one
+truth: a `{mode: report}` dict, `out_dir/MODE/report.json` each. A mode is a
+built-in `CheckoutStack` mode or an outside stack `MODULE:FACTORY`
+(`scoring.stacks`), named so in its report. The stacks
 share nothing but the (frozen) messages, so each mode's report is the one a
 run with that mode alone would give (a test pins it); the ablation figures cost
 one simulation instead of three.
@@ -43,7 +46,7 @@ Choices:
 - A stack exception on one message is a runtime fault: it is recorded in
   `errors` (each distinct fault once, with a count) and the episode goes on;
   every receipt issued after the first fault is flagged for review, its
-  reason naming the fault (`flag_after_fault`).
+  reason naming the fault (`scoring.driver.StackLane`).
 - `progress`, when given, is called with an `EpisodeProgress` at the tracking
   sample rate of sim time; drawing it is the caller's business (the command
   line's bar), so nothing here prints.
@@ -53,17 +56,17 @@ from __future__ import annotations
 import dataclasses
 
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
-from scoring.metrics import IssuedReceipt, ShelfEvent, match_events, score_receipts, tracking_quality
+from scoring.driver import StreamDriver, as_issued
+from scoring.metrics import match_events, score_receipts, tracking_quality, true_shelf_events
 from scoring.report import build_report, write_report
+from scoring.stacks import check_stack_name, is_builtin, make_stack
 from sim.recording import EpisodeFacts, RecordedTruth, TruthFrame
 
 TRACK_SAMPLE_HZ = 10.0
-MODES = ("fused", "weight", "vision")
 
 
 @dataclass(frozen=True)
@@ -107,72 +110,54 @@ def run_episode(
 
 def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: str | Path | None,
                 progress: Callable[[EpisodeProgress], None] | None = None) -> dict[str, dict]:
-    """Simulate once; every message goes to each mode's stack in turn; one scored report per mode."""
+    """Simulate once; the driver hands every message to each mode's stack in turn; one scored report per mode."""
     from agents import build_simulation
     from agents.scenario import load_scenario
     from checkout.perception import SharedPerception
-    from checkout.stack import CheckoutStack
 
-    assert modes and all(m in MODES for m in modes), f"modes must be some of {MODES}, not {modes!r}"
+    for m in modes:
+        check_stack_name(m)
     scenario = load_scenario(scenario_path)
     t0 = time.perf_counter()
     sim = build_simulation(scenario, seed=seed)
     build_s = time.perf_counter() - t0
     try:
-        shared = SharedPerception()  # the modes' stacks perceive each frame set once; each is charged the full cost
-        stacks = {m: CheckoutStack(mode=m, shared_perception=shared) for m in modes}
+        shared = SharedPerception()  # the built-in stacks perceive each frame set once; each is charged the full cost
+        driver = StreamDriver({m: make_stack(m, shared) for m in modes})
         trace = TruthTrace(sim)
         stream: Iterable = sim.run(scenario.duration_s)
         if record is not None:
             # The log gets the truth on its own channels at the end; the stacks only ever see the messages.
             stream = _recorded(stream, Path(record), trace.truth, {"scenario": scenario.name, "seed": str(seed),
                                                                     "store": sim.layout.name, "mode": ",".join(modes)})
-        faults = {m: Counter() for m in modes}
-        issued: dict[str, list] = {m: [] for m in modes}
-        faulted_from: dict[str, int | None] = dict.fromkeys(modes)  # receipts from this index on came after a fault
-        track_frames: dict[str, list] = {m: [] for m in modes}
-        stack_s = dict.fromkeys(modes, 0.0)
-        messages = TimedStream(stream)
-        t1 = time.perf_counter()
-        for msg in messages:
-            what = type(msg).__name__
-            for m, stack in stacks.items():
-                tb = time.perf_counter()
-                issued[m].extend(_guarded(stack.consume, msg, faults[m], what))
-                if faults[m] and faulted_from[m] is None:
-                    faulted_from[m] = len(issued[m])
-                stack_s[m] += time.perf_counter() - tb
-            if trace.saw(msg):
-                for m, stack in stacks.items():
-                    track_frames[m].append((trace.frames[-1].t_s, track_positions(stack, faults[m])))
-                if progress is not None:
-                    inside, receipts = len(sim.ledger.inside), len(issued[modes[0]])
-                    progress(EpisodeProgress(sim.t_s, scenario.duration_s, inside, receipts))
-        for m, stack in stacks.items():
-            tc = time.perf_counter()
-            issued[m].extend(_guarded(lambda _, st=stack: st.finish(), None, faults[m], "finish()"))
-            stack_s[m] += time.perf_counter() - tc
-        episode_wall_s = time.perf_counter() - t1
-        for m, stack in stacks.items():  # what this stack would have cost alone: its own stages plus all perception
-            own = stack.stage_s.get("perception", 0.0)
-            stack.stage_s["perception"] = shared.cost_s
-            stack_s[m] += shared.cost_s - own
+        first = driver.lanes[modes[0]]
+
+        def step(_t_s: float) -> None:
+            if progress is not None:
+                progress(EpisodeProgress(sim.t_s, scenario.duration_s, len(sim.ledger.inside), len(first.issued)))
+
+        driver.run(stream, trace, on_sample=step)
+        for m, lane in driver.lanes.items():  # what a built-in stack would have cost alone: its stages plus all perception
+            if is_builtin(m):
+                own = lane.stack.stage_s.get("perception", 0.0)
+                lane.stack.stage_s["perception"] = shared.cost_s
+                lane.seconds += shared.cost_s - own
         truth = trace.truth()
         reports = {}
-        for m, stack in stacks.items():
+        for m, lane in driver.lanes.items():
             reports[m] = score_episode(
                 scenario=scenario.name,
                 seed=seed,
                 mode=m,
                 truth=truth,
                 prices=catalog_prices(trace.store_info),
-                stack=stack,
-                issued=flag_after_fault(issued[m], faulted_from[m], f"issued after a {next(iter(faults[m]), 'stack fault')}"),
-                track_frames=track_frames[m],
-                wall_seconds=messages.seconds + stack_s[m],  # this stack's own share: the shared sim plus itself
-                errors=[f"{what} (x{n})" if n > 1 else what for what, n in faults[m].items()],
-                stages={"build": build_s, "simulation": messages.seconds, "stack": stack_s[m], **_stage_costs(stack)},
-                extra={"stacks_on_stream": len(stacks), "episode_wall_seconds": round(episode_wall_s, 4)},
+                stack=lane.stack,
+                issued=lane.receipts(),
+                track_frames=lane.track_frames,
+                wall_seconds=driver.stream_s + lane.seconds,  # this stack's own share: the shared sim plus itself
+                errors=lane.errors(),
+                stages={"build": build_s, "simulation": driver.stream_s, "stack": lane.seconds, **lane.stage_costs()},
+                extra={"stacks_on_stream": len(driver.lanes), "episode_wall_seconds": round(driver.wall_s, 4)},
             )
             if record is not None:
                 reports[m]["log"] = str(record)
@@ -182,12 +167,13 @@ def _run_stacks(scenario_path: str, seed: int, modes: tuple[str, ...], record: s
 
 
 def score_episode(*, scenario: str, seed: int, mode: str, truth: RecordedTruth, prices: Mapping[str, float], stack,
-                  issued: list, track_frames: list, wall_seconds: float, errors: list[str], stages: dict,
+                  issued: list, track_frames: list | None, wall_seconds: float, errors: list[str], stages: dict,
                   extra: dict | None = None, stream_end_s: float | None = None) -> dict:
     """Score what the stack said against the episode's truth: a live run's (`TruthTrace.truth()`, the ledger
     staying on this side) or the one its log carries, alike, so a live report and its replay agree key by key.
 
-    `track_frames`: the stack's tracks at each of `truth.frames`. `stream_end_s`: the end of the stream for a
+    `track_frames`: the stack's tracks at each of `truth.frames` (None: a stack without tracks, whose tracking
+    figures are absent); a stack without `events` has its shelf-event figures absent too. `stream_end_s`: the end of the stream for a
     truth without `EpisodeFacts` (a log written from the ledger alone), whose report lacks the descriptors.
     """
     # The true receipt is what the account owed when its last member left (later moves cannot change it).
@@ -196,13 +182,11 @@ def score_episode(*, scenario: str, seed: int, mode: str, truth: RecordedTruth, 
                              for e in truth.events if e.kind == "fault"]
     unfinished = sorted(a for a in set(truth.receipts.at_end) | set(closed) if a not in closed)
     receipts = score_receipts([as_issued(r) for r in issued], closed, prices, unfinished=unfinished)
-    true_events = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, 1, e.account)
-                   for e in truth.events if e.kind in ("take", "put_back")]
-    detected = [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account) for e in getattr(stack, "events", ())]
-    events = match_events(true_events, detected, accounts=set(closed))
+    detected = getattr(stack, "events", None)
+    events = None if detected is None else match_events(true_shelf_events(truth.events), detected, accounts=set(closed))
     truth_frames = [(f.t_s, dict(f.positions)) for f in truth.frames]
     has_truth = any(objs for _, objs in truth_frames)
-    tracking = tracking_quality(truth_frames, track_frames) if has_truth else None
+    tracking = tracking_quality(truth_frames, track_frames) if has_truth and track_frames is not None else None
     facts = truth.episode
     described = {} if facts is None else {k: v for k, v in dataclasses.asdict(facts).items() if k not in ("end_s", "notes")}
     notes = {} if facts is None else {"scenario_notes": list(facts.notes)}
@@ -214,23 +198,6 @@ def score_episode(*, scenario: str, seed: int, mode: str, truth: RecordedTruth, 
                                "adapted_steps": [f"{e.shopper} at {e.t_s:.1f} s: {e.message}"
                                                  for e in truth.events if e.kind == "adapted"],
                                "scored": True})
-
-
-class TimedStream:
-    """A stream's messages, with the wall seconds spent producing them (simulating, or reading a log) in `seconds`."""
-
-    def __init__(self, stream: Iterable) -> None:
-        self._messages = iter(stream)
-        self.seconds = 0.0
-
-    def __iter__(self) -> Iterator:
-        while True:
-            t0 = time.perf_counter()
-            msg = next(self._messages, None)
-            self.seconds += time.perf_counter() - t0
-            if msg is None:
-                return
-            yield msg
 
 
 class TruthTrace:
@@ -263,6 +230,16 @@ class TruthTrace:
         self._next_s = t_s + 1.0 / TRACK_SAMPLE_HZ
         return True
 
+    def before(self, msg) -> tuple[float, ...]:
+        return ()
+
+    def after(self, msg) -> tuple[float, ...]:
+        """The driver's `SampleClock`: the sample time, when one fell due after `msg`."""
+        return (self.frames[-1].t_s,) if self.saw(msg) else ()
+
+    def rest(self) -> tuple[float, ...]:
+        return ()
+
     def truth(self) -> RecordedTruth:
         return RecordedTruth.from_ledger(self.sim.ledger, self.frames, _facts(self.sim, self.store_info, self._peak))
 
@@ -288,40 +265,6 @@ def receipt_counts(receipts: Iterable[dict]) -> dict[str, int]:
 # --- helpers -------------------------------------------------------------------------------------------------------
 
 
-def as_issued(receipt) -> IssuedReceipt:
-    if isinstance(receipt, IssuedReceipt):
-        return receipt
-    return IssuedReceipt(
-        account=receipt.account,
-        items=dict(receipt.items),
-        confidence=getattr(receipt, "confidence", None),
-        flagged=bool(getattr(receipt, "flagged", False)),
-        total=getattr(receipt, "total", None),
-        reasons=tuple(getattr(receipt, "reasons", ())),
-    )
-
-
-def flag_after_fault(issued: list, faulted_from: int | None, reason: str) -> list[IssuedReceipt]:
-    """The issued receipts as `IssuedReceipt`s, those from index `faulted_from` on flagged for review with `reason`.
-
-    A stack that raised once (or read a stream with a hole in it) may have lost a weight change or a
-    track, so every receipt it issued afterwards may be wrong: each is flagged, never silently trusted;
-    the ones before stand.
-    """
-    out = [as_issued(r) for r in issued]
-    if faulted_from is None:
-        return out
-    return out[:faulted_from] + [dataclasses.replace(r, flagged=True, reasons=r.reasons + (reason,)) for r in out[faulted_from:]]
-
-
-def _guarded(fn, msg, faults: Counter, what: str) -> list:
-    try:
-        return list(fn(msg) or [])
-    except Exception as exc:  # a runtime fault of the stack: note it and keep the episode going
-        faults[f"stack fault on {what}: {type(exc).__name__}: {exc}"] += 1
-        return []
-
-
 def _true_positions(sim) -> dict[str, tuple[float, float]]:
     inside = sim.ledger.inside
     out = {}
@@ -331,19 +274,6 @@ def _true_positions(sim) -> dict[str, tuple[float, float]]:
             if p is not None:
                 out[actor.id] = (float(p[0]), float(p[1]))
     return out
-
-
-def track_positions(stack, faults: Counter) -> dict[str, tuple[float, float]]:
-    try:
-        return {str(tv.id): (float(tv.x), float(tv.y)) for tv in stack.tracks()}
-    except Exception as exc:
-        faults[f"stack fault on tracks(): {type(exc).__name__}: {exc}"] += 1
-        return {}
-
-
-def _stage_costs(stack) -> dict[str, float]:
-    """Wall seconds per stack stage, as the stack measures them (`stage_s`)."""
-    return {str(k): float(v) for k, v in (getattr(stack, "stage_s", None) or {}).items()}
 
 
 def _facts(sim, store_info, shoppers_peak: int) -> EpisodeFacts:

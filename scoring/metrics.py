@@ -47,6 +47,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from checkout.receipts import ShelfEvent
 from scoring.hota import hota_figures
 
 EVENT_KINDS = ("take", "put_back")
@@ -64,18 +65,6 @@ class IssuedReceipt:
     flagged: bool = False
     total: float | None = None
     reasons: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class ShelfEvent:
-    """A take or put-back of `qty` units of `sku` in `bin` at `t_s`, charged to `account` (None = unknown)."""
-
-    t_s: float
-    kind: str
-    bin: str
-    sku: str | None
-    qty: int = 1
-    account: str | None = None
 
 
 @dataclass
@@ -196,6 +185,11 @@ def price(items: Mapping[str, int], prices: Mapping[str, float]) -> float:
     missing = [s for s in items if s not in prices]
     assert not missing, f"SKUs not in the catalog: {missing}"
     return float(sum(prices[s] * q for s, q in items.items()))
+
+
+def true_shelf_events(events: Iterable) -> list[ShelfEvent]:
+    """The truth's takes and put-backs (ledger or recorded events: one item each) as `ShelfEvent`s."""
+    return [ShelfEvent(e.t_s, e.bin, e.kind, e.sku, 1, e.account) for e in events if e.kind in EVENT_KINDS]
 
 
 def match_events(
@@ -343,7 +337,7 @@ def _count_overlap(items: Mapping[str, int], truth: Mapping[str, int]) -> tuple[
 def _units(events: Sequence[ShelfEvent]) -> list[ShelfEvent]:
     out = []
     for e in events:
-        out.extend([ShelfEvent(e.t_s, e.kind, e.bin, e.sku, 1, e.account)] * max(int(e.qty), 0))
+        out.extend([ShelfEvent(e.t_s, e.bin, e.kind, e.sku, 1, e.account)] * max(int(e.qty), 0))
     return out
 
 

@@ -28,15 +28,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Callable
 
-from scoring.episode import (
-    TRACK_SAMPLE_HZ, EpisodeProgress, TimedStream, TruthTrace, as_issued, catalog_prices, flag_after_fault, score_episode,
-    track_positions,
-)
+from scoring.driver import StreamDriver, as_issued
+from scoring.episode import TRACK_SAMPLE_HZ, EpisodeProgress, TruthTrace, catalog_prices, score_episode
 from scoring.report import write_report
+from scoring.stacks import check_stack_name, make_stack
 from sim.recording import LogReader, RecordedTruth, TruthFrame, record_stream
 
 
@@ -74,59 +72,35 @@ def replay_log(
     report is partial either way). Raises `InputError` for a log that is no MCAP, holds no sensor
     stream, or carries a malformed message or metadata.
     """
-    from checkout.stack import CheckoutStack
-
     t0 = time.perf_counter()
+    check_stack_name(mode)
     reader = LogReader(log, salvage=salvage)
     truth = reader.truth()  # the first pass: the whole file checked before the stack is built
     reader.check_stream()
     meta = reader.metadata
-    stack = CheckoutStack(mode=mode)
+    driver = StreamDriver({mode: make_stack(mode)})
     check_s = time.perf_counter() - t0
-    samples = _Samples(truth)
-    faults: Counter = Counter()
-    issued: list = []
-    store_info = None
-    last_t = 0.0
-    stack_s = 0.0
-    faulted_from: int | None = None  # receipts from this index on came after a stack fault or a hole in the log
-    messages = TimedStream(reader.messages())
-    t1 = time.perf_counter()
-    for msg in messages:
-        if store_info is None and type(msg).__name__ == "StoreInfo":
-            store_info = msg
-        last_t = max(last_t, float(getattr(msg, "t_s", 0.0)))
-        if reader.damage is not None:
-            samples.before(float(getattr(msg, "t_s", 0.0)), stack, faults)
-        tb = time.perf_counter()
-        issued.extend(_guarded(stack.consume, msg, faults))
-        stack_s += time.perf_counter() - tb
-        if faulted_from is None and (faults or reader.damage is not None):
-            faulted_from = len(issued)
-        samples.after(last_t, stack, faults)
-    samples.rest(stack, faults)
-    tc = time.perf_counter()
-    issued.extend(_guarded(lambda _: stack.finish(), None, faults))
-    stack_s += time.perf_counter() - tc
-    episode_wall_s = time.perf_counter() - t1
+    samples = _Samples(truth, reader)
+    driver.run(reader.messages(), samples, damaged=lambda: reader.damage is not None)
+    lane = driver.lanes[mode]
     damage = reader.damage_note()
-    why = f"issued after a {next(iter(faults))}" if faults else f"issued after damage in the log ({damage})"
-    issued = flag_after_fault(issued, faulted_from, why)
-    errors = [f"{what} (x{n})" if n > 1 else what for what, n in faults.items()]
+    issued = lane.receipts(hole=f"damage in the log ({damage})")
+    errors = lane.errors()
     if damage is not None:
         errors.append(damage)
     name, seed = meta.get("scenario", Path(log).stem), int(meta.get("seed", 0))
     if truth is None:
         no_truth = ("the truth at the end of the log was lost to the damage" if reader.truth_lost
                     else "the log carries no truth")
-        report = _unscored(name, seed, mode, issued, last_t, messages.seconds + stack_s, errors + [
+        report = _unscored(name, seed, mode, issued, samples.last_t, driver.stream_s + lane.seconds, errors + [
             f"{no_truth}: receipts are listed, not scored"])
     else:
         report = score_episode(
-            scenario=name, seed=seed, mode=mode, truth=samples.truth, prices=catalog_prices(store_info), stack=stack,
-            issued=issued, track_frames=samples.track_frames, wall_seconds=messages.seconds + stack_s, errors=errors,
-            stages={"log_check": check_s, "log_read": messages.seconds, "stack": stack_s, **_stage_costs(stack)},
-            extra={"stacks_on_stream": 1, "episode_wall_seconds": round(episode_wall_s, 4)}, stream_end_s=last_t,
+            scenario=name, seed=seed, mode=mode, truth=samples.truth, prices=catalog_prices(samples.store_info),
+            stack=lane.stack, issued=issued, track_frames=lane.track_frames, wall_seconds=driver.stream_s + lane.seconds,
+            errors=errors, stages={"log_check": check_s, "log_read": driver.stream_s, "stack": lane.seconds,
+                                   **lane.stage_costs()},
+            extra={"stacks_on_stream": 1, "episode_wall_seconds": round(driver.wall_s, 4)}, stream_end_s=samples.last_t,
         )
     report["log"] = str(log)
     if damage is not None:
@@ -148,51 +122,65 @@ def replay_log(
 
 
 class _Samples:
-    """When a replay samples the stack's tracks, and the truth it scores them against.
+    """When a replay samples the stack's tracks (the driver's `SampleClock`), and the truth it scores them against.
 
     A log with sampled truth (`RecordedTruth.frames`) is sampled where the live run was: once as many
-    messages have gone to the stack as had then. A log written from the ledger alone is sampled every
+    messages have gone to the stack as had then; after a hole in the log, the samples due before a message
+    stamped `t_s` are taken before it. A log written from the ledger alone is sampled every
     1 / `TRACK_SAMPLE_HZ` of the messages' clock, against the latest recorded head positions.
     """
 
-    def __init__(self, truth: RecordedTruth | None) -> None:
+    def __init__(self, truth: RecordedTruth | None, reader: LogReader) -> None:
         self.truth = truth
+        self.reader = reader
         self.recorded = truth is not None and bool(truth.frames)
         self.frames: list[TruthFrame] = list(truth.frames) if self.recorded else []
-        self.track_frames: list = []
+        self.store_info = None
+        self.last_t = 0.0  # the latest message time so far
+        self._taken = 0
         self._messages = 0
         self._next_s = 0.0
 
-    def before(self, t_s: float, stack, faults: Counter) -> None:
-        """After a hole in the log: the recorded samples due before a message stamped `t_s` are taken now."""
-        while self.recorded and self._due() is not None and t_s > self._due().t_s:
-            self._take(stack, faults)
+    def before(self, msg) -> list[float]:
+        if self.store_info is None and type(msg).__name__ == "StoreInfo":
+            self.store_info = msg
+        t_s = float(getattr(msg, "t_s", 0.0))
+        self.last_t = max(self.last_t, t_s)
+        due = []
+        while self.reader.damage is not None and self.recorded and self._due() is not None and t_s > self._due().t_s:
+            due.append(self._take())
+        return due
 
-    def after(self, t_s: float, stack, faults: Counter) -> None:
-        """One more message went to the stack; `t_s`: the latest message time so far."""
+    def after(self, msg) -> list[float]:
+        """One more message went to the stack."""
         self._messages += 1
+        due = []
         if self.recorded:
             while self._due() is not None and self._due().messages <= self._messages:
-                self._take(stack, faults)
-        elif t_s + 1e-9 >= self._next_s:
-            self.frames.append(TruthFrame(t_s, self._messages, {}))
-            self._take(stack, faults)
-            self._next_s = t_s + 1.0 / TRACK_SAMPLE_HZ
+                due.append(self._take())
+        elif self.last_t + 1e-9 >= self._next_s:
+            self.frames.append(TruthFrame(self.last_t, self._messages, {}))
+            due.append(self._take())
+            self._next_s = self.last_t + 1.0 / TRACK_SAMPLE_HZ
+        return due
 
-    def rest(self, stack, faults: Counter) -> None:
+    def rest(self) -> list[float]:
         """The stream has ended: recorded samples not yet taken (a salvage lost their messages) are taken now;
         without recorded samples, the truth gets its frames from the head positions."""
+        due = []
         while self._due() is not None:
-            self._take(stack, faults)
+            due.append(self._take())
         if self.truth is not None and not self.recorded:
             self.truth = dataclasses.replace(self.truth, frames=_frames_from_poses(self.truth, self.frames))
+        return due
 
     def _due(self) -> TruthFrame | None:
         """The next sample not yet taken."""
-        return self.frames[len(self.track_frames)] if len(self.track_frames) < len(self.frames) else None
+        return self.frames[self._taken] if self._taken < len(self.frames) else None
 
-    def _take(self, stack, faults: Counter) -> None:
-        self.track_frames.append((self._due().t_s, track_positions(stack, faults)))
+    def _take(self) -> float:
+        self._taken += 1
+        return self.frames[self._taken - 1].t_s
 
 
 def _build(target: Path, seed: int | None, seconds: float | None):
@@ -245,10 +233,6 @@ def _frames_from_poses(truth: RecordedTruth, times: list[TruthFrame]) -> tuple[T
     return tuple(frames)
 
 
-def _stage_costs(stack) -> dict[str, float]:
-    return {str(k): float(v) for k, v in (getattr(stack, "stage_s", None) or {}).items()}
-
-
 def _partial_line(damage: str, salvage: bool) -> str:
     how = "read around the damage (--salvage)" if salvage else "read up to the damage"
     return f"**PARTIAL**: the log is damaged and was {how}; the figures cover only what was read. {damage}\n"
@@ -263,11 +247,3 @@ def _write_unscored(report: dict, out_dir: Path, salvage: bool = False) -> None:
     lines += [f"- receipt {r['account']}: {r['items']}" for r in report["receipts"]] + [""]
     lines += [f"- error: {e}" for e in report["errors"]]
     (out_dir / "report.md").write_text("\n".join(lines) + "\n")
-
-
-def _guarded(fn, msg, faults: Counter) -> list:
-    try:
-        return list(fn(msg) or [])
-    except Exception as exc:  # a runtime fault of the stack: noted, the replay goes on
-        faults[f"stack fault on {type(msg).__name__}: {type(exc).__name__}: {exc}"] += 1
-        return []

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from scoring.metrics import IssuedReceipt, ShelfEvent, match_events, score_receipts, tracking_quality
+from checkout.receipts import ShelfEvent
+from scoring.metrics import IssuedReceipt, match_events, score_receipts, tracking_quality
 
 PRICES = {"cola-330": 1.20, "water-500": 0.80, "crisps-salt": 1.50, "lemon-330": 1.10}
 
@@ -143,12 +144,12 @@ def test_receipt_score_is_plain_json():
 
 
 def test_events_match_within_tolerance_and_count_attribution():
-    truth = [ShelfEvent(10.0, "take", "A-1-1", "cola-330", 1, "acct-1"),
-             ShelfEvent(20.0, "take", "A-1-2", "water-500", 1, "acct-2"),
-             ShelfEvent(30.0, "put_back", "A-1-1", "cola-330", 1, "acct-1")]
-    detected = [ShelfEvent(11.0, "take", "A-1-1", "cola-330", 1, "acct-1"),
-                ShelfEvent(21.5, "take", "A-1-2", "water-500", 1, "acct-1"),  # right event, wrong shopper
-                ShelfEvent(38.0, "put_back", "A-1-1", "cola-330", 1, "acct-1")]  # too late
+    truth = [ShelfEvent(10.0, "A-1-1", "take", "cola-330", 1, "acct-1"),
+             ShelfEvent(20.0, "A-1-2", "take", "water-500", 1, "acct-2"),
+             ShelfEvent(30.0, "A-1-1", "put_back", "cola-330", 1, "acct-1")]
+    detected = [ShelfEvent(11.0, "A-1-1", "take", "cola-330", 1, "acct-1"),
+                ShelfEvent(21.5, "A-1-2", "take", "water-500", 1, "acct-1"),  # right event, wrong shopper
+                ShelfEvent(38.0, "A-1-1", "put_back", "cola-330", 1, "acct-1")]  # too late
     e = match_events(truth, detected, tolerance_s=3.0)
     assert e["true"] == {"take": 2, "put_back": 1}
     assert e["matched"] == 2 and e["missed"] == 1 and e["spurious"] == 1
@@ -157,29 +158,29 @@ def test_events_match_within_tolerance_and_count_attribution():
 
 
 def test_event_of_quantity_two_matches_two_true_units():
-    truth = [ShelfEvent(5.0, "take", "B-2-1", "water-500", 1, "a"), ShelfEvent(5.0, "take", "B-2-1", "water-500", 1, "a")]
-    e = match_events(truth, [ShelfEvent(6.0, "take", "B-2-1", "water-500", 2, "a")])
+    truth = [ShelfEvent(5.0, "B-2-1", "take", "water-500", 1, "a"), ShelfEvent(5.0, "B-2-1", "take", "water-500", 1, "a")]
+    e = match_events(truth, [ShelfEvent(6.0, "B-2-1", "take", "water-500", 2, "a")])
     assert e["matched"] == 2 and e["spurious"] == 0 and e["recall"] == 1.0
 
 
 def test_events_never_match_across_kind_or_bin():
-    truth = [ShelfEvent(5.0, "take", "B-2-1", "water-500", 1, "a")]
-    e = match_events(truth, [ShelfEvent(5.0, "put_back", "B-2-1", "water-500", 1, "a"),
-                             ShelfEvent(5.0, "take", "B-2-2", "water-500", 1, "a")])
+    truth = [ShelfEvent(5.0, "B-2-1", "take", "water-500", 1, "a")]
+    e = match_events(truth, [ShelfEvent(5.0, "B-2-1", "put_back", "water-500", 1, "a"),
+                             ShelfEvent(5.0, "B-2-2", "take", "water-500", 1, "a")])
     assert e["matched"] == 0 and e["missed"] == 1 and e["spurious"] == 2
     assert e["attribution_accuracy"] is None
 
 
 def test_event_matching_prefers_more_matches_over_closer_times():
     # Greedy nearest-first would pair the detection at 4.0 with the truth at 4.5 and lose the one at 1.5.
-    truth = [ShelfEvent(1.5, "take", "A", "s", 1, "a"), ShelfEvent(4.5, "take", "A", "s", 1, "a")]
-    detected = [ShelfEvent(4.0, "take", "A", "s", 1, "a"), ShelfEvent(7.0, "take", "A", "s", 1, "a")]
+    truth = [ShelfEvent(1.5, "A", "take", "s", 1, "a"), ShelfEvent(4.5, "A", "take", "s", 1, "a")]
+    detected = [ShelfEvent(4.0, "A", "take", "s", 1, "a"), ShelfEvent(7.0, "A", "take", "s", 1, "a")]
     assert match_events(truth, detected, tolerance_s=3.0)["matched"] == 2
 
 
 def test_event_figures_can_leave_unfinished_accounts_out():
-    truth = [ShelfEvent(1.0, "take", "A", "s", 1, "a"), ShelfEvent(2.0, "take", "B", "s", 1, "inside")]
-    detected = [ShelfEvent(1.0, "take", "A", "s", 1, "a"), ShelfEvent(2.0, "take", "B", "s", 1, "inside")]
+    truth = [ShelfEvent(1.0, "A", "take", "s", 1, "a"), ShelfEvent(2.0, "B", "take", "s", 1, "inside")]
+    detected = [ShelfEvent(1.0, "A", "take", "s", 1, "a"), ShelfEvent(2.0, "B", "take", "s", 1, "inside")]
     e = match_events(truth, detected, accounts=["a"])
     assert e["true"]["take"] == 1 and e["matched"] == 1 and e["spurious"] == 0
 

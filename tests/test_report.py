@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from scoring.metrics import IssuedReceipt, ShelfEvent, match_events, score_receipts, tracking_quality
+from checkout.receipts import ShelfEvent
+from scoring.metrics import IssuedReceipt, match_events, score_receipts, tracking_quality
 from scoring.report import REPORT_KEYS, build_report, ending_lines, report_markdown, summary_lines, write_report
 
 PRICES = {"cola-330": 1.20, "water-500": 0.80}
@@ -20,8 +21,8 @@ def _report(**over):
     issued = [IssuedReceipt("acct-1", {"cola-330": 1}, 0.93), IssuedReceipt("acct-2", {"water-500": 1}, 0.41, True),
               IssuedReceipt("acct-3", {"cola-330": 1}, 0.5)]
     scored = score_receipts(issued, truth, PRICES, unfinished=["acct-3"])
-    events = match_events([ShelfEvent(1.0, "take", "A-1-1", "cola-330", 1, "acct-1")],
-                          [ShelfEvent(1.4, "take", "A-1-1", "cola-330", 1, "acct-1")])
+    events = match_events([ShelfEvent(1.0, "A-1-1", "take", "cola-330", 1, "acct-1")],
+                          [ShelfEvent(1.4, "A-1-1", "take", "cola-330", 1, "acct-1")])
     frames = [(0.1 * i, {"alice": (1.0, 0.1 * i)}) for i in range(5)]
     kwargs = dict(scenario="one-shopper", seed=3, mode="fused", sim_seconds=60.0, wall_seconds=30.0,
                   receipts=scored, events=events, tracking=tracking_quality(frames, frames),

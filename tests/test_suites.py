@@ -16,10 +16,10 @@ import yaml
 
 from agents.scenario import load_scenario, validate_file
 from bench.batch import group_jobs, plan_episodes
+from checkout.stack import MODES
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES = ROOT / "assets" / "suites"
-MODES = ["fused", "weight", "vision"]
 
 
 def suite_scenarios(name: str) -> list[Path]:

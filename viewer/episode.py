@@ -1,10 +1,11 @@
 """The live episode behind the window: simulation, checkout stack, truth, and what the panels read.
 
 Place in the data path: this is the viewer's own episode runner. It builds the simulation from a scenario
-(or an empty scenario on a bare store file), feeds every message of the stream to a `CheckoutStack` (the
-same `consume` path as `scoring.episode`), keeps the latest `CameraFrame` of each camera, and turns truth
-(ledger, actors) and the stack's beliefs into plain, picklable `Snapshot`s for the window. Truth and the
-stack's view stay apart until they meet here, on the screen.
+(or an empty scenario on a bare store file), steps it, feeds every message of the stream to a `CheckoutStack`
+through the episode driver's `StackLane` (as `scoring.episode` does: faults counted, the episode goes on),
+keeps the latest `CameraFrame` of each camera, and turns truth (ledger, actors) and the stack's beliefs into
+plain, picklable `Snapshot`s for the window. Truth and the stack's view stay apart until they meet here, on
+the screen.
 
 `EpisodeWorker` does the work; a host runs it. `ProcessHost` runs it in its own process so that a slow
 physics or camera tick (a TinyRenderer frame of every ceiling camera can take 100 ms) never stalls the
@@ -248,13 +249,15 @@ class EpisodeWorker:
         self.notes = dict(notes)
         self.store_info = sim.store_info()
         self.stack = None
+        self.lane = None  # the stack on the stream (`scoring.driver`): its receipts and faults
         try:
-            from checkout.stack import CheckoutStack
+            from scoring.driver import StackLane
+            from scoring.stacks import make_stack
 
-            self.stack = CheckoutStack(mode=self.mode)
-            self.stack.consume(self.store_info)
+            stack = make_stack(self.mode)
+            stack.consume(self.store_info)
+            self.stack, self.lane = stack, StackLane(self.mode, stack)
         except Exception as exc:  # not landed, or failed to open: its panels say so
-            self.stack = None
             self.notes["checkout"] = f"checkout stack not available ({type(exc).__name__}: {exc})"
         try:
             from agents.personas import PERSONAS
@@ -271,9 +274,9 @@ class EpisodeWorker:
         )
         self.frames: dict[str, CameraFrame] = {}
         self._sent_frame: tuple[str, float] | None = None
-        self.receipts: list = []
+        self.receipts: list = self.lane.issued if self.lane is not None else []
         self.gate_messages: list[EventView] = []
-        self.faults: Counter = Counter()
+        self.faults: Counter = Counter()  # the window's own reading of the stack (tracks, carts, events)
         self.finished = False
         self.recorder: _Recorder | None = None
         self.recordings: list[str] = []
@@ -385,22 +388,16 @@ class EpisodeWorker:
             self.gate_messages.append(EventView(msg.t_s, "exit", None, None, 0, None, gate=msg.gate))
         if self.recorder is not None:
             self.recorder.write(msg)
-        if self.stack is not None:
-            try:
-                self.receipts.extend(self.stack.consume(msg) or [])
-            except Exception as exc:  # a runtime fault of the stack: count it, keep the episode going
-                self.faults[f"stack fault on {type(msg).__name__}: {type(exc).__name__}: {exc}"] += 1
+        if self.lane is not None:
+            self.lane.consume(msg)  # a fault is counted in the lane and the episode goes on
 
     def _finish(self) -> None:
         self.finished = True
         for sensor in self.sim.sensors:
             for msg in sensor.flush():
                 self._feed(msg)
-        if self.stack is not None:
-            try:
-                self.receipts.extend(self.stack.finish() or [])
-            except Exception as exc:
-                self.faults[f"stack fault on finish: {type(exc).__name__}: {exc}"] += 1
+        if self.lane is not None:
+            self.lane.finish()
         self._stop_recording()
 
     # -- shoppers -------------------------------------------------------------------------------------
@@ -566,8 +563,13 @@ class EpisodeWorker:
             account_state=state, receipts=receipts, truth_events=truth_events, detected_events=detected,
             metrics=self._metrics(receipts), inspect=self.inspect(self.selected) if self.selected else None,
             recording=None if self.recorder is None else str(self.recorder.path),
-            faults=[f"{k} (x{n})" if n > 1 else k for k, n in self.faults.items()], camera=camera,
+            faults=self._fault_lines(), camera=camera,
         )
+
+    def _fault_lines(self) -> list[str]:
+        """The stack's faults on the stream, then the window's own in reading it; each once, with its count."""
+        lane = self.lane.errors() if self.lane is not None else []
+        return lane + [f"{k} (x{n})" if n > 1 else k for k, n in self.faults.items()]
 
     def _metrics(self, receipts: list[ReceiptView]) -> dict[str, Any]:
         ledger = self.sim.ledger
@@ -620,11 +622,10 @@ def count_shelf_events(truth: list, detected: list | None) -> ShelfEventCounts:
     counts = ShelfEventCounts(true_items, sum(max(int(e.qty), 0) for e in shelf), len(shelf),
                               sum(e.kind == "drop" for e in detected), None, None)
     try:
-        from scoring.metrics import ShelfEvent, match_events
+        from scoring.metrics import match_events, true_shelf_events
     except ImportError:
         return counts
-    r = match_events([ShelfEvent(e.t_s, e.kind, e.bin, e.sku, 1, e.account) for e in truth if e.kind in SHELF_KINDS],
-                     [ShelfEvent(e.t_s, e.kind, e.bin, e.sku, int(e.qty), e.account) for e in shelf])
+    r = match_events(true_shelf_events(truth), shelf)
     assert r["matched"] <= min(true_items, counts.detected_items), f"event matching counted more than it had: {r}"
     return replace(counts, matched=int(r["matched"]), attribution=r["attribution_accuracy"])
 
