@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
+
+from bench import arguments
+from bench import command as bench_command
 
 if TYPE_CHECKING:
     from scoring.episode import EpisodeProgress
@@ -23,142 +25,51 @@ DEFAULT_STORE = ROOT / "assets" / "stores" / "corner_store.yaml"
 DEFAULT_SCENARIO = ROOT / "assets" / "scenarios" / "market-visit.yaml"  # four shoppers, a hand-over, a put-back
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit 2, no usage dump
-        print(f"run_sim.py: {message}", file=sys.stderr)
-        raise SystemExit(2)
-
-
-def _bounded(cast: type, lo: float, hi: float, what: str):
-    """An argparse type: `cast(text)`, finite, within [lo, hi]; `what` says what was expected."""
-
-    def parse(text: str):
-        try:
-            value = cast(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, not {text[:40]!r}") from None
-        if isinstance(value, float) and not math.isfinite(value) or not lo <= value <= hi:
-            raise argparse.ArgumentTypeError(f"expected {what}, not {text[:40]}")
-        return value
-
-    return parse
-
-
-# A seed: numpy's SeedSequence takes no negatives. Sim seconds: above 0 and at most a week.
-_seed = _bounded(int, 0, 2**63 - 1, "a whole number from 0 to 2**63 - 1")
-_sim_seconds = _bounded(float, 1e-6, 7 * 24 * 3600, "seconds above 0 and at most a week")
-_workers = _bounded(int, 1, 1024, "1 to 1024 workers")
-
-
-def _path(text: str) -> str:
-    """A path as the operating system can take it: no NUL byte, no name over 255 bytes, at most 4096 bytes."""
-    raw = text.encode("utf-8", "surrogateescape")
-    if "\x00" in text or len(raw) > 4096 or any(len(part) > 255 for part in raw.split(b"/")):
-        raise argparse.ArgumentTypeError(f"not a usable path: {text[:60]!r}{'...' if len(text) > 60 else ''}")
-    return text
-
-
-def _new_file(text: str) -> str:
-    """A file to write: not a folder, and the nearest existing folder above it really is one."""
-    path = Path(_path(text))
-    if not text or path.is_dir():
-        raise argparse.ArgumentTypeError(f"{text!r} is a folder; name a file to write")
-    _check_under_a_folder(path.parent, text)
-    return text
-
-
-def _out_dir(text: str) -> str:
-    """A folder to write into: not an existing file, nor under one."""
-    path = Path(_path(text))
-    if not text or (path.exists() and not path.is_dir()):
-        raise argparse.ArgumentTypeError(f"{text!r} is a file; name a folder to write into")
-    _check_under_a_folder(path, text)
-    return text
-
-
-def _check_under_a_folder(path: Path, text: str) -> None:
-    """The nearest existing path at or above `path` must be a folder (else nothing can be made below it)."""
-    for above in (path, *path.parents):
-        if above.exists():
-            if not above.is_dir():
-                raise argparse.ArgumentTypeError(f"{text!r} lies under {str(above)!r}, which is a file")
-            return
-
-
 def main(argv: list[str] | None = None) -> int:
-    from sim.errors import InputError
-
     parser = _build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["run"])
-    try:
-        return args.func(args)
-    except InputError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
-    except OSError as exc:  # the machine refused (permissions, a full disk, a path that changed under us)
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"run_sim.py: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+    return arguments.run_for_people(args.func, args)
 
 
 def _build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="run_sim.py", description="Store twin: a physics digital twin of a checkout-free store.")
-    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    parser = arguments.Parser(prog="run_sim.py", description="Store twin: a physics digital twin of a checkout-free store.")
+    sub = parser.add_subparsers(dest="command", parser_class=arguments.Parser)
 
     run = sub.add_parser("run", help="run a scenario headless and print its report (a store file: load cells only)")
-    run.add_argument("store", nargs="?", type=_path, default=None, metavar="SCENARIO|STORE",
+    run.add_argument("store", nargs="?", type=arguments.path, default=None, metavar="SCENARIO|STORE",
                      help="a scenario file (default: the default scenario) or a store file")
-    run.add_argument("--seed", type=_seed, default=None, help="overrides the scenario's seed (store runs: default 0)")
-    run.add_argument("--seconds", type=_sim_seconds, default=2.0, help="store runs only: sim seconds to run")
-    run.add_argument("--out", type=_out_dir, default=None, help="write report.json and report.md there")
-    run.add_argument("--record", type=_new_file, default=None, help="record the sensor stream to this MCAP log")
+    run.add_argument("--seed", type=arguments.seed, default=None, help="overrides the scenario's seed (store runs: default 0)")
+    run.add_argument("--seconds", type=arguments.sim_seconds, default=2.0, help="store runs only: sim seconds to run")
+    run.add_argument("--out", type=arguments.out_dir, default=None, help="write report.json and report.md there")
+    run.add_argument("--record", type=arguments.new_file, default=None, help="record the sensor stream to this MCAP log")
     run.add_argument("--mode", choices=("fused", "weight", "vision"), default="fused", help="checkout stack ablation")
+    run.add_argument("--stack", type=arguments.stack_name, default=None, metavar="MODULE:FACTORY",
+                     help="an outside checkout stack instead of --mode's (README, Outside stacks)")
     run.set_defaults(func=_cmd_run)
 
     bench = sub.add_parser("bench", help="run many episodes headless (process pool or Ray) and summarise them")
-    bench.add_argument("targets", nargs="+", type=_path, metavar="SUITE|SCENARIO",
-                       help="suite names (assets/suites/NAME.yaml), suite files or scenario files")
-    bench.add_argument("--seeds", default=None,
-                       help="parts joined by '+': dev (each suite's development seeds), fresh (as many drawn from the "
-                            "OS's entropy, kept in OUT/fresh_seeds.json and reused there), fresh:K, A:B, N or N,M,... "
-                            "(default dev+fresh)")
-    bench.add_argument("--stores", default=None,
-                       help="generated stores for suites over them (assets/suites/generated.yaml), the grammar of "
-                            "--seeds: dev (the suite's dev_stores), fresh, fresh:K (kept in OUT/fresh_stores.json), "
-                            "A:B, N,M (default dev+fresh)")
-    bench.add_argument("--workers", type=_workers, default=2, help="episodes at once (default 2)")
-    bench.add_argument("--backend", choices=("local", "ray"), default="local")
-    bench.add_argument("--ray-address", default=None, help="a running Ray cluster (default: start a local runtime)")
-    bench.add_argument("--mode", choices=("fused", "weight", "vision"), action="append", default=None,
-                       help="stack ablation(s) to run, overriding the suites' modes (repeatable)")
-    bench.add_argument("--out", type=_out_dir, default="out/bench", help="results.jsonl, summary.md, plots (default out/bench)")
-    bench.add_argument("--retry-errors", action="store_true", help="rerun episodes whose row is an error")
-    bench.add_argument("--episode-fn", default="scoring.episode:run_episode", help=argparse.SUPPRESS)
-    bench.add_argument("--no-plots", action="store_true", help="skip the PNG plots")
-    bench.set_defaults(func=_cmd_bench)
+    bench_command.add_options(bench)
+    bench.set_defaults(func=bench_command.run)
 
     generate = sub.add_parser("generate", help="draw a store (DIR/store.yaml) and scenarios for it (DIR/scenarios/)")
-    generate.add_argument("--seed", type=_seed, required=True, help="same seed, same files byte for byte")
-    generate.add_argument("--out", type=_out_dir, required=True, help="the folder to write (refused if it holds "
+    generate.add_argument("--seed", type=arguments.seed, required=True, help="same seed, same files byte for byte")
+    generate.add_argument("--out", type=arguments.out_dir, required=True, help="the folder to write (refused if it holds "
                           "another store)")
-    generate.add_argument("--scenarios", type=_bounded(int, 1, 200, "1 to 200 scenarios"), default=8,
+    generate.add_argument("--scenarios", type=arguments.bounded(int, 1, 200, "1 to 200 scenarios"), default=8,
                           help="how many scenarios (default 8)")
     generate.set_defaults(func=_cmd_generate)
 
     validate = sub.add_parser("validate", help="check store files")
-    validate.add_argument("files", nargs="+", type=_path)
+    validate.add_argument("files", nargs="+", type=arguments.path)
     validate.set_defaults(func=_cmd_validate)
 
     gui = sub.add_parser("gui", help="the desktop window on a live episode (a scenario, or a store to spawn shoppers in)")
-    gui.add_argument("target", nargs="?", type=_path, default=None, metavar="SCENARIO|STORE")
-    gui.add_argument("--seed", type=_seed, default=None, help="default: the scenario's own seed (0 for a store)")
+    gui.add_argument("target", nargs="?", type=arguments.path, default=None, metavar="SCENARIO|STORE")
+    gui.add_argument("--seed", type=arguments.seed, default=None, help="default: the scenario's own seed (0 for a store)")
     gui.add_argument("--frames", type=int, default=None, help="run this many UI frames, then close")
-    gui.add_argument("--screenshot", type=_new_file, default=None, metavar="FILE", help="save the window as a PNG on closing")
+    gui.add_argument("--screenshot", type=arguments.new_file, default=None, metavar="FILE", help="save the window as a PNG on closing")
     gui.add_argument("--size", default="1280x720", help="window size WxH (default 1280x720)")
     gui.add_argument("--speed", type=float, default=1.0, help="sim speed: 0.25, 0.5, 1, 2, 4 or 8")
     gui.add_argument("--mode", choices=("fused", "weight", "vision"), default="fused", help="checkout stack ablation")
@@ -169,16 +80,18 @@ def _build_parser() -> argparse.ArgumentParser:
     gui.set_defaults(func=_cmd_gui)
 
     record = sub.add_parser("record", help="run a scenario (or a store alone) and record its stream and truth to MCAP")
-    record.add_argument("target", type=_path, metavar="SCENARIO|STORE")
-    record.add_argument("--out", type=_new_file, required=True, metavar="LOG", help="the MCAP file to write")
-    record.add_argument("--seed", type=_seed, default=None, help="default: the scenario's own seed (0 for a store)")
-    record.add_argument("--seconds", type=_sim_seconds, default=None, help="sim seconds (a store: default 10; a scenario: at most)")
+    record.add_argument("target", type=arguments.path, metavar="SCENARIO|STORE")
+    record.add_argument("--out", type=arguments.new_file, required=True, metavar="LOG", help="the MCAP file to write")
+    record.add_argument("--seed", type=arguments.seed, default=None, help="default: the scenario's own seed (0 for a store)")
+    record.add_argument("--seconds", type=arguments.sim_seconds, default=None, help="sim seconds (a store: default 10; a scenario: at most)")
     record.set_defaults(func=_cmd_record)
 
     replay = sub.add_parser("replay", help="feed a recording's sensor stream to the checkout stack, score it against its truth")
-    replay.add_argument("log", type=_path, metavar="LOG")
-    replay.add_argument("--out", type=_out_dir, default=None, metavar="DIR", help="write report.json and report.md there")
+    replay.add_argument("log", type=arguments.path, metavar="LOG")
+    replay.add_argument("--out", type=arguments.out_dir, default=None, metavar="DIR", help="write report.json and report.md there")
     replay.add_argument("--mode", choices=("fused", "weight", "vision"), default="fused", help="checkout stack ablation")
+    replay.add_argument("--stack", type=arguments.stack_name, default=None, metavar="MODULE:FACTORY",
+                        help="an outside checkout stack instead of --mode's (README, Outside stacks)")
     replay.add_argument("--salvage", action="store_true",
                         help="read past damaged records: a partial report, a warning on stderr and exit 0 (else exit 2)")
     replay.set_defaults(func=_cmd_replay)
@@ -218,11 +131,14 @@ def _cmd_record(args: argparse.Namespace) -> int:
 
 def _cmd_replay(args: argparse.Namespace) -> int:
     from scoring.replay import replay_log
+    from scoring.stacks import check_stack_name
     from sim.errors import InputError, Where
 
     if not Path(args.log).is_file():
         raise InputError(Where(Path(args.log)), "no such log file")
-    report, reader = replay_log(args.log, args.out, args.mode, salvage=args.salvage)
+    if args.stack is not None:
+        check_stack_name(args.stack)
+    report, reader = replay_log(args.log, args.out, args.stack or args.mode, salvage=args.salvage)
     if report.get("scored", True) and "receipt_accuracy" in report:
         from scoring.report import summary_lines
 
@@ -311,11 +227,13 @@ def _cmd_run(args: argparse.Namespace) -> int:
     from agents.scenario import load_scenario
     from scoring.episode import run_episode
     from scoring.report import ending_lines
+    from scoring.stacks import check_stack_name
 
     scenario = load_scenario(target)
     args.seed = scenario.seed if args.seed is None else args.seed
+    stack = args.mode if args.stack is None else check_stack_name(args.stack)
     with _sim_time_bar("run") as progress:
-        report = run_episode(str(target), args.seed, mode=args.mode, out_dir=args.out, record=args.record,
+        report = run_episode(str(target), args.seed, mode=stack, out_dir=args.out, record=args.record,
                              progress=progress)
     members: dict[str, list[str]] = {}
     for shopper in scenario.spec.shoppers:  # scripted ones; a crowd's accounts show by id alone
@@ -428,31 +346,6 @@ def _sim_time_bar(what: str) -> Iterator[_SimTimeBar | None]:
         yield bar
     finally:
         bar.close()
-
-
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from bench.batch import DEFAULT_EPISODE_FN, plan_bench, run_bench
-    from bench.generated import parse_store_choice
-    from bench.seeds import parse_seed_choice
-    from sim.errors import InputError, Where
-
-    if args.workers < 1:
-        raise InputError(Where(Path("--workers")), f"must be at least 1, not {args.workers}")
-    specs, fresh = plan_bench(args.targets, parse_seed_choice(args.seeds), args.out, modes=args.mode,
-                              stores=parse_store_choice(args.stores))
-    if args.episode_fn == DEFAULT_EPISODE_FN:  # a bad scenario is one line now, not an error row per seed later
-        from agents.scenario import validate_file
-
-        for scenario in sorted({s.scenario for s in specs}):
-            validate_file(ROOT / scenario)
-    result = run_bench(specs, args.out, workers=args.workers, backend=args.backend, ray_address=args.ray_address,
-                       episode_fn=args.episode_fn, retry_errors=args.retry_errors, plots=not args.no_plots,
-                       fresh_seeds=fresh)
-    rate = f", {result.episodes_per_hour:.1f} episodes per hour" if result.episodes_per_hour else ""
-    print(f"bench: {result.ran} episodes run ({result.errors} errors), {result.skipped} resumed from "
-          f"{args.out}/results.jsonl, {result.wall_s:.1f} s wall on {args.workers} {args.backend} workers{rate}")
-    print(f"summary: {Path(args.out) / 'summary.md'}")
-    return 0
 
 
 if __name__ == "__main__":

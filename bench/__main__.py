@@ -1,9 +1,9 @@
-"""`python -m bench ...` is `python run_sim.py bench ...` (see `bench.batch`)."""
+"""`python -m bench ...` is `python run_sim.py bench ...` (see `bench.command`)."""
 from __future__ import annotations
 
 import sys
 
-from run_sim import main
+from bench.command import main
 
 if __name__ == "__main__":
-    sys.exit(main(["bench", *sys.argv[1:]]))
+    sys.exit(main(sys.argv[1:]))
