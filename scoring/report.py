@@ -33,7 +33,7 @@ def build_report(
     sim_seconds: float,
     wall_seconds: float,
     receipts: ReceiptScore,
-    events: Mapping,
+    events: Mapping | None,
     tracking: Mapping | None,
     errors: Sequence[str] = (),
     stages: Mapping[str, float] | None = None,
@@ -57,7 +57,7 @@ def build_report(
         "review_rate": scored["review_rate"],
         "receipts": scored["receipts"],
         "items": scored["items"],
-        "events": dict(events),
+        "events": dict(events) if events is not None else None,  # None: a stack that reports no shelf events
         "unfinished": scored["unfinished"],
         "tracking": dict(tracking) if tracking is not None else None,
         "errors": list(errors),
@@ -182,6 +182,8 @@ def report_markdown(report: Mapping) -> str:
     if report.get("unfinished"):
         out += ["", f"Unfinished (still inside at the end, left out of the figures): {', '.join(report['unfinished'])}"]
     ev = report.get("events") or {}
+    if "events" in report and report["events"] is None:
+        out += ["", "## Shelf events", "", "Not measured (the stack reports no shelf events)."]
     if ev:
         out += ["", "## Shelf events", "", "| | take | put back |", "|---|---|---|",
                 f"| true | {ev['true'].get('take', 0)} | {ev['true'].get('put_back', 0)} |",
