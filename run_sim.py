@@ -1,7 +1,9 @@
 """Store twin command line (DESIGN.md section 10). Thin: parse, dispatch, turn input errors into one line.
 
 The commands and their options are listed in README.md, "Command line"
-(tests/test_readme_commands.py checks that list against `_build_parser`).
+(tests/test_readme_commands.py checks that list against `_build_parser`). The argument types and the
+`bench` command live in `bench.arguments` and `bench.command`, which `python -m bench` runs too: nothing
+in the project's packages imports this file (an import-linter contract).
 
 A bad file or argument ends with one line on stderr and exit status 2 (README, "Bad input").
 """
