@@ -50,7 +50,7 @@ from checkout.identification import Hypothesis
 from checkout.knocked import FloorLedger
 from checkout.ledger import Account, Ledger
 from checkout.perception import SharedPerception
-from checkout.receipts import REVIEW_THRESHOLD, Receipt, TrackView
+from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
 from checkout.shelf_events import DeadCell, Interaction, WeightChange
 from checkout.stages import STAGE_KINDS, Reachers, StageContext, make_stage
 from checkout.storemodel import StoreModel
@@ -108,14 +108,14 @@ class CheckoutStack:
             if mode not in STACKS:
                 raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
             config = STACKS[mode]
-        unknown = set(changes) - {f.name for f in dataclasses.fields(StackConfig)} - {"name"}
+        unknown = set(changes) - {f.name for f in dataclasses.fields(StackConfig)}
         if unknown:
             raise ValueError(f"no stage kind or switch {sorted(unknown)}; stage kinds are {STAGE_KINDS}")
         self.config = dataclasses.replace(config, **changes) if changes else config
         self.mode = self.config.name
         self._shared_perception = shared_perception
         self.review_threshold = review_threshold
-        self.events: list = []  # ShelfEvent, shared with the carts stage (which appends and revises them)
+        self.events: list[ShelfEvent] = []  # shared with the carts stage, which appends and revises them
         self.interactions: list[Interaction] = []
         self.store: StoreModel | None = None
         self.perception = None  # the stages are made when StoreInfo arrives
