@@ -35,6 +35,7 @@ none, leaves the encounter a doubt, and the stack flags the receipts it touches.
 """
 from __future__ import annotations
 
+import math
 from bisect import bisect_left
 from dataclasses import dataclass, field
 
@@ -167,6 +168,22 @@ class Tracker:
         tr = live[k]
         tr.ended_s = msg.t_s
         return tr
+
+    def missed_scans(self, account: str, now_s: float, grace_s: float) -> list[tuple[str, float]]:
+        """Scans no person was ever born for (at least `grace_s` ago) that may have let their shopper in under
+        `account`'s track: one of its tracks was near that entry gate just after. (scanned account, scan time)."""
+        cfg = self.cfg
+        out = []
+        for sc in self.scans:
+            gate = self.store.entry_gates.get(sc.gate)
+            if sc.births or sc.account == account or gate is None or now_s - sc.t_s < grace_s:
+                continue
+            for tr in (t for t in self.tracks.values() if t.account == account):
+                if any(sc.t_s <= t <= sc.t_s + cfg.birth_window_s and math.hypot(x - gate.at[0], y - gate.at[1]) <= cfg.birth_radius_m
+                       for t, (x, y) in zip(tr.hist_t, tr.hist_xy)):
+                    out.append((sc.account, sc.t_s))
+                    break
+        return out
 
     # -- frames -------------------------------------------------------------------------------------------------
     def live(self) -> list[Track]:

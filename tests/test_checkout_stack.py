@@ -180,9 +180,9 @@ def test_a_hand_early_in_a_change_still_undecided_counts_however_many_hands_came
     other = Track(2, "acct-other", np.array([2.1, 2.7, 0.0, 0.0]), np.eye(4), 10.0, 1.0)
     stack.tracker.tracks.update({1: first, 2: other})
     blob = lambda t: (HandBlob("A-1-2", t, (2.5, 3.0, 0.5), 20, np.zeros((20, 3), dtype=np.uint8)),)
-    stack.hands.add(blob(5.0), [first])
+    stack.attribution.hands.add(blob(5.0), [first])
     for k in range(30):
-        stack.hands.add(blob(5.5 + 0.1 * k), [other])
+        stack.attribution.hands.add(blob(5.5 + 0.1 * k), [other])
     stack.t_s = 9.0
     assert stack._pending_for("acct-first", {"A-1-2": 4.8}) == ["A-1-2"]
     assert stack._pending_for("acct-first", {"A-1-2": 7.0}) == []  # a change that began after their hand left
@@ -204,12 +204,12 @@ def test_a_change_split_between_two_hands_flags_a_third_whose_hand_was_in_it_too
     tracks = [Track(k, f"acct-{k}", np.array([2.1, 3.5 + 0.3 * k, 0.0, 0.0]), np.eye(4), 10.0, 1.0) for k in (1, 2, 3)]
     stack.tracker.tracks.update({t.id: t for t in tracks})
     for t in tracks[:2]:
-        stack.hands.add((HandBlob("A-1-1", 5.0, (2.5, float(t.x[1]), 0.5), 30, np.zeros((30, 3), dtype=np.uint8)),), [t])
+        stack.attribution.hands.add((HandBlob("A-1-1", 5.0, (2.5, float(t.x[1]), 0.5), 30, np.zeros((30, 3), dtype=np.uint8)),), [t])
     ev = WeightChange("A-1-1", 4.8, 5.6, -701.0, 2.0)
     cands = [Candidate(1, "acct-1", 0.5, "hand"), Candidate(2, "acct-2", 0.45, "hand"), Candidate(3, "acct-3", 0.05, "hand")]
     assert stack._split_take(ev, Hypothesis("take", "cola-330", 2, 0.99), cands, "weight", [])
     assert {a: c for a, c in stack.carts().items() if c} == {"acct-1": {"cola-330": 1}, "acct-2": {"cola-330": 1}}
-    assert any("split between shoppers" in why for why in stack._accounts["acct-3"].reasons)
+    assert any("split between shoppers" in why for why in stack.ledger.accounts["acct-3"].reasons)
 
 
 def test_a_put_back_only_one_cart_can_explain_leaves_the_other_shoppers_receipt_alone():
@@ -340,7 +340,7 @@ def test_the_colour_a_shopper_walks_off_with_tells_which_of_two_look_alikes_was_
     stack = CheckoutStack("fused")
     stack.consume(msgs[0])
     colas = stack.bin_beliefs()["A-1-1"]["cola-330"]
-    stack._bins["A-1-1"]["lemon-330"] = 1  # as a wrong-place put-back earlier in the day would have left it
+    stack.ledger.beliefs("A-1-1")["lemon-330"] = 1  # as a wrong-place put-back earlier in the day would have left it
     receipts = [r for m in msgs[1:] for r in stack.consume(m)] + stack.finish()
     (r,) = receipts
     assert r.items == {"lemon-330": 1}
