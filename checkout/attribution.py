@@ -45,6 +45,13 @@ from checkout.tracking import Track
 ARM_REACH_M = 1.0  # shoulder-to-fingertip plus a lean, horizontally, for an adult
 PRE_S = 1.0  # a hand enters the bin before the load changes
 POST_S = 1.0  # and leaves it after
+# A blob that has stayed put this long, within this distance, is no hand: an item just put down (or knocked askew)
+# whose rim the stereo camera keeps re-reading (holes and flying pixels along its edges, each frame afresh) shows as
+# a few foreground pixels that never hold still, in the same place. A hand does not stay within 4 cm of one spot for
+# a second but when it rests, and then perception already drops its pixels (`hand_still_s`).
+STILL_BLOB_S = 1.0
+STILL_BLOB_M = 0.04
+STILL_BLOB_GAP_S = 0.35  # the sightings of one resting blob come at the frame rate; a longer gap breaks the run
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,7 @@ class HandSighting:
     n_points: int
     centroid: tuple[float, float, float]
     rgb: np.ndarray
+    still: bool = False  # the blob has lain in one spot for `STILL_BLOB_S` (see there): an item, not a hand
 
 
 @dataclass(frozen=True)
@@ -84,16 +92,34 @@ class HandLog:
                 k = int(np.argmin(d))
                 if d[k] <= ARM_REACH_M:
                     owner = tracks[k].id
-            s = HandSighting(b.t_s, b.bin, owner, b.n_points, b.centroid, b.rgb)
-            self.by_bin[b.bin].append(s)
+            s = HandSighting(b.t_s, b.bin, owner, b.n_points, b.centroid, b.rgb, self._lain_still(b))
             out.append(s)
+        for s in out:
+            self.by_bin[s.bin].append(s)
         return out
 
+    def _lain_still(self, b: HandBlob) -> bool:
+        """Has a blob been seen within `STILL_BLOB_M` of this one, frame after frame, for `STILL_BLOB_S`?"""
+        c = np.asarray(b.centroid)
+        t_run = b.t_s
+        for s in reversed(self.by_bin.get(b.bin, ())):
+            if s.t_s < b.t_s - STILL_BLOB_S - STILL_BLOB_GAP_S:
+                break
+            if s.t_s >= t_run or np.sum((np.asarray(s.centroid) - c) ** 2) > STILL_BLOB_M**2:
+                continue
+            if t_run - s.t_s > STILL_BLOB_GAP_S:
+                return False
+            t_run = s.t_s
+            if b.t_s - t_run >= STILL_BLOB_S:
+                return True
+        return False
+
     def in_bin(self, bin_id: str, t_s: float, within_s: float = 0.35) -> bool:
-        return any(t_s - within_s <= s.t_s <= t_s + 1e-9 for s in reversed(self.by_bin.get(bin_id, ())[-8:]))
+        return any(t_s - within_s <= s.t_s <= t_s + 1e-9 and not s.still for s in reversed(self.by_bin.get(bin_id, ())[-8:]))
 
     def window(self, bin_id: str, t0: float, t1: float) -> list[HandSighting]:
-        return [s for s in self.by_bin.get(bin_id, ()) if t0 <= s.t_s <= t1]
+        """The hands seen in a bin between t0 and t1 (a blob that has lain still is no hand)."""
+        return [s for s in self.by_bin.get(bin_id, ()) if t0 <= s.t_s <= t1 and not s.still]
 
     def prune(self, t_s: float) -> None:
         for k, v in self.by_bin.items():

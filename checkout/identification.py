@@ -107,10 +107,20 @@ def identify(
             for n in range(1, 3):
                 like = _gauss(w, n * p.weight_g, math.sqrt(n * p.weight_sd_g**2 + sd_meas_g**2))
                 rows.append(("put_back", sku, n, None, FOREIGN_PRIOR / len(catalog) * like))
-    if colour:
-        rows = [(k, s, n, a, sc * colour_factor(colour, s, colour_looks)) for (k, s, n, a, sc) in rows]
     heaviest = max(p.weight_g for p in catalog.values()) * MAX_QTY
     unexplained = 0.02 / heaviest  # flat over every load a hand can move
+    if colour:
+        # Colour tells the catalog's items apart; it is no evidence that what moved was none of them, so it
+        # shares out the weight's belief in "one of the catalog's items" among them and leaves the unexplained
+        # hypothesis as the weight left it. (Multiplied in bare, a hand whose pixels matched no palette — the
+        # item hidden by the fingers, in a shade the reference photos never had — made every SKU unlikely and a
+        # plain take "unexplained"; one whose pixels matched an item of another weight made the weight's own
+        # candidates look unlikely.)
+        before = sum(r[4] for r in rows)
+        rows = [(k, s, n, a, sc * colour_factor(colour, s, colour_looks)) for (k, s, n, a, sc) in rows]
+        after = sum(r[4] for r in rows)
+        if after > 0:
+            rows = [(k, s, n, a, sc * before / after) for (k, s, n, a, sc) in rows]
     total = sum(r[4] for r in rows) + unexplained
     merged: dict[tuple, float] = {}
     for kind, sku, n, acct, sc in rows:
@@ -196,6 +206,7 @@ def colour_evidence(
     skus: list[str],
     max_dist: float = 0.12,
     person_rgb: np.ndarray | None = None,
+    sku_share: dict[str, np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Fraction of the seen pixels that match one of each SKU's colours under any brightness (shading-invariant).
 
@@ -204,6 +215,13 @@ def colour_evidence(
     `person_rgb`: colours of the reacher's own body (shirt, skin, basket), seen around their head before the
     event. A hand pixel that matches one of them is the person, not an item, and is dropped first — so a
     yellow shirt's sleeve is not a lemon can; an item the colour of the shirt is then simply not evidence.
+
+    `sku_share[sku]`: the share of the label each palette colour covers (m,). Given, each pixel is shared out
+    among the SKUs of `skus` by how likely each is to show it — the summed shares of its colours the pixel
+    matches — so a pixel every candidate could show (a look-alike family's common band and logo inks, a white
+    many labels carry) counts little for any of them, and a pixel of one SKU's own main ink counts for that SKU
+    alone: the evidence is what is *specific* to each. Without shares, a pixel counts in full for every SKU
+    with a colour it matches.
     """
     px = np.asarray(rgb, dtype=float).reshape(-1, 3)
     if person_rgb is not None and len(person_rgb) and len(px):
@@ -211,10 +229,16 @@ def colour_evidence(
         px = px[~own]
     if not len(px) or not skus:
         return {}
-    out = {}
-    for sku in skus:
-        out[sku] = float(np.mean(_matches(px, np.asarray(sku_rgb[sku], dtype=float).reshape(-1, 3), max_dist)))
-    return out
+    if sku_share is None:
+        return {sku: float(np.mean(_matches(px, np.asarray(sku_rgb[sku], dtype=float).reshape(-1, 3), max_dist))) for sku in skus}
+    like = np.zeros((len(px), len(skus)))
+    for j, sku in enumerate(skus):
+        refs = np.asarray(sku_rgb[sku], dtype=float).reshape(-1, 3)
+        share = np.asarray(sku_share.get(sku, np.full(len(refs), 1.0 / max(1, len(refs)))), dtype=float)
+        like[:, j] = _matches_each(px, refs, max_dist) @ share
+    total = like.sum(axis=1, keepdims=True)
+    resp = np.divide(like, total, out=np.zeros_like(like), where=total > 0)
+    return {sku: float(resp[:, j].mean()) for j, sku in enumerate(skus)}
 
 
 def colour_evidence_looks(
@@ -223,13 +247,15 @@ def colour_evidence_looks(
     skus: list[str],
     max_dist: float = 0.12,
     person_rgb: np.ndarray | None = None,
+    sku_share: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, float], int]:
     """`colour_evidence` over several hand sightings' pixels together, and the number of sightings that on their
     own showed some catalog colour (the looks `colour_factor` counts). Without the reacher's own colours
     (`person_rgb`: nobody tracked, or not seen walking in) skin and sleeve may be what matched: one look at most."""
     if not rgbs:
         return {}, 0
-    colour = colour_evidence(np.concatenate([np.asarray(r).reshape(-1, 3) for r in rgbs]), sku_rgb, skus, max_dist, person_rgb)
+    colour = colour_evidence(np.concatenate([np.asarray(r).reshape(-1, 3) for r in rgbs]), sku_rgb, skus, max_dist, person_rgb,
+                             sku_share)
     if not colour or max(colour.values()) <= 0:
         return colour, 0
     if person_rgb is None or not len(person_rgb):
@@ -242,12 +268,16 @@ def _matches(px: np.ndarray, refs: np.ndarray, max_dist: float) -> np.ndarray:
     """Per pixel: does it match any reference colour up to a brightness scale (0.4-1.6)?"""
     hit = np.zeros(len(px), dtype=bool)
     for k in range(0, len(refs), 64):
-        c = refs[k : k + 64]  # (m, 3)
-        s = np.clip(px @ c.T / np.maximum((c * c).sum(1), 1.0), 0.4, 1.6)  # (n, m) best brightness scale
-        fit = s[:, :, None] * c[None, :, :]
-        d = np.linalg.norm(px[:, None, :] - fit, axis=2) / (np.linalg.norm(fit, axis=2) + 30.0)
-        hit |= (d < max_dist).any(axis=1)
+        hit |= _matches_each(px, refs[k : k + 64], max_dist).any(axis=1)
     return hit
+
+
+def _matches_each(px: np.ndarray, refs: np.ndarray, max_dist: float) -> np.ndarray:
+    """(n, m): does pixel i match reference colour j up to a brightness scale (0.4-1.6)?"""
+    s = np.clip(px @ refs.T / np.maximum((refs * refs).sum(1), 1.0), 0.4, 1.6)  # (n, m) best brightness scale
+    fit = s[:, :, None] * refs[None, :, :]
+    d = np.linalg.norm(px[:, None, :] - fit, axis=2) / (np.linalg.norm(fit, axis=2) + 30.0)
+    return d < max_dist
 
 
 class Appearance:

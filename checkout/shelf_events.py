@@ -317,6 +317,26 @@ class ShelfEventDetector:
         sd = max(self.config.min_sd_g, s.sd_g)
         return [WeightChange(bin_id, s.t_start_s, s.t_end_s, delta, sd, explained=self.explains(bin_id, delta))]
 
+    def _neighbour_leant_on(self, bin_id: str) -> bool:
+        """Is a neighbour on the shelf (`neighbours`) carrying a load no item explains — someone leaning on it —
+        right now? Neighbouring plates of one shelf feel a share of each other's load (cross-talk, ~1 % on
+        strain-gauge shelves), so a level read during a lean beside the bin is off by a share of the lean: the
+        change waits (up to `hold_s`) for the lean to end and the level to come back."""
+        for a, b in self._pairs:
+            other = b if a == bin_id else a if b == bin_id else None
+            if other is None or other in self.dead:
+                continue
+            op = self._open.get(other)
+            if op is not None:
+                d = op.level_g - op.baseline_g
+            elif self.settler.busy(other):  # still moving: where its load is lately
+                d = self._level(other) - self._base(other)
+            else:
+                continue
+            if abs(d) >= self._least_event_g() and not self.explains(other, d):
+                return True
+        return False
+
     def _least_event_g(self) -> float:
         """A change smaller than this is no item moved (a touch, a lean that came back)."""
         return max(self.config.min_change_g, self.config.interaction_fraction * self.min_item_g)
@@ -392,6 +412,8 @@ class ShelfEventDetector:
             self._baseline[bin_id] = op.level_g
             return [Interaction(bin_id, op.t_start_s, op.t_end_s, op.peak_g)]
         if not force and self.hand_in_bin(bin_id, t_now):
+            return []
+        if not force and t_now - op.t_end_s < self.config.hold_s and self._neighbour_leant_on(bin_id):
             return []
         explained = self.explains(bin_id, delta)
         if not explained and not force and (t_now - op.t_end_s < self.config.hold_s or bin_id in self._bridged):

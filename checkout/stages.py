@@ -231,7 +231,8 @@ class WeightColourIdentification(WeightIdentification):
         if not seen:
             return None, 0
         person = self.attribution.appearance.before(cands[0].track if cands else None, t0 - 0.5)
-        colour, looks = colour_evidence_looks([s.rgb for s in seen], self.store.sku_rgb, list(self.store.catalog), person_rgb=person)
+        colour, looks = colour_evidence_looks([s.rgb for s in seen], self.store.sku_rgb, list(self.store.catalog), person_rgb=person,
+                                              sku_share=self.store.sku_share)
         return (colour or None), looks
 
 

@@ -80,6 +80,7 @@ class StoreModel:
         self.catalog: dict[str, ProductInfo] = {p.sku: p for p in info.catalog}
         # Each SKU's colours as its reference photos show them (main colour first), (m, 3) sRGB: never the render's.
         self.sku_rgb = {p.sku: reference_rgb(p) for p in info.catalog}
+        self.sku_share = {p.sku: reference_share(p) for p in info.catalog}  # (m,) the label share of each colour
         self.planogram: dict[str, dict[str, int]] = {}
         for bin_id, sku, count in info.planogram:
             self.planogram.setdefault(bin_id, {})[sku] = self.planogram.get(bin_id, {}).get(sku, 0) + int(count)
@@ -103,6 +104,12 @@ class StoreModel:
 def reference_rgb(product: ProductInfo) -> np.ndarray:
     """The colours of a product's reference palette, (m, 3) sRGB 0-255, the largest share first."""
     return np.array([c[:3] for c in product.reference], dtype=float).reshape(-1, 3)
+
+
+def reference_share(product: ProductInfo) -> np.ndarray:
+    """The share of the label each colour of `reference_rgb` covers, (m,), summing to 1."""
+    w = np.array([c[3] if len(c) > 3 else 1.0 for c in product.reference], dtype=float)
+    return w / w.sum() if w.sum() > 0 else np.full(len(w), 1.0 / max(1, len(w)))
 
 
 def camera_model(c: CameraCalibration, rgb: CameraCalibration | None = None) -> CameraModel:

@@ -158,3 +158,30 @@ def test_a_head_seen_upright_throughout_all_but_rules_out_a_reach_to_a_bottom_bi
     upright = _track(2, "acct-u", 2.25, 3.9, stand_h=1.75)
     cands = attribute(store, HandLog(store), {1: crouched, 2: upright}, "A-1-1", T0, T1, ["acct-c", "acct-u"])
     assert _p(cands, "acct-c") > 0.95
+
+
+def test_a_blob_that_lies_in_one_spot_is_an_item_not_a_hand(store):
+    # An item just put back, whose rim the stereo camera keeps re-reading, shows as a few foreground pixels in the
+    # same spot frame after frame: after STILL_BLOB_S it is no hand (the shelf-event detector must not wait on it,
+    # nor identification read its colours as what a hand holds). A hand that moves through the bin stays a hand.
+    from checkout.attribution import STILL_BLOB_S
+
+    tr = _track(1, "acct-r", 2.1, 2.7)
+    log = HandLog(store)
+    times = [10.0 + 0.1 * k for k in range(40)]
+    for k, t in enumerate(times):
+        jitter = 0.01 * ((-1) ** k)  # the rim's centroid wanders by a centimetre
+        log.add((HandBlob("A-1-1", t, (2.62 + jitter, 2.68, 0.4), 12, np.zeros((12, 3), dtype=np.uint8)),), [tr])
+    still = [s.still for s in log.by_bin["A-1-1"]]
+    assert not any(still[: int(STILL_BLOB_S * 10)]) and all(still[int(STILL_BLOB_S * 10) + 1 :])
+    assert not log.in_bin("A-1-1", times[-1])
+    assert log.window("A-1-1", 10.0, 14.0) == [s for s in log.by_bin["A-1-1"] if not s.still] and len(still) - sum(still) <= 11
+    # A hand sweeping along the bin beside it (5 cm a frame) is seen throughout; a gap in the still run restarts it.
+    moving = HandLog(store)
+    for k, t in enumerate(times):
+        moving.add((HandBlob("A-1-2", t, (2.62, 2.4 + 0.05 * (k % 10), 0.4), 40, np.zeros((40, 3), dtype=np.uint8)),), [tr])
+    assert not any(s.still for s in moving.by_bin["A-1-2"]) and moving.in_bin("A-1-2", times[-1])
+    gappy = HandLog(store)
+    for t in [10.0 + 0.5 * k for k in range(8)]:  # one spot, but seen only every 0.5 s: not one resting run
+        gappy.add((HandBlob("A-1-1", t, (2.62, 2.68, 0.4), 12, np.zeros((12, 3), dtype=np.uint8)),), [tr])
+    assert not any(s.still for s in gappy.by_bin["A-1-1"])

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from checkout.identification import CartedUnit, colour_evidence, colour_evidence_looks, identify
 from checkout.storemodel import StoreModel
@@ -124,3 +125,43 @@ def test_a_put_back_stays_the_putters_own_however_many_others_carry_the_same_sku
     # Whose it is still follows the weights: a unit weighed 20 g off the one in hand is another cart's.
     carted[3] = CartedUnit("acct-2", "cola-330", 371.0, 2.0)
     assert identify(371.2, 1.5, CAT, {}, carted, putter_weights={"acct-me": 0.98})[0].from_account == "acct-2"
+
+
+def test_specific_colour_evidence_discounts_the_inks_a_look_alike_family_shares():
+    # Two flavours of one crisps design: the same blue band, white text and navy logo, only the main ink differs
+    # (palettes and shares as `ProductInfo.reference` carries them). A hand holding the salted pack shows mostly
+    # band and text, and a little of its yellow: plain matching scores both flavours alike, specific evidence
+    # gives the shared pixels to neither and the yellow to the salted one alone.
+    band, text, logo = [5.0, 48, 117], [232.0, 230, 228], [2.0, 30, 78]
+    palettes = {"salt": np.array([[224.0, 184, 0], band, text, logo]), "paprika": np.array([[183.0, 33, 0], band, text, logo])}
+    shares = {k: np.array([0.59, 0.2, 0.14, 0.08]) for k in palettes}
+    seen = np.array([band] * 6 + [text] * 4 + [[224, 184, 0]] * 2 + [[210, 170, 150]] * 3, dtype=np.uint8)  # + skin
+    plain = colour_evidence(seen, palettes, ["salt", "paprika"])
+    assert plain["salt"] == pytest.approx(plain["paprika"] + 2 / 15)  # shared inks count for both
+    spec = colour_evidence(seen, palettes, ["salt", "paprika"], sku_share=shares)
+    assert spec["salt"] == pytest.approx((2 + 5) / 15) and spec["paprika"] == pytest.approx(5 / 15)
+    assert spec["salt"] + spec["paprika"] == pytest.approx(12 / 15)  # each matched pixel shared out once, skin nowhere
+    # A pixel of the paprika's main ink and one of the salt's: each to its own SKU alone.
+    both = colour_evidence(np.array([[183, 33, 0], [224, 184, 0]], dtype=np.uint8), palettes, ["salt", "paprika"], sku_share=shares)
+    assert both == {"salt": 0.5, "paprika": 0.5}
+    # The likelihood ratio colour_factor makes of it now favours the flavour whose own ink was seen.
+    from checkout.identification import colour_factor
+
+    assert colour_factor(spec, "salt", looks=3) > 2.0 * colour_factor(spec, "paprika", looks=3)
+
+
+def test_colour_shares_out_the_belief_in_an_item_and_never_makes_a_take_unexplained():
+    # A cola taken from the cola bin, the can hidden by the fingers: the hand showed, frame after frame, only a
+    # blue like a water bottle's label (an item of another weight, not in this bin) and nothing of the cola.
+    blue = np.tile(np.array([[90, 170, 225]], dtype=np.uint8), (30, 1))
+    colour, looks = colour_evidence_looks([blue] * 4, STORE.sku_rgb, list(CAT), person_rgb=SKIN_ONLY, sku_share=STORE.sku_share)
+    assert looks == 4 and colour["cola-330"] == 0.0 and max(colour.values()) > 0.5
+    plain = identify(-352.0, 2.0, CAT, {"cola-330": 6}, [])
+    seen = identify(-352.0, 2.0, CAT, {"cola-330": 6}, [], colour=colour, colour_looks=looks)
+    assert (seen[0].kind, seen[0].sku) == ("take", "cola-330") and seen[0].probability > 0.95
+    p_unexplained = {h.kind: h.probability for h in plain + seen if h.kind == "unexplained"}
+    assert [h.probability for h in seen if h.kind == "unexplained"] == pytest.approx([h.probability for h in plain if h.kind == "unexplained"])
+    assert p_unexplained  # both lists had one
+    # A load nothing in the catalog weighs stays unexplained whatever colour the hand showed.
+    odd = identify(-1900.0, 2.0, CAT, {"cola-330": 6}, [], colour=colour, colour_looks=looks)
+    assert odd[0].kind == "unexplained"

@@ -212,3 +212,26 @@ def test_neighbours_settling_on_their_own_are_not_bridged():
     changes = [e for e in _run(det, load_batches(cells, 8.0, seed=13)) if isinstance(e, WeightChange)]
     assert sorted(c.bin for c in changes) == ["A", "B"]
     assert all(abs(c.delta_g - {"A": -450.0, "B": -1087.0}[c.bin]) < 4.0 for c in changes)
+
+
+def test_a_take_beside_a_lean_waits_for_the_lean_to_end_so_its_cross_talk_is_not_counted():
+    # A can taken from A-1-1 (the hand there until 4.6 s) while someone leans 4 kg on the neighbouring A-1-2 from
+    # 3.5 s to 8 s: the shelf passes 1 % of the lean to A-1-1 (cross-talk), so A-1-1 reads 40 g heavy for as long
+    # as the lean lasts. Read when the hand left, the take would be -311 g: three 105 g bars, not the can. The
+    # detector waits for the lean to end and reads -351 g.
+    cells = {"A-1-1": CellScript(2100.0, steps=[(3.0, -351.0)], bumps=[(3.5, 8.0, 40.0)]),
+             "A-1-2": CellScript(2100.0, bumps=[(3.5, 8.0, 4000.0)])}
+
+    def cans_or_bars(bin_id, delta_g):
+        return _only_items(bin_id, delta_g) or (round(abs(delta_g) / 105) <= 6 and abs(abs(delta_g) - 105 * round(abs(delta_g) / 105)) < 5)
+
+    def run(neighbours):
+        det = ShelfEventDetector(tuple(cells), 105.0, explains=cans_or_bars, hand_in_bin=lambda b, t: b == "A-1-1" and 2.8 <= t <= 4.6,
+                                 neighbours=neighbours)
+        return [e for e in _run(det, load_batches(cells, 13.0, seed=11)) if isinstance(e, WeightChange)]
+
+    (change,) = run((("A-1-1", "A-1-2"),))
+    assert change.bin == "A-1-1" and abs(change.delta_g + 351.0) < 4.0 and change.explained
+    # Not told the bins are neighbours, it reads the level in the lean's cross-talk: three bars.
+    blind = run(())
+    assert blind and abs(blind[0].delta_g + 311.0) < 4.0
