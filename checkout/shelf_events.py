@@ -208,11 +208,15 @@ class LoadCellSettler:
         """Could the unreadable run covering `t_s` have hidden a change? Only if it lasted longer than a glitch
         (`glitch_s`): within a shorter one a take and a return would need two hand motions, and any one change
         shows as a step between the levels either side. A run still going counts up to `now_s`."""
+        return any(a - 0.25 <= t_s <= b + 0.25 for a, b in self.unreadable_runs(cell, now_s))
+
+    def unreadable_runs(self, cell: str, now_s: float) -> list[tuple[float, float]]:
+        """The cell's unreadable runs longer than a glitch (`glitch_s`), a run still going up to `now_s`."""
         i = self.cell_ids.index(cell)
         runs = list(self.gaps.get(cell, ()))
         if np.isfinite(self._gap_start[i]):
             runs.append((float(self._gap_start[i]), now_s))
-        return any(a - 0.25 <= t_s <= b + 0.25 and b - a > self.cfg.glitch_s for a, b in runs)
+        return [(a, b) for a, b in runs if b - a > self.cfg.glitch_s]
 
     def busy(self, cell: str) -> bool:
         i = self.cell_ids.index(cell)

@@ -45,7 +45,8 @@ from typing import Iterable
 
 import numpy as np
 
-from checkout.attribution import PRE_S, Candidate, busy_elsewhere, overlap
+from checkout import carry
+from checkout.attribution import POST_S, PRE_S, Candidate, busy_elsewhere, overlap
 from checkout.identification import Hypothesis
 from checkout.knocked import FloorLedger
 from checkout.ledger import Account, Ledger
@@ -128,6 +129,7 @@ class CheckoutStack:
         self._dead: dict[str, float] = {}
         self._bin_cameras: dict[str, list[str]] = {}
         self._unread_hands: list[tuple[str, str, float]] = []  # (account, bin, t): a hand in a bin whose cell gave no reading
+        self._unsupported: list[_Unsupported] = []  # takes no hand on camera was seen making
         self._held: list[WeightChange] = []  # settled changes waiting `JOINT_HOLD_S` for their neighbours in time
         self._first: dict[WeightChange, list[Candidate]] = {}  # per change, held or recently decided: its reachers alone
         self._settled_at: dict[WeightChange, float] = {}  # when each held change was reported: its evidence ends there
@@ -326,6 +328,9 @@ class CheckoutStack:
         hyps, source = self.identification.weight_change(ev, who, seen_until)
         best = hyps[0]
         reasons = self._coverage_reasons(ev.bin, ev.t_start_s, ev.t_end_s, cands)
+        if best.kind == "take" and top is not None and ev.explained and self._unseen_hand(ev):
+            tracks = [c.track for c in cands if c.account == top and c.track is not None]
+            self._unsupported.append(_Unsupported(top, ev.bin, best.sku, ev.t_start_s, ev.t_end_s, tracks))
         if best.kind == "unexplained" or not ev.explained:
             for a, p in by_acct.items():
                 if a is not None and p > 0.2:
@@ -334,6 +339,50 @@ class CheckoutStack:
         if best.kind == "take" and best.qty >= 2 and self._split_take(ev, best, cands, source, reasons):
             return
         self._apply(ev.t_end_s, ev.bin, best, hyps, by_acct, top, ev.delta_g, cands, source, reasons, ev.sd_g, ev.t_start_s)
+
+    def _unseen_hand(self, ev: WeightChange) -> bool:
+        """Could the cameras have seen a hand make this change, and saw none? (A stack that watches hands, a bin
+        some camera covers, none of them out meanwhile.)"""
+        if not self.shelf.uses_hands or not self._bin_cameras.get(ev.bin):
+            return False
+        for cam in self._bin_cameras[ev.bin]:
+            if any(a - 0.5 <= ev.t_end_s and ev.t_start_s <= b + 0.5 for a, b in self._outages.get(cam, [])):
+                return False  # a camera was out: its own reason says so
+        return not self.attribution.window(ev.bin, ev.t_start_s - PRE_S, ev.t_end_s + POST_S)
+
+    def _unsupported_reasons(self, account: str) -> list[str]:
+        """A take no hand on camera was seen making, still on `account`'s cart, that the cameras did not see the
+        taker walk off with either (its colour newly on them): nothing on camera supports it, so it is never
+        charged without review — a plate's fault, a knock from the shelf above, a reading the stack got wrong."""
+        out = []
+        cart = self.ledger.carts().get(account, {})
+        looks = self.attribution.looks
+        for u in self._unsupported:
+            if u.account != account or not cart.get(u.sku):
+                continue
+            if looks is not None and u.tracks:
+                own = {tr: self.attribution.appearance.before(tr, math.inf) for tr in u.tracks}
+                pre = looks.shown(u.tracks, u.t0 - carry.PRE_S, u.t0 - carry.GAP_S, u.sku, self.store.sku_rgb, own)
+                post = looks.shown(u.tracks, u.t1 + carry.GAP_S, self.t_s, u.sku, self.store.sku_rgb, own)
+                if carry.verdict(pre, post) == "new":
+                    continue  # walked off with it: the cameras saw that much
+            out.append(f"take of {u.sku} at {u.bin} ({u.t1:.1f} s): no hand seen in the bin, nothing on camera supports it")
+        return out
+
+    def _blind_unreadable_reasons(self, acct: Account) -> list[str]:
+        """Where no camera could have seen a hand (a stack without cameras, a bin none covers), a cell that gave
+        no reading (or an impossible one: far below an empty plate) for longer than a glitch while the account
+        was inside may have hidden what it took: flagged, never guessed."""
+        out = []
+        t_in, t_out = acct.scanned_s, self.t_s if acct.exit_s is None else acct.exit_s
+        for b in self.store.bin_ids:
+            if b in self._dead or (self.shelf.uses_hands and self._bin_cameras.get(b)):
+                continue
+            for a, z in self.shelf.unreadable_runs(b, self.t_s):
+                if a <= t_out and t_in <= z:
+                    out.append(f"load cell {b} gave no reading from {a:.1f} s to {z:.1f} s while the account was inside, and no camera watches it")
+                    break
+        return out
 
     def _split_take(self, ev: WeightChange, best: Hypothesis, cands: list[Candidate], source: str, reasons: list[str]) -> bool:
         """One settled change of several items with two or more shoppers' hands in the bin: the cell saw one
@@ -499,6 +548,8 @@ class CheckoutStack:
         for a, b, t in self._unread_hands:
             if a == acct.id and self.shelf.hid_change(b, t, self.t_s):
                 acct.reasons.append(f"load cell {b} gave no reading while a hand was in it")
+        acct.reasons.extend(self._unsupported_reasons(acct.id))
+        acct.reasons.extend(self._blind_unreadable_reasons(acct))
         acct.reasons.extend(self._identity_reasons(acct.id))
         acct.reasons.extend(self._binding_reasons(acct.id))
         return self.ledger.receipt(acct, self.t_s if acct.exit_s is None else max(self.t_s, acct.exit_s))
@@ -516,6 +567,18 @@ def _by_account(cands: list[Candidate]) -> dict[str | None, float]:
         if c.account is not None:
             out[c.account] = out.get(c.account, 0.0) + c.probability
     return out
+
+
+@dataclass(frozen=True)
+class _Unsupported:
+    """A take no hand on camera was seen making (`CheckoutStack._unseen_hand`)."""
+
+    account: str
+    bin: str
+    sku: str
+    t0: float
+    t1: float
+    tracks: list[int]
 
 
 def _sees(cal, points: np.ndarray) -> bool:

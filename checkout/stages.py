@@ -144,6 +144,8 @@ class ShelfEventStage(Protocol):
     def pending_since(self) -> dict[str, float]: ...
     def is_unreadable(self, bin_id: str) -> bool: ...
     def hid_change(self, bin_id: str, t_s: float, now_s: float) -> bool: ...
+    def unreadable_runs(self, bin_id: str, now_s: float) -> list[tuple[float, float]]:
+        """The runs (start, end) longer than a glitch in which the bin's cell gave no valid reading."""
 
 
 # -- the built-in stages ------------------------------------------------------------------------------------------
@@ -275,6 +277,9 @@ class LoadCellEvents:
     def hid_change(self, bin_id: str, t_s: float, now_s: float) -> bool:
         return self.detector.settler.hid_change(bin_id, t_s, now_s)
 
+    def unreadable_runs(self, bin_id: str, now_s: float) -> list[tuple[float, float]]:
+        return self.detector.settler.unreadable_runs(bin_id, now_s)
+
 
 def _vision_detector(ctx: StageContext) -> VisionEventDetector:
     carts, tracker = ctx.carts, ctx.tracking
@@ -321,6 +326,9 @@ class CameraEvents:
 
     def hid_change(self, bin_id: str, t_s: float, now_s: float) -> bool:
         return False
+
+    def unreadable_runs(self, bin_id: str, now_s: float) -> list[tuple[float, float]]:
+        return []
 
 
 @register_stage("shelf_events", "fused")

@@ -7,6 +7,7 @@ from tests.checkout_synth import CellScript, Person, down_camera, path, stream, 
 
 CAMS = (down_camera("c1", 1.5, 1.8, width=120, height=90, fps=5.0), down_camera("c2", 1.5, 3.4, width=120, height=90, fps=5.0))
 SEEN = tiny_store_info(CAMS)
+BLIND = tiny_store_info()  # no cameras
 
 
 def _lemon_shopper(t: float) -> list[Person]:
@@ -43,3 +44,40 @@ def test_a_take_with_the_only_shopper_inside_far_from_the_bin_is_flagged():
     (r,) = stack.run(msgs)
     assert [e.track for e in stack.events] == [None]
     assert r.flagged and any("nobody tracked was near A-1-2" in why for why in r.reasons)
+
+
+def _stands_by_the_lemons(hand: bool):
+    def people(t: float) -> list[Person]:
+        people = _lemon_shopper(t)
+        return people if hand else [Person(p.x, p.y) for p in people]  # the same walk, no hand ever in a bin
+    return people
+
+
+def test_a_take_no_hand_on_camera_supports_is_never_charged_unflagged():
+    # The shopper stands at the lemon bin while it loses a can. With a hand seen in the bin the take is theirs,
+    # clean; with the cameras on that bin, none out and no hand ever seen there, nothing on camera supports the
+    # take (a plate's fault, a can knocked down from behind): charged, but flagged.
+    gates = [GateScan(0.5, "in-1", "acct-9"), GatePassage(9.6, "out-1")]
+    cells = {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}
+    (seen,) = CheckoutStack("fused").run(stream(SEEN, 12.0, cells, gates, _stands_by_the_lemons(True), seed=3))
+    assert seen.items == {"lemon-330": 1} and not seen.flagged
+    (unseen,) = CheckoutStack("fused").run(stream(SEEN, 12.0, cells, gates, _stands_by_the_lemons(False), seed=3))
+    assert unseen.items == {"lemon-330": 1} and unseen.flagged
+    assert any("no hand seen in the bin, nothing on camera supports it" in why for why in unseen.reasons)
+    # Weight alone has no cameras to ask: the same stream is charged clean, as before.
+    (weight,) = CheckoutStack("weight").run(stream(SEEN, 12.0, cells, gates, _stands_by_the_lemons(False), seed=3))
+    assert weight.items == {"lemon-330": 1} and not weight.flagged
+
+
+def test_an_impossible_load_reading_flags_and_never_charges():
+    # Blind (no camera watches the bins): a plate that reads far below an empty plate for seconds while a shopper
+    # is inside may have hidden a take; a drop heavier than everything the bin held is no item. Both flag; neither
+    # charges anything.
+    gates = [GateScan(1.0, "in-1", "acct-1"), GatePassage(20.0, "out-1")]
+    for cell, why in [(CellScript(2100.0, bumps=[(3.0, 6.0, -2600.0)]), "load cell A-1-1 gave no reading from 3.0 s"),
+                      (CellScript(2100.0, steps=[(3.0, -2600.0)]), "load cell A-1-1 gave no reading from 3.0 s"),
+                      (CellScript(4100.0, steps=[(3.0, -3000.0)]), "unexplained load change -3000 g at A-1-1")]:
+        stack = CheckoutStack("weight")
+        (r,) = stack.run(stream(BLIND, 24.0, {"A-1-1": cell}, gates))
+        assert r.items == {} and r.flagged and any(why in reason for reason in r.reasons), (why, r.reasons)
+        assert not [e for e in stack.events if e.kind == "take"]
