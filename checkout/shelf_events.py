@@ -240,6 +240,10 @@ class ShelfEventConfig:
     hold_s: float = 8.0  # an unexplained level is committed (flagged) after this long
     bridge_s: float = 2.0  # a cell still unsettled this long after its pair's summed load settled is bridged
     min_sd_g: float = 1.5  # floor of a change's uncertainty: items settling, a plate's creep, drift during the event
+    # Neighbouring plates of one shelf feel a share of each other's load (cross-talk: ~1 % on strain-gauge shelves,
+    # `../shared/REFERENCE.md`); a change no item explains, at most this share of a neighbour's change of the same
+    # sign at the same time, is that change's echo, not an event.
+    crosstalk_max: float = 0.05
 
 
 @dataclass
@@ -264,6 +268,7 @@ class ShelfEventDetector:
         self.pair_settler = LoadCellSettler(tuple(f"{a}+{b}" for a, b in self._pairs))
         self._pair_wait: dict[int, Settled] = {}  # pair -> its summed change, waiting to see if the cells settle
         self._bridged: dict[str, int] = {}  # bin -> the pair whose steady sum stands for it while its cell wanders
+        self._changes: dict[str, tuple[float, float, float]] = {}  # bin -> its last committed change (t0, t1, grams)
 
     def process(self, batch: LoadCellBatch) -> list:
         settled, deaths = self.settler.process(batch)
@@ -321,11 +326,12 @@ class ShelfEventDetector:
         sd = max(self.config.min_sd_g, s.sd_g)
         return [WeightChange(bin_id, s.t_start_s, s.t_end_s, delta, sd, explained=self.explains(bin_id, delta))]
 
-    def _neighbour_leant_on(self, bin_id: str) -> bool:
-        """Is a neighbour on the shelf (`neighbours`) carrying a load no item explains — someone leaning on it —
-        right now? Neighbouring plates of one shelf feel a share of each other's load (cross-talk, ~1 % on
-        strain-gauge shelves), so a level read during a lean beside the bin is off by a share of the lean: the
-        change waits (up to `hold_s`) for the lean to end and the level to come back."""
+    def _neighbour_leant_on(self, bin_id: str, delta: float) -> bool:
+        """Is a neighbour on the shelf (`neighbours`) carrying a load no item explains, heavier than this change —
+        someone leaning on it — right now? Neighbouring plates of one shelf feel a share of each other's load
+        (cross-talk, `crosstalk_max`), so a level read during a lean beside the bin is off by a share of the lean:
+        the change waits (up to `hold_s`) for the lean to end and the level to come back. (A neighbour's lighter
+        unexplained change may be this change's own echo.)"""
         for a, b in self._pairs:
             other = b if a == bin_id else a if b == bin_id else None
             if other is None or other in self.dead:
@@ -337,7 +343,7 @@ class ShelfEventDetector:
                 d = self._level(other) - self._base(other)
             else:
                 continue
-            if abs(d) >= self._least_event_g() and not self.explains(other, d):
+            if abs(d) >= max(self._least_event_g(), abs(delta)) and not self.explains(other, d):
                 return True
         return False
 
@@ -417,12 +423,37 @@ class ShelfEventDetector:
             return [Interaction(bin_id, op.t_start_s, op.t_end_s, op.peak_g)]
         if not force and self.hand_in_bin(bin_id, t_now):
             return []
-        if not force and t_now - op.t_end_s < self.config.hold_s and self._neighbour_leant_on(bin_id):
+        if not force and t_now - op.t_end_s < self.config.hold_s and self._neighbour_leant_on(bin_id, delta):
             return []
         explained = self.explains(bin_id, delta)
+        if not explained and self._echo(bin_id, op, delta):
+            del self._open[bin_id]
+            self._baseline[bin_id] = op.level_g
+            return [Interaction(bin_id, op.t_start_s, op.t_end_s, op.peak_g)]
         if not explained and not force and (t_now - op.t_end_s < self.config.hold_s or bin_id in self._bridged):
             return []
         del self._open[bin_id]
         self._baseline[bin_id] = op.level_g
+        self._changes[bin_id] = (op.t_start_s, op.t_end_s, delta)
         sd = max(self.config.min_sd_g, op.sd_g)
         return [WeightChange(bin_id, op.t_start_s, op.t_end_s, delta, sd, explained=explained)]
+
+    def _echo(self, bin_id: str, op: "_Open", delta: float) -> bool:
+        """Is this change the cross-talk of a neighbour's (`crosstalk_max`): same sign, at the same time (the
+        neighbour's still open, or committed over an overlapping time), at least 1/crosstalk_max times larger?"""
+        for a, b in self._pairs:
+            other = b if a == bin_id else a if b == bin_id else None
+            if other is None:
+                continue
+            near = self._open.get(other)
+            if near is not None:
+                span, d = (near.t_start_s, near.t_end_s), near.level_g - near.baseline_g
+            elif other in self._changes:
+                t0, t1, d = self._changes[other]
+                span = (t0, t1)
+            else:
+                continue
+            if span[0] - 0.5 <= op.t_end_s and op.t_start_s <= span[1] + 0.5 and d * delta > 0 \
+                    and abs(delta) <= self.config.crosstalk_max * abs(d):
+                return True
+        return False
