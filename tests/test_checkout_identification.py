@@ -32,7 +32,7 @@ def test_lookalike_misplaced_in_a_bin_is_uncertain_by_weight_and_resolved_by_col
     skin = np.tile(np.array([[220, 180, 150]], dtype=np.uint8), (40, 1))
     colour = colour_evidence(np.vstack([yellow, skin]), STORE.sku_rgb, list(CAT))
     by_both = identify(-350.0, 2.0, CAT, contents, [], colour=colour)[0]
-    assert by_both.sku == "lemon-330" and by_both.probability > 0.6
+    assert by_both.sku == "lemon-330" and by_both.probability > 0.5
 
 
 def test_a_lookalike_seen_in_the_hand_frame_after_frame_is_surer_than_one_glimpse():
@@ -45,7 +45,7 @@ def test_a_lookalike_seen_in_the_hand_frame_after_frame_is_surer_than_one_glimps
     glimpse = identify(-350.0, 2.0, CAT, contents, [], colour=colour)[0]
     seen_twice = identify(-350.0, 2.0, CAT, contents, [], colour=colour, colour_looks=looks)[0]
     assert glimpse.sku == seen_twice.sku == "lemon-330"
-    assert glimpse.probability < 0.8 < 0.95 < seen_twice.probability
+    assert glimpse.probability < 0.8 < 0.9 < seen_twice.probability  # (COLOUR_FLOOR: how little a missed colour says)
 
 
 def test_without_the_reachers_own_colours_frames_count_as_one_look():
