@@ -1,7 +1,7 @@
 """Developer tool: capture a scenario's percepts once, then replay the checkout stack on them in seconds.
 
     python -m bench.percepts capture SCENARIO.yaml [--seed N] --out CACHE.pkl
-    python -m bench.percepts replay CACHE.pkl [--mode fused|weight|vision] [--all]
+    python -m bench.percepts replay CACHE.pkl... [--mode fused|weight|vision] [--all] [--rows FILE.jsonl]
 
 Place in the data path: beside the offline half of DESIGN.md section 1. Perception (stage 1) is most of the
 stack's cost and its output is small, so `capture` runs the simulation with one fused stack whose
@@ -160,9 +160,11 @@ def main(argv: list[str] | None = None) -> int:
     cap.add_argument("--seed", type=int, default=0)
     cap.add_argument("--out", required=True)
     rep = sub.add_parser("replay")
-    rep.add_argument("cache")
+    rep.add_argument("cache", nargs="+", help="one or more captures; with several, pooled figures follow")
     rep.add_argument("--mode", choices=MODES, default="fused")
     rep.add_argument("--all", action="store_true", help="list every receipt, not only the wrong and the flagged")
+    rep.add_argument("--rows", help="write every receipt as a JSON line here (capture, account, right, flagged, "
+                                    "confidence, items, truth, reasons)")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "capture":
@@ -173,25 +175,92 @@ def main(argv: list[str] | None = None) -> int:
             print(f"captured {s['scenario']} seed {s['seed']}: {s['sim_seconds']:.1f} sim s in {s['wall_seconds']:.0f} s, "
                   f"{s['percepts']} frame sets, {s['megabytes']:.1f} MB -> {args.out}")
             return 0
-        data = load(args.cache)
+        caches = [load(c) for c in args.cache]  # every one readable before any is replayed
     except InputError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    pool = _Pool()
+    rows_out = open(args.rows, "w") if args.rows else None
+    try:
+        for path, data in zip(args.cache, caches):
+            _replay_one(path, data, args, pool, rows_out)
+    finally:
+        if rows_out is not None:
+            rows_out.close()
+    if len(caches) > 1:
+        print(pool.line(args.mode))
+    return 0
+
+
+def _replay_one(path: str, data: dict, args, pool: "_Pool", rows_out) -> None:
+    import json
+
     t0 = time.perf_counter()
-    _, receipts, score = replay(data, args.mode)
+    try:
+        _, receipts, score = replay(data, args.mode)
+    except Exception as exc:  # a stack that breaks on one capture: counted (every account wrong), the rest go on
+        print(f"{data['scenario']} seed {data['seed']} ({args.mode}): CRASHED: {type(exc).__name__}: {exc}")
+        pool.crash(len(data["truth"]) + len(data["unfinished"]))
+        return
     wall = time.perf_counter() - t0
     if args.mode == "fused" and [_summary(r) for r in receipts] != data.get("live"):
         print("note: these receipts differ from the capturing stack's (the stack changed since the capture)")
     rows = score.receipts
+    confidence = {r.account: r.confidence for r in receipts}
     for r in rows:
         if args.all or r["flagged"] or not r["correct"]:
             print(f"  {'right' if r['correct'] else 'WRONG'} {'flagged' if r['flagged'] else 'clean  '} "
                   f"{r['account']}: {r['items']} (truth {r['truth']}) {'; '.join(r.get('reasons', ()))}")
+        if rows_out is not None:
+            rows_out.write(json.dumps({"capture": str(path), "scenario": data["scenario"], "seed": data["seed"],
+                                       "account": r["account"], "right": r["correct"], "flagged": r["flagged"],
+                                       "confidence": confidence.get(r["account"]), "items": r["items"],
+                                       "truth": r["truth"], "reasons": list(r.get("reasons", ()))}) + "\n")
+    pool.add(score, confidence)
     wrong_clean = sum(1 for r in rows if not r["correct"] and not r["flagged"])
     print(f"{data['scenario']} seed {data['seed']} ({args.mode}): {len(rows)} receipts, accuracy {score.receipt_accuracy:.3f}, "
           f"item F1 {score.item_f1:.3f}, review {score.review_rate:.3f}, wrong among unflagged {wrong_clean}; "
           f"replayed in {wall:.1f} s")
-    return 0
+
+
+class _Pool:
+    """Figures pooled over replayed captures: every account counts, unfinished and crashed ones as wrong."""
+
+    def __init__(self) -> None:
+        self.episodes = self.crashes = self.accounts = self.right = self.flagged = self.wrong_clean = self.clean = 0
+        self.tp = self.fp = self.fn = 0
+        self.confidence: list[float] = []
+        self.correct: list[bool] = []
+
+    def add(self, score, confidence: dict) -> None:
+        self.episodes += 1
+        self.accounts += len(score.receipts) + len(score.unfinished)
+        for r in score.receipts:
+            self.right += r["correct"]
+            self.flagged += r["flagged"]
+            self.clean += not r["flagged"]
+            self.wrong_clean += not r["correct"] and not r["flagged"]
+            self.confidence.append(float(confidence.get(r["account"], 0.0)))
+            self.correct.append(bool(r["correct"]))
+        self.tp += score.counts.true_positive
+        self.fp += score.counts.false_positive
+        self.fn += score.counts.false_negative
+
+    def crash(self, accounts: int) -> None:
+        self.episodes += 1
+        self.crashes += 1
+        self.accounts += accounts
+
+    def line(self, mode: str) -> str:
+        from bench.calibration import expected_calibration_error, reliability
+
+        n = max(1, self.accounts)
+        f1 = 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp else 0.0
+        ece = expected_calibration_error(reliability(self.confidence, self.correct))
+        return (f"pooled ({mode}): {self.episodes} episodes ({self.crashes} crashed), {self.accounts} accounts "
+                f"(unfinished and crashed count wrong): accuracy {self.right / n:.3f}, item F1 {f1:.3f}, "
+                f"review rate {self.flagged / n:.3f}, wrong among unflagged {self.wrong_clean}/{self.clean}, "
+                f"ECE {ece if ece is None else round(ece, 3)}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """bench.percepts: a capture replays to the live stack's very receipts; a bad cache is one line and exit 2."""
 from __future__ import annotations
 
+import json
 import pickle
 
 import pytest
@@ -10,7 +11,7 @@ from tests.conftest import ROOT
 
 
 @pytest.mark.slow
-def test_replaying_a_capture_gives_the_live_stacks_receipts_and_scores_them(tmp_path):
+def test_replaying_a_capture_gives_the_live_stacks_receipts_and_scores_them(tmp_path, capsys):
     out = tmp_path / "pick-one.pkl"
     summary = percepts.capture(ROOT / "assets" / "scenarios" / "pick-one.yaml", 0, out)
     assert summary["percepts"] > 50 and out.stat().st_size < 5e6  # no pixels kept
@@ -22,6 +23,21 @@ def test_replaying_a_capture_gives_the_live_stacks_receipts_and_scores_them(tmp_
     # The weight-only ablation replays on the same capture too (it reads no percept for 'what').
     _, weight, _ = percepts.replay(data, "weight")
     assert [r.account for r in weight] == [r.account for r in receipts]
+    # Several captures pool: every account once per capture, each receipt a JSON row; a capture whose stack
+    # breaks counts all its accounts wrong, and the rest go on.
+    with open(tmp_path / "broken.pkl", "wb") as fh:
+        pickle.dump(dict(data, percepts={}), fh)  # perception has nothing to answer with: the stack faults
+    rows = tmp_path / "rows.jsonl"
+    capsys.readouterr()
+    assert percepts.main(["replay", str(out), str(out), str(tmp_path / "broken.pkl"), "--rows", str(rows)]) == 0
+    n = len(data["truth"]) + len(data["unfinished"])
+    right = sum(r["correct"] for r in score.receipts)
+    written = [json.loads(line) for line in rows.read_text().splitlines()]
+    assert len(written) == 2 * len(score.receipts) and sum(r["right"] for r in written) == 2 * right
+    assert all(set(r) >= {"right", "flagged", "confidence", "reasons", "truth"} for r in written)
+    pooled = capsys.readouterr().out.strip().splitlines()[-1]
+    assert pooled.startswith("pooled (fused): 3 episodes (1 crashed), ") and f"{3 * n} accounts" in pooled
+    assert f"accuracy {2 * right / (3 * n):.3f}" in pooled
 
 
 def test_a_missing_or_foreign_cache_is_one_line_and_exit_2(tmp_path, capsys):
