@@ -216,6 +216,9 @@ class Ledger:
             elif not self._reread_put_back(ev.account, ev.sku, ev.t_s):
                 self.reason(ev.account, f"{ev.sku} from {ev.bin} was knocked off, and a put-back since may have been read as returning it")
             why = f"{ev.sku} seen on the floor at ({thing.xy[0]:.2f}, {thing.xy[1]:.2f}) from {thing.first_s:.1f} s: knocked off, not taken"
+            # Uncharged on the floor's colours alone (a bag set down, a shoe, a basket may show them too): the
+            # receipt says so and goes to review, never silently one item short.
+            self.reason(ev.account, f"{ev.sku} from {ev.bin} uncharged: {why}")
             dropped = dataclasses.replace(ev, kind="drop", qty=1, reasons=ev.reasons + (why,))
             if ev.qty > 1:
                 self.events[i] = dataclasses.replace(ev, qty=ev.qty - 1, delta_g=ev.delta_g * (ev.qty - 1) / ev.qty)
