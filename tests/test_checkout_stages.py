@@ -9,7 +9,8 @@ from checkout.identification import Hypothesis
 from checkout.stack import MODES, STACKS, CheckoutStack, StackConfig
 from checkout.stages import STAGES, CameraEvents, FusedEvents, LoadCellEvents, WeightColourIdentification, WeightIdentification, register_stage
 from sim.stream import GatePassage, GateScan
-from tests.checkout_synth import CellScript, Person, down_camera, path, stream, tiny_store_info
+from tests.checkout_synth import CellScript, down_camera, stream, tiny_store_info
+from tests.test_checkout_stack import _shopper_taking_lemon
 
 BLIND = tiny_store_info()  # no cameras: who is inferred from who is inside
 SEEN = tiny_store_info((down_camera("c1", 1.5, 1.8, width=120, height=90, fps=5.0),
@@ -44,17 +45,7 @@ def _cola_taken():
 
 def _lemon_taken_in_sight():
     """A shopper seen taking a lemon (yellow leaves in the hand) while the lemon bin's cell steps down."""
-    walk = path([(0.0, 1.0, -0.3), (1.0, 1.0, 0.3), (3.0, 2.05, 2.8), (5.5, 2.05, 2.8), (7.0, 1.8, 1.0), (9.0, 5.0, 0.6), (10.0, 5.0, -0.4)])
-
-    def people(t):
-        if t < 0.6 or t > 9.8:
-            return []
-        x, y = walk(t)
-        hand = (2.52, 3.0, 0.55) if 3.4 <= t <= 4.8 else None
-        return [Person(x, y, hand=hand, hand_rgb=(240, 210, 30) if t > 4.2 else (220, 180, 150))]
-
-    gates = [GateScan(0.5, "in-1", "acct-9"), GatePassage(9.6, "out-1")]
-    return stream(SEEN, 12.0, {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}, gates, people, seed=3)
+    return _shopper_taking_lemon()
 
 
 @pytest.mark.parametrize("how", ["name", "factory", "stage"])
