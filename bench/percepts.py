@@ -223,6 +223,40 @@ def _replay_one(path: str, data: dict, args, pool: "_Pool", rows_out) -> None:
           f"replayed in {wall:.1f} s")
 
 
+def failure_class(items: dict, truth: dict, reasons: list[str] | tuple[str, ...], correct: bool) -> str:
+    """The class of a wrong or flagged receipt, from the stack's reasons first, else its items against the truth
+    (README, "Accuracy under realistic sensors"): what `replay` counts after its pooled figures."""
+    r = " ".join(reasons)
+    if "still inside" in r:
+        return "unfinished (still inside at the end)"
+    if "uncharged" in r:
+        return "uncharged: item seen on the floor"
+    if "no hand seen" in r:
+        return "take no hand on camera supports"
+    if "gave no reading" in r or "dead load cell" in r:
+        return "load cell fault"
+    if "still settling" in r:
+        return "shelf change still settling at checkout"
+    if "unexplained load change" in r:
+        return "unexplained load change"
+    if "nobody seen" in r or "nobody tracked" in r or "never tracked" in r or "got no track" in r or "far from the gate" in r \
+            or "who is who" in r:
+        return "tracking: shopper lost, swapped or exit unmatched"
+    if "no cart held" in r:
+        return "put-back no cart held"
+    if correct:
+        return "right but unsure (confidence below threshold)"
+    missing = {k: v - items.get(k, 0) for k, v in truth.items() if v > items.get(k, 0)}
+    extra = {k: v - truth.get(k, 0) for k, v in items.items() if v > truth.get(k, 0)}
+    if missing and extra and sum(missing.values()) == sum(extra.values()):
+        return "wrong SKU (look-alike or misplaced item)"
+    if extra and not missing:
+        return "extra item charged (spurious take, or another's take)"
+    if missing and not extra:
+        return "item missed (take not charged, or charged to another)"
+    return "several errors"
+
+
 class _Pool:
     """Figures pooled over replayed captures: every account counts, unfinished and crashed ones as wrong."""
 
@@ -231,6 +265,7 @@ class _Pool:
         self.tp = self.fp = self.fn = 0
         self.confidence: list[float] = []
         self.correct: list[bool] = []
+        self.classes: dict[tuple[str, str], int] = {}
 
     def add(self, score, confidence: dict) -> None:
         self.episodes += 1
@@ -242,6 +277,13 @@ class _Pool:
             self.wrong_clean += not r["correct"] and not r["flagged"]
             self.confidence.append(float(confidence.get(r["account"], 0.0)))
             self.correct.append(bool(r["correct"]))
+            if r["flagged"] or not r["correct"]:
+                key = (failure_class(r["items"], r["truth"], r.get("reasons", ()), r["correct"]),
+                       f"{'flagged' if r['flagged'] else 'UNFLAGGED'}, {'right' if r['correct'] else 'wrong'}")
+                self.classes[key] = self.classes.get(key, 0) + 1
+        for _ in score.unfinished:
+            key = ("unfinished (still inside at the end)", "wrong")
+            self.classes[key] = self.classes.get(key, 0) + 1
         self.tp += score.counts.true_positive
         self.fp += score.counts.false_positive
         self.fn += score.counts.false_negative
@@ -257,10 +299,12 @@ class _Pool:
         n = max(1, self.accounts)
         f1 = 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp else 0.0
         ece = expected_calibration_error(reliability(self.confidence, self.correct))
+        classes = "".join(f"\n  {k:3d}  {c} ({o})" for (c, o), k in sorted(self.classes.items(), key=lambda kv: (-kv[1], kv[0])))
         return (f"pooled ({mode}): {self.episodes} episodes ({self.crashes} crashed), {self.accounts} accounts "
                 f"(unfinished and crashed count wrong): accuracy {self.right / n:.3f}, item F1 {f1:.3f}, "
                 f"review rate {self.flagged / n:.3f}, wrong among unflagged {self.wrong_clean}/{self.clean}, "
-                f"ECE {ece if ece is None else round(ece, 3)}")
+                f"ECE {ece if ece is None else round(ece, 3)}"
+                + (f"\nfailure classes (wrong or flagged receipts):{classes}" if classes else ""))
 
 
 if __name__ == "__main__":

@@ -51,3 +51,15 @@ def test_a_missing_or_foreign_cache_is_one_line_and_exit_2(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 3 and all("percept cache" in line for line in err)
     assert str(broken) in err[2]
+
+
+def test_failure_classes_come_from_the_reasons_first_then_the_items_against_the_truth():
+    fc = percepts.failure_class
+    assert fc({"cola": 1}, {"cola": 1}, ["take of cola at A-1-1 (3.0 s): no hand seen in the bin, nothing on camera supports it"],
+              True) == "take no hand on camera supports"
+    assert fc({}, {"cola": 1}, ["unexplained load change -351 g at A-1-1"], False) == "unexplained load change"
+    assert fc({"cola": 1}, {"cola": 1}, ["confidence 0.70 below 0.85"], True) == "right but unsure (confidence below threshold)"
+    assert fc({"cola": 1}, {"lemon": 1}, [], False) == "wrong SKU (look-alike or misplaced item)"
+    assert fc({"cola": 2}, {"cola": 1}, [], False).startswith("extra item charged")
+    assert fc({}, {"cola": 1}, [], False).startswith("item missed")
+    assert fc({"cola": 2}, {"lemon": 1}, [], False) == "several errors"
