@@ -549,6 +549,7 @@ class CheckoutStack:
             if a == acct.id and self.shelf.hid_change(b, t, self.t_s):
                 acct.reasons.append(f"load cell {b} gave no reading while a hand was in it")
         acct.reasons.extend(self._unsupported_reasons(acct.id))
+        self._unsupported = [u for u in self._unsupported if u.account != acct.id]  # judged: a long day keeps no backlog
         acct.reasons.extend(self._blind_unreadable_reasons(acct))
         acct.reasons.extend(self._identity_reasons(acct.id))
         acct.reasons.extend(self._binding_reasons(acct.id))
