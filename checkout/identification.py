@@ -28,9 +28,8 @@ MAX_QTY = 6  # most items one hand moves at once
 FOREIGN_PRIOR = 0.01  # a SKU the beliefs say is not there (the beliefs can be wrong)
 OTHER_CART_PRIOR = 0.05  # returning an item another account picked (a hand-over between shoppers who pay apart) vs one's own
 # Colour likelihood of a SKU none of whose colours was seen (shadows, occlusion, mixed pixels, a store light and
-# camera cast the reference photos never had). Under the twin's realistic appearance (issue 16) the taken SKU's own
-# share was 0 in 24 of 46 takes whose hand showed some catalog colour (dev seeds 0-2, `bench.percepts` captures):
-# missing colour is weak evidence, so the floor is 0.1, not the 0.03 fitted when colour was the catalog hex.
+# camera cast the reference photos never had): a taken item's own colours are missed in about half the takes whose
+# hand shows some catalog colour, so a missed colour is weak evidence.
 COLOUR_FLOOR = 0.1
 COLOUR_MAX_LOOKS = 3  # frames that each showed the item's colour count as this many looks at most (they are not independent)
 

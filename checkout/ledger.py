@@ -42,7 +42,6 @@ class Account:
     issued: bool = False
     factors: list[float] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
-    blind_members_out: int = 0
 
 
 @dataclass

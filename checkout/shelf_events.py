@@ -264,6 +264,10 @@ class ShelfEventDetector:
         self.dead: dict[str, float] = {}
         index = {c: i for i, c in enumerate(self.cell_ids)}
         self._pairs = tuple((a, b) for a, b in self.neighbours if a in index and b in index)
+        self._beside: dict[str, tuple[str, ...]] = {}  # bin -> its neighbours on the shelf
+        for a, b in self._pairs:
+            self._beside[a] = self._beside.get(a, ()) + (b,)
+            self._beside[b] = self._beside.get(b, ()) + (a,)
         self._pair_cols = (np.array([index[a] for a, _ in self._pairs], dtype=int), np.array([index[b] for _, b in self._pairs], dtype=int))
         self.pair_settler = LoadCellSettler(tuple(f"{a}+{b}" for a, b in self._pairs))
         self._pair_wait: dict[int, Settled] = {}  # pair -> its summed change, waiting to see if the cells settle
@@ -332,9 +336,8 @@ class ShelfEventDetector:
         (cross-talk, `crosstalk_max`), so a level read during a lean beside the bin is off by a share of the lean:
         the change waits (up to `hold_s`) for the lean to end and the level to come back. (A neighbour's lighter
         unexplained change may be this change's own echo.)"""
-        for a, b in self._pairs:
-            other = b if a == bin_id else a if b == bin_id else None
-            if other is None or other in self.dead:
+        for other in self._beside.get(bin_id, ()):
+            if other in self.dead:
                 continue
             op = self._open.get(other)
             if op is not None:
@@ -441,10 +444,7 @@ class ShelfEventDetector:
     def _echo(self, bin_id: str, op: "_Open", delta: float) -> bool:
         """Is this change the cross-talk of a neighbour's (`crosstalk_max`): same sign, at the same time (the
         neighbour's still open, or committed over an overlapping time), at least 1/crosstalk_max times larger?"""
-        for a, b in self._pairs:
-            other = b if a == bin_id else a if b == bin_id else None
-            if other is None:
-                continue
+        for other in self._beside.get(bin_id, ()):
             near = self._open.get(other)
             if near is not None:
                 span, d = (near.t_start_s, near.t_end_s), near.level_g - near.baseline_g

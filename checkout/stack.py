@@ -52,7 +52,7 @@ from checkout.knocked import FloorLedger
 from checkout.ledger import Account, Ledger
 from checkout.perception import SharedPerception
 from checkout.receipts import REVIEW_THRESHOLD, Receipt, ShelfEvent, TrackView
-from checkout.shelf_events import DeadCell, Interaction, WeightChange
+from checkout.shelf_events import DeadCell, WeightChange
 from checkout.stages import STAGE_KINDS, Reachers, StageContext, make_stage
 from checkout.storemodel import StoreModel
 from checkout.tracking import look_histogram
@@ -117,7 +117,6 @@ class CheckoutStack:
         self._shared_perception = shared_perception
         self.review_threshold = review_threshold
         self.events: list[ShelfEvent] = []  # shared with the carts stage, which appends and revises them
-        self.interactions: list[Interaction] = []
         self.store: StoreModel | None = None
         self.perception = None  # the stages are made when StoreInfo arrives
         self.t_s = 0.0
@@ -269,9 +268,7 @@ class CheckoutStack:
 
     # -- load cells ---------------------------------------------------------------------------------------------
     def _shelf_result(self, ev: object) -> None:
-        if isinstance(ev, Interaction):
-            self.interactions.append(ev)
-        elif isinstance(ev, DeadCell):
+        if isinstance(ev, DeadCell):
             self._dead[ev.bin] = ev.t_s
             if not self.store.cameras:  # nobody can say who reaches in there now: every shopper inside may be affected
                 for a in self.ledger.inside():
@@ -544,10 +541,10 @@ class CheckoutStack:
         if self.watches is not None:
             self.watches.settle_who(self.t_s, leaving=acct.id)
             self.watches.settle_what(self.t_s, leaving=acct.id)
-        acct.issued = True
         for a, b, t in self._unread_hands:
             if a == acct.id and self.shelf.hid_change(b, t, self.t_s):
                 acct.reasons.append(f"load cell {b} gave no reading while a hand was in it")
+        self._unread_hands = [h for h in self._unread_hands if h[0] != acct.id]  # judged: a long day keeps no backlog
         acct.reasons.extend(self._unsupported_reasons(acct.id))
         self._unsupported = [u for u in self._unsupported if u.account != acct.id]  # judged: a long day keeps no backlog
         acct.reasons.extend(self._blind_unreadable_reasons(acct))

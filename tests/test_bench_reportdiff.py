@@ -22,3 +22,6 @@ def test_reports_equal_but_for_wall_clock_are_identical_and_a_changed_figure_is_
     _write(new, "ep3", receipt_accuracy=1.0, stages={"tracking": 1.0})
     _write(base, "ep3", receipt_accuracy=1.0, stages={"perception": 1.0})
     assert main(str(base), str(new), ["ep3"]) == 1  # a stage gone or renamed is a difference
+    _write(new, "ep4", receipt_accuracy=0.0, events=None, tracking=None)  # an outside stack's report: not measured
+    _write(base, "ep4", receipt_accuracy=0.0, events=None, tracking=None)
+    assert main(str(base), str(new), ["ep4"]) == 0
