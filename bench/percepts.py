@@ -179,53 +179,92 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    pool = _Pool()
+    rows: list[dict] = []
+    crashes: dict[str, int] = {}
+    classes: dict[tuple[str, str], int] = {}
     rows_out = open(args.rows, "w") if args.rows else None
     try:
         for path, data in zip(args.cache, caches):
-            _replay_one(path, data, args, pool, rows_out)
+            _replay_one(path, data, args, rows, crashes, classes, rows_out)
     finally:
         if rows_out is not None:
             rows_out.close()
     if len(caches) > 1:
-        print(pool.line(args.mode))
+        print(_pooled_line(args.mode, rows, crashes, classes))
     return 0
 
 
-def _replay_one(path: str, data: dict, args, pool: "_Pool", rows_out) -> None:
+def _replay_one(path: str, data: dict, args, rows: list[dict], crashes: dict[str, int],
+                classes: dict[tuple[str, str], int], rows_out) -> None:
+    """Replay one capture, print its receipts and line, and add it to the pool as a bench row would."""
     import json
 
+    from bench.pooling import receipt_marks
+
+    key = f"{path} ({args.mode})"
     t0 = time.perf_counter()
     try:
         _, receipts, score = replay(data, args.mode)
     except Exception as exc:  # a stack that breaks on one capture: counted (every account wrong), the rest go on
         print(f"{data['scenario']} seed {data['seed']} ({args.mode}): CRASHED: {type(exc).__name__}: {exc}")
-        pool.crash(len(data["truth"]) + len(data["unfinished"]))
+        rows.append({"status": "error", "scenario": key})
+        crashes[key] = len(data["truth"]) + len(data["unfinished"])
+        classes[("crash", "wrong")] = classes.get(("crash", "wrong"), 0) + crashes[key]
         return
     wall = time.perf_counter() - t0
     if args.mode == "fused" and [_summary(r) for r in receipts] != data.get("live"):
         print("note: these receipts differ from the capturing stack's (the stack changed since the capture)")
-    rows = score.receipts
-    confidence = {r.account: r.confidence for r in receipts}
-    for r in rows:
+    for r in score.receipts:
         if args.all or r["flagged"] or not r["correct"]:
             print(f"  {'right' if r['correct'] else 'WRONG'} {'flagged' if r['flagged'] else 'clean  '} "
                   f"{r['account']}: {r['items']} (truth {r['truth']}) {'; '.join(r.get('reasons', ()))}")
         if rows_out is not None:
             rows_out.write(json.dumps({"capture": str(path), "scenario": data["scenario"], "seed": data["seed"],
-                                       "account": r["account"], "right": r["correct"], "flagged": r["flagged"],
-                                       "confidence": confidence.get(r["account"]), "items": r["items"],
+                                       "account": r["account"], "right": r["correct"] and r["issued"],
+                                       "flagged": r["flagged"], "confidence": r["confidence"], "items": r["items"],
                                        "truth": r["truth"], "reasons": list(r.get("reasons", ()))}) + "\n")
-    pool.add(score, confidence)
-    wrong_clean = sum(1 for r in rows if not r["correct"] and not r["flagged"])
-    print(f"{data['scenario']} seed {data['seed']} ({args.mode}): {len(rows)} receipts, accuracy {score.receipt_accuracy:.3f}, "
+        if not r.get("phantom") and (r["flagged"] or not (r["correct"] and r["issued"])):
+            k = (failure_class(r["items"], r["truth"], r.get("reasons", ()), r["correct"], r["issued"]),
+                 f"{'flagged' if r['flagged'] else 'UNFLAGGED'}, {'right' if r['correct'] and r['issued'] else 'wrong'}")
+            classes[k] = classes.get(k, 0) + 1
+    if score.unfinished:
+        k = ("unfinished (still inside at the end)", "wrong")
+        classes[k] = classes.get(k, 0) + len(score.unfinished)
+    c = score.counts
+    rows.append({"status": "ok", "scenario": key, "receipt_marks": receipt_marks(score.receipts),
+                 "report": {"unfinished": list(score.unfinished), "items": {"true_positive": c.true_positive,
+                            "false_positive": c.false_positive, "false_negative": c.false_negative}}})
+    wrong_clean = sum(1 for r in score.receipts if not r["correct"] and not r["flagged"])
+    print(f"{data['scenario']} seed {data['seed']} ({args.mode}): {len(score.receipts)} receipts, accuracy {score.receipt_accuracy:.3f}, "
           f"item F1 {score.item_f1:.3f}, review {score.review_rate:.3f}, wrong among unflagged {wrong_clean}; "
           f"replayed in {wall:.1f} s")
 
 
-def failure_class(items: dict, truth: dict, reasons: list[str] | tuple[str, ...], correct: bool) -> str:
+def _pooled_line(mode: str, rows: list[dict], crashes: dict[str, int], classes: dict[tuple[str, str], int]) -> str:
+    """The captures pooled as the bench pools its rows (`bench.pooling`: every account one receipt; never issued,
+    unfinished and crashed ones wrong and unflagged), the ECE as the bench's calibration bins it, and the classes."""
+    from bench.calibration import calibrate
+    from bench.pooling import marks_of, pool
+
+    p = pool(rows, crashes)
+    ece = calibrate(mode, "captures", {"dev": [m for r in rows for m in marks_of(r) or ()]}).ece["dev"]
+
+    def num(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:.3f}"
+
+    listed = "".join(f"\n  {k:3d}  {c} ({o})" for (c, o), k in sorted(classes.items(), key=lambda kv: (-kv[1], kv[0])))
+    return (f"pooled ({mode}): {p.episodes} episodes ({p.crashed} crashed), {p.receipts} accounts (never issued, "
+            f"unfinished and crashed count wrong): accuracy {num(p.share('accuracy'))}, item F1 {num(p.f1)}, "
+            f"review rate {num(p.share('review'))}, wrong among unflagged {p.unflagged_wrong}/{p.unflagged}, ECE {num(ece)}"
+            + (f"\nfailure classes (wrong or flagged receipts):{listed}" if listed else ""))
+
+
+def failure_class(items: dict, truth: dict, reasons: list[str] | tuple[str, ...], correct: bool,
+                  issued: bool = True) -> str:
     """The class of a wrong or flagged receipt, from the stack's reasons first, else its items against the truth
     (README, "Accuracy under realistic sensors"): what `replay` counts after its pooled figures."""
+    if not issued:
+        return "receipt never issued"
     r = " ".join(reasons)
     if "still inside" in r:
         return "unfinished (still inside at the end)"
@@ -255,56 +294,6 @@ def failure_class(items: dict, truth: dict, reasons: list[str] | tuple[str, ...]
     if missing and not extra:
         return "item missed (take not charged, or charged to another)"
     return "several errors"
-
-
-class _Pool:
-    """Figures pooled over replayed captures: every account counts, unfinished and crashed ones as wrong."""
-
-    def __init__(self) -> None:
-        self.episodes = self.crashes = self.accounts = self.right = self.flagged = self.wrong_clean = self.clean = 0
-        self.tp = self.fp = self.fn = 0
-        self.confidence: list[float] = []
-        self.correct: list[bool] = []
-        self.classes: dict[tuple[str, str], int] = {}
-
-    def add(self, score, confidence: dict) -> None:
-        self.episodes += 1
-        self.accounts += len(score.receipts) + len(score.unfinished)
-        for r in score.receipts:
-            self.right += r["correct"]
-            self.flagged += r["flagged"]
-            self.clean += not r["flagged"]
-            self.wrong_clean += not r["correct"] and not r["flagged"]
-            self.confidence.append(float(confidence.get(r["account"], 0.0)))
-            self.correct.append(bool(r["correct"]))
-            if r["flagged"] or not r["correct"]:
-                key = (failure_class(r["items"], r["truth"], r.get("reasons", ()), r["correct"]),
-                       f"{'flagged' if r['flagged'] else 'UNFLAGGED'}, {'right' if r['correct'] else 'wrong'}")
-                self.classes[key] = self.classes.get(key, 0) + 1
-        for _ in score.unfinished:
-            key = ("unfinished (still inside at the end)", "wrong")
-            self.classes[key] = self.classes.get(key, 0) + 1
-        self.tp += score.counts.true_positive
-        self.fp += score.counts.false_positive
-        self.fn += score.counts.false_negative
-
-    def crash(self, accounts: int) -> None:
-        self.episodes += 1
-        self.crashes += 1
-        self.accounts += accounts
-
-    def line(self, mode: str) -> str:
-        from bench.calibration import expected_calibration_error, reliability
-
-        n = max(1, self.accounts)
-        f1 = 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp else 0.0
-        ece = expected_calibration_error(reliability(self.confidence, self.correct))
-        classes = "".join(f"\n  {k:3d}  {c} ({o})" for (c, o), k in sorted(self.classes.items(), key=lambda kv: (-kv[1], kv[0])))
-        return (f"pooled ({mode}): {self.episodes} episodes ({self.crashes} crashed), {self.accounts} accounts "
-                f"(unfinished and crashed count wrong): accuracy {self.right / n:.3f}, item F1 {f1:.3f}, "
-                f"review rate {self.flagged / n:.3f}, wrong among unflagged {self.wrong_clean}/{self.clean}, "
-                f"ECE {ece if ece is None else round(ece, 3)}"
-                + (f"\nfailure classes (wrong or flagged receipts):{classes}" if classes else ""))
 
 
 if __name__ == "__main__":

@@ -31,13 +31,17 @@ def test_replaying_a_capture_gives_the_live_stacks_receipts_and_scores_them(tmp_
     capsys.readouterr()
     assert percepts.main(["replay", str(out), str(out), str(tmp_path / "broken.pkl"), "--rows", str(rows)]) == 0
     n = len(data["truth"]) + len(data["unfinished"])
-    right = sum(r["correct"] for r in score.receipts)
+    right = sum(r["correct"] and r["issued"] for r in score.receipts)  # a receipt never issued is wrong (bench.pooling)
+    clean_wrong = sum(not (r["correct"] and r["issued"]) and not r["flagged"] for r in score.receipts)
+    unflagged = sum(not r["flagged"] for r in score.receipts)
     written = [json.loads(line) for line in rows.read_text().splitlines()]
     assert len(written) == 2 * len(score.receipts) and sum(r["right"] for r in written) == 2 * right
     assert all(set(r) >= {"right", "flagged", "confidence", "reasons", "truth"} for r in written)
-    pooled = capsys.readouterr().out.strip().splitlines()[-1]
+    (pooled,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pooled")]
     assert pooled.startswith("pooled (fused): 3 episodes (1 crashed), ") and f"{3 * n} accounts" in pooled
     assert f"accuracy {2 * right / (3 * n):.3f}" in pooled
+    # the crashed capture's accounts are wrong and nobody was asked to check them: wrong among unflagged
+    assert f"wrong among unflagged {2 * clean_wrong + 2 * len(data['unfinished']) + n}/{2 * unflagged + 2 * len(data['unfinished']) + n}" in pooled
 
 
 def test_a_missing_or_foreign_cache_is_one_line_and_exit_2(tmp_path, capsys):
