@@ -88,6 +88,18 @@ def _build_parser() -> argparse.ArgumentParser:
     record.add_argument("--seconds", type=arguments.sim_seconds, default=None, help="sim seconds (a store: default 10; a scenario: at most)")
     record.set_defaults(func=_cmd_record)
 
+    export = sub.add_parser("export", help="run a scenario and write its camera frames as a labelled COCO dataset")
+    export.add_argument("target", type=arguments.path, metavar="SCENARIO|STORE")
+    export.add_argument("--out", type=arguments.out_dir, required=True, metavar="DIR",
+                        help="a new folder: annotations.json, rgb/CAM/*.jpg, depth/CAM/*.png")
+    export.add_argument("--seed", type=arguments.seed, default=None, help="default: the scenario's own seed (0 for a store)")
+    export.add_argument("--seconds", type=arguments.sim_seconds, default=None, help="sim seconds (a store: default 10; a scenario: at most)")
+    export.add_argument("--every", type=arguments.every_nth, default=5, metavar="N",
+                        help="every N-th camera sample (default 5: 2 frames a second at the cameras' 10 fps)")
+    export.add_argument("--cameras", type=arguments.camera_ids, default=None, metavar="ID,ID",
+                        help="only these cameras (default: all)")
+    export.set_defaults(func=_cmd_export)
+
     replay = sub.add_parser("replay", help="feed a recording's sensor stream to the checkout stack, score it against its truth")
     replay.add_argument("log", type=arguments.path, metavar="LOG")
     replay.add_argument("--out", type=arguments.out_dir, default=None, metavar="DIR", help="write report.json and report.md there")
@@ -115,6 +127,21 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     for sc in scenarios:
         redrawn = f" (drawn again {sc.redraws}x: the first draws did not validate)" if sc.redraws else ""
         print(f"scenario: {out / 'scenarios' / (sc.name + '.yaml')}  [{sc.kind}]{redrawn}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from scoring.export import export_scenario
+    from sim.errors import InputError, Where
+
+    if not Path(args.target).exists():
+        raise InputError(Where(Path(args.target)), "no such scenario or store file")
+    with _sim_time_bar("export") as progress:
+        s = export_scenario(args.target, args.out, seed=args.seed, seconds=args.seconds, every=args.every,
+                            cameras=args.cameras, progress=progress)
+    counts = ", ".join(f"{n} {k}" for k, n in sorted(s.per_category.items())) or "nothing labelled"
+    print(f"exported {s.scenario} (seed {s.seed}): {s.images} frames, {s.annotations} annotations ({counts}), "
+          f"{s.sim_seconds:.1f} s of sim in {s.wall_seconds:.1f} s wall -> {s.out / 'annotations.json'}")
     return 0
 
 

@@ -46,6 +46,10 @@ SKIN_TONES = [(0.96, 0.80, 0.69), (0.87, 0.67, 0.52), (0.71, 0.51, 0.36), (0.55,
 DARK_SKIN_FROM = 3  # SKIN_TONES from this index on: hair drawn from `agents.clothing.DARK_SKIN_HAIR`
 TORSO, HEAD, BASKET, THIGH, SHIN = 0, 1, 10, 11, 12  # pybullet link indices, in the order they are built
 ARM_LINKS = {"right": (2, 3, 4, 5), "left": (6, 7, 8, 9)}  # shoulder yaw, upper arm, forearm, hand (on the wrist)
+# The joints a labelled frame names (`keypoints_world`, `run_sim.py export`): COCO keypoints of the person category.
+KEYPOINTS = ("head", "right_shoulder", "right_elbow", "right_wrist", "right_hand",
+             "left_shoulder", "left_elbow", "left_wrist", "left_hand")
+SKELETON = ((1, 2), (2, 3), (3, 4), (4, 5), (1, 6), (6, 7), (7, 8), (8, 9), (2, 6))  # 1-based, as COCO writes it
 WAIST_TORQUE_NM = 400.0
 SHOULDER_TORQUE_NM = 60.0  # adult shoulder flexion strength is about 60-90 N m
 ELBOW_TORQUE_NM = 35.0
@@ -286,6 +290,17 @@ class ShopperBody:
         pos, orn = st[4], st[5]
         rot = np.array(pb.getMatrixFromQuaternion(orn)).reshape(3, 3)
         return np.array(pos) + rot @ np.array([0.0, 0.0, -self.build.grip_m])
+
+    def keypoints_world(self) -> np.ndarray:
+        """(9, 3) world points in `KEYPOINTS` order: the head's centre, then per arm the shoulder, elbow and wrist
+        joints (the upper arm's, forearm's and hand's link frames) and the grip point (`palm_world`)."""
+        pts = [pb.getLinkState(self.body, HEAD, computeForwardKinematics=1, physicsClientId=self.client)[0]]
+        for side in ("right", "left"):
+            _, upper, fore, hand = ARM_LINKS[side]
+            for link in (upper, fore, hand):
+                pts.append(pb.getLinkState(self.body, link, computeForwardKinematics=1, physicsClientId=self.client)[4])
+            pts.append(tuple(self.palm_world(side)))
+        return np.array(pts, dtype=float)
 
     def head_world(self) -> np.ndarray:
         return np.array(pb.getLinkState(self.body, HEAD, computeForwardKinematics=1, physicsClientId=self.client)[4])

@@ -60,6 +60,15 @@ def bounded(cast: type, lo: float, hi: float, what: str):
 seed = bounded(int, 0, 2**63 - 1, "a whole number from 0 to 2**63 - 1")
 sim_seconds = bounded(float, 1e-6, 7 * 24 * 3600, "seconds above 0 and at most a week")
 workers = bounded(int, 1, 1024, "1 to 1024 workers")
+every_nth = bounded(int, 1, 10_000, "a whole number from 1 to 10000")
+
+
+def camera_ids(text: str) -> tuple[str, ...]:
+    """Camera ids joined by commas (whether the store has them is checked when the command runs)."""
+    ids = tuple(p.strip() for p in text.split(","))
+    if not text or any(not p or len(p) > 64 for p in ids):
+        raise argparse.ArgumentTypeError(f"expected camera ids joined by commas, not {text[:60]!r}")
+    return ids
 
 
 def path(text: str) -> str:

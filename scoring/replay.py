@@ -43,7 +43,7 @@ def record_episode(target: str | Path, seed: int | None, out: str | Path, second
     """Run a scenario (or a store alone for `seconds`) and record its stream and truth; return a summary.
     `progress` is called `TRACK_SAMPLE_HZ` times per sim second with where the run stands."""
     target = Path(target)
-    sim, duration_s, name, seed = _build(target, seed, seconds)
+    sim, duration_s, name, seed = build_target(target, seed, seconds)
     trace = TruthTrace(sim)  # what a live run would score against, sampled the same way, written at the end
     t0 = time.perf_counter()
     try:
@@ -183,7 +183,7 @@ class _Samples:
         return self.frames[self._taken - 1].t_s
 
 
-def _build(target: Path, seed: int | None, seconds: float | None):
+def build_target(target: Path, seed: int | None, seconds: float | None):
     """(simulation, duration, name, seed) for a scenario file, or a store file with no shoppers."""
     from sim.yamlsrc import load_yaml
 

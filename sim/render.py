@@ -201,6 +201,17 @@ def render_client(client: int, cam: Pinhole, renderer: Renderer) -> tuple[np.nda
     return rgba[..., :3].copy(), depth
 
 
+def render_segmentation(client: int, cam: Pinhole, renderer: Renderer) -> np.ndarray:
+    """(H, W) int32 of `client` seen through `cam`: body + ((link + 1) << 24) per pixel, -1 where nothing is drawn
+    (pybullet's `ER_SEGMENTATION_MASK_OBJECT_AND_LINKINDEX`). Truth side only: labels for `sim.labels`."""
+    kind = pb.ER_TINY_RENDERER if renderer == "tiny" else pb.ER_BULLET_HARDWARE_OPENGL
+    _, _, _, _, seg = pb.getCameraImage(
+        cam.width, cam.height, cam.view_matrix(), cam.projection_matrix(renderer),
+        renderer=kind, flags=pb.ER_SEGMENTATION_MASK_OBJECT_AND_LINKINDEX, physicsClientId=client, **LIGHT,
+    )
+    return np.asarray(seg, dtype=np.int64).reshape(cam.height, cam.width).astype(np.int32)
+
+
 def load_egl(client: int) -> None:
     """Load pybullet's EGL renderer plugin into a client (needs a GPU; see `gpu_present`)."""
     egl = pkgutil.get_loader("eglRenderer")
@@ -365,17 +376,25 @@ class StoreRenderer:
     def render_full(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """Camera `index` rendered straight from the physics world, every body drawn: the reference for the fast path."""
         cam = self.cameras[index]
-        if self.renderer == "egl" and not self._world_egl:
-            load_egl(self.world)  # only for this reference render: the production path never draws the world client
-            self._world_egl = True
+        self._load_world_egl()
         rgb, buf = render_client(self.world, cam, self.renderer)
         return rgb, depth_from_buffer(buf, cam.near_m, cam.far_m)
+
+    def segment_full(self, index: int) -> np.ndarray:
+        """Camera `index`'s segmentation of the physics world itself, every body drawn (`render_segmentation`)."""
+        self._load_world_egl()
+        return render_segmentation(self.world, self.cameras[index], self.renderer)
 
     def close(self) -> None:
         self._disconnect()
         self.static_client = self.dynamic_client = -1
 
     # -- helpers ---------------------------------------------------------------------------------------
+
+    def _load_world_egl(self) -> None:
+        if self.renderer == "egl" and not self._world_egl:
+            load_egl(self.world)  # only for reference renders and labels: the stream never draws the world client
+            self._world_egl = True
 
     def _world_bodies(self) -> list[int]:
         w = self.world
