@@ -174,6 +174,10 @@ def load_spec(path: str | Path) -> Spec:
         spec = WhatIfFile.model_validate(data)
     except pydantic.ValidationError as exc:
         raise pydantic_error(exc, lines, WhatIfFile) from None
+    from bench.seeds import parse_seeds
+
+    parse_seeds(spec.dev_seeds if not isinstance(spec.dev_seeds, tuple) else list(spec.dev_seeds),
+                lines.where(("dev_seeds",)))
     configs = _expand(spec, lines)
     if not configs:
         raise lines.error((), "name configurations to compare: `configurations:` (a list), `grid:` (axes to combine) or both")
@@ -441,15 +445,15 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.spec).is_file():
         raise InputError(Where(Path(args.spec)), "no such what-if spec")
     spec = load_spec(args.spec)
+    try:
+        choice = parse_seed_choice(spec.file.seeds)
+    except InputError as exc:
+        raise spec.lines.error(("seeds",), exc.message) from None
     costs = load_costs(_costs_path(spec))
     out = Path(args.out or ROOT / "out" / f"whatif-{spec.file.name}")
     plan = write_plan(spec, out)
     for variant in plan.variants:
         validate_file(variant)
-    try:
-        choice = parse_seed_choice(spec.file.seeds)
-    except InputError as exc:
-        raise spec.lines.error(("seeds",), exc.message) from None
     specs, fresh = plan_bench([str(plan.suite)], choice, out)
     print(f"whatif: {len(plan.configurations)} configurations, {len(plan.variants)} streams x "
           f"{len({s.seed for s in specs})} seeds = {len({(s.scenario, s.seed) for s in specs})} simulations -> {out}")
@@ -577,9 +581,9 @@ def write_outputs(out: Path, spec: Spec, costs: CostModel, results: Sequence[Res
 def table_lines(spec: Spec, costs: CostModel, results: Sequence[Result], front_acc: Sequence[bool],
                 front_rev: Sequence[bool], till: float, best: Result | None, plots: bool) -> list[str]:
     cur = costs.currency
-    lines = [f"# What-if: {spec.file.name}", "", spec.file.description.strip(), "",
-             f"Scenarios: {', '.join(spec.file.scenarios)}; seeds `{spec.file.seeds}` (dev_seeds "
-             f"`{spec.file.dev_seeds}`). Costs: `{_costs_path(spec)}` ({cur}; estimates marked there). Running cost "
+    lines = [f"# What-if: {spec.file.name}", ""] + ([spec.file.description.strip(), ""] if spec.file.description else [])
+    lines += [f"Scenarios: {', '.join(spec.file.scenarios)}; seeds `{spec.file.seeds}` (dev_seeds "
+             f"`{spec.file.dev_seeds}`). Costs: `{_shown_path(_costs_path(spec))}` ({cur}; estimates marked there). Running cost "
              f"per month: capital written off over {costs.amortisation_months.value:g} months, power, and a reviewer "
              f"for {costs.review_minutes.value:g} min per flagged receipt at the measured review rate of "
              f"{spec.file.visits_per_month:,.0f} visits a month. A staffed till instead: {till:,.0f} {cur} per month "
@@ -725,6 +729,13 @@ def _camera_count(spec: Any, spacing: float | None, height: float | None) -> int
 
 def _costs_path(spec: Spec) -> Path:
     return spec.relative(spec.file.costs) if spec.file.costs else DEFAULT_COSTS
+
+
+def _shown_path(path: Path) -> str:
+    try:
+        return path.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _row_path(row: Mapping) -> Path:
