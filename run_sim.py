@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Iterator
 
 from bench import arguments
 from bench import command as bench_command
+from bench import whatif
 
 if TYPE_CHECKING:
     from scoring.episode import EpisodeProgress
@@ -54,6 +55,11 @@ def _build_parser() -> argparse.ArgumentParser:
     bench = sub.add_parser("bench", help="run many episodes headless (process pool or Ray) and summarise them")
     bench_command.add_options(bench)
     bench.set_defaults(func=bench_command.run)
+
+    what_if = sub.add_parser("whatif", help="configurations of cameras, load cells and crowding against accuracy, "
+                             "review rate and cost (a table, a Pareto plot, the cheapest meeting a target)")
+    whatif.add_options(what_if)
+    what_if.set_defaults(func=whatif.run)
 
     generate = sub.add_parser("generate", help="draw a store (DIR/store.yaml) and scenarios for it (DIR/scenarios/)")
     generate.add_argument("--seed", type=arguments.seed, required=True, help="same seed, same files byte for byte")
