@@ -342,9 +342,8 @@ class CheckoutStack:
         some camera covers, none of them out meanwhile.)"""
         if not self.shelf.uses_hands or not self._bin_cameras.get(ev.bin):
             return False
-        for cam in self._bin_cameras[ev.bin]:
-            if any(a - 0.5 <= ev.t_end_s and ev.t_start_s <= b + 0.5 for a, b in self._outages.get(cam, [])):
-                return False  # a camera was out: its own reason says so
+        if self._cameras_out(ev.bin, ev.t_start_s, ev.t_end_s):
+            return False  # a camera was out (or is now): its own reason says so
         return not self.attribution.window(ev.bin, ev.t_start_s - PRE_S, ev.t_end_s + POST_S)
 
     def _unsupported_reasons(self, account: str) -> list[str]:
@@ -443,14 +442,14 @@ class CheckoutStack:
     def _knocked_off(self) -> None:
         self.ledger.knocked_off(self.floor)
 
+    def _cameras_out(self, bin_id: str, t0: float, t1: float) -> list[str]:
+        """The cameras over `bin_id` that are silent now, or were out at some time in [t0, t1]."""
+        return [cam for cam in self._bin_cameras.get(bin_id, [])
+                if self.t_s - self._camera_last.get(cam, self.t_s) > OUTAGE_S
+                or any(a - 0.5 <= t1 and t0 <= b + 0.5 for a, b in self._outages.get(cam, []))]
+
     def _coverage_reasons(self, bin_id: str, t0: float, t1: float, cands: list[Candidate]) -> list[str]:
-        out = []
-        for cam in self._bin_cameras.get(bin_id, []):
-            if self.t_s - self._camera_last.get(cam, self.t_s) > OUTAGE_S:
-                out.append(f"camera {cam} out during the event at {bin_id}")
-            for a, b in self._outages.get(cam, []):
-                if a - 0.5 <= t1 and t0 <= b + 0.5:
-                    out.append(f"camera {cam} out during the event at {bin_id}")
+        out = [f"camera {cam} out during the event at {bin_id}" for cam in self._cameras_out(bin_id, t0, t1)]
         if self.store.cameras and cands and cands[0].evidence == "inside":
             # Cameras on and no tracked person within reach: someone the tracker lost (or never had) did it, and
             # may still be inside when the tracked members of their account have left.

@@ -81,3 +81,15 @@ def test_an_impossible_load_reading_flags_and_never_charges():
         (r,) = stack.run(stream(BLIND, 24.0, {"A-1-1": cell}, gates))
         assert r.items == {} and r.flagged and any(why in reason for reason in r.reasons), (why, r.reasons)
         assert not [e for e in stack.events if e.kind == "take"]
+
+
+def test_a_take_while_the_bins_camera_is_silent_is_flagged_for_the_outage_not_for_a_missing_hand():
+    # The camera over the lemon bin stops sending at 3 s and is still silent when the take is judged: no hand
+    # could have been seen, so the flag says the camera was out — not that nothing on camera supports the take.
+    gates = [GateScan(0.5, "in-1", "acct-9"), GatePassage(9.6, "out-1")]
+    cells = {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}
+    msgs = stream(SEEN, 12.0, cells, gates, _stands_by_the_lemons(False), seed=3, camera_off={"c2": (3.0, 12.0)})
+    (r,) = CheckoutStack("fused").run(msgs)
+    assert r.items == {"lemon-330": 1} and r.flagged
+    assert any("camera c2 out during the event at A-1-2" in why for why in r.reasons), r.reasons
+    assert not any("no hand seen" in why for why in r.reasons), r.reasons
