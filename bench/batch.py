@@ -668,7 +668,11 @@ def _suite_section(suite: str, rows: Sequence[Mapping], figures: Sequence[str],
 
 
 def make_plots(out: Path, rows: Sequence[Mapping]) -> list[Path]:
-    """Accuracy per scenario; accuracy against shoppers inside, cameras and sensor noise; real-time factor."""
+    """Accuracy per scenario; accuracy against shoppers inside, cameras and sensor noise; real-time factor.
+
+    A run of several suites plots each suite's accuracy on its own (`NAME-SUITE.png`): a factor plotted across
+    suites would mix stores and scenarios (the look-alike scenarios' 12 cameras of the market beside the sweep's
+    tiny store) into one line. An accuracy-against plot is drawn only where its factor takes two values or more."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -677,12 +681,11 @@ def make_plots(out: Path, rows: Sequence[Mapping]) -> list[Path]:
     ok = [r for r in rows if r["status"] == "ok" and isinstance(r.get("report"), Mapping)]
     made: list[Path] = []
     accuracy = "receipt_accuracy" if any(_get(r, "receipt_accuracy") is not None for r in ok) else None
-    labels = sorted({(r["scenario"], r["mode"]) for r in ok})
 
-    def per_scenario(figure: str, name: str, ylabel: str) -> None:
+    def per_scenario(group: Sequence[Mapping], figure: str, name: str, ylabel: str) -> None:
         means, sds, names = [], [], []
-        for scenario, mode in labels:
-            vals = [v for r in ok if (r["scenario"], r["mode"]) == (scenario, mode)
+        for scenario, mode in sorted({(r["scenario"], r["mode"]) for r in group}):
+            vals = [v for r in group if (r["scenario"], r["mode"]) == (scenario, mode)
                     if (v := _get(r, figure)) is not None]
             if vals:
                 means.append(statistics.fmean(vals))
@@ -700,11 +703,11 @@ def make_plots(out: Path, rows: Sequence[Mapping]) -> list[Path]:
         plt.close(fig)
         made.append(out / name)
 
-    def against(x_figure: str, name: str, xlabel: str) -> None:
+    def against(group: Sequence[Mapping], x_figure: str, name: str, xlabel: str) -> None:
         """One mean line per stack (mode) over the episodes' points: fused against weight-only on one stream."""
-        modes = sorted({r["mode"] for r in ok})
-        pts = [(r["mode"], x, y) for r in ok if (x := _get(r, x_figure)) is not None and (y := _get(r, accuracy)) is not None]
-        if not pts:
+        modes = sorted({r["mode"] for r in group})
+        pts = [(r["mode"], x, y) for r in group if (x := _get(r, x_figure)) is not None and (y := _get(r, accuracy)) is not None]
+        if len({x for _, x, _ in pts}) < 2:
             return
         fig, ax = plt.subplots(figsize=(5, 4))
         palette = ("#dd8452", "#4c72b0", "#55a868", "#c44e52")
@@ -730,13 +733,19 @@ def make_plots(out: Path, rows: Sequence[Mapping]) -> list[Path]:
         plt.close(fig)
         made.append(out / name)
 
-    if accuracy:
-        per_scenario(accuracy, "accuracy_per_scenario.png", "receipt accuracy")
-        against("shoppers_peak", "accuracy_vs_shoppers.png", "shoppers inside at once (peak)")
-        against("cameras", "accuracy_vs_cameras.png", "ceiling cameras")
-        against("load_cell_noise_g", "accuracy_vs_load_cell_noise.png", "load-cell noise sd (g)")
-        against("depth_noise_m", "accuracy_vs_depth_noise.png", "depth noise sd at 1 m (m)")
-    per_scenario("realtime_factor", "realtime_factor.png", "real-time factor (sim s / wall s)")
+    by_suite: dict[str, list[Mapping]] = defaultdict(list)
+    for r in ok:
+        by_suite[str(r.get("suite", "-"))].append(r)
+    several = len(by_suite) > 1
+    for suite, group in sorted(by_suite.items()):
+        tag = f"-{suite}" if several else ""
+        if accuracy:
+            per_scenario(group, accuracy, f"accuracy_per_scenario{tag}.png", "receipt accuracy")
+            against(group, "shoppers_peak", f"accuracy_vs_shoppers{tag}.png", "shoppers inside at once (peak)")
+            against(group, "cameras", f"accuracy_vs_cameras{tag}.png", "ceiling cameras")
+            against(group, "load_cell_noise_g", f"accuracy_vs_load_cell_noise{tag}.png", "load-cell noise sd (g)")
+            against(group, "depth_noise_m", f"accuracy_vs_depth_noise{tag}.png", "depth noise sd at 1 m (m)")
+    per_scenario(ok, "realtime_factor", "realtime_factor.png", "real-time factor (sim s / wall s)")
     return made
 
 

@@ -232,7 +232,7 @@ def test_summary_and_plots_from_episode_reports(tmp_path):
     from scoring.report import build_report
 
     rows = []
-    for scenario, shoppers, noise in (("a.yaml", 2, 1.0), ("b.yaml", 8, 4.0)):
+    for scenario, shoppers, noise, cams, depth in (("a.yaml", 2, 1.0, 6, 0.005), ("b.yaml", 8, 4.0, 12, 0.01)):
         for seed in range(3):
             wrong = seed if shoppers > 2 else 0  # the crowded scenario gets receipts wrong
             truth = {f"acct-{i}": {"cola-330": 1} for i in range(4)}
@@ -240,8 +240,8 @@ def test_summary_and_plots_from_episode_reports(tmp_path):
             report = build_report(scenario=scenario, seed=seed, mode="fused", sim_seconds=60, wall_seconds=30,
                                   receipts=score_receipts(issued, truth, {"cola-330": 1.2}),
                                   events=match_events([], []), tracking=None,
-                                  extra={"shoppers_peak": shoppers, "cameras": 6, "load_cell_noise_g": noise,
-                                         "depth_noise_m": 0.005})
+                                  extra={"shoppers_peak": shoppers, "cameras": cams, "load_cell_noise_g": noise,
+                                         "depth_noise_m": depth})
             rows.append({"suite": "s", "scenario": scenario, "seed": seed, "mode": "fused", "status": "ok",
                          "error": None, "report": {k: v for k, v in report.items() if k != "receipts"}})
     rows.append({"suite": "s", "scenario": "b.yaml", "seed": 9, "mode": "fused", "status": "error",
@@ -255,6 +255,18 @@ def test_summary_and_plots_from_episode_reports(tmp_path):
     for png in ("accuracy_per_scenario", "accuracy_vs_shoppers", "accuracy_vs_cameras",
                 "accuracy_vs_load_cell_noise", "accuracy_vs_depth_noise", "realtime_factor"):
         assert (tmp_path / f"{png}.png").stat().st_size > 1000, png
+    # A second suite: each suite is plotted on its own (a factor across suites mixes stores), and a factor that does
+    # not vary within a suite (here its cameras) draws no line at all.
+    other = [dict(r, suite="t", scenario="c.yaml") for r in rows if r["scenario"] == "a.yaml"]
+    for k, r in enumerate(other):
+        r["report"] = dict(r["report"], shoppers_peak=1 + k)
+    for png in tmp_path.glob("*.png"):
+        png.unlink()
+    write_summary(tmp_path, rows + other, BenchResult(tmp_path, 10, 0, 10, 1, 10.0), backend="local", workers=2)
+    made = {p.name for p in tmp_path.glob("*.png")}
+    assert {"accuracy_vs_cameras-s.png", "accuracy_vs_shoppers-s.png", "accuracy_vs_shoppers-t.png",
+            "accuracy_per_scenario-t.png", "realtime_factor.png"} <= made
+    assert "accuracy_vs_cameras-t.png" not in made and "accuracy_vs_cameras.png" not in made
 
 
 # --- one job per (scenario, seed): several stacks on one stream -------------------------------------------------
