@@ -576,8 +576,11 @@ def _spread(values: Sequence[float], centre: str) -> dict | None:
 
 
 def _peaks(peak: dict[int, int], spans: Iterable[tuple[float, float]]) -> None:
-    """Raise `peak[hour]` to the most `spans` (start, end) open at once at any moment of that hour."""
-    marks = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans], key=lambda m: (m[0], m[1]))
+    """Raise `peak[hour]` to the most `spans` (start, end) open at once at any moment of that hour (each hour's
+    start is looked at too: someone inside across it counts in both hours)."""
+    spans = list(spans)
+    probes = [(h * 3600.0, 0) for h in peak]
+    marks = sorted([(a, 1) for a, _ in spans] + [(b, -1) for _, b in spans] + probes)
     count = 0
     for t, step in marks:
         count += step

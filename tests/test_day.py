@@ -183,6 +183,10 @@ def test_peak_inside_and_the_queue_count_people_at_once_within_the_hour(tmp_path
     assert hours[0].peak_inside == 3 and hours[0].queue_peak == 2
     assert hours[1].peak_inside == 0 and hours[1].visits == 0 and hours[1].accuracy is None
     assert day.peak_inside == 3
+    across = [["acct-crowd-001", 3500.0, 3503.0, 3700.0, 3701.0, True, True, False, False]]  # in from 07:58 to 08:01
+    hours, _ = hourly_figures(segs, day_visits(segs, {0: _row(across), 1: _row([])}, profile), {0: 3800.0, 1: 5500.0},
+                              profile.opens_h)
+    assert [h.peak_inside for h in hours] == [1, 1]
 
 
 def test_memory_is_flat_within_ten_percent_of_the_first_hours_rss():
