@@ -423,7 +423,8 @@ def command(args: argparse.Namespace) -> int:
     wall_s = time.perf_counter() - t0
     by_key = {(r["scenario"], r["seed"]): r for r in read_rows(out / "segments" / RESULTS_FILE) if r["mode"] == MODE}
     rows = {s.index: by_key.get((keys[s.index], s.seed)) for s in segments}
-    day = day_summary(segments, rows, profile, layout.name, hours, args, wall_s, result.ran)
+    run = DayRun(layout.name, args.seed, hours, args.segment_min, args.workers, args.backend, wall_s, result.ran)
+    day = day_summary(segments, rows, profile, run)
     (out / "day.json").write_text(json.dumps(day, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     plot_day(out / "day.png", day)
     print("\n".join(day_lines(day)))
@@ -453,35 +454,39 @@ def write_segments(segments: Sequence[Segment], profile: DayProfile, store: Path
     return keys
 
 
-def day_summary(segments: Sequence[Segment], rows: Mapping[int, Mapping | None], profile: DayProfile, store: str,
-                hours: float, args: argparse.Namespace, wall_s: float, ran: int) -> dict:
-    """Everything `day.json` holds: the plan, per hour and the whole day, each segment, speed and memory."""
-    visits = day_visits(segments, rows, profile)
-    ends = {s.index: s.start_s + _report(rows.get(s.index)).get("sim_seconds", s.length_s) for s in segments}
-    per_hour, whole = hourly_figures(segments, visits, ends, profile.opens_h)
-    day_facts = {s.index: _report(rows.get(s.index)).get("day") or {} for s in segments}
-    end_rss = {i: f["rss_mb"][-1][1] for i, f in day_facts.items() if f.get("rss_mb")}
-    memory = memory_check(end_rss, segments)
-    cpu_s = sum(f.get("cpu_s", 0.0) for f in day_facts.values())
-    sim_s = sum(_report(rows.get(s.index)).get("sim_seconds", 0.0) for s in segments)
-    day_s = hours * 3600.0
+@dataclass(frozen=True)
+class DayRun:
+    """How the day was asked for and what this invocation did (`day.json`'s head)."""
+
+    store: str
+    seed: int
+    hours: float
+    segment_min: float
+    workers: int
+    backend: str
+    wall_s: float  # this invocation's, segments resumed from an earlier one not included
+    ran: int  # segments simulated by this invocation
+
+
+def day_summary(segments: Sequence[Segment], rows: Mapping[int, Mapping | None], profile: DayProfile,
+                run: DayRun) -> dict:
+    """Everything `day.json` holds: the plan, per hour and the whole day, speed, memory, each segment."""
+    reports = {s.index: _report(rows.get(s.index)) for s in segments}
+    facts = {i: r.get("day") or {} for i, r in reports.items()}
+    ends = {s.index: s.start_s + reports[s.index].get("sim_seconds", s.length_s) for s in segments}
+    per_hour, whole = hourly_figures(segments, day_visits(segments, rows, profile), ends, profile.opens_h)
+    status = {s.index: (rows.get(s.index) or {}).get("status", "missing") for s in segments}
     return {
-        "store": store, "profile": profile.name, "seed": args.seed, "hours": hours, "opens": f"{profile.opens_h:02d}:00",
-        "segment_min": args.segment_min, "workers": args.workers, "backend": args.backend,
-        "segments_run_now": ran, "segments_crashed": sum(1 for s in segments if (rows.get(s.index) or {}).get("status") != "ok"),
+        "store": run.store, "profile": profile.name, "seed": run.seed, "hours": run.hours,
+        "opens": f"{profile.opens_h:02d}:00", "segment_min": run.segment_min, "workers": run.workers,
+        "backend": run.backend, "segments_run_now": run.ran,
+        "segments_crashed": sum(1 for v in status.values() if v != "ok"),
         "hourly": [asdict(h) for h in per_hour], "day": asdict(whole),
-        "speed": {"wall_s": round(wall_s, 1), "cpu_s": round(cpu_s, 1), "day_sim_s": day_s,
-                  "episode_sim_s": round(sim_s, 1),
-                  "cpu_s_per_day_s": round(cpu_s / day_s, 3), "cpu_s_per_episode_s": round(cpu_s / sim_s, 3) if sim_s else None,
-                  "realtime_factor": round(day_s / wall_s, 4) if wall_s > 0 and ran == len(segments) else None},
-        "memory": {"first_hour_end_rss_mb": memory.first_hour_mb, "last_hour_end_rss_mb": memory.last_hour_mb,
-                   "growth": None if memory.growth is None else round(memory.growth, 4), "limit": memory.limit,
-                   "flat": memory.flat,
-                   "peak_rss_mb": max((mb for f in day_facts.values() for _, mb in f.get("rss_mb", ())), default=None)},
-        "segments": [{**asdict(s), "name": s.name, "status": (rows.get(s.index) or {}).get("status", "missing"),
-                      "sim_seconds": _report(rows.get(s.index)).get("sim_seconds"),
-                      "cpu_s": day_facts[s.index].get("cpu_s"), "pid": day_facts[s.index].get("pid"),
-                      "rss_mb": day_facts[s.index].get("rss_mb")} for s in segments],
+        "speed": _speed(run, facts, sum(r.get("sim_seconds", 0.0) for r in reports.values()), len(segments)),
+        "memory": _memory(segments, facts),
+        "segments": [{**asdict(s), "name": s.name, "status": status[s.index],
+                      "sim_seconds": reports[s.index].get("sim_seconds"), "cpu_s": facts[s.index].get("cpu_s"),
+                      "pid": facts[s.index].get("pid"), "rss_mb": facts[s.index].get("rss_mb")} for s in segments],
     }
 
 
@@ -550,6 +555,25 @@ def plot_day(path: Path, day: Mapping) -> Path:
 
 
 # --- helpers -------------------------------------------------------------------------------------------------------
+
+
+def _speed(run: DayRun, facts: Mapping[int, Mapping], episode_s: float, segments: int) -> dict:
+    """CPU of the segments' workers against the day's simulated seconds (an episode stops once its store is
+    empty, so `episode_sim_s` may be less) and this invocation's wall time."""
+    cpu_s, day_s = sum(f.get("cpu_s", 0.0) for f in facts.values()), run.hours * 3600.0
+    return {"wall_s": round(run.wall_s, 1), "cpu_s": round(cpu_s, 1), "day_sim_s": day_s,
+            "episode_sim_s": round(episode_s, 1), "cpu_s_per_day_s": round(cpu_s / day_s, 3),
+            "cpu_s_per_episode_s": round(cpu_s / episode_s, 3) if episode_s else None,
+            "realtime_factor": round(day_s / run.wall_s, 4) if run.wall_s > 0 and run.ran == segments else None}
+
+
+def _memory(segments: Sequence[Segment], facts: Mapping[int, Mapping]) -> dict:
+    end_rss = {i: f["rss_mb"][-1][1] for i, f in facts.items() if f.get("rss_mb")}
+    check = memory_check(end_rss, segments)
+    return {"first_hour_end_rss_mb": check.first_hour_mb, "last_hour_end_rss_mb": check.last_hour_mb,
+            "growth": None if check.growth is None else round(check.growth, 4), "limit": check.limit,
+            "flat": check.flat,
+            "peak_rss_mb": max((mb for f in facts.values() for _, mb in f.get("rss_mb", ())), default=None)}
 
 
 def _figures(hour: int | None, clock: str, came: Sequence[Visit], entered: Sequence[Visit], peak_inside: int,

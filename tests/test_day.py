@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 import run_sim
-from bench.day import (DOOR_WALK_S, Segment, day_visits, hourly_figures, load_profile, memory_check, plan_day,
-                       segment_arrivals, segment_seed)
+from bench.day import (DOOR_WALK_S, DayRun, Segment, day_summary, day_visits, hourly_figures, load_profile,
+                       memory_check, plan_day, segment_arrivals, segment_seed)
 from sim.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -197,6 +197,23 @@ def test_memory_is_flat_within_ten_percent_of_the_first_hours_rss():
     grown = memory_check({0: 300.0, 1: 300.0, 4: 331.0, 5: 200.0}, segs)
     assert grown.growth == pytest.approx(0.1033, abs=1e-4) and grown.flat is False
     assert memory_check({0: 300.0}, segs).flat is None  # nothing from the last hour: not compared
+
+
+def test_the_day_reports_its_speed_per_simulated_second_of_the_day_and_its_memory(tmp_path):
+    profile, segs = _two_hours(tmp_path)
+    rows = {0: _row([]), 1: _row([])}
+    rows[0]["report"].update(sim_seconds=1800.0, day={"visits": [], "cpu_s": 2000.0, "rss_mb": [[0, 400.0], [1800, 500.0]]})
+    rows[1]["report"].update(sim_seconds=600.0, day={"visits": [], "cpu_s": 880.0, "rss_mb": [[0, 400.0], [600, 540.0]]})
+    run = DayRun("tiny_store", 0, 2.0, 60.0, 2, "local", wall_s=1440.0, ran=2)
+    day = day_summary(segs, rows, profile, run)
+    speed, memory = day["speed"], day["memory"]
+    assert speed["cpu_s"] == 2880.0 and speed["cpu_s_per_day_s"] == pytest.approx(0.4)  # 2880 over 7200 s of day
+    assert speed["cpu_s_per_episode_s"] == pytest.approx(1.2) and speed["realtime_factor"] == pytest.approx(5.0)
+    assert (memory["first_hour_end_rss_mb"], memory["last_hour_end_rss_mb"], memory["flat"]) == (500.0, 540.0, True)
+    assert memory["peak_rss_mb"] == 540.0 and day["segments_crashed"] == 0
+    resumed = day_summary(segs, {0: rows[0]}, profile, DayRun("tiny_store", 0, 2.0, 60.0, 2, "local", 10.0, 0))
+    assert resumed["speed"]["realtime_factor"] is None  # a wall time that does not cover the day is no speed
+    assert resumed["segments_crashed"] == 1 and resumed["segments"][1]["status"] == "missing"
 
 
 # --- end to end ----------------------------------------------------------------------------------------------------
