@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parent
 DEFAULT_STORE = ROOT / "assets" / "stores" / "corner_store.yaml"
 DEFAULT_SCENARIO = ROOT / "assets" / "scenarios" / "market-visit.yaml"  # four shoppers, a hand-over, a put-back
+DEFAULT_DAY = ROOT / "assets" / "days" / "convenience.yaml"  # a convenience store's arrivals, hour by hour
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -60,6 +61,22 @@ def _build_parser() -> argparse.ArgumentParser:
                              "review rate and cost (a table, a Pareto plot, the cheapest meeting a target)")
     whatif.add_options(what_if)
     what_if.set_defaults(func=whatif.run)
+
+    day = sub.add_parser("day", help="a store's day: opening to closing in parallel segments, figures per hour "
+                         "(day.json, day.png)")
+    day.add_argument("store", type=arguments.path, metavar="STORE", help="the store file")
+    day.add_argument("--hours", type=arguments.bounded(float, 1e-3, 24, "hours above 0 and at most 24"), default=None,
+                     help="simulated hours from opening (default: the profile's whole day)")
+    day.add_argument("--arrivals", type=arguments.path, default=str(DEFAULT_DAY), metavar="PROFILE",
+                     help="the arrival profile (default assets/days/convenience.yaml)")
+    day.add_argument("--seed", type=arguments.seed, default=0, help="the day's seed; each segment's is derived from it")
+    day.add_argument("--segment-min", type=arguments.bounded(float, 0.1, 60, "minutes from 0.1 to 60"), default=15.0,
+                     help="minutes per independent segment; must divide an hour (default 15)")
+    day.add_argument("--workers", type=arguments.workers, default=2, help="segments at once (default 2)")
+    day.add_argument("--backend", choices=("local", "ray"), default="local")
+    day.add_argument("--out", type=arguments.out_dir, default="out/day",
+                     help="day.json, day.png, segments/ (default out/day; a rerun resumes the segments done there)")
+    day.set_defaults(func=_cmd_day)
 
     generate = sub.add_parser("generate", help="draw a store (DIR/store.yaml) and scenarios for it (DIR/scenarios/)")
     generate.add_argument("--seed", type=arguments.seed, required=True, help="same seed, same files byte for byte")
@@ -116,6 +133,12 @@ def _build_parser() -> argparse.ArgumentParser:
                         help="read past damaged records: a partial report, a warning on stderr and exit 0 (else exit 2)")
     replay.set_defaults(func=_cmd_replay)
     return parser
+
+
+def _cmd_day(args: argparse.Namespace) -> int:
+    from bench.day import command
+
+    return command(args)
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:

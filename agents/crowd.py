@@ -16,25 +16,36 @@ from agents.shopper import Commons, Shopper
 from sim.seeding import generator
 
 
+def arrival_schedule(spec: CrowdSpec, seed: int) -> list[tuple[float, str]]:
+    """The crowd's arrivals (time, persona) in order: a pure function of the spec and the episode seed, so
+    a benchmark can read when each shopper came to the door (`crowd_shopper_id(k)` is the k-th, from 0)."""
+    rng = generator(seed, "crowd")
+    times: list[float] = []
+    t = spec.start_s
+    rate_s = spec.arrivals_per_min / 60.0
+    while True:
+        t += float(rng.exponential(1.0 / rate_s))
+        if t >= spec.until_s:
+            break
+        times.append(t)
+    names = sorted(spec.personas)
+    w = np.array([spec.personas[n] for n in names], dtype=float)
+    picks = rng.choice(len(names), size=len(times), p=w / w.sum()) if times else []
+    return [(t, names[int(k)]) for t, k in zip(times, picks)]
+
+
+def crowd_shopper_id(k: int) -> str:
+    """The id of the crowd's k-th arrival (from 0); its account is `acct-` and this id."""
+    return f"crowd-{k + 1:03d}"
+
+
 class CrowdSpawner:
     def __init__(self, spec: CrowdSpec, commons: Commons) -> None:
         self.id = "crowd"
         self.account = ""
         self.spec = spec
         self.commons = commons
-        rng = generator(commons.seed, "crowd")
-        times: list[float] = []
-        t = spec.start_s
-        rate_s = spec.arrivals_per_min / 60.0
-        while True:
-            t += float(rng.exponential(1.0 / rate_s))
-            if t >= spec.until_s:
-                break
-            times.append(t)
-        names = sorted(spec.personas)
-        w = np.array([spec.personas[n] for n in names], dtype=float)
-        picks = rng.choice(len(names), size=len(times), p=w / w.sum()) if times else []
-        self.arrivals = [(t, names[int(k)]) for t, k in zip(times, picks)]
+        self.arrivals = arrival_schedule(spec, commons.seed)
         self.spawned: list[Shopper] = []
         self._next = 0
 
@@ -51,8 +62,8 @@ class CrowdSpawner:
             if self.commons.inside_count() + self._waiting() >= self.spec.max_inside:
                 return
             _, persona = self.arrivals[self._next]
+            sid = crowd_shopper_id(self._next)
             self._next += 1
-            sid = f"crowd-{self._next:03d}"
             shopper = Shopper(ShopperSpec(id=sid, account=f"acct-{sid}", enter_at_s=t, persona=persona), self.commons)
             self.commons.shoppers[sid] = shopper
             self.commons.groups[shopper.account] = [sid]

@@ -177,6 +177,7 @@ def as_issued(receipt: Any) -> IssuedReceipt:
         flagged=bool(getattr(receipt, "flagged", False)),
         total=getattr(receipt, "total", None),
         reasons=tuple(getattr(receipt, "reasons", ())),
+        t_s=getattr(receipt, "t_s", None),
     )
 
 

@@ -61,7 +61,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping, Sequence
 
 from scoring.driver import StreamDriver, as_issued
-from scoring.metrics import match_events, score_receipts, tracking_quality, true_shelf_events
+from scoring.metrics import match_events, score_receipts, tracking_quality, true_shelf_events, visit_times
 from scoring.report import build_report, write_report
 from scoring.stacks import check_stack_name, is_builtin, make_stack
 from sim.recording import EpisodeFacts, RecordedTruth, TruthFrame
@@ -194,7 +194,8 @@ def score_episode(*, scenario: str, seed: int, mode: str, truth: RecordedTruth, 
     assert end_s is not None, "a truth without EpisodeFacts needs the stream's end (stream_end_s)"
     return build_report(scenario=scenario, seed=seed, mode=mode, sim_seconds=end_s, wall_seconds=wall_seconds,
                         receipts=receipts, events=events, tracking=tracking, errors=errors, stages=stages,
-                        extra={**described, **(extra or {}), "receipt_counts": receipt_counts(receipts.receipts), **notes,
+                        extra={**described, **(extra or {}), "receipt_counts": receipt_counts(receipts.receipts),
+                               "visits": visit_times(truth.events), **notes,
                                "adapted_steps": [f"{e.shopper} at {e.t_s:.1f} s: {e.message}"
                                                  for e in truth.events if e.kind == "adapted"],
                                "scored": True})

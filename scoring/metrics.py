@@ -65,6 +65,7 @@ class IssuedReceipt:
     flagged: bool = False
     total: float | None = None
     reasons: tuple[str, ...] = ()
+    t_s: float | None = None  # stream time it was issued, when the stack says
 
 
 @dataclass
@@ -164,6 +165,7 @@ def score_receipts(
             "issued": receipt is not None,
             "phantom": phantom,
             "reasons": list(receipt.reasons) if receipt else [],
+            "issued_s": None if receipt is None or receipt.t_s is None else round(float(receipt.t_s), 3),
         })
     n = len(scored)
     return ReceiptScore(
@@ -178,6 +180,24 @@ def score_receipts(
         unfinished=left_out,
         counts=counts,
     )
+
+
+def visit_times(events: Iterable) -> dict[str, dict[str, float | None]]:
+    """Each account's visit from the truth's entry and exit events: `entered_s` (its first member in),
+    `exited_s` (its last member out; None while any member is still inside)."""
+    out: dict[str, dict[str, float | None]] = {}
+    inside: dict[str, set[str]] = {}
+    for e in events:
+        if e.kind == "entry":
+            visit = out.setdefault(e.account, {"entered_s": round(float(e.t_s), 3), "exited_s": None})
+            inside.setdefault(e.account, set()).add(e.shopper)
+            visit["exited_s"] = None
+        elif e.kind == "exit" and e.account in out:
+            members = inside.setdefault(e.account, set())
+            members.discard(e.shopper)
+            if not members:
+                out[e.account]["exited_s"] = round(float(e.t_s), 3)
+    return out
 
 
 def price(items: Mapping[str, int], prices: Mapping[str, float]) -> float:

@@ -6,7 +6,8 @@ import json
 import pytest
 
 from checkout.receipts import ShelfEvent
-from scoring.metrics import IssuedReceipt, match_events, score_receipts, tracking_quality
+from scoring.metrics import IssuedReceipt, match_events, score_receipts, tracking_quality, visit_times
+from sim.ledger import TruthEvent
 
 PRICES = {"cola-330": 1.20, "water-500": 0.80, "crisps-salt": 1.50, "lemon-330": 1.10}
 
@@ -230,3 +231,18 @@ def test_track_frames_are_aligned_to_the_nearest_truth_time():
 def test_no_truth_gives_no_tracking_figures():
     q = tracking_quality([], [(0.0, {"t1": (0, 0)})])
     assert q["mota"] is None and q["idf1"] is None and q["hota"] is None
+
+
+def test_a_receipt_carries_when_it_was_issued_and_an_unissued_one_none():
+    truth = {"acct-1": {"cola-330": 1}, "acct-2": {}}
+    s = score_receipts([IssuedReceipt("acct-1", {"cola-330": 1}, 0.9, t_s=41.25)], truth, PRICES)
+    assert {r["account"]: r["issued_s"] for r in s.receipts} == {"acct-1": 41.25, "acct-2": None}
+
+
+def test_a_visit_runs_from_the_first_member_in_to_the_last_member_out():
+    events = [TruthEvent(1.0, "entry", "dad", "fam"), TruthEvent(2.0, "entry", "kid", "fam"),
+              TruthEvent(3.0, "entry", "solo", "acct-solo"), TruthEvent(9.0, "exit", "dad", "fam"),
+              TruthEvent(5.0, "take", "kid", "fam"), TruthEvent(12.5, "exit", "kid", "fam")]
+    assert visit_times(events) == {"fam": {"entered_s": 1.0, "exited_s": 12.5},
+                                   "acct-solo": {"entered_s": 3.0, "exited_s": None}}
+    assert visit_times(events[:4])["fam"]["exited_s"] is None  # the kid is still inside
