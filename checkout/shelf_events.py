@@ -239,7 +239,13 @@ class ShelfEventConfig:
     min_change_g: float = 6.0
     hold_s: float = 8.0  # an unexplained level is committed (flagged) after this long
     bridge_s: float = 2.0  # a cell still unsettled this long after its pair's summed load settled is bridged
-    min_sd_g: float = 1.5  # floor of a change's uncertainty: items settling, a plate's creep, drift during the event
+    # Floor of a change's uncertainty, beyond the noise the cell's own samples show: a strain-gauge cell reads the
+    # same load differently after each loading (repeatability 0.03 % of rated output on a typical cell's
+    # datasheet, `../shared/REFERENCE.md`; the shelf plate's rated output is 20 kg, so 6 g taken as three sd: 2 g
+    # per reading), and a change is the difference of two readings: 2 g x sqrt(2) = 2.8 g. (It was 1.5 g, a guess
+    # for items settling and drift, which made a put-back item re-taken later look more like itself than the
+    # cell can tell.)
+    min_sd_g: float = 2.8
     # Neighbouring plates of one shelf feel a share of each other's load (cross-talk: ~1 % on strain-gauge shelves,
     # `../shared/REFERENCE.md`); a change no item explains, at most this share of a neighbour's change of the same
     # sign at the same time, is that change's echo, not an event.

@@ -1,6 +1,7 @@
 """Stage 3: weight changes from load-cell batches; leans, touches and drift are not events."""
 from __future__ import annotations
 
+import pytest
 import numpy as np
 
 from checkout.shelf_events import DeadCell, Interaction, LoadCellSettler, ShelfEventDetector, WeightChange
@@ -119,7 +120,7 @@ def test_readings_below_an_empty_plate_are_skipped_not_taken_as_a_change():
 def test_a_noisier_cell_gives_its_change_a_larger_uncertainty():
     cells = {"A-1-1": CellScript(2100.0, steps=[(3.0, -350.0)])}
     sd = []
-    for noise in (1.0, 8.0):
+    for noise in (1.0, 30.0):  # the noisier far above the floor a cell's repeatability sets (min_sd_g)
         changes = [e for e in _run(ShelfEventDetector(tuple(cells), 105.0), load_batches(cells, 8.0, seed=9, noise_g=noise))
                    if isinstance(e, WeightChange)]
         assert len(changes) == 1 and abs(changes[0].delta_g + 350.0) < 4 * changes[0].sd_g
@@ -258,3 +259,13 @@ def test_a_neighbours_cross_talk_echo_of_a_big_take_is_no_event():
     assert {e.bin for e in out if isinstance(e, Interaction)} == {"A-1-1", "A-1-3"} and pending == []
     _, pending = run(())
     assert pending == ["A-1-1", "A-1-3"]  # held, unexplained
+
+
+def test_a_changes_uncertainty_floor_is_the_cells_repeatability_read_twice():
+    # REFERENCE.md: a typical cell's repeatability is 0.03 % of rated output (the AiFi plate's 20 kg): 6 g taken as
+    # three sd; a change is the difference of two readings.
+    import math
+
+    from checkout.shelf_events import ShelfEventConfig
+
+    assert ShelfEventConfig().min_sd_g == pytest.approx(20000.0 * 0.03 / 100 / 3 * math.sqrt(2), abs=0.05)
