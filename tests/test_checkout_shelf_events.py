@@ -1,8 +1,8 @@
 """Stage 3: weight changes from load-cell batches; leans, touches and drift are not events."""
 from __future__ import annotations
 
-import pytest
 import numpy as np
+import pytest
 
 from checkout.shelf_events import DeadCell, Interaction, LoadCellSettler, ShelfEventDetector, WeightChange
 from tests.checkout_synth import CellScript, load_batches
