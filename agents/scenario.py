@@ -27,7 +27,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, field_validator, model_validator
 
 from sim.errors import InputError, Where
-from sim.layout import Int, Num, Sensors, StoreLayout, check_faults, check_rates, load_store, pydantic_error
+from sim.layout import Int, Num, Sensors, StoreLayout, check_faults, check_rates, load_store, pydantic_error, validated
 from sim.yamlsrc import LineMap, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -374,12 +374,7 @@ def load_scenario(path: Path | str) -> Scenario:
     """Parse and schema-check a scenario file (cross-checks against the store: `Scenario.check`)."""
     path = Path(path)
     data, lines = load_yaml(path)
-    if not isinstance(data, dict):
-        raise lines.error((), "expected a mapping of scenario keys (name, store, shoppers or crowd, ...)")
-    try:
-        spec = ScenarioFile.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise pydantic_error(exc, lines, ScenarioFile) from None
+    spec = validated(ScenarioFile, data, lines, "scenario keys (name, store, shoppers or crowd, ...)")
     return Scenario.from_spec(spec, path.resolve().parent, lines)
 
 

@@ -47,12 +47,11 @@ from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
-import pydantic
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from sim.errors import InputError, Where, format_key
-from sim.layout import Int, Num, pydantic_error
+from sim.layout import Int, Num, validated
 from sim.seeding import seed_sequence
 from sim.yamlsrc import LineMap, load_yaml
 
@@ -96,12 +95,7 @@ def load_profile(path: Path | str) -> DayProfile:
 
     data, text_lines = load_yaml(path)
     lines = _HourKeys(text_lines)
-    if not isinstance(data, dict):
-        raise lines.error((), "expected a mapping of profile keys (name, opens_h, visits_per_day, ...)")
-    try:
-        profile = DayProfile.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise pydantic_error(exc, lines, DayProfile) from None
+    profile = validated(DayProfile, data, lines, "profile keys (name, opens_h, visits_per_day, ...)")
     expected = [(profile.opens_h + i) % 24 for i in range(profile.hours)]
     for i, (hour, share) in enumerate(profile.hourly_share_pct.items()):
         loc = ("hourly_share_pct", hour)

@@ -32,7 +32,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from bench import arguments, pooling
 from sim.errors import InputError, Where
-from sim.layout import PHYSICS_HZ, CameraGrid, CameraSettings, Int, LoadCellSettings, Num, camera_ids, pydantic_error
+from sim.layout import (PHYSICS_HZ, CameraGrid, CameraSettings, Int, LoadCellSettings, Num, camera_ids, pydantic_error,
+                        validated)
 from sim.yamlsrc import LineMap, load_yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,12 +169,7 @@ def load_spec(path: str | Path) -> Spec:
     """Read and check a what-if spec; an `InputError` names the file, line and key of the first problem."""
     path = Path(path)
     data, lines = load_yaml(path)
-    if not isinstance(data, dict):
-        raise lines.error((), "expected a mapping of what-if keys (name, scenarios, target, configurations, grid, ...)")
-    try:
-        spec = WhatIfFile.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise pydantic_error(exc, lines, WhatIfFile) from None
+    spec = validated(WhatIfFile, data, lines, "what-if keys (name, scenarios, target, configurations, grid, ...)")
     from bench.seeds import parse_seeds
 
     parse_seeds(spec.dev_seeds if not isinstance(spec.dev_seeds, tuple) else list(spec.dev_seeds),
@@ -215,10 +211,7 @@ class CostModel(_Strict):
 
 def load_costs(path: str | Path) -> CostModel:
     data, lines = load_yaml(Path(path))
-    try:
-        return CostModel.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise pydantic_error(exc, lines, CostModel) from None
+    return validated(CostModel, data, lines, "prices (currency, camera, load_cell, ...)")
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ import typing
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 
 import numpy as np
 import pydantic
@@ -522,15 +522,24 @@ def load_store(path: Path | str) -> StoreLayout:
 
 
 def parse_store(data: object, lines: LineMap) -> StoreLayout:
-    if not isinstance(data, dict):
-        raise lines.error((), "expected a mapping of store keys (name, floor_m, gates, gondolas, catalog, planogram)")
-    try:
-        spec = StoreFile.model_validate(data)
-    except pydantic.ValidationError as exc:
-        raise pydantic_error(exc, lines, StoreFile) from None
+    spec = validated(StoreFile, data, lines, "store keys (name, floor_m, gates, gondolas, catalog, planogram)")
     layout = StoreLayout(spec, lines.path)
     check_store(layout, lines)
     return layout
+
+
+_Model = TypeVar("_Model", bound=BaseModel)
+
+
+def validated(model: type[_Model], data: object, lines: LineMap, keys: str) -> _Model:
+    """`data` (a YAML document) as `model`, or the one-line `InputError` of its first problem; `keys` names what a
+    mapping of this kind holds, for a document that is no mapping at all ("name, store, shoppers or crowd, ...")."""
+    if not isinstance(data, dict):
+        raise lines.error((), f"expected a mapping of {keys}")
+    try:
+        return model.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise pydantic_error(exc, lines, model) from None
 
 
 def pydantic_error(exc: pydantic.ValidationError, lines: LineMap, model: type[BaseModel] | None = None) -> InputError:
