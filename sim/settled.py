@@ -14,7 +14,8 @@ weights are drawn from it) and the code that builds the world, so it is done onc
   (Restoring into the settling world itself is not the same: Bullet keeps state the snapshot does not
   hold, and the two differ by ~0.01 g on a few plates.)
 
-The key is a SHA-256 of the store file's content (the validated spec, sensors included), the seed,
+The key is a SHA-256 of the store file's content (the validated spec, less what only sensors read: cameras,
+lights, the cells' noise and faults; the plates' rated load stays, as their motors' strength), the seed,
 the physics step, the settling limit, the source of the modules that build the world, and the
 pybullet and numpy versions. A changed layout, seed or builder is a different key; an entry whose
 snapshot does not match its recorded digest, or that Bullet will not restore, is rebuilt.
@@ -68,10 +69,15 @@ def cache_dir() -> Path | None:
 
 
 def settled_key(layout: StoreLayout, seed: int, dt_s: float, max_settle_s: float) -> str:
-    """What the settled state depends on, hashed."""
+    """What the settled state depends on, hashed: the store file's content but for what only the sensors read of
+    the world (cameras, lights, the load cells' readings: none of them touches a body), so the variants of one store
+    that a sweep or a what-if draws (camera spacing, depth noise, cell noise) settle once. Of the sensors, only the
+    plates' rated load is physics: their motors hold twice it (`StoreWorld`)."""
+    spec = layout.spec.model_dump(mode="json", exclude={"cameras", "lighting", "description", "sensors"})
+    spec["plate_capacity_g"] = layout.spec.sensors.load_cells.capacity_g
     h = hashlib.sha256()
     h.update(json.dumps(
-        {"format": FORMAT, "spec": layout.spec.model_dump(mode="json"), "seed": int(seed), "dt_s": float(dt_s),
+        {"format": FORMAT, "spec": spec, "seed": int(seed), "dt_s": float(dt_s),
          "max_settle_s": float(max_settle_s), "pybullet": pb.getAPIVersion(), "numpy": np.__version__},
         sort_keys=True, default=str,
     ).encode())

@@ -108,6 +108,12 @@ def test_the_key_follows_the_layout_the_seed_and_the_step():
     assert settled_key(type(layout)(fewer, layout.path), 0, DT, 8.0) != key
     heavier = layout.with_sensors({"load_cells": {"capacity_g": layout.spec.sensors.load_cells.capacity_g + 1000}})  # the plate motors' strength
     assert settled_key(heavier, 0, DT, 8.0) != key
+    # What only the sensors read of the world is no part of it: a sweep's or a what-if's variants settle once.
+    noisier = layout.with_sensors({"load_cells": {"noise_g": 5.0}, "cameras": {"depth_noise_m": 0.02, "fps": 15}})
+    assert settled_key(noisier, 0, DT, 8.0) == key
+    sparse = layout.spec.model_copy(update={"cameras": layout.spec.cameras.model_copy(
+        update={"grid": layout.spec.cameras.grid.model_copy(update={"spacing_m": 4.0})})})
+    assert settled_key(type(layout)(sparse, layout.path), 0, DT, 8.0) == key
 
 
 def test_the_cache_removes_the_least_recently_used_entries_over_its_size(tmp_path, monkeypatch):
@@ -157,3 +163,18 @@ def test_a_cache_size_that_is_not_a_number_warns_and_keeps_the_default(tmp_path,
         built = build_settled(load_store(TINY), 6, DT, 8.0, root=tmp_path)
     assert not built.cached and len(list(tmp_path.glob("*/*/state.json"))) == 1
     built.world.close()
+
+
+def test_a_sensor_variant_restored_from_its_stores_entry_is_the_world_it_would_settle_to(tmp_path):
+    # Settled once for the store as it is, then built for a variant that only hangs its cameras differently and
+    # reads its cells noisier: a cache hit, and the same world a cold build of the variant gives.
+    layout = load_store(TINY)
+    first = build_settled(layout, 6, DT, 8.0, root=tmp_path)
+    first.world.close()
+    variant = layout.with_sensors({"load_cells": {"noise_g": 4.0}, "cameras": {"depth_noise_m": 0.03}})
+    hit = build_settled(variant, 6, DT, 8.0, root=tmp_path)
+    cold = build_settled(variant, 6, DT, 8.0, root=None)
+    assert hit.cached and not cold.cached
+    assert _digest(hit.world) == _digest(cold.world)
+    hit.world.close()
+    cold.world.close()
