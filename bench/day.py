@@ -476,7 +476,7 @@ def day_summary(segments: Sequence[Segment], rows: Mapping[int, Mapping | None],
         "backend": run.backend, "segments_run_now": run.ran,
         "segments_crashed": sum(1 for v in status.values() if v != "ok"),
         "hourly": [asdict(h) for h in per_hour], "day": asdict(whole),
-        "speed": _speed(run, facts, sum(r.get("sim_seconds", 0.0) for r in reports.values()), len(segments)),
+        "speed": _speed(run, facts, sum(r.get("sim_seconds", 0.0) for r in reports.values()), segments),
         "memory": _memory(segments, facts),
         "segments": [{**asdict(s), "name": s.name, "status": status[s.index],
                       "sim_seconds": reports[s.index].get("sim_seconds"), "cpu_s": facts[s.index].get("cpu_s"),
@@ -551,14 +551,18 @@ def plot_day(path: Path, day: Mapping) -> Path:
 # --- helpers -------------------------------------------------------------------------------------------------------
 
 
-def _speed(run: DayRun, facts: Mapping[int, Mapping], episode_s: float, segments: int) -> dict:
-    """CPU of the segments' workers against the day's simulated seconds (an episode stops once its store is
-    empty, so `episode_sim_s` may be less) and this invocation's wall time."""
+def _speed(run: DayRun, facts: Mapping[int, Mapping], episode_s: float, segments: Sequence[Segment]) -> dict:
+    """CPU of the segments' workers against the simulated seconds of the day they cover (a crashed or missing
+    segment has no CPU figure, so its part of the day is left out of the rate, not spread over it; an episode
+    stops once its store is empty, so `episode_sim_s` may be less) and this invocation's wall time."""
     cpu_s, day_s = sum(f.get("cpu_s", 0.0) for f in facts.values()), run.hours * 3600.0
-    return {"wall_s": round(run.wall_s, 1), "cpu_s": round(cpu_s, 1), "day_sim_s": day_s,
-            "episode_sim_s": round(episode_s, 1), "cpu_s_per_day_s": round(cpu_s / day_s, 3),
+    covered_s = sum(s.length_s for s in segments if "cpu_s" in facts.get(s.index, {}))
+    return {"wall_s": round(run.wall_s, 1), "cpu_s": round(cpu_s, 1), "day_sim_s": day_s, "covered_day_s": covered_s,
+            "episode_sim_s": round(episode_s, 1),
+            "cpu_s_per_day_s": round(cpu_s / covered_s, 3) if covered_s else None,
             "cpu_s_per_episode_s": round(cpu_s / episode_s, 3) if episode_s else None,
-            "realtime_factor": round(day_s / run.wall_s, 4) if run.wall_s > 0 and run.ran == segments else None}
+            "realtime_factor": round(day_s / run.wall_s, 4)
+            if run.wall_s > 0 and run.ran == len(segments) and covered_s == day_s else None}
 
 
 def _memory(segments: Sequence[Segment], facts: Mapping[int, Mapping]) -> dict:

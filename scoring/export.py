@@ -7,7 +7,8 @@ camera sample of each chosen camera is written out:
     DIR/annotations.json        COCO: images, annotations, categories, plus `cameras` (true and published
                                 calibrations) and `info` (scenario, seed, conventions)
     DIR/rgb/CAM/NNNNNN.jpg      the colour frame as the camera sent it (JPEG; PNG if the stream carries raw colour)
-    DIR/depth/CAM/NNNNNN.png    its depth frame, millimetres in 16-bit PNG (0 = no reading), from the depth imager:
+    DIR/depth/CAM/NNNNNN.png    its depth frame, millimetres in 16-bit PNG (0 = no reading; `.npy` metres if the
+                                frame is off the device's millimetre grid), from the depth imager:
                                 another pinhole and size than the colour (see `cameras`), not registered to it
 
 Categories: `person` (the shopper's body, clothes and hair; keypoints: head, shoulders, elbows, wrists and grip
@@ -27,11 +28,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
+import numpy as np
+
 from agents.body import BASKET, KEYPOINTS, SKELETON
 from scoring.episode import TRACK_SAMPLE_HZ, EpisodeProgress
 from sim.codec import encode_png16
 from sim.errors import InputError, Where
 from sim.labels import Category, Instance, annotate
+from sim.recording import depth_millimetres
 from sim.stream import CameraCalibration, CameraFrame
 
 PERSON, BASKET_CATEGORY, BAG_CATEGORY = 1, 2, 3
@@ -98,12 +102,15 @@ class CocoWriter:
         image_id = len(self.images) + 1
         ext = "jpg" if frame.rgb_jpeg is not None else "png"
         rgb_name = f"rgb/{frame.camera_id}/{n:06d}.{ext}"
-        depth_name = f"depth/{frame.camera_id}/{n:06d}.png"
+        depth_mm = depth_millimetres(frame.depth)  # the device's millimetre grid, as recordings carry it
+        depth_name = f"depth/{frame.camera_id}/{n:06d}.{'png' if depth_mm is not None else 'npy'}"
         for name in (rgb_name, depth_name):
             (self.out / name).parent.mkdir(parents=True, exist_ok=True)
         (self.out / rgb_name).write_bytes(frame.rgb_jpeg if frame.rgb_jpeg is not None else _png(frame.rgb))
-        depth_mm = (frame.depth * 1000.0).round().clip(0, 65535).astype("uint16")
-        (self.out / depth_name).write_bytes(encode_png16(depth_mm))
+        if depth_mm is not None:
+            (self.out / depth_name).write_bytes(encode_png16(depth_mm))
+        else:  # off the grid (a depth unit the device model was not set to): metres as they came, never rounded
+            np.save(self.out / depth_name, frame.depth)
         h, w = frame.rgb.shape[:2]
         self.images.append({
             "id": image_id, "file_name": rgb_name, "width": int(w), "height": int(h), "camera_id": frame.camera_id,

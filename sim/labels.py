@@ -63,7 +63,6 @@ class Instance:
 
 def instance_map(seg: np.ndarray, instances: Sequence[Instance]) -> np.ndarray:
     """(H, W) int32: 1 + the index in `instances` of the instance each pixel shows, 0 for none of them."""
-    out = np.zeros(seg.shape, dtype=np.int32)
     values, inverse = np.unique(seg, return_inverse=True)
     bodies, links = split(values)
     owner = np.zeros(len(values), dtype=np.int32)
@@ -75,8 +74,7 @@ def instance_map(seg: np.ndarray, instances: Sequence[Instance]) -> np.ndarray:
             if inst.links is None or link in inst.links:
                 owner[j] = k + 1
                 break
-    out[...] = owner[inverse.reshape(seg.shape)]
-    return out
+    return owner[inverse.reshape(seg.shape)]
 
 
 def project(cam: Pinhole, points_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -3,13 +3,17 @@ segments, the memory check, and one very short day end to end."""
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 import run_sim
+from agents.crowd import CrowdSpawner
+from agents.scenario import CrowdSpec
 from bench.day import (DOOR_WALK_S, DayRun, Segment, day_summary, day_visits, hourly_figures, load_profile,
-                       memory_check, plan_day, segment_arrivals, segment_seed)
+                       memory_check, plan_day, segment_arrivals, segment_scenario, segment_seed)
 from sim.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -109,7 +113,10 @@ def test_segment_seeds_are_derived_by_name_distinct_and_the_same_for_the_same_da
 def test_a_segments_arrivals_are_what_its_crowd_draws_and_follow_its_rate(tmp_path):
     profile = load_profile(_profile(tmp_path))
     slow, busy = plan_day(profile, 2, 60, seed=1)
-    assert segment_arrivals(slow, profile) == segment_arrivals(slow, profile)
+    # The crowd of the segment's own scenario, as the simulation spawns it, comes to the door at these times.
+    spec = CrowdSpec.model_validate(segment_scenario(slow, profile, tmp_path)["crowd"])
+    assert [t for t, _ in CrowdSpawner(spec, SimpleNamespace(seed=slow.seed)).arrivals] == segment_arrivals(slow, profile)
+    assert segment_arrivals(slow, profile) != segment_arrivals(replace(slow, seed=slow.seed + 1), profile)
     assert all(0 < t < 3600 for t in segment_arrivals(busy, profile))
     # 150 and 300 expected arrivals in the hour: Poisson sd about 12 and 17
     assert 100 < len(segment_arrivals(slow, profile)) < 200 < len(segment_arrivals(busy, profile)) < 400
@@ -213,6 +220,8 @@ def test_the_day_reports_its_speed_per_simulated_second_of_the_day_and_its_memor
     assert memory["peak_rss_mb"] == 540.0 and day["segments_crashed"] == 0
     resumed = day_summary(segs, {0: rows[0]}, profile, DayRun("tiny_store", 0, 2.0, 60.0, 2, "local", 10.0, 0))
     assert resumed["speed"]["realtime_factor"] is None  # a wall time that does not cover the day is no speed
+    # The missing second hour has no CPU figure: the rate is over the hour that was simulated, not the whole day.
+    assert resumed["speed"]["covered_day_s"] == 3600.0 and resumed["speed"]["cpu_s_per_day_s"] == pytest.approx(2000 / 3600, abs=1e-3)
     assert resumed["segments_crashed"] == 1 and resumed["segments"][1]["status"] == "missing"
 
 
