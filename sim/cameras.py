@@ -382,6 +382,37 @@ def measurable(depth_m: np.ndarray, settings: CameraSettings, fx_px: float) -> n
     return valid
 
 
+def measurable_update(
+    last: tuple[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]], depth_m: np.ndarray, settings: CameraSettings,
+    fx_px: float,
+) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray]]:
+    """`measurable(depth_m, ...)` and `depth_edges(depth_m, ...)` (empty when the settings have no edge effects)
+    from `last` = (an earlier clean depth, its measurable mask, its edges), redone only where they can differ: a
+    pixel's range and stereo shadow depend on its own row only, its edges on its 4-neighbours; so the rows where
+    the depth changed are redone, and one row more each way for the edges. The same arrays as from scratch
+    (a moving shopper changes a band of rows; the rest of the frame is the same clean depth as last frame)."""
+    prev_depth, prev_valid, prev_edges = last
+    changed = (prev_depth != depth_m).any(axis=1)
+    rows = np.flatnonzero(changed)
+    if not rows.size:
+        return prev_valid, prev_edges
+    h, w = depth_m.shape
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    valid = prev_valid.copy()
+    valid[r0:r1] = measurable(depth_m[r0:r1], settings, fx_px)
+    if not edge_effects(settings):
+        return valid, prev_edges
+    e0, e1 = max(r0 - 1, 0), min(r1 + 1, h)  # rows whose edges can have changed
+    w0, w1 = max(e0 - 1, 0), min(e1 + 1, h)  # and the rows their neighbours are in
+    pixel, across = depth_edges(depth_m[w0:w1], float(settings.depth_edge_jump))
+    keep = (pixel >= (e0 - w0) * w) & (pixel < (e1 - w0) * w)
+    pixel, across = pixel[keep] + w0 * w, across[keep] + w0 * w
+    old_pixel, old_across = prev_edges
+    a, b = np.searchsorted(old_pixel, [e0 * w, e1 * w])
+    return valid, (np.concatenate([old_pixel[:a], pixel, old_pixel[b:]]),
+                   np.concatenate([old_across[:a], across, old_across[b:]]))
+
+
 @functools.lru_cache(maxsize=8)
 def _rounded_gaussian(sigma: float) -> np.ndarray:
     """rint(sigma * Phi^-1(u)) at the 65,536 grid quantiles u = (i + 0.5) / 65,536."""
@@ -503,10 +534,12 @@ class CameraRig:
             # Nothing moving in view: the renderer hands back the very same clean depth as last frame, so where the
             # device can measure (range, stereo shadow) is the same too; the noise is drawn afresh all the same.
             last = self._measurable[i]
-            if last is None or last[0] is not clean[1]:
+            if last is None:
                 no_edges = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
                 last = self._measurable[i] = (clean[1], measurable(clean[1], s, fx),
                                               depth_edges(clean[1], float(s.depth_edge_jump)) if edge_effects(s) else no_edges)
+            elif last[0] is not clean[1]:  # redone only in the rows where the clean depth changed
+                last = self._measurable[i] = (clean[1], *measurable_update(last, clean[1], s, fx))
             rgb, depth, jpeg = device_image(*clean, s, rng, fx, valid=last[1], edges=last[2], fixed=self._fixed_noise[i])
             rgb.setflags(write=False)
             depth.setflags(write=False)

@@ -12,6 +12,7 @@ import pytest
 from scipy.spatial.transform import Rotation
 
 from bench.standins import StandInShopper
+from sim.cameras import edge_effects as edge_effects_on
 from sim.cameras import (
     CameraRig, calibrate, calibration_error, camera_mounts, published_calibrations, rgb_calibrate, true_calibrations,
 )
@@ -500,6 +501,37 @@ def test_stereo_leaves_no_depth_in_a_band_left_of_a_near_object(tiny_store_path)
     assert (frame.depth[row, left - band : left] == 0).all() and frame.depth[row, left - band - 1] > 0
     assert (frame.depth[row, right + 1 : right + 4] > 0).all()  # nothing is hidden on the right side
     assert (frame.depth[row, left : right + 1] > 0).all()
+
+
+def test_where_the_device_can_measure_is_redone_only_where_the_depth_changed_and_equals_it_from_scratch():
+    """`measurable_update` (the rows that changed, one more each way for edges) against `measurable` and
+    `depth_edges` of the whole frame: the same arrays, over many frames of people-sized blobs moving about a
+    store-like depth image (floor, shelf tops, nothing drawn past a wall), at the rig's defaults."""
+    from sim.cameras import depth_edges, measurable, measurable_update
+
+    settings = CameraSettings()
+    assert edge_effects_on(settings) and settings.stereo_baseline_m > 0
+    rng = np.random.default_rng(11)
+    h, w, fx = 120, 160, 95.0
+    base = np.full((h, w), 3.0, dtype=np.float32)
+    base[20:50, 10:150] = 1.4  # a shelf top
+    base[:, 150:] = 0.0  # nothing drawn
+    base[90:100, 30:60] = 8.0  # out of range: too far
+    depth = base
+    last = (depth, measurable(depth, settings, fx), depth_edges(depth, float(settings.depth_edge_jump)))
+    bands = 0
+    for _ in range(60):
+        depth = base.copy()
+        for _ in range(int(rng.integers(0, 3))):  # people: nearer blobs somewhere, maybe off the top or bottom
+            r, c = int(rng.integers(-10, h)), int(rng.integers(-10, w))
+            depth[max(r, 0):max(r + int(rng.integers(5, 40)), 0), max(c, 0):max(c + int(rng.integers(5, 40)), 0)] = rng.uniform(0.3, 2.5)
+        valid, edges = measurable_update(last, depth, settings, fx)
+        assert np.array_equal(valid, measurable(depth, settings, fx))
+        full = depth_edges(depth, float(settings.depth_edge_jump))
+        assert np.array_equal(edges[0], full[0]) and np.array_equal(edges[1], full[1])
+        bands += int((depth != last[0]).any(axis=1).sum() < h)
+        last = (depth, valid, edges)
+    assert bands > 30  # most frames changed a band, not the whole image: the partial path was what ran
 
 
 def test_frames_are_dropped_at_the_set_rate_and_faults_silence_one_camera(tiny_store_path):
