@@ -107,6 +107,9 @@ def capture(scenario_path: str | Path, seed: int, out: str | Path) -> dict:
             "prices": {sku: item.price for sku, item in sim.layout.catalog.items()},
             "unfinished": sorted(a for a in ledger.members if a not in ledger.closed),
             "live": [_summary(r) for r in live],  # what the capturing stack issued, for a replay to match
+            # The truth side's record, for a developer diagnosing a replay (who entered when, where heads were);
+            # the replayed stack never sees it.
+            "events": list(ledger.events), "poses": {k: list(v) for k, v in ledger.poses.items()},
         }
     finally:
         sim.close()

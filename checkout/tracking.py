@@ -251,10 +251,8 @@ class Tracker:
                             c[r, k] = big
                             continue
                         c[r, k] += cfg.look_weight_m * (1.0 - similar)
-            rows, cols = linear_sum_assignment(c)
-            for r, k in zip(rows, cols):
-                if c[r, k] >= big:
-                    continue
+            lost = np.array([t_s - tr.last_seen_s > cfg.lost_look_s for tr in live])
+            for r, k in _cascade(c, lost, big, dets, cfg.duplicate_m):
                 self._last_pairs.append((int(r), int(k)))
                 self._correct(live[r], dets[k], t_s)
                 # Not while an encounter is open: the look must stay the person's from before, to check who is who.
@@ -468,12 +466,7 @@ class Tracker:
             if seen < cfg.birth_confirm or t_s - first < cfg.birth_confirm_s - 1e-6 or (all_low and moved < cfg.low_birth_move_m):
                 survivors.append((d, seen, first, first_xy, all_low))
                 continue
-            # Every scan lets at least one person in: the earliest scan at this gate nobody has walked through on
-            # yet takes this person; otherwise it is one more member of the latest group scanned here. A group
-            # member may take the next lane (no scan at this gate): then the same, over the other gates' scans.
-            near = [s for s in open_scans if self._gate_dist(s.gate, d) <= cfg.birth_radius_m] or open_scans
-            unused = [s for s in near if s.births == 0]
-            scan = min(unused, key=lambda s: s.t_s) if unused else max(near, key=lambda s: s.t_s)
+            scan = self._scan_for(d, open_scans)
             scan.births += 1
             tr = Track(self._next_id, scan.account, np.array([d[0], d[1], 0.0, 0.0]), np.diag([0.05, 0.05, 1.0, 1.0]), t_s, t_s,
                        last_seen_s=t_s, scan=scan)
@@ -481,6 +474,25 @@ class Tracker:
             self.tracks[tr.id] = tr
             self._next_id += 1
         self._candidates = survivors
+
+    def _scan_for(self, d: np.ndarray, open_scans: list[_Scan]) -> _Scan:
+        """The scan a person born at `d` walked in on. Every scan lets at least one person in, and each lane is a
+        queue: the earliest scan nobody has walked through on yet *at the gate whose lane this is* (the nearest)
+        takes the person. Entry lanes may sit closer together than `birth_radius_m` (two turnstiles 1.2 m apart):
+        the earliest unused scan of any gate in reach would then hand the person walking through one lane the
+        account scanned a moment before in the next, and every later person in both queues one account along.
+        Only when this lane has no waiting scan, the other lanes' (a group member taking the next lane while its
+        scanner is still outside, or a head seen nearer the next lane); then one more member of the latest group
+        scanned at a gate in reach; with no gate in reach, the same over every open scan."""
+        cfg = self.cfg
+        dist = {s.gate: self._gate_dist(s.gate, d) for s in open_scans}
+        near = [s for s in open_scans if dist[s.gate] <= cfg.birth_radius_m] or open_scans
+        unused = [s for s in near if s.births == 0]
+        lane = min((dist[s.gate], s.gate) for s in near)[1]
+        in_lane = [s for s in unused if s.gate == lane]
+        if in_lane or unused:
+            return min(in_lane or unused, key=lambda s: s.t_s)
+        return max(near, key=lambda s: s.t_s)
 
     def _short_walking_in(self, t_s: float, low_heads: np.ndarray | None, dets: np.ndarray, live: list[Track]) -> list[np.ndarray]:
         """Low peaks in an entry lane whose scan still waits for its shopper, away from every head and track: a
@@ -510,6 +522,31 @@ class Tracker:
     def _gate_dist(self, gate_id: str, xy: np.ndarray) -> float:
         g = self.store.entry_gates[gate_id]
         return float(np.hypot(xy[0] - g.at[0], xy[1] - g.at[1]))
+
+
+def _cascade(cost: np.ndarray, lost: np.ndarray, big: float, dets: np.ndarray, duplicate_m: float) -> list[tuple[int, int]]:
+    """Detections to tracks, the tracks seen just now first (the matching cascade of Deep SORT, Wojke et al.
+    2017): a track lost a while has a gate as wide as a walk, and in one global assignment it could take a head
+    that a track seen a frame ago continues on, for a little less in total, pushing that track onto a stray peak
+    beside its head (a lost track taking over a shopper walking out, whose own track was then closed at the exit
+    for someone else). The lost tracks share what is left, but not a peak within `duplicate_m` of a head just
+    continued: that is the same person's second peak (a raised arm, a bent shoulder), not the lost one come
+    back metres away. (row, column) pairs within the gates."""
+    pairs: list[tuple[int, int]] = []
+    free = np.ones(cost.shape[1], dtype=bool)
+    for stage, rows in enumerate((np.flatnonzero(~lost), np.flatnonzero(lost))):
+        if stage and pairs:
+            taken = dets[[k for _, k in pairs]]
+            free &= np.min(np.linalg.norm(dets[:, None, :] - taken[None, :, :], axis=2), axis=1) > duplicate_m
+        cols = np.flatnonzero(free)
+        if not len(rows) or not len(cols):
+            continue
+        sub = cost[np.ix_(rows, cols)]
+        for i, j in zip(*linear_sum_assignment(sub)):
+            if sub[i, j] < big:
+                pairs.append((int(rows[i]), int(cols[j])))
+                free[cols[j]] = False
+    return sorted(pairs)
 
 
 def _similar(p: np.ndarray, q: np.ndarray) -> float:
