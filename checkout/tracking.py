@@ -65,6 +65,7 @@ class TrackerConfig:
     confirm_s: float = 1.0  # a track seen over this long is a person; before, it is tentative
     tentative_lost_s: float = 0.5  # a tentative track unseen this long was a split of someone else's blob: dropped
     duplicate_m: float = 0.45  # a detection this close to a track is that track (a second peak of it)
+    regain_near_m: float = 1.0  # a lost track takes a peak beside another's head only this near where it was (`_cascade`)
     exit_radius_m: float = 2.5
     exit_seen_s: float = 0.3  # a person detected this recently ...
     exit_step_m: float = 1.0  # ... farther than this from an exit is not the one passing through it now
@@ -252,7 +253,7 @@ class Tracker:
                             continue
                         c[r, k] += cfg.look_weight_m * (1.0 - similar)
             lost = np.array([t_s - tr.last_seen_s > cfg.lost_look_s for tr in live])
-            for r, k in _cascade(c, lost, big, dets, cfg.duplicate_m):
+            for r, k in _cascade(c, lost, big, dets, pos, cfg.duplicate_m, cfg.regain_near_m):
                 self._last_pairs.append((int(r), int(k)))
                 self._correct(live[r], dets[k], t_s)
                 # Not while an encounter is open: the look must stay the person's from before, to check who is who.
@@ -524,24 +525,28 @@ class Tracker:
         return float(np.hypot(xy[0] - g.at[0], xy[1] - g.at[1]))
 
 
-def _cascade(cost: np.ndarray, lost: np.ndarray, big: float, dets: np.ndarray, duplicate_m: float) -> list[tuple[int, int]]:
+def _cascade(cost: np.ndarray, lost: np.ndarray, big: float, dets: np.ndarray, pos: np.ndarray, duplicate_m: float,
+             near_m: float) -> list[tuple[int, int]]:
     """Detections to tracks, the tracks seen just now first (the matching cascade of Deep SORT, Wojke et al.
     2017): a track lost a while has a gate as wide as a walk, and in one global assignment it could take a head
     that a track seen a frame ago continues on, for a little less in total, pushing that track onto a stray peak
     beside its head (a lost track taking over a shopper walking out, whose own track was then closed at the exit
-    for someone else). The lost tracks share what is left, but not a peak within `duplicate_m` of a head just
-    continued: that is the same person's second peak (a raised arm, a bent shoulder), not the lost one come
-    back metres away. (row, column) pairs within the gates."""
+    for someone else). The lost tracks share what is left, but a peak within `duplicate_m` of a head just
+    continued only if it is within `near_m` of where the lost track was: farther, it is that person's second
+    peak (a raised arm, a bent shoulder), not the lost one come back metres away; nearer, it may be the lost
+    person standing up again beside a neighbour at the shelf. (row, column) pairs within the gates."""
     pairs: list[tuple[int, int]] = []
     free = np.ones(cost.shape[1], dtype=bool)
     for stage, rows in enumerate((np.flatnonzero(~lost), np.flatnonzero(lost))):
-        if stage and pairs:
-            taken = dets[[k for _, k in pairs]]
-            free &= np.min(np.linalg.norm(dets[:, None, :] - taken[None, :, :], axis=2), axis=1) > duplicate_m
         cols = np.flatnonzero(free)
         if not len(rows) or not len(cols):
             continue
-        sub = cost[np.ix_(rows, cols)]
+        sub = cost[np.ix_(rows, cols)].copy()
+        if stage and pairs:
+            taken = dets[[k for _, k in pairs]]
+            beside = np.min(np.linalg.norm(dets[cols][:, None, :] - taken[None, :, :], axis=2), axis=1) <= duplicate_m
+            far = np.linalg.norm(pos[rows][:, None, :] - dets[cols][None, :, :], axis=2) > near_m
+            sub[far & beside[None, :]] = big
         for i, j in zip(*linear_sum_assignment(sub)):
             if sub[i, j] < big:
                 pairs.append((int(rows[i]), int(cols[j])))

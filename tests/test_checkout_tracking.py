@@ -383,3 +383,21 @@ def test_a_lost_track_does_not_take_over_a_shopper_seen_a_frame_ago_who_shows_a_
     assert l_track.last_seen_s < 2.5  # still lost: neither a's head nor its second peak
     _walk(tr, 4.7, 5.5, [a_path])
     assert np.linalg.norm(a_track.x[:2] - np.array(a_path(5.4))) < 0.2
+
+
+def test_a_lost_shopper_standing_up_beside_a_neighbour_at_the_shelf_is_found_again():
+    # "l" crouches out of view at the shelf for 1.5 s, "a" standing 0.4 m beside, seen throughout; l's head then
+    # shows again where l was, 0.35 m from a's: within a step of where l was lost, it is l, not a's second peak.
+    tr = Tracker(STORE)
+    tr.scan(GateScan(0.0, "in-1", "l"))
+    _walk(tr, 0.1, 2.5, [lambda t: (1.0 + 0.5 * min(t, 2.0), 0.2 + 0.9 * min(t, 2.0))])  # to (2.0, 2.0)
+    tr.scan(GateScan(2.5, "in-1", "a"))
+    a_path = lambda t: (1.0 + min(1.4, 0.7 * (t - 2.6)), 0.2 + min(1.8, 0.9 * (t - 2.6)))  # to (2.4, 2.0) by 4.6 s
+    _walk(tr, 2.6, 4.6, [lambda t: (2.0, 2.0), a_path])
+    _walk(tr, 4.6, 6.1, [a_path])  # l crouched, unseen
+    l_track = next(t for t in tr.live() if t.account == "l")
+    assert l_track.last_seen_s < 4.7
+    _walk(tr, 6.1, 7.0, [a_path, lambda t: (2.05, 2.0)])
+    assert l_track.last_seen_s > 6.8 and np.hypot(l_track.x[0] - 2.05, l_track.x[1] - 2.0) < 0.15
+    a_track = next(t for t in tr.live() if t.account == "a")
+    assert np.hypot(a_track.x[0] - 2.4, a_track.x[1] - 2.0) < 0.15
