@@ -7,7 +7,8 @@ Place in the data path: beside the offline half of DESIGN.md section 1. Percepti
 stack's cost and its output is small, so `capture` runs the simulation with one fused stack whose
 `SharedPerception` keeps every percept, and stores them with the non-camera messages (load cells, gates,
 `StoreInfo`; camera frames as empty stand-ins that keep only their device time and camera id, which is all
-the stack's frame-set grouping and outage watch read) and the episode's true receipts. `replay` feeds the
+the stack's frame-set grouping and outage watch read) and the episode's true receipts (and, for a developer
+reading a replay against what happened, the ledger's events and the heads' true poses). `replay` feeds the
 same messages to a fresh `CheckoutStack` whose perception answers from the cache, and scores its receipts
 against that truth: tracking, attribution, identification and receipts can be changed and re-measured on a
 24-shopper rush in a few seconds instead of minutes. A change to perception itself needs a new capture.
