@@ -1,7 +1,7 @@
 """Developer tool: capture a scenario's percepts once, then replay the checkout stack on them in seconds.
 
     python -m bench.percepts capture SCENARIO.yaml [--seed N] --out CACHE.pkl
-    python -m bench.percepts replay CACHE.pkl... [--mode fused|weight|vision] [--all] [--rows FILE.jsonl]
+    python -m bench.percepts replay CACHE.pkl... [--mode fused|weight|vision] [--all] [--identities] [--rows FILE.jsonl]
 
 Place in the data path: beside the offline half of DESIGN.md section 1. Perception (stage 1) is most of the
 stack's cost and its output is small, so `capture` runs the simulation with one fused stack whose
@@ -19,6 +19,7 @@ same percepts in the same order. The cache is a pickle: load only caches you mad
 from __future__ import annotations
 
 import argparse
+import math
 import pickle
 import sys
 import time
@@ -153,6 +154,42 @@ def replay(data: dict, mode: str = "fused"):
     return stack, lane.issued, score
 
 
+NEAR_HEAD_M = 0.5  # a track this close to a shopper's true head is following that shopper
+
+
+def identities(stack, data: dict) -> list[dict] | None:
+    """Per track of a replayed stack: the account it was bound to, and the shopper whose true head it followed
+    most (nearest within `NEAR_HEAD_M`, over the track's kept history) with that shopper's account; a mismatch
+    is a tracking error (a scan paired with the wrong person, two people swapped). None for a capture made
+    before true poses were kept. Truth side only: for a developer reading a replay."""
+    import bisect
+    from collections import Counter
+
+    poses = data.get("poses")
+    if not poses:
+        return None
+    account_of = {e.shopper: e.account for e in data.get("events", ()) if e.kind == "entry"}
+    series = {sh: ([p.t_s for p in ps], [p.head[:2] for p in ps]) for sh, ps in poses.items() if ps}
+    out = []
+    for tr in sorted(stack.tracker.tracks.values(), key=lambda t: t.id):
+        votes: Counter = Counter()
+        for t, (x, y) in zip(tr.hist_t, tr.hist_xy):
+            best, who = NEAR_HEAD_M, None
+            for sh, (ts, heads) in series.items():
+                k = bisect.bisect_left(ts, t)
+                for j in (k - 1, k):
+                    if 0 <= j < len(ts) and abs(ts[j] - t) <= 0.06:
+                        d = math.hypot(heads[j][0] - x, heads[j][1] - y)
+                        if d < best:
+                            best, who = d, sh
+            if who is not None:
+                votes[who] += 1
+        shopper, n = votes.most_common(1)[0] if votes else (None, 0)
+        out.append({"track": tr.id, "account": tr.account, "born_s": tr.born_s, "shopper": shopper,
+                    "true_account": account_of.get(shopper), "share": n / max(1, sum(votes.values()))})
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     from checkout.stack import MODES
     from sim.errors import InputError
@@ -167,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     rep.add_argument("cache", nargs="+", help="one or more captures; with several, pooled figures follow")
     rep.add_argument("--mode", choices=MODES, default="fused")
     rep.add_argument("--all", action="store_true", help="list every receipt, not only the wrong and the flagged")
+    rep.add_argument("--identities", action="store_true",
+                     help="list the tracks bound to another account than the shopper they followed (from the truth)")
     rep.add_argument("--rows", help="write every receipt as a JSON line here (capture, account, right, flagged, "
                                     "confidence, items, truth, reasons)")
     args = ap.parse_args(argv)
@@ -208,7 +247,7 @@ def _replay_one(path: str, data: dict, args, rows: list[dict], crashes: dict[str
     key = f"{path} ({args.mode})"
     t0 = time.perf_counter()
     try:
-        _, receipts, score = replay(data, args.mode)
+        stack, receipts, score = replay(data, args.mode)
     except Exception as exc:  # a stack that breaks on one capture: counted (every account wrong), the rest go on
         print(f"{data['scenario']} seed {data['seed']} ({args.mode}): CRASHED: {type(exc).__name__}: {exc}")
         rows.append({"status": "error", "scenario": key})
@@ -238,6 +277,13 @@ def _replay_one(path: str, data: dict, args, rows: list[dict], crashes: dict[str
     rows.append({"status": "ok", "scenario": key, "receipt_marks": receipt_marks(score.receipts),
                  "report": {"unfinished": list(score.unfinished), "items": {"true_positive": c.true_positive,
                             "false_positive": c.false_positive, "false_negative": c.false_negative}}})
+    if args.identities:
+        found = identities(stack, data)
+        if found is None:
+            print("  (no true poses in this capture: captured before they were kept)")
+        for w in (w for w in found or () if w["true_account"] != w["account"]):
+            print(f"  track {w['track']} on {w['account']} (born {w['born_s']:.1f} s) followed "
+                  f"{w['shopper'] or 'nobody'} ({w['true_account']}) {100 * w['share']:.0f} % of the time it was near a head")
     wrong_clean = sum(1 for r in score.receipts if not r["correct"] and not r["flagged"])
     print(f"{data['scenario']} seed {data['seed']} ({args.mode}): {len(score.receipts)} receipts, accuracy {score.receipt_accuracy:.3f}, "
           f"item F1 {score.item_f1:.3f}, review {score.review_rate:.3f}, wrong among unflagged {wrong_clean}; "

@@ -20,6 +20,13 @@ def test_replaying_a_capture_gives_the_live_stacks_receipts_and_scores_them(tmp_
     stack, receipts, score = percepts.replay(data)
     assert [percepts._summary(r) for r in receipts] == data["live"]
     assert score.accounts == len(data["truth"]) and 0.0 <= score.receipt_accuracy <= 1.0
+    # The truth kept for diagnosis: every track followed the scanned shopper's head; a track bound to another
+    # account is listed as such, and a capture without poses says it cannot tell.
+    found = percepts.identities(stack, data)
+    assert found and all(w["true_account"] == w["account"] and w["share"] > 0.9 for w in found)
+    next(iter(stack.tracker.tracks.values())).account = "acct-somebody-else"
+    assert [w["account"] for w in percepts.identities(stack, data) if w["true_account"] != w["account"]] == ["acct-somebody-else"]
+    assert percepts.identities(stack, dict(data, poses={})) is None
     # The weight-only ablation replays on the same capture too (it reads no percept for 'what').
     _, weight, _ = percepts.replay(data, "weight")
     assert [r.account for r in weight] == [r.account for r in receipts]
@@ -29,7 +36,7 @@ def test_replaying_a_capture_gives_the_live_stacks_receipts_and_scores_them(tmp_
         pickle.dump(dict(data, percepts={}), fh)  # perception has nothing to answer with: the stack faults
     rows = tmp_path / "rows.jsonl"
     capsys.readouterr()
-    assert percepts.main(["replay", str(out), str(out), str(tmp_path / "broken.pkl"), "--rows", str(rows)]) == 0
+    assert percepts.main(["replay", str(out), str(out), str(tmp_path / "broken.pkl"), "--rows", str(rows), "--identities"]) == 0
     n = len(data["truth"]) + len(data["unfinished"])
     right = sum(r["correct"] and r["issued"] for r in score.receipts)  # a receipt never issued is wrong (bench.pooling)
     clean_wrong = sum(not (r["correct"] and r["issued"]) and not r["flagged"] for r in score.receipts)
@@ -37,7 +44,9 @@ def test_replaying_a_capture_gives_the_live_stacks_receipts_and_scores_them(tmp_
     written = [json.loads(line) for line in rows.read_text().splitlines()]
     assert len(written) == 2 * len(score.receipts) and sum(r["right"] for r in written) == 2 * right
     assert all(set(r) >= {"right", "flagged", "confidence", "reasons", "truth"} for r in written)
-    (pooled,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("pooled")]
+    printed = capsys.readouterr().out.splitlines()
+    assert not [line for line in printed if line.startswith("  track ")]  # every track on its shopper's account
+    (pooled,) = [line for line in printed if line.startswith("pooled")]
     assert pooled.startswith("pooled (fused): 3 episodes (1 crashed), ") and f"{3 * n} accounts" in pooled
     assert f"accuracy {2 * right / (3 * n):.3f}" in pooled
     # the crashed capture's accounts are wrong and nobody was asked to check them: wrong among unflagged
