@@ -17,6 +17,7 @@ a lean or a foreign object is not forced into an item.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -90,6 +91,7 @@ def identify(
                     rows.append(("take", sku, n, None, generic + measured))
                     continue
                 rows.append(("take", sku, n, None, prior * like))
+        mixed = _mixed_takes(w, sd_meas_g, catalog, bin_contents, rows)
     else:
         unit_prior = _put_back_unit_priors(carted, putter_accounts, putter_weights)
         by_sku: dict[tuple[str, str], list[int]] = {}
@@ -110,6 +112,7 @@ def identify(
             for n in range(1, 3):
                 like = _gauss(w, n * p.weight_g, math.sqrt(n * p.weight_sd_g**2 + sd_meas_g**2))
                 rows.append(("put_back", sku, n, None, FOREIGN_PRIOR / len(catalog) * like))
+        mixed = []
     heaviest = max(p.weight_g for p in catalog.values()) * MAX_QTY
     unexplained = 0.02 / heaviest  # flat over every load a hand can move
     if colour:
@@ -119,12 +122,17 @@ def identify(
         # item hidden by the fingers, in a shade the reference photos never had — made every SKU unlikely and a
         # plain take "unexplained"; one whose pixels matched an item of another weight made the weight's own
         # candidates look unlikely.)
-        before = sum(r[4] for r in rows)
+        before = sum(r[4] for r in rows) + sum(sc for _, sc in mixed)
         rows = [(k, s, n, a, sc * colour_factor(colour, s, colour_looks)) for (k, s, n, a, sc) in rows]
-        after = sum(r[4] for r in rows)
+        mixed = [(parts, sc * _mixed_colour_factor(colour, parts, colour_looks)) for parts, sc in mixed]
+        after = sum(r[4] for r in rows) + sum(sc for _, sc in mixed)
         if after > 0:
             rows = [(k, s, n, a, sc * before / after) for (k, s, n, a, sc) in rows]
-    total = sum(r[4] for r in rows) + unexplained
+            mixed = [(parts, sc * before / after) for parts, sc in mixed]
+    # A take of several items of more than one SKU (a misplaced item taken with the bin's own) is no hypothesis
+    # the carts can hold: its belief stays out of every listed hypothesis, so the likeliest is only as sure as
+    # it is against it too (and flagged when a mixture is as likely).
+    total = sum(r[4] for r in rows) + sum(sc for _, sc in mixed) + unexplained
     merged: dict[tuple, float] = {}
     for kind, sku, n, acct, sc in rows:
         merged[(kind, sku, n, acct)] = merged.get((kind, sku, n, acct), 0.0) + sc / total
@@ -188,6 +196,44 @@ def plausible(delta_g: float, sd_meas_g: float, catalog: dict[str, ProductInfo],
             if abs(w - n * p.weight_g) < 4.0 * sd:
                 return True
     return False
+
+
+def _mixed_takes(w: float, sd_meas_g: float, catalog: dict[str, ProductInfo], bin_contents: dict[str, int],
+                 rows: list) -> list[tuple[dict[str, int], float]]:
+    """Takes of n >= 2 items of two SKUs the bin holds (a misplaced item taken with the bin's own), scored as
+    the single-SKU takes are: the bin's share of each composition (hypergeometric, scaled to the single-SKU
+    takes' prior for that n, so the two stay comparable) times the weight's likelihood."""
+    here = {s: c for s, c in bin_contents.items() if c > 0 and s in catalog}
+    if len(here) < 2:
+        return []
+    total = sum(here.values())
+    out = []
+    for n in range(2, min(MAX_QTY, total) + 1):
+        comb_n = math.comb(total, n)
+        single_prior = sum(c / total for c in here.values() if c >= n)  # what `identify` gives n of one SKU
+        single_hyper = sum(math.comb(c, n) for c in here.values()) / comb_n
+        if single_hyper <= 0:
+            continue
+        scale = single_prior / single_hyper
+        for a, b in itertools.combinations(sorted(here), 2):
+            for k in range(1, n):
+                hyper = math.comb(here[a], k) * math.comb(here[b], n - k) / comb_n
+                if hyper <= 0:
+                    continue
+                pa, pb = catalog[a], catalog[b]
+                mean = k * pa.weight_g + (n - k) * pb.weight_g
+                sd = math.sqrt(k * pa.weight_sd_g**2 + (n - k) * pb.weight_sd_g**2 + sd_meas_g**2)
+                out.append(({a: k, b: n - k}, scale * hyper * _gauss(w, mean, sd)))
+    return out
+
+
+def _mixed_colour_factor(colour: dict[str, float], parts: dict[str, int], looks: int = 1) -> float:
+    """`colour_factor` for a hand holding several items: its pixels come from each in proportion."""
+    if not colour or max(colour.values()) <= 0:
+        return 1.0
+    n = sum(parts.values())
+    share = sum(q / n * colour.get(s, 0.0) for s, q in parts.items())
+    return (COLOUR_FLOOR + share) ** min(max(1, looks), COLOUR_MAX_LOOKS)
 
 
 def colour_factor(colour: dict[str, float], sku: str, looks: int = 1) -> float:

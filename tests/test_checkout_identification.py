@@ -165,3 +165,21 @@ def test_colour_shares_out_the_belief_in_an_item_and_never_makes_a_take_unexplai
     # A load nothing in the catalog weighs stays unexplained whatever colour the hand showed.
     odd = identify(-1900.0, 2.0, CAT, {"cola-330": 6}, [], colour=colour, colour_looks=looks)
     assert odd[0].kind == "unexplained"
+
+
+def test_two_taken_at_once_from_a_bin_holding_a_misplaced_look_alike_may_be_one_of_each():
+    # A lemon can was put back among five colas (the same weight). Two cans leave in one change: two colas, or
+    # the lemon and a cola, which no single-SKU hypothesis names. "Two colas" must not be sure of itself.
+    mixed_bin = identify(-700.0, 2.0, CAT, {"cola-330": 5, "lemon-330": 1}, [])[0]
+    assert (mixed_bin.kind, mixed_bin.sku, mixed_bin.qty) == ("take", "cola-330", 2)
+    assert 0.5 < mixed_bin.probability < 0.85  # reviewed, not charged as sure
+    # From a bin of colas only, two colas are as sure as before; one can from the mixed bin is untouched.
+    assert identify(-700.0, 2.0, CAT, {"cola-330": 6}, [])[0].probability > 0.95
+    one = identify(-350.0, 2.0, CAT, {"cola-330": 5, "lemon-330": 1}, [])
+    assert sum(h.probability for h in one if h.kind == "take" and h.qty == 1) > 0.95
+    # Colour in the hand that shows only the bin's own SKU's specific colour still leaves the mixture possible
+    # (the lemon may be hidden by the fingers), and yellow in the hand makes the mixture the likelier story.
+    yellow = np.tile(np.array([[230, 205, 30]], dtype=np.uint8), (40, 1))
+    skin = np.tile(np.array([[220, 180, 150]], dtype=np.uint8), (40, 1))
+    colour = colour_evidence(np.vstack([yellow, skin]), STORE.sku_rgb, list(CAT))
+    assert identify(-700.0, 2.0, CAT, {"cola-330": 5, "lemon-330": 1}, [], colour=colour)[0].probability < 0.5
