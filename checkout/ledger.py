@@ -58,6 +58,19 @@ class _PutBack:
     event_index: int  # its ShelfEvent in `Ledger.events`
 
 
+BIN_DOUBT_P = 0.1  # an event this unsure which of two SKUs moved leaves the bin's contents in doubt
+
+
+@dataclass(frozen=True)
+class _BinDoubt:
+    """After an event unsure which of two SKUs moved (`p_other` on the other), the bin holds the other one with
+    that probability: the next take of either from it is right only if that guess was."""
+
+    t_s: float
+    skus: frozenset[str]
+    p_other: float
+
+
 @register_stage("carts", "carts")
 class Ledger:
     def __init__(self, ctx: StageContext) -> None:
@@ -70,6 +83,7 @@ class Ledger:
         self._bins: dict[str, dict[str, int]] = {b: dict(ctx.store.planogram.get(b, {})) for b in ctx.store.bin_ids}
         self._bin_units: dict[str, list[CartedUnit]] = {}  # per bin, items put back there with their measured weight
         self._put_backs: list[_PutBack] = []
+        self._bin_doubt: dict[str, _BinDoubt] = {}
 
     # -- reading ------------------------------------------------------------------------------------------------
     def carts(self) -> dict[str, dict[str, int]]:
@@ -151,8 +165,14 @@ class Ledger:
         belief = self._bins[bin_id]
         self._follow_units(bin_id, best, delta_g, sd_g)
         added = None
+        inherited = self._bin_doubt.pop(bin_id, None) if best.kind in ("take", "put_back") else None
+        if inherited is not None and best.kind == "take" and best.sku not in inherited.skus:
+            self._bin_doubt[bin_id] = inherited  # a take of something else leaves that doubt as it was
+            inherited = None
         if best.kind == "take":
-            conf = best.probability * p_attr
+            # A take from a bin left in doubt by an unsure earlier event (a misplaced look-alike taken or not):
+            # which of the two was still there decides this one too.
+            conf = best.probability * p_attr * (1.0 - inherited.p_other if inherited is not None else 1.0)
             belief[best.sku] = max(0, belief.get(best.sku, 0) - best.qty)
             if top is not None:
                 cart = self._carts.setdefault(top, [])
@@ -187,6 +207,10 @@ class Ledger:
         for h in hyps[1:]:
             if h.kind == "put_back" and h.from_account not in (None, charged):
                 self.factor(h.from_account, 1.0 - h.probability)
+        others = [h for h in hyps if h.kind == best.kind and h.sku is not None and h.sku != best.sku]
+        if best.kind in ("take", "put_back") and others and sum(h.probability for h in others) >= BIN_DOUBT_P:
+            alt = max(others, key=lambda h: h.probability)
+            self._bin_doubt[bin_id] = _BinDoubt(t_s, frozenset((best.sku, alt.sku)), sum(h.probability for h in others))
         for r in reasons:
             for a in {top, charged} - {None}:
                 self.reason(a, r)
