@@ -91,7 +91,7 @@ def identify(
                     rows.append(("take", sku, n, None, generic + measured))
                     continue
                 rows.append(("take", sku, n, None, prior * like))
-        mixed = _mixed_takes(w, sd_meas_g, catalog, bin_contents, rows)
+        mixed = _mixed_takes(w, sd_meas_g, catalog, bin_contents)
     else:
         unit_prior = _put_back_unit_priors(carted, putter_accounts, putter_weights)
         by_sku: dict[tuple[str, str], list[int]] = {}
@@ -198,11 +198,12 @@ def plausible(delta_g: float, sd_meas_g: float, catalog: dict[str, ProductInfo],
     return False
 
 
-def _mixed_takes(w: float, sd_meas_g: float, catalog: dict[str, ProductInfo], bin_contents: dict[str, int],
-                 rows: list) -> list[tuple[dict[str, int], float]]:
+def _mixed_takes(w: float, sd_meas_g: float, catalog: dict[str, ProductInfo],
+                 bin_contents: dict[str, int]) -> list[tuple[dict[str, int], float]]:
     """Takes of n >= 2 items of two SKUs the bin holds (a misplaced item taken with the bin's own), scored as
     the single-SKU takes are: the bin's share of each composition (hypergeometric, scaled to the single-SKU
-    takes' prior for that n, so the two stay comparable) times the weight's likelihood."""
+    takes' prior for that n, so the two stay comparable; unscaled where no SKU has n units) times the weight's
+    likelihood."""
     here = {s: c for s, c in bin_contents.items() if c > 0 and s in catalog}
     if len(here) < 2:
         return []
@@ -212,9 +213,7 @@ def _mixed_takes(w: float, sd_meas_g: float, catalog: dict[str, ProductInfo], bi
         comb_n = math.comb(total, n)
         single_prior = sum(c / total for c in here.values() if c >= n)  # what `identify` gives n of one SKU
         single_hyper = sum(math.comb(c, n) for c in here.values()) / comb_n
-        if single_hyper <= 0:
-            continue
-        scale = single_prior / single_hyper
+        scale = single_prior / single_hyper if single_hyper > 0 else 1.0
         for a, b in itertools.combinations(sorted(here), 2):
             for k in range(1, n):
                 hyper = math.comb(here[a], k) * math.comb(here[b], n - k) / comb_n

@@ -66,7 +66,6 @@ class _BinDoubt:
     """After an event unsure which of two SKUs moved (`p_other` on the other), the bin holds the other one with
     that probability: the next take of either from it is right only if that guess was."""
 
-    t_s: float
     skus: frozenset[str]
     p_other: float
 
@@ -165,8 +164,8 @@ class Ledger:
         belief = self._bins[bin_id]
         self._follow_units(bin_id, best, delta_g, sd_g)
         added = None
-        inherited = self._bin_doubt.pop(bin_id, None) if best.kind in ("take", "put_back") else None
-        if inherited is not None and best.kind == "take" and best.sku not in inherited.skus:
+        inherited = self._bin_doubt.pop(bin_id, None) if best.kind == "take" else None
+        if inherited is not None and best.sku not in inherited.skus:
             self._bin_doubt[bin_id] = inherited  # a take of something else leaves that doubt as it was
             inherited = None
         if best.kind == "take":
@@ -210,7 +209,7 @@ class Ledger:
         others = [h for h in hyps if h.kind == best.kind and h.sku is not None and h.sku != best.sku]
         if best.kind in ("take", "put_back") and others and sum(h.probability for h in others) >= BIN_DOUBT_P:
             alt = max(others, key=lambda h: h.probability)
-            self._bin_doubt[bin_id] = _BinDoubt(t_s, frozenset((best.sku, alt.sku)), sum(h.probability for h in others))
+            self._bin_doubt[bin_id] = _BinDoubt(frozenset((best.sku, alt.sku)), sum(h.probability for h in others))
         for r in reasons:
             for a in {top, charged} - {None}:
                 self.reason(a, r)
