@@ -19,10 +19,12 @@ same percepts in the same order. The cache is a pickle: load only caches you mad
 from __future__ import annotations
 
 import argparse
+import bisect
 import math
 import pickle
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -162,9 +164,6 @@ def identities(stack, data: dict) -> list[dict] | None:
     most (nearest within `NEAR_HEAD_M`, over the track's kept history) with that shopper's account; a mismatch
     is a tracking error (a scan paired with the wrong person, two people swapped). None for a capture made
     before true poses were kept. Truth side only: for a developer reading a replay."""
-    import bisect
-    from collections import Counter
-
     poses = data.get("poses")
     if not poses:
         return None

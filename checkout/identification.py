@@ -228,20 +228,22 @@ def _mixed_takes(w: float, sd_meas_g: float, catalog: dict[str, ProductInfo],
 
 def _mixed_colour_factor(colour: dict[str, float], parts: dict[str, int], looks: int = 1) -> float:
     """`colour_factor` for a hand holding several items: its pixels come from each in proportion."""
-    if not colour or max(colour.values()) <= 0:
-        return 1.0
     n = sum(parts.values())
-    share = sum(q / n * colour.get(s, 0.0) for s, q in parts.items())
-    return (COLOUR_FLOOR + share) ** min(max(1, looks), COLOUR_MAX_LOOKS)
+    return _colour_likelihood(colour, sum(q / n * colour.get(s, 0.0) for s, q in parts.items()), looks)
 
 
 def colour_factor(colour: dict[str, float], sku: str, looks: int = 1) -> float:
     """Likelihood of the seen hand pixels if the item were `sku`: grows with the fraction of them in its colour,
     once per look (a frame that showed a catalog colour) up to `COLOUR_MAX_LOOKS` — the same colour in the hand
     frame after frame is stronger evidence than one glimpse, but consecutive frames share occlusion and light."""
+    return _colour_likelihood(colour, colour.get(sku, 0.0) if colour else 0.0, looks)
+
+
+def _colour_likelihood(colour: dict[str, float], share: float, looks: int) -> float:
+    """The seen hand pixels' likelihood for an item (or items) owning `share` of them; 1 with no catalog colour seen."""
     if not colour or max(colour.values()) <= 0:
         return 1.0
-    return (COLOUR_FLOOR + colour.get(sku, 0.0)) ** min(max(1, looks), COLOUR_MAX_LOOKS)
+    return (COLOUR_FLOOR + share) ** min(max(1, looks), COLOUR_MAX_LOOKS)
 
 
 def _gauss(x: float, mean: float, sd: float) -> float:

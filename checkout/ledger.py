@@ -207,9 +207,10 @@ class Ledger:
             if h.kind == "put_back" and h.from_account not in (None, charged):
                 self.factor(h.from_account, 1.0 - h.probability)
         others = [h for h in hyps if h.kind == best.kind and h.sku is not None and h.sku != best.sku]
-        if best.kind in ("take", "put_back") and others and sum(h.probability for h in others) >= BIN_DOUBT_P:
+        p_other = sum(h.probability for h in others)
+        if best.kind in ("take", "put_back") and others and p_other >= BIN_DOUBT_P:
             alt = max(others, key=lambda h: h.probability)
-            self._bin_doubt[bin_id] = _BinDoubt(frozenset((best.sku, alt.sku)), sum(h.probability for h in others))
+            self._bin_doubt[bin_id] = _BinDoubt(frozenset((best.sku, alt.sku)), p_other)
         for r in reasons:
             for a in {top, charged} - {None}:
                 self.reason(a, r)

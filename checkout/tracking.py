@@ -236,23 +236,22 @@ class Tracker:
             # a person lost inside does not come back through the turnstile, so only a track seen just now (the
             # one walking in, or someone standing there all along) may continue on it.
             lane = self._waiting_lanes(t_s, dets)
+            unseen = np.array([t_s - tr.last_seen_s for tr in live])
             if lane.any():
-                lost = np.array([t_s - tr.last_seen_s > cfg.lane_lost_s for tr in live])
-                c[np.ix_(lost, lane)] = big
+                c[np.ix_(unseen > cfg.lane_lost_s, lane)] = big
+            lost = unseen > cfg.lost_look_s
             for r, tr in enumerate(live):
                 if tr.look is None:
                     continue
-                lost = t_s - tr.last_seen_s > cfg.lost_look_s
                 for k, lk in enumerate(looks):
                     if lk is not None and c[r, k] < big:
                         similar = _similar(tr.look, lk)
                         # A person lost a while may be picked up again anywhere within a walk: among a crowd the
                         # nearest unclaimed head is as likely someone else's, so one that looks unlike them is not.
-                        if lost and similar < cfg.reacquire_min_similar:
+                        if lost[r] and similar < cfg.reacquire_min_similar:
                             c[r, k] = big
                             continue
                         c[r, k] += cfg.look_weight_m * (1.0 - similar)
-            lost = np.array([t_s - tr.last_seen_s > cfg.lost_look_s for tr in live])
             for r, k in _cascade(c, lost, big, dets, pos, cfg.duplicate_m, cfg.regain_near_m):
                 self._last_pairs.append((int(r), int(k)))
                 self._correct(live[r], dets[k], t_s)
