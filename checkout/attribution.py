@@ -127,6 +127,36 @@ class HandLog:
                 self.by_bin[k] = [s for s in v if s.t_s >= t_s - self.keep_s]
 
 
+class OpeningLog:
+    """Frame set by frame set, the share of the space in front of each bin's opening some camera saw
+    (`Percept.open_bins`): a hand that went in where none did went in unseen."""
+
+    def __init__(self, store: StoreModel, keep_s: float = 60.0) -> None:
+        self.index = store.bin_index
+        self.keep_s = keep_s
+        self.t: list[float] = []
+        self.open: list[np.ndarray] = []
+
+    def add(self, t_s: float, open_bins: np.ndarray | None) -> None:
+        if open_bins is not None:
+            self.t.append(t_s)
+            self.open.append(open_bins)
+
+    def hidden_share(self, bin_id: str, t0: float, t1: float) -> float | None:
+        """The mean share of the space in front of the bin no camera saw, over the frame sets in [t0, t1]; None:
+        none known."""
+        k = self.index.get(bin_id)
+        lo, hi = bisect_left(self.t, t0), bisect_left(self.t, t1 + 1e-9)
+        if k is None or hi <= lo:
+            return None
+        return 1.0 - float(sum(float(self.open[i][k]) for i in range(lo, hi))) / (hi - lo)
+
+    def prune(self, t_s: float) -> None:
+        cut = bisect_left(self.t, t_s - self.keep_s)
+        if cut:
+            del self.t[:cut], self.open[:cut]
+
+
 def attribute(
     store: StoreModel,
     log: HandLog,

@@ -55,7 +55,7 @@ from typing import Callable
 import numpy as np
 from scipy import ndimage
 
-from sim.stream import CameraFrame
+from sim.stream import BinInfo, CameraCalibration, CameraFrame
 from checkout.storemodel import CameraModel, StoreModel, colour_at
 
 
@@ -116,6 +116,11 @@ class PerceptionConfig:
     floor_max_m: float = 0.45  # ... for things this low (an item lying or standing; a person's shins and feet too)
     floor_rgb_change: float = 60.0  # summed |R|+|G|+|B| from the learned floor colour (read noise: ~2 a channel)
     floor_still_s: float = 1.0  # ... held this long (a foot in a stride is gone sooner)
+    # A point in front of a bin's opening is seen by a camera where the depth read at its pixel is at least the
+    # point's own, less this margin (`BinWatch`). An open view reads the bin's inside or the floor, well behind the
+    # point; the margin takes an item a little proud of the shelf edge and some of the depth noise (sd ~4.5 cm at
+    # 3 m at the D435 default, `sim.layout` depth_noise_m).
+    opening_margin_m: float = 0.06
     floor_clear_m: float = 0.5  # ... never within this of a head (the feet of someone standing there)
     floor_learn_frames: int = 10  # frames of the empty store that learn the floor's colour
     floor_stride: int = 2  # every other pixel, both ways: an item on the floor at 3 m spans 5 px or more
@@ -140,6 +145,9 @@ class Percept:
     head_rgb: tuple[np.ndarray, ...] = ()  # per head: a sample of the colours on that person (shirt, skin, basket)
     low_heads: np.ndarray = field(default_factory=lambda: np.zeros((0, 3)))  # (M, 3) lower peaks: crouches (or arms)
     floor: tuple["FloorObject", ...] = ()  # things lying on the floor in front of the gondolas
+    # Per bin (`StoreModel.bin_ids`): the share of the space in front of its opening some camera saw in this frame
+    # set (`BinWatch`); None: not known (a capture made before this was kept).
+    open_bins: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +213,65 @@ class CameraBackground:
         self.prev = d
         self.frames += 1
         return fg
+
+
+class BinWatch:
+    """One camera's view of the space in front of each bin's opening, where a reaching forearm and hand pass.
+
+    Points in the reach slab in front of each bin (across its width, up its clearance, a few centimetres out from
+    its front edge, where perception counts a hand: `reach_out_m`) are projected into the depth imager with the
+    published calibration. A point is seen when the depth read at its pixel is no nearer than the point itself
+    (less `opening_margin_m`): nothing stands between the camera and it. Where the learned background is already
+    nearer (the shelf above, the gondola itself from a camera behind it), this camera never sees the point; where
+    only this frame is nearer, something that moves hides it now (a shopper's body bent over the shelf, an arm
+    reaching into the bin above). A hand that went into a bin where no camera saw the space in front of it went
+    in unseen."""
+
+    ALONG = (0.1, 0.3, 0.5, 0.7, 0.9)  # across the bin's width
+    UP = (0.3, 0.7)  # up its clearance
+    OUT_M = (0.04, 0.11)  # out from its front edge
+
+    def __init__(self, cam: CameraModel, calibration: CameraCalibration, bins: list[BinInfo], margin_m: float) -> None:
+        """`calibration`: the depth imager's published `CameraCalibration`; `bins`: `BinInfo`s. `seen` answers for
+        each of `points_of(bins)` in order."""
+        pts = self.points_of(bins)
+        self.n_points = len(pts)
+        if not len(pts):
+            self.idx = self.which = np.zeros(0, dtype=np.int64)
+            self.z = np.zeros(0, dtype=np.float32)
+            return
+        uv, z = calibration.project(pts)
+        u, v = np.rint(uv[:, 0]), np.rint(uv[:, 1])
+        inside = (z > 0) & (u >= 0) & (u < cam.width) & (v >= 0) & (v < cam.height)
+        self.which = np.flatnonzero(inside)
+        self.idx = (v[inside] * cam.width + u[inside]).astype(np.int64)
+        self.z = (z[inside] - margin_m).astype(np.float32)
+
+    @classmethod
+    def points_of(cls, bins: list[BinInfo]) -> np.ndarray:
+        """(len(bins) * per_bin, 3) world points, bin after bin."""
+        pts = []
+        for b in bins:
+            c, right, facing = np.array(b.center, dtype=float), np.array(b.right, dtype=float), np.array(b.facing, dtype=float)
+            front = c[:2] + facing * b.depth_m / 2
+            for a in cls.ALONG:
+                for o in cls.OUT_M:
+                    xy = front + right * (a - 0.5) * b.width_m + facing * o
+                    for u in cls.UP:
+                        pts.append((xy[0], xy[1], c[2] + u * b.clearance_m))
+        return np.array(pts, dtype=float).reshape(-1, 3)
+
+    @classmethod
+    def per_bin(cls) -> int:
+        return len(cls.ALONG) * len(cls.OUT_M) * len(cls.UP)
+
+    def seen(self, depth: np.ndarray, background: "CameraBackground", out: np.ndarray) -> None:
+        """Or into `out` (n_points,) bool: the points this camera sees in this frame."""
+        if not self.idx.size:
+            return
+        d = np.asarray(depth, dtype=np.float32).ravel()[self.idx]
+        ok = (d >= self.z) & (background.count[self.idx] > 0) & (background.mean[self.idx] >= self.z)
+        out[self.which[ok]] = True
 
 
 class FloorWatch:
@@ -285,6 +352,9 @@ class Perception:
         self.shelf_tops = self._shelf_tops()
         self.backgrounds = {cid: CameraBackground(cam, self.cfg, self.person_space) for cid, cam in store.cameras.items()}
         self.floor_watches = {cid: FloorWatch(cam, self.cfg, self.floor_strip) for cid, cam in store.cameras.items()}
+        bins = [store.bins[b] for b in store.bin_ids]
+        self.bin_watches = {c.camera_id: BinWatch(store.cameras[c.camera_id], c, bins, self.cfg.opening_margin_m)
+                            for c in store.info.cameras if c.camera_id in store.cameras}
 
     def floor_strip(self, xy: np.ndarray) -> np.ndarray:
         """Which floor points (N, 2) lie in front of a gondola, within `floor_strip_m` of its front (and of its ends
@@ -326,11 +396,13 @@ class Perception:
     def process(self, t_s: float, frames: list[CameraFrame]) -> Percept:
         pts, rgbs, seens, stills, rims, used = [], [], [], [], [], []
         floor_xy, floor_rgb, floor_bg = [], [], []
+        seen_points = np.zeros(len(self.store.bin_ids) * BinWatch.per_bin(), dtype=bool)
         for f in frames:
             bg = self.backgrounds.get(f.camera_id)
             if bg is None:
                 continue
             fg = bg.foreground(f.depth)
+            self.bin_watches[f.camera_id].seen(f.depth, bg, seen_points)
             fxy, frgb, fbg = self.floor_watches[f.camera_id].update(f.depth, f.rgb)
             if len(fxy):
                 floor_xy.append(fxy)
@@ -367,6 +439,7 @@ class Perception:
         keep = (P[:, 2] > 0.05) & (P[:, 2] < self.cfg.head_max_m + 0.3)
         keep &= (P[:, 0] >= 0) & (P[:, 0] < self.store.floor_m[0]) & (P[:, 1] >= 0) & (P[:, 1] < self.store.floor_m[1])
         P, C, V, S, R = P[keep], C[keep], V[keep], S[keep], R[keep]
+        open_bins = seen_points.reshape(len(self.store.bin_ids), -1).mean(axis=1, dtype=np.float32)
         hm = self.height_map(P)
         heads = self.find_heads(hm)
         low = self.find_heads(hm, self.cfg.low_head_min_m)
@@ -376,7 +449,8 @@ class Perception:
         # A hand moves; an item lying where it was just put (foreground until the background absorbs it) does not.
         hands = tuple(self.find_hands(t_s, P[~S], C[~S], heads, R[~S], V[~S]))
         floor = self.floor_objects(floor_xy, floor_rgb, floor_bg, np.concatenate([heads, low])) if floor_xy else ()
-        return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P[V], C[V]), low, floor)
+        return Percept(t_s, heads, hands, tuple(used), int(len(P)), self.person_colours(heads, P[V], C[V]), low, floor,
+                       open_bins)
 
     def floor_objects(self, xys: list[np.ndarray], rgbs: list[np.ndarray], floor_rgbs: list[np.ndarray],
                       people: np.ndarray) -> tuple[FloorObject, ...]:

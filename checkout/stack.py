@@ -69,6 +69,12 @@ VISIT_GAP_S = 0.4  # a hand unseen in the bin this long between sightings went o
 SCAN_GRACE_S = 3.0  # a scanned shopper is through the gate and seen well within this
 JOINT_HOLD_S = 2.0  # a change waits this long for its neighbours in time (one reach cycle, plus their settling)
 JOINT_KEEP_S = 10.0  # decided changes are remembered this long, for the ones decided after them
+# A take no hand was seen making is unsupported only where the cameras could have seen one: a hand going in through
+# space in front of the bin that no camera saw (the shelf above, a body bent over the shelf, an arm in the bin
+# above) this share of the time or more is as likely unseen as seen. Only for a change as quick as a hand's (the
+# load moved within PRE_S + POST_S): a load that crept for longer with no hand seen is a knock or a fault.
+UNSEEN_HIDDEN_SHARE = 0.5
+UNSEEN_QUICK_S = 2.0
 VISION_VISIT = 0.5  # cameras alone: a hand went into a bin and colour could not say what it did — took or not, a coin toss
 
 
@@ -339,12 +345,16 @@ class CheckoutStack:
 
     def _unseen_hand(self, ev: WeightChange) -> bool:
         """Could the cameras have seen a hand make this change, and saw none? (A stack that watches hands, a bin
-        some camera covers, none of them out meanwhile.)"""
+        some camera covers, none of them out meanwhile, the space in front of it seen most of the time.)"""
         if not self.shelf.uses_hands or not self._bin_cameras.get(ev.bin):
             return False
         if self._cameras_out(ev.bin, ev.t_start_s, ev.t_end_s):
             return False  # a camera was out (or is now): its own reason says so
-        return not self.attribution.window(ev.bin, ev.t_start_s - PRE_S, ev.t_end_s + POST_S)
+        t0, t1 = ev.t_start_s - PRE_S, ev.t_end_s + POST_S
+        if self.attribution.window(ev.bin, t0, t1):
+            return False
+        hidden = self.attribution.hidden_share(ev.bin, t0, t1)
+        return not (hidden is not None and hidden >= UNSEEN_HIDDEN_SHARE and ev.t_end_s - ev.t_start_s <= UNSEEN_QUICK_S)
 
     def _unsupported_reasons(self, account: str) -> list[str]:
         """A take no hand on camera was seen making, still on `account`'s cart, that the cameras did not see the

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, Collection, Protocol
 
 import numpy as np
 
-from checkout.attribution import Candidate, HandLog, HandSighting, attribute
+from checkout.attribution import Candidate, HandLog, HandSighting, OpeningLog, attribute
 from checkout.carry import LookLog
 from checkout.identification import Appearance, Hypothesis, colour_evidence_looks, identify
 from checkout.perception import Percept, Perception
@@ -120,6 +120,8 @@ class AttributionStage(Protocol):
     def sightings(self, percept: Percept) -> list[HandSighting]: ...
     def in_bin(self, bin_id: str, t_s: float) -> bool: ...
     def window(self, bin_id: str, t0: float, t1: float) -> list[HandSighting]: ...
+    def hidden_share(self, bin_id: str, t0: float, t1: float) -> float | None:
+        """The mean share of the space in front of the bin no camera saw over [t0, t1] (None: not known)."""
     def candidates(self, bin_id: str, t0: float, t1: float, inside: list[str]) -> list[Candidate]: ...
     def prune(self, t_s: float) -> None: ...
 
@@ -161,11 +163,14 @@ class HandAttribution:
         self.store = ctx.store
         self.tracker = ctx.tracking
         self.hands = HandLog(ctx.store)
+        self.openings = OpeningLog(ctx.store)
         self.appearance = Appearance()
         self.looks = LookLog() if ctx.keep_looks else None
 
     def see(self, t_s: float, percept: Percept) -> None:
-        """Colours on each tracked person, for telling an item in the hand from the sleeve holding it."""
+        """Colours on each tracked person, for telling an item in the hand from the sleeve holding it; which bins
+        the cameras could see into."""
+        self.openings.add(t_s, percept.open_bins)
         live = self.tracker.live()
         if not live or not len(percept.heads):
             return
@@ -187,11 +192,15 @@ class HandAttribution:
     def window(self, bin_id: str, t0: float, t1: float) -> list[HandSighting]:
         return self.hands.window(bin_id, t0, t1)
 
+    def hidden_share(self, bin_id: str, t0: float, t1: float) -> float | None:
+        return self.openings.hidden_share(bin_id, t0, t1)
+
     def candidates(self, bin_id: str, t0: float, t1: float, inside: list[str]) -> list[Candidate]:
         return attribute(self.store, self.hands, self.tracker.tracks, bin_id, t0, t1, inside)
 
     def prune(self, t_s: float) -> None:
         self.hands.prune(t_s)
+        self.openings.prune(t_s)
         if self.looks is not None:
             self.looks.prune(t_s)
 

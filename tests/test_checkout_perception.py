@@ -317,3 +317,19 @@ def test_colour_at_reads_the_pixel_a_point_projects_to_and_nothing_outside_the_c
     watch = Perception(StoreModel(TWO_IMAGERS)).floor_watches["c1"]
     registered = Perception(StoreModel(replace(TWO_IMAGERS, rgb_cameras=()))).floor_watches["c1"]
     assert 0 < len(watch.idx) < len(registered.idx) and (watch.rgb_idx >= 0).all()
+
+
+def test_a_body_bent_over_a_bins_front_hides_it_from_the_cameras_and_the_gondola_hides_the_far_side_always():
+    # The space in front of a bin's opening (where a forearm passes) is open to the cameras in the empty store.
+    # A shopper leaning over the lemon bin hides half of it or more: a hand could go in there unseen. The next bin
+    # along stays open.
+    p, r, rng = _learned()
+    k = p.store.bin_index
+    empty = p.process(0.5, r.frames(CAMS, 0.5, [], rng))
+    assert empty.open_bins[k["A-1-2"]] > 0.9 and empty.open_bins[k["A-2-2"]] > 0.9
+    leaning = p.process(0.6, r.frames(CAMS, 0.6, [Person(2.5, 3.0, height_m=1.6)], rng))
+    assert leaning.open_bins[k["A-1-2"]] <= 0.5
+    assert leaning.open_bins[k["A-1-1"]] > 0.9
+    # Gondola B faces east and both cameras hang west of the island: the space in front of B's bins lies behind
+    # the gondolas from where they look, never seen, people or not.
+    assert empty.open_bins[k["B-1-2"]] == 0.0 and empty.open_bins[k["B-2-1"]] == 0.0

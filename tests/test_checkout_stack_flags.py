@@ -1,6 +1,10 @@
 """Receipt flags the stack raises from consistency between gates, tracks and load changes (hand-built streams)."""
 from __future__ import annotations
 
+import functools
+from dataclasses import replace
+
+from checkout.perception import Perception
 from checkout.stack import CheckoutStack
 from sim.stream import GatePassage, GateScan
 from tests.checkout_synth import CellScript, Person, down_camera, path, stream, tiny_store_info
@@ -46,6 +50,15 @@ def test_a_take_with_the_only_shopper_inside_far_from_the_bin_is_flagged():
     assert r.flagged and any("nobody tracked was near A-1-2" in why for why in r.reasons)
 
 
+@functools.lru_cache(maxsize=2)
+def _lemon_take_stream(hand: bool) -> tuple:
+    """The shopper by the lemons while A-1-2 loses a can at 4.1 s, a hand seen in the bin or never (one rendering
+    for the tests that judge it differently)."""
+    gates = [GateScan(0.5, "in-1", "acct-9"), GatePassage(9.6, "out-1")]
+    cells = {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}
+    return tuple(stream(SEEN, 12.0, cells, gates, _stands_by_the_lemons(hand), seed=3))
+
+
 def _stands_by_the_lemons(hand: bool):
     def people(t: float) -> list[Person]:
         people = _lemon_shopper(t)
@@ -57,15 +70,13 @@ def test_a_take_no_hand_on_camera_supports_is_never_charged_unflagged():
     # The shopper stands at the lemon bin while it loses a can. With a hand seen in the bin the take is theirs,
     # clean; with the cameras on that bin, none out and no hand ever seen there, nothing on camera supports the
     # take (a plate's fault, a can knocked down from behind): charged, but flagged.
-    gates = [GateScan(0.5, "in-1", "acct-9"), GatePassage(9.6, "out-1")]
-    cells = {"A-1-2": CellScript(2100.0, steps=[(4.1, -351.0)])}
-    (seen,) = CheckoutStack("fused").run(stream(SEEN, 12.0, cells, gates, _stands_by_the_lemons(True), seed=3))
+    (seen,) = CheckoutStack("fused").run(list(_lemon_take_stream(True)))
     assert seen.items == {"lemon-330": 1} and not seen.flagged
-    (unseen,) = CheckoutStack("fused").run(stream(SEEN, 12.0, cells, gates, _stands_by_the_lemons(False), seed=3))
+    (unseen,) = CheckoutStack("fused").run(list(_lemon_take_stream(False)))
     assert unseen.items == {"lemon-330": 1} and unseen.flagged
     assert any("no hand seen in the bin, nothing on camera supports it" in why for why in unseen.reasons)
     # Weight alone has no cameras to ask: the same stream is charged clean, as before.
-    (weight,) = CheckoutStack("weight").run(stream(SEEN, 12.0, cells, gates, _stands_by_the_lemons(False), seed=3))
+    (weight,) = CheckoutStack("weight").run(list(_lemon_take_stream(False)))
     assert weight.items == {"lemon-330": 1} and not weight.flagged
 
 
@@ -93,3 +104,39 @@ def test_a_take_while_the_bins_camera_is_silent_is_flagged_for_the_outage_not_fo
     assert r.items == {"lemon-330": 1} and r.flagged
     assert any("camera c2 out during the event at A-1-2" in why for why in r.reasons), r.reasons
     assert not any("no hand seen" in why for why in r.reasons), r.reasons
+
+
+
+class _BinHidden:
+    """The stack's perception, but reporting that no camera saw the space in front of `bin_id` (as for a bin whose
+    front faces away from every camera, or one a shopper's body is bent over)."""
+
+    def __init__(self, bin_id: str) -> None:
+        self.bin_id = bin_id
+
+    def open(self, store):
+        self.perception = Perception(store)
+        self.k = store.bin_index[self.bin_id]
+        return self
+
+    def process(self, t_s, frames):
+        p = self.perception.process(t_s, frames)
+        open_bins = p.open_bins.copy()
+        open_bins[self.k] = 0.0
+        return replace(p, open_bins=open_bins)
+
+
+def test_a_quick_take_from_a_bin_no_camera_could_see_into_needs_no_hand_on_camera_but_a_slow_creep_there_does():
+    # The shopper stands by the lemons, no hand seen, as in the test above; but now no camera saw the space in
+    # front of the bin: that no hand was seen says nothing, and the take is charged clean. A load that crept away
+    # over seconds is no hand's quick take: with no hand seen it stays unsupported however hidden the bin.
+    stack = CheckoutStack("fused", shared_perception=_BinHidden("A-1-2"))
+    (r,) = stack.run(list(_lemon_take_stream(False)))
+    assert r.items == {"lemon-330": 1} and not r.flagged, r.reasons
+    assert stack.attribution.hidden_share("A-1-2", 3.0, 5.5) == 1.0 and not stack.attribution.window("A-1-2", 3.0, 5.5)
+    creep = {"A-1-2": CellScript(2100.0, steps=[(3.1 + 0.1 * i, -351.0 / 25) for i in range(25)])}
+    gates = [GateScan(0.5, "in-1", "acct-9"), GatePassage(9.6, "out-1")]
+    msgs = stream(SEEN, 12.0, creep, gates, _stands_by_the_lemons(False), seed=3)
+    (slow,) = CheckoutStack("fused", shared_perception=_BinHidden("A-1-2")).run(msgs)
+    assert slow.items == {"lemon-330": 1} and slow.flagged
+    assert any("no hand seen in the bin, nothing on camera supports it" in why for why in slow.reasons), slow.reasons
