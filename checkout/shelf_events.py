@@ -37,8 +37,9 @@ was a glitch no longer than `glitch_s`, which the levels either side bound.
 """
 from __future__ import annotations
 
+import functools
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -97,6 +98,73 @@ class SettlerConfig:
     warmup_batches: int = 10  # 2 s at 60 Hz / 12: the cells' own noise, learned before anyone reaches in
     impossible_below_g: float = 100.0  # a plate cannot weigh less than empty: a sample below -this is no reading
     glitch_s: float = 1.0  # an unreadable run no longer than this hides nothing: the levels either side bound the load
+
+
+class GondolaMode:
+    """Takes out of each batch what a gondola's plates ring with together.
+
+    A gondola shakes as one structure (footfalls, a body brushing it), and every plate's cell reads the same
+    oscillation, each scaled by its own load and coupling: a rank-one pattern across the gondola's cells within
+    the batch. With shoppers walking past an island all day its plates may never look quiet, and a take in the
+    middle of that ringing would settle (and be dated) only when the ringing stops. Per gondola and batch, the
+    samples' leading singular component (each cell's own mean kept) is removed where it is one: well above the
+    next (`dominance`), and spread over the gondola's cells rather than held by one (`max_share` of its energy on
+    a single cell: that is one plate's own step or lean, which must stay). Quiet batches have no such component
+    and pass unchanged. Cells a batch has no valid reading of are left as they are, and so are gondolas of fewer
+    than `min_cells`: with six plates one plate's own change is a large enough share of a batch that the leading
+    component mixes it with the mode (on the tiny store's crowds this dated takes worse, not better; measured in
+    the README, issue 21).
+
+    The mode's own mean over the batch is taken out too (`_whole_wave`): 0.2 s holds one or two cycles of it, and
+    a batch's median would otherwise swing by a share of its amplitude from batch to batch and never settle."""
+
+    def __init__(self, groups: tuple[str, ...], dominance: float = 3.0, max_share: float = 0.5, min_cells: int = 8,
+                 min_samples: int = 6) -> None:
+        """`groups`: each cell's gondola, in the batches' column order."""
+        self.dominance, self.max_share, self.min_samples = dominance, max_share, min_samples
+        by: dict[str, list[int]] = {}
+        for i, g in enumerate(groups):
+            by.setdefault(g, []).append(i)
+        self.groups = [np.array(cols, dtype=int) for cols in by.values() if len(cols) >= min_cells]
+
+    FREQS_HZ = tuple(np.arange(2.0, 30.01, 0.25))  # where a shelving bay's first modes lie
+
+    def clean(self, grams: np.ndarray, rate_hz: float) -> np.ndarray:
+        if grams.shape[0] < self.min_samples or not self.groups:
+            return grams
+        out = grams
+        for cols in self.groups:
+            x = grams[:, cols]
+            if not np.isfinite(x).all():
+                continue
+            xc = x - x.mean(axis=0)
+            u, sv, vt = np.linalg.svd(xc, full_matrices=False)
+            if sv[0] <= self.dominance * sv[1] or float(np.max(vt[0] ** 2)) > self.max_share:
+                continue
+            if out is grams:
+                out = grams.copy()
+            out[:, cols] = x - np.outer(self._whole_wave(u[:, 0], rate_hz) * sv[0], vt[0])
+        return out
+
+    def _whole_wave(self, u: np.ndarray, rate_hz: float) -> np.ndarray:
+        """The ringing whose batch-mean-removed shape is `u`, mean included: a batch of 0.2 s holds 1-2 cycles of
+        the mode, whose mean is not zero, so the shape alone would leave each cell's level off by a share of it.
+        The mode's frequency is the one whose sinusoid (plus a constant) fits `u` best; the constant is minus the
+        wave's mean over the batch."""
+        design, pinv = self._designs(len(u), rate_hz)
+        coef = pinv @ u  # (freqs, 3)
+        resid = ((u[None, :] - np.einsum("fnk,fk->fn", design, coef)) ** 2).sum(axis=1)
+        return u - coef[int(np.argmin(resid)), 0]
+
+    @functools.lru_cache(maxsize=4)
+    def _designs(self, n: int, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
+        """Per candidate frequency below Nyquist, the design [1, cos, sin] over a batch (freqs, n, 3) and its
+        least-squares inverse (freqs, 3, n)."""
+        t = np.arange(n) / rate_hz
+        freqs = [f for f in self.FREQS_HZ if f < rate_hz / 2]
+        design = np.stack([np.stack([np.ones(n), np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t)], axis=1)
+                           for f in freqs])
+        return design, np.linalg.pinv(design)
 
 
 class LoadCellSettler:
@@ -262,9 +330,11 @@ class ShelfEventDetector:
     hand_in_bin: Callable[[str, float], bool] = lambda bin_id, t_s: False
     config: ShelfEventConfig = field(default_factory=ShelfEventConfig)
     neighbours: tuple[tuple[str, str], ...] = ()  # bins side by side on one shelf: an item can lie across them
+    gondolas: tuple[str, ...] = ()  # each cell's gondola (`GondolaMode`); none: the batches are read as they come
 
     def __post_init__(self) -> None:
         self.settler = LoadCellSettler(self.cell_ids)
+        self.mode = GondolaMode(self.gondolas) if self.gondolas else None
         self._open: dict[str, _Open] = {}
         self._baseline: dict[str, float] = {}
         self.dead: dict[str, float] = {}
@@ -281,6 +351,8 @@ class ShelfEventDetector:
         self._changes: dict[str, tuple[float, float, float]] = {}  # bin -> its last committed change (t0, t1, grams)
 
     def process(self, batch: LoadCellBatch) -> list:
+        if self.mode is not None:
+            batch = replace(batch, grams=self.mode.clean(np.asarray(batch.grams, dtype=float), batch.rate_hz))
         settled, deaths = self.settler.process(batch)
         out: list = []
         for d in deaths:

@@ -263,6 +263,7 @@ class LoadCellEvents:
             explains=ctx.identification.explains,
             hand_in_bin=(lambda b, t: hands.in_bin(b, t)) if self.hold_for_hands else (lambda b, t: False),
             neighbours=store.neighbour_pairs(),
+            gondolas=tuple(store.bins[b].gondola for b in store.bin_ids),
         )
 
     def load_cells(self, batch: LoadCellBatch) -> list[WeightChange | DeadCell | Interaction]:
