@@ -152,6 +152,8 @@ class GondolaMode:
         The mode's frequency is the one whose sinusoid (plus a constant) fits `u` best; the constant is minus the
         wave's mean over the batch."""
         design, pinv = self._designs(len(u), rate_hz)
+        if not len(design):
+            return u  # a cell this slow samples no candidate frequency below its Nyquist: the shape is all there is
         coef = pinv @ u  # (freqs, 3)
         resid = ((u[None, :] - np.einsum("fnk,fk->fn", design, coef)) ** 2).sum(axis=1)
         return u - coef[int(np.argmin(resid)), 0]
@@ -162,6 +164,8 @@ class GondolaMode:
         least-squares inverse (freqs, 3, n)."""
         t = np.arange(n) / rate_hz
         freqs = [f for f in self.FREQS_HZ if f < rate_hz / 2]
+        if not freqs:
+            return np.zeros((0, n, 3)), np.zeros((0, 3, n))
         design = np.stack([np.stack([np.ones(n), np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t)], axis=1)
                            for f in freqs])
         return design, np.linalg.pinv(design)

@@ -321,6 +321,8 @@ def test_the_gondola_mode_takes_out_the_ringing_and_leaves_quiet_batches_and_one
     lean = quiet + ring
     lean[:, 4] += np.linspace(0.0, 300.0, 12)  # a hand pressing on one plate, harder and harder, outweighs it
     assert mode.clean(lean, 60.0) is lean  # one plate's own load is never taken for the gondola's
+    slow = mode.clean(quiet + ring, 3.0)  # a 3 Hz cell has no candidate frequency below its Nyquist: the shape only
+    assert slow.std(axis=0).max() < 1.5
     few = GondolaMode(("G",) * 6)  # six cells: one plate's own change is too large a share to tell from the mode
     six = (quiet + ring)[:, :6]
     assert few.clean(six, 60.0) is six
