@@ -235,7 +235,6 @@ class BinWatch:
         """`calibration`: the depth imager's published `CameraCalibration`; `bins`: `BinInfo`s. `seen` answers for
         each of `points_of(bins)` in order."""
         pts = self.points_of(bins)
-        self.n_points = len(pts)
         if not len(pts):
             self.idx = self.which = np.zeros(0, dtype=np.int64)
             self.z = np.zeros(0, dtype=np.float32)
@@ -266,7 +265,7 @@ class BinWatch:
         return len(cls.ALONG) * len(cls.OUT_M) * len(cls.UP)
 
     def seen(self, depth: np.ndarray, background: "CameraBackground", out: np.ndarray) -> None:
-        """Or into `out` (n_points,) bool: the points this camera sees in this frame."""
+        """Or into `out` (one per point of `points_of`) bool: the points this camera sees in this frame."""
         if not self.idx.size:
             return
         d = np.asarray(depth, dtype=np.float32).ravel()[self.idx]

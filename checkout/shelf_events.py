@@ -37,7 +37,6 @@ was a glitch no longer than `glitch_s`, which the levels either side bound.
 """
 from __future__ import annotations
 
-import functools
 import warnings
 from dataclasses import dataclass, field, replace
 from typing import Callable
@@ -126,6 +125,7 @@ class GondolaMode:
         for i, g in enumerate(groups):
             by.setdefault(g, []).append(i)
         self.groups = [np.array(cols, dtype=int) for cols in by.values() if len(cols) >= min_cells]
+        self._designs_by: dict[tuple[int, float], tuple[np.ndarray, np.ndarray]] = {}  # (samples, rate) -> `_designs`
 
     FREQS_HZ = tuple(np.arange(2.0, 30.01, 0.25))  # where a shelving bay's first modes lie
 
@@ -158,10 +158,15 @@ class GondolaMode:
         resid = ((u[None, :] - np.einsum("fnk,fk->fn", design, coef)) ** 2).sum(axis=1)
         return u - coef[int(np.argmin(resid)), 0]
 
-    @functools.lru_cache(maxsize=4)
     def _designs(self, n: int, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
         """Per candidate frequency below Nyquist, the design [1, cos, sin] over a batch (freqs, n, 3) and its
-        least-squares inverse (freqs, 3, n)."""
+        least-squares inverse (freqs, 3, n); made once per batch size and rate."""
+        key = (n, rate_hz)
+        if key not in self._designs_by:
+            self._designs_by[key] = self._make_designs(n, rate_hz)
+        return self._designs_by[key]
+
+    def _make_designs(self, n: int, rate_hz: float) -> tuple[np.ndarray, np.ndarray]:
         t = np.arange(n) / rate_hz
         freqs = [f for f in self.FREQS_HZ if f < rate_hz / 2]
         if not freqs:

@@ -74,7 +74,7 @@ JOINT_KEEP_S = 10.0  # decided changes are remembered this long, for the ones de
 # above) this share of the time or more is as likely unseen as seen. Only for a change as quick as a hand's (the
 # load moved within PRE_S + POST_S): a load that crept for longer with no hand seen is a knock or a fault.
 UNSEEN_HIDDEN_SHARE = 0.5
-UNSEEN_QUICK_S = 2.0
+UNSEEN_QUICK_S = PRE_S + POST_S
 VISION_VISIT = 0.5  # cameras alone: a hand went into a bin and colour could not say what it did — took or not, a coin toss
 
 
