@@ -28,7 +28,8 @@ shoppers, 38 % alone, 47 % in twos):
   hand-over moves no charge); a crowd's truth is the ledger's.
 - `duration_s`: generous (the walking, acting and waiting-at-sync time
   estimated from the layout, times 2, plus 60 s: at 1.5x plus 40 s two
-  shoppers of one generated store were still inside when it ran out; a crowd's arrivals plus 180 s): a run stops
+  shoppers of one generated store were still inside when it ran out; a crowd's arrivals plus
+  `CROWD_VISIT_S` for each wave of its queue at `max_inside`, see `_crowd_duration_s`): a run stops
   3 s after the last shopper leaves, so a long limit costs nothing, and a
   shopper still inside when it runs out counts against the stack.
 A drawn scenario that does not validate is drawn again (at most
@@ -47,6 +48,7 @@ from shapely.geometry import Point, box
 from shapely.ops import unary_union
 
 from agents.reach import bin_problem, median_build
+from agents.script_check import CROWD_VISIT_S
 from sim.errors import InputError
 from sim.generate import dump_yaml, store_text
 from sim.layout import Bin, StoreLayout, bin_capacity, load_store
@@ -374,6 +376,13 @@ def _step(store: _Store, p: _Shopper, step: dict, bin_id: str, seconds: float) -
 # -- crowds -----------------------------------------------------------------
 
 
+def _crowd_duration_s(until_s: float, arrivals: int, max_inside: int) -> float:
+    """A limit, not a length (the run ends once everyone has left): the last arrival's whole visit after
+    `until_s`, once for each wave of the queue at `max_inside`, and half a wave more for a Poisson surplus."""
+    waves = math.ceil(1.5 * arrivals / max_inside)
+    return float(round(until_s + CROWD_VISIT_S * waves))
+
+
 def _crowd(store: _Store, rng: np.random.Generator, stem: str) -> GeneratedScenario:
     arrivals = int(rng.integers(1, 26))
     rate = float(round(rng.uniform(6.0, 40.0), 1))
@@ -383,7 +392,7 @@ def _crowd(store: _Store, rng: np.random.Generator, stem: str) -> GeneratedScena
     personas = {k: float(round(w, 2)) for k, w in zip(("quick", "browser", "returner"), weights) if round(w, 2) > 0}
     doc = {"name": f"{stem}-crowd-{arrivals}",
            "description": f"Generated: a persona crowd, about {arrivals} arriving at {rate:g} a minute, at most {max_inside} inside.",
-           "store": "../store.yaml", "seed": 0, "duration_s": float(round(until + 180.0)),
+           "store": "../store.yaml", "seed": 0, "duration_s": _crowd_duration_s(until, arrivals, max_inside),
            "crowd": {"arrivals_per_min": rate, "until_s": until, "max_inside": max_inside, "personas": personas}}
     text = dump_yaml(doc) + "# truth: whatever the personas did, as the ledger records it\n"
     return GeneratedScenario(doc["name"], text, None, "crowd")

@@ -21,6 +21,11 @@ situation that the run records):
   waits until every user of the label has reached it or finished); a set of
   shoppers each waiting for another is a deadlock and is refused;
 - time: a scripted shopper enters, and a crowd starts, before the scenario ends;
+  a crowd whose last arrival (`until_s`) leaves less than `CROWD_VISIT_S` before
+  `duration_s` gets a note: its last shoppers may still be inside when the
+  clock runs out, and each such account counts as a wrong receipt
+  (`unfinished`). `duration_s` is a limit: the run ends by itself a few seconds
+  after every shopper has left, so a generous one costs nothing;
 - reach: a shopper's body gets a hand into every bin its script names
   (`agents.reach`, the geometry the shoppers use at run time): a given
   `body.height_m` as given, otherwise some height of the population (a body is
@@ -45,6 +50,9 @@ if TYPE_CHECKING:
 
 
 SNAP_M = 1.0  # a walk_to point at most this far from where the body can stand is moved there (with a note)
+# A persona shopper's visit, door to door, takes up to about this long in the shipped stores (bench.shoppers
+# soundness of the shipped crowds with room to finish: the last of them out 136 s after the last arrival).
+CROWD_VISIT_S = 150.0
 
 
 def check_scripts(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> list[str]:
@@ -55,7 +63,18 @@ def check_scripts(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -
     _check_stock(spec, layout, lines)
     _check_syncs(spec, lines)
     _check_reach(spec, layout, lines)
-    return _check_walk_points(spec, layout, lines)
+    return _crowd_notes(spec) + _check_walk_points(spec, layout, lines)
+
+
+def _crowd_notes(spec: "ScenarioFile") -> list[str]:
+    c = spec.crowd
+    if c is None or spec.duration_s >= c.until_s + CROWD_VISIT_S:
+        return []
+    return [f"the crowd arrives until {c.until_s:g} s and the scenario ends at duration_s {spec.duration_s:g}: "
+            f"the last arrivals have {spec.duration_s - c.until_s:g} s to shop and leave, a persona's visit takes up "
+            f"to about {CROWD_VISIT_S:g} s (longer when they queue at max_inside), and an account still inside at "
+            f"the end counts as a wrong receipt; duration_s is a limit the run stops short of once everyone has "
+            f"left, so {c.until_s + CROWD_VISIT_S:g} or more costs nothing"]
 
 
 def _check_reach(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> None:

@@ -5,6 +5,7 @@ tier builds and runs generated scenarios to a report and checks a truth comment 
 """
 from __future__ import annotations
 
+import math
 import re
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import yaml
 
 from agents.generate import generate
 from agents.scenario import load_scenario, validate_file
+from agents.script_check import CROWD_VISIT_S
 from sim.generate import generate_store, store_text
 from sim.layout import camera_ids, load_store
 
@@ -150,6 +152,9 @@ def test_generated_scenarios_validate_and_use_every_action_groups_handfuls_and_c
             assert sc.truth is None
             crowd_arrivals.append(spec.crowd.arrivals_per_min * spec.crowd.until_s / 60)
             assert 1 <= spec.crowd.max_inside <= 25
+            assert not scenario.notes, scenario.notes  # room for the last arrivals to finish (script_check)
+            queue = math.ceil(round(crowd_arrivals[-1]) / spec.crowd.max_inside)  # the arrivals drawn, before rounding
+            assert spec.duration_s >= spec.crowd.until_s + CROWD_VISIT_S * queue, (path.name, spec.duration_s)
             continue
         people[len(spec.shoppers)] += 1
         accounts = Counter(s.account_id for s in spec.shoppers)

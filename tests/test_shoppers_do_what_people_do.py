@@ -238,6 +238,23 @@ def test_validate_prints_the_note_of_a_moved_walk_to_point(tmp_path):
     assert f"{path}: note: shopper 'ann' step 1: walk_to [{g.at[0]}, {g.at[1]}] is where its body cannot stand" in res.stdout
 
 
+def test_a_crowd_whose_last_arrivals_cannot_finish_before_the_end_gets_a_note_and_no_shipped_crowd_does(tmp_path):
+    path = tmp_path / "c.yaml"
+    crowd = "crowd: {arrivals_per_min: 20, until_s: 18, max_inside: 6}\n"
+    path.write_text("name: c\nstore: tiny_store\nduration_s: 90\n" + crowd)
+    sc, _ = validate_file(path)
+    (note,) = sc.notes
+    assert note.startswith("the crowd arrives until 18 s and the scenario ends at duration_s 90: the last arrivals have 72 s"), note
+    assert note.endswith("so 168 or more costs nothing"), note
+    path.write_text("name: c\nstore: tiny_store\nduration_s: 168\n" + crowd)
+    assert validate_file(path)[0].notes == []
+    shipped = sorted((ROOT / "assets").glob("scenarios/**/*.yaml")) + sorted((ROOT / "assets").glob("suites/*/*.yaml"))
+    crowds = [p for p in shipped if "crowd:" in p.read_text()]
+    assert len(crowds) >= 10
+    for p in crowds:
+        assert validate_file(p)[0].notes == [], p
+
+
 def test_a_walk_to_point_far_from_any_standing_room_is_refused_with_the_nearest_point(tmp_path):
     (tmp_path / "island.yaml").write_text(WIDE_ISLAND_STORE)
     path = tmp_path / "w.yaml"
