@@ -327,6 +327,10 @@ class ShelfEventConfig:
     # `../shared/REFERENCE.md`); a change no item explains, at most this share of a neighbour's change of the same
     # sign at the same time, is that change's echo, not an event.
     crosstalk_max: float = 0.05
+    # A level that moved by less than an event (a touch, a lean's cross-talk echo) becomes the baseline; the level
+    # before it is remembered this long, and an unexplained change that brings the load back to within an event of
+    # it is that excursion ending (the lean beside it let go), not an event.
+    excursion_s: float = 30.0
 
 
 @dataclass
@@ -358,6 +362,7 @@ class ShelfEventDetector:
         self._pair_wait: dict[int, Settled] = {}  # pair -> its summed change, waiting to see if the cells settle
         self._bridged: dict[str, int] = {}  # bin -> the pair whose steady sum stands for it while its cell wanders
         self._changes: dict[str, tuple[float, float, float]] = {}  # bin -> its last committed change (t0, t1, grams)
+        self._before: dict[str, tuple[float, float]] = {}  # bin -> (level before a sub-event shift, when it ended)
 
     def process(self, batch: LoadCellBatch) -> list:
         if self.mode is not None:
@@ -508,25 +513,46 @@ class ShelfEventDetector:
         op = self._open[bin_id]
         delta = op.level_g - op.baseline_g
         if abs(delta) < self._least_event_g():
-            del self._open[bin_id]
-            self._baseline[bin_id] = op.level_g
-            return [Interaction(bin_id, op.t_start_s, op.t_end_s, op.peak_g)]
+            return self._no_event(bin_id, op)
         if not force and self.hand_in_bin(bin_id, t_now):
             return []
         if not force and t_now - op.t_end_s < self.config.hold_s and self._neighbour_leant_on(bin_id, delta):
             return []
         explained = self.explains(bin_id, delta)
         if not explained and self._echo(bin_id, op, delta):
-            del self._open[bin_id]
-            self._baseline[bin_id] = op.level_g
-            return [Interaction(bin_id, op.t_start_s, op.t_end_s, op.peak_g)]
+            return self._no_event(bin_id, op)
+        if not explained and self._back(bin_id, op):
+            return self._no_event(bin_id, op, remember=False)
         if not explained and not force and (t_now - op.t_end_s < self.config.hold_s or bin_id in self._bridged):
             return []
         del self._open[bin_id]
         self._baseline[bin_id] = op.level_g
+        self._before.pop(bin_id, None)  # an event moved the load: the level before an earlier shift is moot
         self._changes[bin_id] = (op.t_start_s, op.t_end_s, delta)
         sd = max(self.config.min_sd_g, op.sd_g)
         return [WeightChange(bin_id, op.t_start_s, op.t_end_s, delta, sd, explained=explained)]
+
+    def _no_event(self, bin_id: str, op: "_Open", remember: bool = True) -> list:
+        """No item moved: the level is the new baseline, and (`remember`) the one before a shift of it is kept
+        (`excursion_s`, the earliest while it lasts)."""
+        del self._open[bin_id]
+        before = self._before.get(bin_id)
+        if not remember:
+            self._before.pop(bin_id, None)
+        elif abs(op.level_g - op.baseline_g) >= self._least_event_g() / 2 and (before is None or op.t_end_s - before[1] > self.config.excursion_s):
+            self._before[bin_id] = (op.baseline_g, op.t_end_s)
+        self._baseline[bin_id] = op.level_g
+        return [Interaction(bin_id, op.t_start_s, op.t_end_s, op.peak_g)]
+
+    def _back(self, bin_id: str, op: "_Open") -> bool:
+        """Does this change bring the load back to within an event of where it was before a recent sub-event shift
+        (`excursion_s`)? Then, measured from before that shift, nothing happened: the shift has ended."""
+        before = self._before.get(bin_id)
+        if before is None or op.t_start_s - before[1] > self.config.excursion_s:
+            return False
+        if abs(op.level_g - before[0]) >= self._least_event_g():
+            return False
+        return True
 
     def _echo(self, bin_id: str, op: "_Open", delta: float) -> bool:
         """Is this change the cross-talk of a neighbour's (`crosstalk_max`): same sign, at the same time (the
