@@ -463,12 +463,20 @@ class ShelfEventDetector:
         return out
 
     def pending(self) -> list[str]:
-        """Bins with an undecided change (open, or the cell still moving)."""
+        """Bins with an undecided change (open, or the cell still moving away from where it rested)."""
         return sorted(self.pending_since())
 
     def pending_since(self) -> dict[str, float]:
-        """Per bin with an undecided change: when it began (the earliest open level or cell activity)."""
-        out = {c: float(t) for c, a, t in zip(self.cell_ids, self.settler.active, self.settler.t_open) if a}
+        """Per bin with an undecided change: when it began (the earliest open level or cell activity).
+
+        A cell still moving whose load lately (`recent_mean`, the last second or so) is within half an event of
+        where it rested before is shaking, not changing: a loaded plate rings for seconds while people walk past
+        its gondola, and no item has moved. It is not undecided; if it settles somewhere else later, that change is
+        decided then."""
+        s = self.settler
+        with np.errstate(invalid="ignore"):
+            moved = ~(np.abs(s.recent_mean - s.before) < self._least_event_g() / 2)
+        out = {c: float(t) for c, a, m, t in zip(self.cell_ids, s.active, moved, s.t_open) if a and m}
         for b, op in self._open.items():
             out[b] = min(out.get(b, op.t_start_s), op.t_start_s)
         for b, k in self._bridged.items():  # a bridged cell wanders while the pair's sum holds: only the sum counts

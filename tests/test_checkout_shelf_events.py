@@ -165,6 +165,21 @@ def test_an_undecided_change_says_when_it_began():
     assert 2.5 <= since["A-1-1"] <= 3.6
 
 
+def test_a_plate_shaking_with_no_load_moved_has_no_undecided_change_but_one_moving_does():
+    # A-1-1 rings +-15 g at 8 Hz from 3 s on (feet passing its gondola): its batches are never quiet, so the cell
+    # stays active, but its load has not moved. A-1-2 has a can taken at 3 s and a hand fidgeting on it after.
+    # A receipt going out then must wait for (or be flagged by) A-1-2 only: a right receipt of a crowd went to
+    # review for a ringing bottom plate its shopper had walked past.
+    ring = [(3.0 + k / 16, 3.0 + (k + 1) / 16, 15.0 if k % 2 else -15.0) for k in range(15 * 16)]
+    fidget = [(3.5 + 0.4 * k, 3.7 + 0.4 * k, 150.0 + 50.0 * (k % 3)) for k in range(40)]
+    cells = {"A-1-1": CellScript(4400.0, bumps=ring), "A-1-2": CellScript(2100.0, steps=[(3.0, -350.0)], bumps=fidget)}
+    det = ShelfEventDetector(tuple(cells), 105.0, explains=_only_items)
+    out = [e for b in load_batches(cells, 18.0, seed=14) for e in det.process(b)]
+    assert det.settler.busy("A-1-1") and det.settler.busy("A-1-2")  # both cells are moving
+    assert det.pending() == ["A-1-2"]
+    assert not [e for e in out if isinstance(e, WeightChange)]
+
+
 def _rocking(batches, a: str, b: str, t0: float, t1: float, seed: int = 0):
     """An item fallen across the gap between bins a and b, rocking from t0 to t1: its weight shifts between the two
     plates in a few steps, every few samples; their sum holds (as a detergent bottle did in the market rush)."""
