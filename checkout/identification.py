@@ -63,6 +63,7 @@ def identify(
     bin_units: tuple[CartedUnit, ...] = (),
     putter_weights: dict[str, float] | None = None,
     colour_looks: int = 1,
+    colour_trust: float = 1.0,
 ) -> list[Hypothesis]:
     """Posterior over what moved, best first (probabilities sum to 1 with the unexplained one).
 
@@ -74,6 +75,8 @@ def identify(
     the likely source of a put-back in proportion (`putter_accounts` is the same with certainty).
     `colour_looks`: in how many separate frames the hand showed a catalog colour (`colour_evidence_looks`); each
     is one more look at the item, up to `COLOUR_MAX_LOOKS`.
+    `colour_trust`: how far this store's cameras have shown colour to tell these SKUs apart (`ColourTrust`), 0-1:
+    the colour factor's exponent is scaled by it (1: as the reference palettes say; 0: colour ignored).
     """
     w = abs(delta_g)
     rows: list[tuple[str, str, int, str | None, float]] = []  # kind, sku, n, account, score
@@ -123,8 +126,8 @@ def identify(
         # plain take "unexplained"; one whose pixels matched an item of another weight made the weight's own
         # candidates look unlikely.)
         before = sum(r[4] for r in rows) + sum(sc for _, sc in mixed)
-        rows = [(k, s, n, a, sc * colour_factor(colour, s, colour_looks)) for (k, s, n, a, sc) in rows]
-        mixed = [(parts, sc * _mixed_colour_factor(colour, parts, colour_looks)) for parts, sc in mixed]
+        rows = [(k, s, n, a, sc * colour_factor(colour, s, colour_looks, colour_trust)) for (k, s, n, a, sc) in rows]
+        mixed = [(parts, sc * _mixed_colour_factor(colour, parts, colour_looks, colour_trust)) for parts, sc in mixed]
         after = sum(r[4] for r in rows) + sum(sc for _, sc in mixed)
         if after > 0:
             rows = [(k, s, n, a, sc * before / after) for (k, s, n, a, sc) in rows]
@@ -226,24 +229,73 @@ def _mixed_takes(w: float, sd_meas_g: float, catalog: dict[str, ProductInfo],
     return out
 
 
-def _mixed_colour_factor(colour: dict[str, float], parts: dict[str, int], looks: int = 1) -> float:
+def _mixed_colour_factor(colour: dict[str, float], parts: dict[str, int], looks: int = 1, trust: float = 1.0) -> float:
     """`colour_factor` for a hand holding several items: its pixels come from each in proportion."""
     n = sum(parts.values())
-    return _colour_likelihood(colour, sum(q / n * colour.get(s, 0.0) for s, q in parts.items()), looks)
+    return _colour_likelihood(colour, sum(q / n * colour.get(s, 0.0) for s, q in parts.items()), looks, trust)
 
 
-def colour_factor(colour: dict[str, float], sku: str, looks: int = 1) -> float:
+def colour_factor(colour: dict[str, float], sku: str, looks: int = 1, trust: float = 1.0) -> float:
     """Likelihood of the seen hand pixels if the item were `sku`: grows with the fraction of them in its colour,
     once per look (a frame that showed a catalog colour) up to `COLOUR_MAX_LOOKS` — the same colour in the hand
     frame after frame is stronger evidence than one glimpse, but consecutive frames share occlusion and light."""
-    return _colour_likelihood(colour, colour.get(sku, 0.0) if colour else 0.0, looks)
+    return _colour_likelihood(colour, colour.get(sku, 0.0) if colour else 0.0, looks, trust)
 
 
-def _colour_likelihood(colour: dict[str, float], share: float, looks: int) -> float:
+def _colour_likelihood(colour: dict[str, float], share: float, looks: int, trust: float = 1.0) -> float:
     """The seen hand pixels' likelihood for an item (or items) owning `share` of them; 1 with no catalog colour seen."""
     if not colour or max(colour.values()) <= 0:
         return 1.0
-    return (COLOUR_FLOOR + share) ** min(max(1, looks), COLOUR_MAX_LOOKS)
+    return (COLOUR_FLOOR + share) ** (min(max(1, looks), COLOUR_MAX_LOOKS) * trust)
+
+
+class ColourTrust:
+    """How far this store's cameras' colour tells each SKU from its look-alikes, learned as the episode runs.
+
+    The colour evidence matches hand pixels to reference palettes photographed in a studio; under a store's
+    light and a camera's cast some labels look like a sibling's (the market's lentils read as chickpeas in 15 of
+    16 sure takes over two seeds, and a misplaced lentils put-back into the chickpeas' bin was charged as
+    chickpeas returned, unflagged). The stack can check: a take or put-back whose SKU the weight and the bin's
+    contents settle (`SURE_P` without colour) says whether colour favoured that SKU over its same-weight
+    siblings (within `SAME_WEIGHT`) — an agreement — or a sibling — a disagreement; ties say nothing. A SKU's
+    trust is (agreements + `PSEUDO`) / (agreements + disagreements + `PSEUDO`): 1 until the cameras are seen
+    to be wrong about it. An event's colour counts with the least trust among the SKUs the weight leaves in
+    play (`weight`): colour that cannot tell lentils from chickpeas settles neither, and the receipt says so.
+    """
+
+    SURE_P = 0.99
+    SAME_WEIGHT = 0.03  # siblings within 3 % of a SKU's weight: what the weight alone cannot tell apart
+    PSEUDO = 2.0  # agreements assumed before any sure event: the reference palettes are trusted until shown wrong
+    IN_PLAY_P = 0.05  # a SKU the weight leaves this likely is one colour must tell apart
+
+    def __init__(self, catalog: dict[str, ProductInfo]) -> None:
+        self._siblings = {s: [o for o, q in catalog.items() if o != s and abs(q.weight_g - p.weight_g) <= self.SAME_WEIGHT * p.weight_g]
+                          for s, p in catalog.items()}
+        self.agree: dict[str, int] = {}
+        self.disagree: dict[str, int] = {}
+
+    def of(self, sku: str) -> float:
+        a, d = self.agree.get(sku, 0), self.disagree.get(sku, 0)
+        return (a + self.PSEUDO) / (a + d + self.PSEUDO)
+
+    def weight(self, plain: list[Hypothesis]) -> float:
+        """The trust an event's colour gets: the least among the SKUs its weight-only hypotheses leave in play."""
+        skus = {h.sku for h in plain if h.sku is not None and h.probability >= self.IN_PLAY_P}
+        return min((self.of(s) for s in skus), default=1.0)
+
+    def record(self, plain: list[Hypothesis], colour: dict[str, float] | None) -> None:
+        """One event: `plain` its hypotheses by weight and contents alone, `colour` what the hand showed."""
+        top = plain[0] if plain else None
+        if top is None or top.sku is None or top.probability < self.SURE_P or not colour or max(colour.values()) <= 0:
+            return
+        siblings = self._siblings.get(top.sku, [])
+        if not siblings:
+            return
+        own, other = colour.get(top.sku, 0.0), max(colour.get(o, 0.0) for o in siblings)
+        if own > other:
+            self.agree[top.sku] = self.agree.get(top.sku, 0) + 1
+        elif other > own:
+            self.disagree[top.sku] = self.disagree.get(top.sku, 0) + 1
 
 
 def _gauss(x: float, mean: float, sd: float) -> float:

@@ -18,7 +18,7 @@ import numpy as np
 
 from checkout.attribution import Candidate, HandLog, HandSighting, OpeningLog, attribute
 from checkout.carry import LookLog
-from checkout.identification import Appearance, Hypothesis, colour_evidence_looks, identify
+from checkout.identification import Appearance, ColourTrust, Hypothesis, colour_evidence_looks, identify
 from checkout.perception import Percept, Perception
 from checkout.receipts import ShelfEvent
 from checkout.shelf_events import DeadCell, Interaction, ShelfEventDetector, WeightChange
@@ -221,10 +221,14 @@ class WeightIdentification:
     def weight_change(self, ev: WeightChange, who: Reachers, seen_until_s: float) -> tuple[list[Hypothesis], str]:
         top = who.top
         colour, looks = self.colour(ev.bin, ev.t_start_s, ev.t_end_s, who.candidates, seen_until_s)
-        hyps = identify(ev.delta_g, ev.sd_g, self.store.catalog, self.carts.beliefs(ev.bin), self.carts.carted(),
-                        (top,) if top else (), colour, self.carts.bin_units(ev.bin),
-                        {a: p for a, p in who.by_account.items() if a is not None}, looks)
-        return hyps, "fused" if colour else "weight"
+        args = (ev.delta_g, ev.sd_g, self.store.catalog, self.carts.beliefs(ev.bin), self.carts.carted(), (top,) if top else ())
+        more = (self.carts.bin_units(ev.bin), {a: p for a, p in who.by_account.items() if a is not None})
+        if not colour:
+            return identify(*args, None, *more), "weight"
+        plain = identify(*args, None, *more)
+        hyps = identify(*args, colour, *more, looks, self.trust.weight(plain))
+        self.trust.record(plain, colour)
+        return hyps, "fused"
 
     def colour(self, bin_id: str, t0: float, t1: float, cands: list[Candidate], until_s: float) -> tuple[dict[str, float] | None, int]:
         return None, 0
@@ -232,7 +236,12 @@ class WeightIdentification:
 
 @register_stage("identification", "weight_colour")
 class WeightColourIdentification(WeightIdentification):
-    """By weight, and the catalog colours in the likeliest reacher's hand around the change."""
+    """By weight, and the catalog colours in the likeliest reacher's hand around the change, each SKU's colour
+    trusted as far as this store's cameras have shown it right (`ColourTrust`)."""
+
+    def __init__(self, ctx: StageContext) -> None:
+        super().__init__(ctx)
+        self.trust = ColourTrust(self.store.catalog)
 
     def colour(self, bin_id: str, t0: float, t1: float, cands: list[Candidate], until_s: float) -> tuple[dict[str, float] | None, int]:
         """Catalog colours in the likeliest reacher's hand around the change (seen by `until_s`), and in how many

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from checkout.identification import CartedUnit, colour_evidence, colour_evidence_looks, identify
+from checkout.identification import CartedUnit, ColourTrust, colour_evidence, colour_evidence_looks, identify
 from checkout.storemodel import StoreModel
 from tests.checkout_synth import tiny_store_info
 
@@ -183,3 +183,31 @@ def test_two_taken_at_once_from_a_bin_holding_a_misplaced_look_alike_may_be_one_
     skin = np.tile(np.array([[220, 180, 150]], dtype=np.uint8), (40, 1))
     colour = colour_evidence(np.vstack([yellow, skin]), STORE.sku_rgb, list(CAT))
     assert identify(-700.0, 2.0, CAT, {"cola-330": 5, "lemon-330": 1}, [], colour=colour)[0].probability < 0.5
+
+
+def test_colour_a_stores_cameras_keep_getting_wrong_for_a_sku_is_trusted_less_for_it():
+    # Under a store's light a lemon can's label reads as cola's (the studio palettes say otherwise): every take
+    # the bin's contents settle shows cola's colour for the lemon. A lemon put back later by someone whose cart
+    # holds a cola and a lemon of one weight, its hand showing cola's colour, must not be read as the cola with
+    # confidence to spare: the cameras have shown they cannot tell these two apart.
+    trust = ColourTrust(CAT)
+    looks_like_cola = {"cola-330": 0.45, "lemon-330": 0.05}
+    assert trust.of("lemon-330") == 1.0  # trusted until shown wrong
+    for _ in range(6):
+        plain = identify(-351.0, 2.8, CAT, {"lemon-330": 5}, [])  # a lemon bin: the weight and contents settle it
+        assert plain[0].sku == "lemon-330" and plain[0].probability >= ColourTrust.SURE_P
+        trust.record(plain, looks_like_cola)
+    trust.record(identify(-351.0, 2.8, CAT, {"cola-330": 5}, []), looks_like_cola)  # a cola: the colour was right
+    trust.record(identify(-351.0, 2.8, CAT, {"lemon-330": 5}, []), {"cola-330": 0.0, "lemon-330": 0.0})  # a tie: nothing
+    assert trust.agree == {"cola-330": 1} and trust.disagree == {"lemon-330": 6}
+    assert trust.of("lemon-330") == pytest.approx(2 / 8) and trust.of("cola-330") == 1.0
+    cart = [CartedUnit("acct-a", "cola-330", 351.0, 2.0), CartedUnit("acct-a", "lemon-330", 351.5, 2.0)]
+    plain = identify(351.2, 2.8, CAT, {"lemon-330": 4}, cart, ("acct-a",))
+    assert {h.sku for h in plain[:2]} == {"cola-330", "lemon-330"}  # the weight cannot tell which came back
+    naive = identify(351.2, 2.8, CAT, {"lemon-330": 4}, cart, ("acct-a",), looks_like_cola, colour_looks=2)
+    assert naive[0].sku == "cola-330" and naive[0].probability > 0.9  # the studio palettes: surely the cola
+    tempered = identify(351.2, 2.8, CAT, {"lemon-330": 4}, cart, ("acct-a",), looks_like_cola, colour_looks=2,
+                        colour_trust=trust.weight(plain))
+    assert tempered[0].probability < 0.85  # unsure, so the receipt goes to review
+    # An event whose weight leaves only SKUs never shown wrong keeps the colour in full.
+    assert trust.weight(identify(-351.0, 2.8, CAT, {"cola-330": 5}, [])) == 1.0
