@@ -57,6 +57,18 @@ def test_lean_held_open_while_a_hand_is_in_the_bin():
     assert not [e for e in out if isinstance(e, WeightChange)]
 
 
+def test_a_change_held_open_for_a_hand_ends_when_its_load_stepped_not_when_the_hand_left():
+    # A can taken at 3 s; a hand stays in the bin until 8 s (the fused detector holds the change open meanwhile),
+    # pressing on the items now and then, and the plate comes back to the level the take left each time. The
+    # change's time is when the load stepped: whoever's hands came near the bin while it was held did not take
+    # it (a tiny-store crowd charged a juice to a passer-by over a change held from 17 to 29 s for a take at 18.6 s).
+    cells = {"A-1-1": CellScript(2100.0, steps=[(3.0, -351.0)], bumps=[(4.0, 4.3, 120.0), (5.2, 5.5, -90.0), (6.6, 6.9, 150.0)])}
+    det = ShelfEventDetector(tuple(cells), 105.0, explains=_only_items, hand_in_bin=lambda b, t: 2.8 <= t <= 8.0)
+    (change,) = [e for e in _run(det, load_batches(cells, 12.0, seed=15)) if isinstance(e, WeightChange)]
+    assert abs(change.delta_g + 351.0) < 4.0
+    assert 2.6 <= change.t_start_s <= 3.2 and change.t_end_s <= 3.8, (change.t_start_s, change.t_end_s)
+
+
 def test_brief_touch_is_no_event():
     cells = {"A-2-3": CellScript(525.0, bumps=[(1.5, 1.8, 140.0)])}
     out = _run(ShelfEventDetector(tuple(cells), 105.0), load_batches(cells, 5.0, seed=5))
