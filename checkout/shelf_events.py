@@ -498,6 +498,10 @@ class ShelfEventDetector:
             # did not, the item across the gap just came to rest).
             t_start = max(t_start, float(self.pair_settler.t_open[k]) if self.pair_settler.active[k] else s.t_end_s)
         op = self._open.get(s.bin)
+        out: list = []
+        if op is not None and k is None and self._further(s.bin, op, s.after_g):
+            out.append(self._commit(s.bin, op, explained=True))
+            op = None
         if op is None:
             op = _Open(t_start, s.t_end_s, self._baseline[s.bin], s.after_g)
             self._open[s.bin] = op
@@ -511,7 +515,16 @@ class ShelfEventDetector:
         op.level_g = s.after_g
         op.sd_g = s.sd_g
         op.peak_g = max(op.peak_g, abs(s.after_g - op.baseline_g))
-        return self._decide(s.bin, s.t_end_s, force=False)
+        return out + self._decide(s.bin, s.t_end_s, force=False)
+
+    def _further(self, bin_id: str, op: "_Open", level_g: float) -> bool:
+        """Is this new level a second step beyond a held change (the same way, an event's size or more) that
+        items already explain on its own? Then they are two events: a second take while hands kept the first open
+        is no part of it, and merged they would be judged over both times and everyone at the bin in between.
+        (A level coming back, a hand pressing on the items, a lean ending, goes the other way: still one.)"""
+        first, more = op.level_g - op.baseline_g, level_g - op.level_g
+        return (first * more > 0 and abs(more) >= self._least_event_g() and abs(first) >= self._least_event_g()
+                and self.explains(bin_id, first))
 
     def _recheck(self, t_now: float, force: bool = False) -> list:
         out = []
@@ -537,12 +550,16 @@ class ShelfEventDetector:
             return self._no_event(bin_id, op, remember=False)
         if not explained and not force and (t_now - op.t_end_s < self.config.hold_s or bin_id in self._bridged):
             return []
+        return [self._commit(bin_id, op, explained)]
+
+    def _commit(self, bin_id: str, op: "_Open", explained: bool) -> WeightChange:
         del self._open[bin_id]
+        delta = op.level_g - op.baseline_g
         self._baseline[bin_id] = op.level_g
         self._before.pop(bin_id, None)  # an event moved the load: the level before an earlier shift is moot
         self._changes[bin_id] = (op.t_start_s, op.t_end_s, delta)
         sd = max(self.config.min_sd_g, op.sd_g)
-        return [WeightChange(bin_id, op.t_start_s, op.t_end_s, delta, sd, explained=explained)]
+        return WeightChange(bin_id, op.t_start_s, op.t_end_s, delta, sd, explained=explained)
 
     def _no_event(self, bin_id: str, op: "_Open", remember: bool = True) -> list:
         """No item moved: the level is the new baseline, and (`remember`) the one before a shift of it is kept

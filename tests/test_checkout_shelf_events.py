@@ -69,6 +69,22 @@ def test_a_change_held_open_for_a_hand_ends_when_its_load_stepped_not_when_the_h
     assert 2.6 <= change.t_start_s <= 3.2 and change.t_end_s <= 3.8, (change.t_start_s, change.t_end_s)
 
 
+def test_two_takes_while_hands_keep_the_bin_open_are_two_changes_each_at_its_own_time():
+    # Two cans taken from one bin 6 s apart while hands are seen in it throughout (the fused detector holds a
+    # change open while a hand is in its bin): merged, one -702 g change over 3-9 s would be judged over everyone
+    # at the bin in between (a tiny-store crowd: two juices taken 18 s apart by two shoppers, held as one change
+    # and shared three ways). Each step is an item on its own: two changes.
+    cells = {"A-1-1": CellScript(2100.0, steps=[(3.0, -351.0), (9.0, -350.0)])}
+    det = ShelfEventDetector(tuple(cells), 105.0, explains=_only_items, hand_in_bin=lambda b, t: 2.8 <= t <= 12.0)
+    changes = [e for e in _run(det, load_batches(cells, 16.0, seed=16)) if isinstance(e, WeightChange)]
+    assert [round(c.delta_g, -1) for c in changes] == [-350.0, -350.0]
+    assert changes[0].t_end_s <= 3.8 and 8.6 <= changes[1].t_start_s <= 9.2
+    # A hand pressing on the items after the take (a rise, the other way) is still no second event.
+    press = {"A-1-1": CellScript(2100.0, steps=[(3.0, -351.0)], bumps=[(6.0, 8.0, 400.0)])}
+    det = ShelfEventDetector(tuple(press), 105.0, explains=_only_items, hand_in_bin=lambda b, t: 2.8 <= t <= 9.0)
+    assert [round(e.delta_g, -1) for e in _run(det, load_batches(press, 14.0, seed=16)) if isinstance(e, WeightChange)] == [-350.0]
+
+
 def test_brief_touch_is_no_event():
     cells = {"A-2-3": CellScript(525.0, bumps=[(1.5, 1.8, 140.0)])}
     out = _run(ShelfEventDetector(tuple(cells), 105.0), load_batches(cells, 5.0, seed=5))
