@@ -509,8 +509,9 @@ class ShelfEventDetector:
             op.t_start_s = max(op.t_start_s, t_start)
         # A change held open (a hand still in the bin, a lean beside it) whose cell moved and came back to the
         # level it had reached ended when it reached it: the load stepped then, and whoever's hands came and went
-        # while the plate shook or a hand rested on the items did not move it. Only a new level moves its end.
-        if abs(s.after_g - op.level_g) >= self._least_event_g() / 2 or op.t_end_s <= op.t_start_s:
+        # while the plate shook or a hand rested on the items did not move it. Only a new level moves its end (and
+        # an end a bridged pair's later start has passed).
+        if abs(s.after_g - op.level_g) >= self._least_event_g() / 2 or op.t_end_s < op.t_start_s:
             op.t_end_s = s.t_end_s
         op.level_g = s.after_g
         op.sd_g = s.sd_g

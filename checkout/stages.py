@@ -213,6 +213,7 @@ class WeightIdentification:
         self.store = ctx.store
         self.carts = ctx.carts
         self.attribution = ctx.attribution
+        self.trust: ColourTrust | None = None  # how far colour is trusted per SKU, where colour is read (below)
 
     def explains(self, bin_id: str, delta_g: float) -> bool:
         hyps = identify(delta_g, 2.0, self.store.catalog, self.carts.beliefs(bin_id), self.carts.carted(), ())
@@ -226,8 +227,9 @@ class WeightIdentification:
         if not colour:
             return identify(*args, None, *more), "weight"
         plain = identify(*args, None, *more)
-        hyps = identify(*args, colour, *more, looks, self.trust.weight(plain))
-        self.trust.record(plain, colour)
+        hyps = identify(*args, colour, *more, looks, self.trust.weight(plain) if self.trust else 1.0)
+        if self.trust:
+            self.trust.record(plain, colour)
         return hyps, "fused"
 
     def colour(self, bin_id: str, t0: float, t1: float, cands: list[Candidate], until_s: float) -> tuple[dict[str, float] | None, int]:
