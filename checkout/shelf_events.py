@@ -578,11 +578,8 @@ class ShelfEventDetector:
         """Does this change bring the load back to within an event of where it was before a recent sub-event shift
         (`excursion_s`)? Then, measured from before that shift, nothing happened: the shift has ended."""
         before = self._before.get(bin_id)
-        if before is None or op.t_start_s - before[1] > self.config.excursion_s:
-            return False
-        if abs(op.level_g - before[0]) >= self._least_event_g():
-            return False
-        return True
+        return (before is not None and op.t_start_s - before[1] <= self.config.excursion_s
+                and abs(op.level_g - before[0]) < self._least_event_g())
 
     def _echo(self, bin_id: str, op: "_Open", delta: float) -> bool:
         """Is this change the cross-talk of a neighbour's (`crosstalk_max`): same sign, at the same time (the

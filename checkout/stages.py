@@ -224,9 +224,9 @@ class WeightIdentification:
         colour, looks = self.colour(ev.bin, ev.t_start_s, ev.t_end_s, who.candidates, seen_until_s)
         args = (ev.delta_g, ev.sd_g, self.store.catalog, self.carts.beliefs(ev.bin), self.carts.carted(), (top,) if top else ())
         more = (self.carts.bin_units(ev.bin), {a: p for a, p in who.by_account.items() if a is not None})
+        plain = identify(*args, None, *more)  # by weight and contents alone
         if not colour:
-            return identify(*args, None, *more), "weight"
-        plain = identify(*args, None, *more)
+            return plain, "weight"
         hyps = identify(*args, colour, *more, looks, self.trust.weight(plain) if self.trust else 1.0)
         if self.trust:
             self.trust.record(plain, colour)
