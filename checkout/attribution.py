@@ -176,7 +176,19 @@ def attribute(
     is weaker evidence, not proof, that it was not them). The weights are
     normalised over everyone who could have reached.
     """
-    seen = [s for s in log.window(bin_id, t_start_s - PRE_S, t_end_s + POST_S) if s.track is not None]
+    # A hand only gets into a low bin with a bend (`_posture`): in front of one, a person standing upright shows
+    # their shins and knees, and in front of the bin above it a hand hanging at their side — not a hand reaching
+    # in. A sighting given to someone whose head was up at that moment is no evidence that they reached into a
+    # bin whose plate is below their hanging fingertips (`_low_shelf_m`), in it or in the bins of its column.
+    plate_z = store.bins[bin_id].center[2]
+
+    def reaching(s: HandSighting) -> bool:
+        if s.track is None:
+            return False
+        tr = tracks.get(s.track)
+        return tr is None or plate_z >= _low_shelf_m(tr) or not _upright_at(tr, s.t_s)
+
+    seen = [s for s in log.window(bin_id, t_start_s - PRE_S, t_end_s + POST_S) if reaching(s)]
     hand: dict[int, float] = defaultdict(float)
     s_any = {s.track: True for s in seen}
     for s in seen:
@@ -187,7 +199,7 @@ def attribute(
     column = _column_neighbours(store, bin_id)
     for b in column:
         for s in log.window(b, t_start_s - PRE_S, t_end_s + POST_S):
-            if s.track is not None:
+            if reaching(s):
                 hand[s.track] += COLUMN_DISCOUNT * _hand_score(s, t_start_s, t_end_s)
     # A hand of theirs busy in another bin while the load changed here is evidence they were not reaching here.
     # Not the bins straight above or below it at any distance: a crouched reacher's arm, knees and hips show in
@@ -234,9 +246,15 @@ REACH_FREE_M = 0.45  # from the head's floor point to the bin's front edge: stan
 REACH_SD_M = 0.15  # leaning in: the hand must reach ~0.1 m past the front edge and an adult arm spans ~0.75 m from
 # the shoulder, so from 0.75 m a reach is ~14 % as likely, from 0.9 m ~1 %
 LOW_SHELF_M = 0.6  # a plate below this is out of a standing adult's hand (shoulder ~1.4 m, arm ~0.65 m): one bends
+# Fingertip height of a person standing with arms hanging, as a share of stature (0.377 H: Drillis & Contini's
+# segment proportions, as tabled in Winter, "Biomechanics and Motor Control of Human Movement", fig. 4.1); the
+# tracker's standing head-top height stands for stature. A 1.57 m adult's fingertips hang at LOW_SHELF_M, a 1.2 m
+# child's at 0.45 m: a plate between is out of the adult's hand unbent and in the child's.
+FINGERTIP_SHARE = 0.377
 BEND_M = 0.15  # the head drops at least this much below the person's standing height when they bend or crouch
 NOT_BENT = 0.15  # likelihood of a reach to a plate at LOW_SHELF_M while the head stayed up (a child, a long arm, a
 # stoop missed); lower plates in proportion to their height: the hand falls further short of them
+UPRIGHT_GAP_S = 0.2  # a head height within this of a hand sighting is the posture at that sighting (frames at 10 fps)
 BEHIND_TOL_M = 0.1  # head-position scatter across the front plane
 
 
@@ -304,7 +322,8 @@ def _reach(d_m: float) -> float:
 
 def _posture(store: StoreModel, tr: Track, bin_id: str, t0: float, t1: float) -> float:
     """Likelihood of the track's head heights around the event if this person reached into the bin."""
-    if store.bins[bin_id].center[2] >= LOW_SHELF_M or tr.stand_h != tr.stand_h:
+    low_m = _low_shelf_m(tr)
+    if store.bins[bin_id].center[2] >= low_m or tr.stand_h != tr.stand_h:
         return 1.0
     i0 = bisect_left(tr.hist_t, t0)
     i1 = bisect_left(tr.hist_t, t1 + 1e-9)
@@ -316,8 +335,26 @@ def _posture(store: StoreModel, tr: Track, bin_id: str, t0: float, t1: float) ->
         return 1.0
     # A head unseen for much of the reach (bent below the shelf edge, hidden by another) may have bent unseen:
     # the evidence counts in proportion to how much of the window the head was seen.
-    not_bent = NOT_BENT * max(store.bins[bin_id].center[2], 0.0) / LOW_SHELF_M
+    not_bent = NOT_BENT * max(store.bins[bin_id].center[2], 0.0) / low_m
     return not_bent ** float(seen.mean())
+
+
+def _low_shelf_m(tr: Track) -> float:
+    """The plate height below which this person must bend to get a hand in: their fingertips' height standing
+    (`FINGERTIP_SHARE` of their standing height), `LOW_SHELF_M` while that height is unknown."""
+    return LOW_SHELF_M if tr.stand_h != tr.stand_h else FINGERTIP_SHARE * tr.stand_h
+
+
+def _upright_at(tr: Track | None, t_s: float) -> bool:
+    """Was the track's head seen within `UPRIGHT_GAP_S` of t_s, and all such sightings above its standing height
+    less `BEND_M`? (Unseen, or no standing height known yet: not known to be upright.)"""
+    if tr is None or tr.stand_h != tr.stand_h:
+        return False
+    i0 = bisect_left(tr.hist_t, t_s - UPRIGHT_GAP_S)
+    i1 = bisect_left(tr.hist_t, t_s + UPRIGHT_GAP_S + 1e-9)
+    h = np.asarray(tr.hist_h[i0:i1], dtype=float)
+    h = h[np.isfinite(h)]
+    return bool(len(h)) and float(h.min()) > tr.stand_h - BEND_M
 
 
 def _closest_approach(store: StoreModel, tr: Track, bin_id: str, t0: float, t1: float) -> float:

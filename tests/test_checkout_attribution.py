@@ -36,8 +36,9 @@ def _p(cands, account: str) -> float:
 
 
 def test_an_arm_seen_only_in_the_bin_above_still_tells_the_reacher_from_a_bystander(store):
-    # A-1-1's front edge is at x = 2.55. The reacher stands 0.3 m out, the bystander 0.65 m out (within a lean).
-    reacher, bystander = _track(1, "acct-r", 2.25, 3.8), _track(2, "acct-b", 1.9, 3.8)
+    # A-1-1's front edge is at x = 2.55. The reacher stands 0.3 m out, the bystander 0.65 m out (within a lean);
+    # both bent to the bottom shelf (heads 0.5 m below standing), so posture alone cannot tell them apart.
+    reacher, bystander = _track(1, "acct-r", 2.25, 3.8, head_h=1.25), _track(2, "acct-b", 1.9, 3.8, head_h=1.25)
     tracks = {1: reacher, 2: bystander}
     alone = attribute(store, HandLog(store), tracks, "A-1-1", T0, T1, ["acct-r", "acct-b"])
     log = HandLog(store)
@@ -63,9 +64,9 @@ def test_an_arm_in_the_next_bin_along_is_no_evidence_for_this_one(store):
 
 
 def test_a_shopper_whose_hands_are_busy_in_the_next_bin_is_not_the_taker(store):
-    # Both stand at the shelf, between A-1-1 and A-1-2; a small hand of one is seen in A-1-1, while the other leans
+    # Both bend at the shelf, between A-1-1 and A-1-2; a small hand of one is seen in A-1-1, while the other leans
     # both hands on A-1-2 through the whole change.
-    taker, leaner = _track(1, "acct-t", 2.3, 3.55), _track(2, "acct-l", 2.3, 3.3)
+    taker, leaner = _track(1, "acct-t", 2.3, 3.55, head_h=1.3), _track(2, "acct-l", 2.3, 3.3, head_h=1.3)
     tracks = {1: taker, 2: leaner}
     log = HandLog(store)
     _sightings(log, "A-1-1", taker, [10.1, 10.2, 10.3], 5, (2.45, 3.6, 0.3))
@@ -185,3 +186,23 @@ def test_a_blob_that_lies_in_one_spot_is_an_item_not_a_hand(store):
     for t in [10.0 + 0.5 * k for k in range(8)]:  # one spot, but seen only every 0.5 s: not one resting run
         gappy.add((HandBlob("A-1-1", t, (2.62, 2.68, 0.4), 12, np.zeros((12, 3), dtype=np.uint8)),), [tr])
     assert not any(s.still for s in gappy.by_bin["A-1-1"])
+
+
+def test_an_upright_bystanders_shins_and_hanging_hand_at_a_bottom_bin_are_not_a_reach_into_it(store):
+    # Two shoppers at A-1-1 (the bottom bin): one crouches and takes (their hand hidden under the shelf above, as
+    # bottom-shelf hands are), the other stands upright at the shelf. Perception sees a few points of the bystander's
+    # shins in the slab in front of A-1-1 and their hanging hand in front of A-2-1 above it, both given to them
+    # (the nearest head). Those are legs and a hand at rest, not a reach: the crouched shopper is the taker.
+    crouched = _track(1, "acct-c", 2.25, 3.7, stand_h=1.57, head_h=1.2)
+    upright = _track(2, "acct-u", 2.25, 4.0, stand_h=1.82)
+    tracks = {1: crouched, 2: upright}
+    log = HandLog(store)
+    times = [9.4, 9.6, 10.0, 10.3, 10.4]
+    _sightings(log, "A-1-1", upright, times, 5, (2.68, 4.0, 0.3))
+    _sightings(log, "A-2-1", upright, times, 25, (2.68, 4.05, 0.75))
+    cands = attribute(store, log, tracks, "A-1-1", T0, T1, ["acct-c", "acct-u"])
+    assert _p(cands, "acct-c") > 0.9
+    # The same sightings while that shopper's head is down (bent to the shelf) are their hand reaching in.
+    bent = _track(2, "acct-u", 2.25, 4.0, stand_h=1.82, head_h=1.3)
+    cands = attribute(store, log, {1: crouched, 2: bent}, "A-1-1", T0, T1, ["acct-c", "acct-u"])
+    assert _p(cands, "acct-u") > 0.9

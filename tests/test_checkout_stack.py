@@ -156,7 +156,9 @@ def test_two_shoppers_taking_one_can_each_in_one_load_change_are_each_charged_on
             if t_in <= t <= t_out:
                 x, y = walk(t)
                 hand = (2.52, hand_y, 0.55) if 5.4 <= t <= 6.6 else None
-                out.append(Person(x, y, hand=hand, shirt_rgb=shirt, hand_rgb=(200, 16, 46) if t > 6.0 else (220, 180, 150)))
+                # a hand that low in the bottom bin takes a bend: the head drops (an upright adult's hang at 0.66 m)
+                out.append(Person(x, y, height_m=1.5 if hand else 1.75, hand=hand, shirt_rgb=shirt,
+                                  hand_rgb=(200, 16, 46) if t > 6.0 else (220, 180, 150)))
         return out
 
     gates = [GateScan(0.5, "in-1", "acct-a"), GateScan(2.5, "in-1", "acct-b"), GatePassage(11.1, "out-1"), GatePassage(12.1, "out-1")]
