@@ -41,16 +41,16 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(PY) run_sim.py run --out out/run
 
-# Tests run on TEST_WORKERS processes (pytest-xdist), a test file per worker at a time so that a file's
-# module fixtures (a recording, a Ray runtime) are made once: 2 halves the suite's wall time on 2 cores.
+# Tests run on TEST_WORKERS processes (pytest-xdist), test by test (`loadgroup`), except that a file's tests that
+# share a module fixture (a recording, an episode) stay on one worker, so it is made once (tests/conftest.py).
 TEST_WORKERS ?= 2
 
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: $(STAMP)
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 bench-agents: $(STAMP)
 	$(PY) -m bench.agents

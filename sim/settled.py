@@ -28,12 +28,15 @@ recently used entries are removed. An unwritable cache is a slower build, never 
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -92,20 +95,49 @@ def build_settled(layout: StoreLayout, seed: int, dt_s: float, max_settle_s: flo
     root = cache_dir() if root == "env" else (Path(root) if root is not None else None)
     key = settled_key(layout, seed, dt_s, max_settle_s)
     entry = root / key[:2] / key if root is not None else None
-    if entry is not None:
+    if entry is None:
+        return _build(layout, seed, dt_s, max_settle_s, None, None)
+    with _one_builder(entry):
         state = _read_entry(entry)
         if state is not None:
             world = _restored(layout, seed, dt_s, entry, state)
             if world is not None:
                 _touch(entry)
                 return SettledBuild(world, state["settle_s"], True)
+        return _build(layout, seed, dt_s, max_settle_s, entry, root)
+
+
+def _build(layout: StoreLayout, seed: int, dt_s: float, max_settle_s: float, entry: Path | None,
+           root: Path | None) -> SettledBuild:
     with tempfile.TemporaryDirectory(prefix="settling-") as tmp:
         state = _settle_into(layout, seed, dt_s, max_settle_s, Path(tmp))
         world = _restored(layout, seed, dt_s, Path(tmp), state)
         assert world is not None, "Bullet would not restore the snapshot it had just written"
-        if entry is not None:
+        if entry is not None and root is not None:
             _store(Path(tmp), entry, root)
     return SettledBuild(world, state["settle_s"], False)
+
+
+@contextmanager
+def _one_builder(entry: Path) -> Iterator[None]:
+    """One process at a time settles a given entry: workers of a bench or the day that start on one store at once
+    would each spend the build (tens of CPU-s for a large store); the second waits and reads what the first
+    stored. An exclusive `flock` on `<entry>.lock` beside it; where the cache cannot hold a lock file (read-only,
+    a file system without locks) everyone builds, as without a cache."""
+    try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(entry.parent / f"{entry.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:
+            pass
+        yield
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
 
 
 # -- entries ---------------------------------------------------------------------------------------------
@@ -208,6 +240,7 @@ def _prune(root: Path) -> None:
         if total <= limit:
             break
         shutil.rmtree(path, ignore_errors=True)
+        Path(f"{path}.lock").unlink(missing_ok=True)
         total -= size
 
 

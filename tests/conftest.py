@@ -42,3 +42,18 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_unconfigure(config: pytest.Config) -> None:
     for path in _OWN_CACHE:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests go to the xdist workers one by one (`--dist loadgroup`, the Makefile), so the slow ones spread over
+    both; but a module whose tests share a module-scoped fixture (a recording, an episode, a generated store) keeps
+    its tests on one worker, so that the fixture is made once."""
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)
+        module = getattr(item, "module", None)
+        if info is None or module is None:
+            continue
+        own = [fd for defs in info.name2fixturedefs.values() for fd in defs
+               if fd.scope in ("module", "class", "package") and fd.baseid.endswith(".py")]
+        if own:
+            item.add_marker(pytest.mark.xdist_group(module.__name__))

@@ -4,10 +4,15 @@ from __future__ import annotations
 import functools
 from dataclasses import replace
 
+import pytest
+
 from checkout.perception import Perception
 from checkout.stack import CheckoutStack
 from sim.stream import GatePassage, GateScan
 from tests.checkout_synth import CellScript, Person, down_camera, path, stream, tiny_store_info
+
+# The lemon-take renderings are cached for the module's tests (`_lemon_take_stream`): one worker renders them once.
+pytestmark = pytest.mark.xdist_group("tests.test_checkout_stack_flags")
 
 CAMS = (down_camera("c1", 1.5, 1.8, width=120, height=90, fps=5.0), down_camera("c2", 1.5, 3.4, width=120, height=90, fps=5.0))
 SEEN = tiny_store_info(CAMS)

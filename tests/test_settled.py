@@ -178,3 +178,21 @@ def test_a_sensor_variant_restored_from_its_stores_entry_is_the_world_it_would_s
     assert _digest(hit.world) == _digest(cold.world)
     hit.world.close()
     cold.world.close()
+
+
+_BUILD = """
+import sys
+from sim.layout import load_store
+from sim.settled import build_settled
+b = build_settled(load_store(sys.argv[1]), 0, 1.0 / 120, 3.0, root=sys.argv[2])
+print(b.cached)
+"""
+
+
+def test_processes_that_start_on_one_store_at_once_settle_it_once(tmp_path):
+    # a bench's or the day's workers opening one store together: one settles it, the others wait and read it
+    root = str(tmp_path / "cache")
+    procs = [subprocess.Popen([sys.executable, "-c", _BUILD, str(TINY), root], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    flags = sorted(p.communicate(timeout=300)[0].split()[-1] for p in procs)
+    assert flags == ["False", "True", "True"]
