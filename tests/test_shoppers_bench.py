@@ -169,11 +169,14 @@ def test_a_large_box_taken_from_the_front_of_a_full_top_bin_goes_back_into_the_g
 
 @pytest.mark.slow
 def test_crowd_on_the_tiny_crowd_gives_a_throughput_and_a_stall_count():
-    out = crowd(str(CROWD_TINY), [0], workers=1)
+    # seed 2 of crowd-tiny, one of the whole crowd episodes the suite runs (the other, seed 5, in test_agents_runs
+    # checks the shelves against the ledger): here everyone gets out, with no fault and no plate misbehaving
+    out = crowd(str(CROWD_TINY), [2], workers=1)
     (row,) = out["rows"]
     assert row["crash"] is None, row.get("traceback")
-    assert row["exits"] > 0 and row["throughput_per_min"] > 0
+    assert row["exits"] == row["shoppers"] >= 8 and row["throughput_per_min"] > 0
     assert row["peak_inside"] >= 1 and row["first_out_s"] <= row["last_exit_s"]
+    assert not row["faults"] and not row["left_inside"] and not row["plates"], row
     assert isinstance(out["pooled"]["stalls"], int) and out["pooled"]["exits"] == row["exits"]
 
 
