@@ -102,7 +102,11 @@ class FloorLedger:
         floor_mean = floor.mean(axis=0) if len(floor) else None
         skus = [s for s in self.store.catalog
                 if floor_mean is None or not colour_evidence(self.store.sku_rgb[s][:1], {"floor": floor_mean}, ["floor"])["floor"]]
-        colour = colour_evidence(np.concatenate(thing.rgb), self.store.sku_rgb, skus, person_rgb=floor if len(floor) else None)
+        # Each pixel shared out among the SKUs that could show it (`sku_share`): a grey or white patch that half the
+        # catalog's labels carry is no one SKU's colour, and a pale thing on the floor (a shadow, a reflection) is
+        # then nobody's item; an item's own ink still counts for it.
+        colour = colour_evidence(np.concatenate(thing.rgb), self.store.sku_rgb, skus, person_rgb=floor if len(floor) else None,
+                                 sku_share=self.store.sku_share)
         if not colour:
             return None
         top = max(colour.values())

@@ -72,3 +72,23 @@ def test_an_item_the_floors_colour_cannot_be_told_on_that_floor():
         ledger.add(5.0 + 0.2 * k, (FloorObject((2.45, 3.0), 6, LEMON, np.array([[158, 158, 153]] * 6, dtype=float)),), NOBODY)
     (thing,) = ledger.unexplained()
     assert ledger.explains(thing, [(0, _take(4.5))]) == 0
+
+
+def test_a_pale_thing_whose_colour_half_the_catalog_carries_is_no_items():
+    # Every label carries some white (a band, a logo's ground): a pale patch on the floor in front of the lemon bin
+    # (a reflection, a shadow's edge, a scrap) matches each SKU's white. Its pixels are shared out among all the
+    # SKUs that could show them, so it is no one SKU's item and uncharges no take; a lemon with its white band is.
+    from dataclasses import replace
+
+    info = tiny_store_info()
+    catalog = tuple(replace(p, reference=(p.reference[0][:3] + (0.8,), (240.0, 240.0, 236.0, 0.2))) for p in info.catalog)
+    store = StoreModel(replace(info, catalog=catalog))
+    pale = np.array([[238, 238, 233]] * 6, dtype=np.uint8)
+    ledger = FloorLedger(store)
+    _seen(ledger, (2.45, 3.0), pale, 5.0)
+    (thing,) = ledger.unexplained()
+    assert ledger.explains(thing, [(0, _take(4.5))]) is None
+    banded = FloorLedger(store)
+    _seen(banded, (2.45, 3.0), np.concatenate([LEMON, pale[:2]]), 5.0)
+    (thing,) = banded.unexplained()
+    assert banded.explains(thing, [(0, _take(4.5))]) == 0
