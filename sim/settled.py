@@ -23,7 +23,8 @@ snapshot does not match its recorded digest, or that Bullet will not restore, is
 Where: `$STORE_TWIN_CACHE/settled` (the project's cache, beside the product meshes: `.cache/` at the
 project root by default); `STORE_TWIN_SETTLED=off` turns it off (every build settles, through the same
 restore). Entries are written to a temporary directory and renamed into place, so parallel workers never
-read half an entry; once the cache holds more than `$STORE_TWIN_SETTLED_MB` (default 1024) the least
+read half an entry, and one process at a time settles a given entry (an `flock` on `<entry>.lock`): workers
+that open one store together build it once, the others wait for it and read it; once the cache holds more than `$STORE_TWIN_SETTLED_MB` (default 1024) the least
 recently used entries are removed. An unwritable cache is a slower build, never a failed one.
 """
 from __future__ import annotations
