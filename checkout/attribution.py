@@ -168,13 +168,15 @@ def attribute(
 ) -> list[Candidate]:
     """Who moved the load of `bin_id` between t_start and t_end: candidates, most likely first.
 
-    Each person tracked then is weighed by two pieces of evidence, multiplied:
+    Each person tracked then is weighed by three pieces of evidence, multiplied:
     reach — how close they came to the bin's front edge (a segment, not its
     centre: bins are wide) during the change; and hands — whether a hand of
     theirs was seen in the bin around it (a likelihood ratio `HAND_LR`: a hand
     can be hidden, by the reacher's own body on a low shelf, so an unseen hand
-    is weaker evidence, not proof, that it was not them). The weights are
-    normalised over everyone who could have reached.
+    is weaker evidence, not proof, that it was not them); and grasp — how much
+    larger their blob in the bin was at the change than before or after it
+    (`_grasp_growth`: hand and item together, not a body part resting there).
+    The weights are normalised over everyone who could have reached.
     """
     # A hand only gets into a low bin with a bend (`_posture`): in front of one, a person standing upright shows
     # their shins and knees, and in front of the bin above it a hand hanging at their side — not a hand reaching
@@ -193,6 +195,7 @@ def attribute(
     s_any = {s.track: True for s in seen}
     for s in seen:
         hand[s.track] += _hand_score(s, t_start_s, t_end_s)  # type: ignore[index]
+    grasp = _grasp_growth([s for s in seen if not _owner_in_doubt(s, tracks)], t_start_s, t_end_s)
     # The shelf above hides a hand inside a lower bin from ceiling cameras: what shows is the arm in front of the
     # bin, and of a crouch the knees in front of the shelf below — both sorted into the bin above or below by
     # their height. Such sightings count, at a discount, as the reach they most likely are.
@@ -223,6 +226,7 @@ def attribute(
         if reach < 1e-3 and not seen_hand:
             continue
         w = max(reach, 0.02 if seen_hand else 0.0) * (1.0 + (HAND_LR - 1.0) * (1.0 - math.exp(-h / HAND_SCALE)))
+        w *= 1.0 + grasp.get(tr.id, 0.0) / GRASP_POINTS
         w /= 1.0 + (BUSY_LR - 1.0) * (1.0 - math.exp(-busy.get(tr.id, 0.0) / HAND_SCALE))
         rows.append((tr.id, tr.account, w, "hand" if seen_hand else "proximity"))
     if rows:
@@ -233,6 +237,11 @@ def attribute(
     return [Candidate(None, None, 0.0, "nobody")]
 
 
+GRASP_S = 0.3  # a hand grasping the item that moved is in the bin within this of the load's change
+GRASP_POINTS = 10.0  # a blob this many points larger at the change than the person's own before or after doubles the
+# odds that it was their hand (a hand with a can or a pack in it, from the store's cameras, shows tens of points)
+OWNER_REACH_M = 0.7  # a hand this far (horizontally) from a head is in that person's reach without a lean: the head
+# stands up to REACH_FREE_M from the bin's front edge and the hand goes 0.1-0.25 m past it into the slab and the bin
 COLUMN_DISCOUNT = 0.5  # a sighting in the bin just above or below counts half (arm or knees, not the hand itself)
 BUSY_PAD_S = 0.3  # a hand elsewhere this close to the change's start or end was busy then
 BUSY_MIN_POINTS = 12  # a hand busy elsewhere is a hand-sized blob; knees and hips grazing low shelves are a few points
@@ -277,6 +286,45 @@ def overlap(a_start_s: float, a_end_s: float, b_start_s: float, b_end_s: float) 
     if gap <= SAME_MOMENT_S:
         return 1.0
     return max(0.0, 1.0 - (gap - SAME_MOMENT_S) / (ONE_HAND_CYCLE_S - SAME_MOMENT_S))
+
+
+def _grasp_growth(seen: list[HandSighting], t_start_s: float, t_end_s: float) -> dict[int, float]:
+    """Per track: how much larger its largest blob in the bin was around the change (within `GRASP_S`) than its
+    blobs there were before or after it (the smaller of the two means, from the side(s) it was seen on; 0 points
+    where it was seen only at the change).
+
+    The hand that moves the load grasps an item at that moment: in front of the bin it shows hand and item
+    together, more points than the hand coming in empty (a take) or going out empty (a put-back). A body part
+    beside the bin — a hip or a shoulder of someone standing there, a hand resting on the shelf edge — shows
+    about the same points before, during and after: its growth is about nothing, however large it is. Two
+    people's blobs in one bin both count as hands by `HAND_LR` (the evidence saturates after a few frames); this
+    tells which of them was grasping. Blobs whose owner is in doubt (`_owner_in_doubt`) are left out by the
+    caller: a neighbour's grasping hand given to the person beside it would make them the taker, and sure of it."""
+    by_track: dict[int, list[HandSighting]] = defaultdict(list)
+    for s in seen:
+        if s.track is not None:
+            by_track[s.track].append(s)
+    out: dict[int, float] = {}
+    for tr, rows in by_track.items():
+        near = [s.n_points for s in rows if t_start_s - GRASP_S <= s.t_s <= t_end_s + GRASP_S]
+        if not near:
+            continue
+        sides = [float(np.mean(v)) for v in ([s.n_points for s in rows if s.t_s < t_start_s - GRASP_S],
+                                             [s.n_points for s in rows if s.t_s > t_end_s + GRASP_S]) if v]
+        out[tr] = max(0.0, max(near) - (min(sides) if sides else 0.0))
+    return out
+
+
+def _owner_in_doubt(s: HandSighting, tracks: dict[int, Track]) -> bool:
+    """Was a second person's head (then) within `OWNER_REACH_M` of the blob? `HandLog` gives a blob to the nearest
+    head, but a hand reaching across to the middle of a wide bin from its side is often nearer the head of the
+    person standing in front of it than its own; with two heads that near, either arm could have put it there."""
+    if s.track is None:
+        return True
+    xy = np.asarray(s.centroid[:2], dtype=float)
+    near = sum(1 for tr in tracks.values() if tr.born_s <= s.t_s and (tr.ended_s is None or tr.ended_s >= s.t_s)
+               and float(np.hypot(*(np.asarray(tr.position_at(s.t_s), dtype=float) - xy))) <= OWNER_REACH_M)
+    return near >= 2
 
 
 def _hand_score(s: HandSighting, t_start_s: float, t_end_s: float) -> float:

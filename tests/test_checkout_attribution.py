@@ -206,3 +206,35 @@ def test_an_upright_bystanders_shins_and_hanging_hand_at_a_bottom_bin_are_not_a_
     bent = _track(2, "acct-u", 2.25, 4.0, stand_h=1.82, head_h=1.3)
     cands = attribute(store, log, {1: crouched, 2: bent}, "A-1-1", T0, T1, ["acct-c", "acct-u"])
     assert _p(cands, "acct-u") > 0.9
+
+
+def test_of_two_hands_in_one_bin_the_one_that_grows_at_the_change_grasped_the_item(store):
+    # Two shoppers stand at A-2-1 (a waist-high bin: no bend needed), one at each end, each with a blob in it for
+    # seconds around the change, so both count in full as a hand seen there. One blob is a hand coming in empty,
+    # then hand and item at the change and on the way out; the other — a hip or a hand resting on the shelf edge —
+    # is the same size throughout, larger than the empty hand. The first grasped the item.
+    taker, leaner = _track(1, "acct-t", 2.25, 3.55), _track(2, "acct-l", 2.25, 4.35)
+    tracks = {1: taker, 2: leaner}
+    before, change, after = [9.1, 9.2, 9.3, 9.4, 9.5, 9.6], [9.9, 10.0, 10.1, 10.2, 10.3, 10.4, 10.5], [10.8, 10.9, 11.0, 11.1]
+    mine, theirs = (2.5, 3.62, 1.0), (2.5, 4.0, 1.0)
+
+    def moving(log: HandLog, track: Track, times: list[float], n: int, at: tuple) -> None:
+        for k, t in enumerate(times):  # hands and bodies sway (a blob lying still is an item: `HandLog`)
+            _sightings(log, "A-2-1", track, [t], n, (at[0] - 0.05 * (k % 2), at[1], at[2] + 0.05 * (k % 3)))
+
+    def p_taker(taker_blobs: list[tuple[list[float], int]], leaner_points: int, at: tuple = mine) -> float:
+        log = HandLog(store)
+        moving(log, leaner, before + change + after, leaner_points, theirs)
+        for times, n in taker_blobs:
+            moving(log, taker, times, n, at)
+        cands = attribute(store, log, tracks, "A-2-1", T0, T1, ["acct-t", "acct-l"])
+        assert {c.account: c.evidence for c in cands} == {"acct-t": "hand", "acct-l": "hand"}
+        return _p(cands, "acct-t")
+
+    assert p_taker([(before, 6), (change + after, 30)], 14) > 0.7
+    # A put-back is the same moment backwards: hand and item coming in, the hand going out empty.
+    assert p_taker([(before + change, 30), (after, 6)], 14) > 0.7
+    # Blobs that keep their size tell nothing apart: a bigger resting blob is not a grasp.
+    assert p_taker([(before + change + after, 14)], 30) == pytest.approx(0.5, abs=0.05)
+    # A growing blob within reach of both heads is given to the nearer, but either of them could have grasped there.
+    assert p_taker([(before, 6), (change + after, 30)], 14, at=(2.5, 3.95, 1.0)) == pytest.approx(0.5, abs=0.05)
