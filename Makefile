@@ -45,9 +45,10 @@ run: $(STAMP)
 # share a module fixture (a recording, an episode) stay on one worker, so it is made once (tests/conftest.py).
 TEST_WORKERS ?= 2
 
+# The slowest tests are listed at the end of each run, so the suite's ~8-minute budget can be kept an eye on.
 test: $(STAMP)
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --durations=20
 
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
