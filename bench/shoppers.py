@@ -4,6 +4,7 @@
     .venv/bin/python -m bench.shoppers reach [STORE ...] [--builds median,p5,p95,child] [--every K] [--workers 2] [--json F] [--rows F]
     .venv/bin/python -m bench.shoppers crowd [SCENARIO] [--seeds 0:3] [--workers 2] [--json F] [--rows F]
     .venv/bin/python -m bench.shoppers plan [STORE ...] [--builds median,p5,p95,child] [--json F]
+    .venv/bin/python -m bench.shoppers generated [--stores fresh:50] [--scenarios 8] [--seeds 0:1] [--out DIR] [--workers 2] [--json F]
 
 `soundness` runs every scenario (default: every shipped one, `assets/scenarios/**`) at every seed with
 cameras off (what a shopper does does not depend on them) and counts, per run: crashes (an exception out of
@@ -28,6 +29,14 @@ knocked off a shelf (the ledger's drops) are listed with the broken plates: a bi
 
 `plan` is the same property without physics: the reach planner's verdict (`agents.reach`, what the load-time
 checks and the shoppers use) for every bin, build and hand-in-a-bin action (pick, put back, touch, lean).
+
+`generated` is `soundness` over generated stores (`sim.generate`, `agents.generate`): the stores `--stores`
+names (the grammar of the bench's `--seeds`, `bench.seeds`: `fresh:K` draws K store seeds from the operating
+system's entropy and keeps them in `OUT/fresh_stores.json`, so the same command over the same `--out` resumes
+the same stores; `A:B`, `N,M` name them) are written to `OUT/stores/store-SEED/` with `--scenarios` scenarios
+each, and every scenario runs at every `--seeds` seed. Each finished run is a line of `OUT/rows.jsonl`; a rerun
+skips the (scenario, seed) pairs already there, crashed ones included (a crash is that run's figure). The
+totals are `soundness`'s over every row, plus one line per store.
 
 `crowd` runs a crowd scenario (default `crowd-corner-25`) at each seed, cameras off, and reports per seed and
 pooled: shoppers, peak inside, exits, exit throughput (exits per minute from the moment the first shopper's
@@ -181,14 +190,17 @@ def soundness_run(path: str, seed: int) -> dict:
 
 def soundness(args) -> dict:
     jobs = [(f, s) for f in _scenario_files(args.targets) for s in _seeds(args.seeds)]
+    return _soundness_totals(_run_all(soundness_run, jobs, args.workers, _soundness_label, getattr(args, "rows", None)))
 
-    def label(r: dict) -> str:
-        bad = [k for k in ("faults", "left_inside", "stalls", "plates") if r.get(k)]
-        return f"{r.get('scenario', r.get('job'))} seed {r.get('seed')}: " + (
-            f"CRASH {r['crash']}" if r.get("crash") else (", ".join(f"{k} {len(r[k])}" for k in bad) or "ok"))
 
-    rows = _run_all(soundness_run, jobs, args.workers, label, getattr(args, "rows", None))
-    rows.sort(key=lambda r: (r.get("scenario", ""), r.get("seed", 0)))
+def _soundness_label(r: dict) -> str:
+    bad = [k for k in ("faults", "left_inside", "stalls", "plates") if r.get(k)]
+    return f"{r.get('scenario', r.get('job'))} seed {r.get('seed')}: " + (
+        f"CRASH {r['crash']}" if r.get("crash") else (", ".join(f"{k} {len(r[k])}" for k in bad) or "ok"))
+
+
+def _soundness_totals(rows: list[dict]) -> dict:
+    rows = sorted(rows, key=lambda r: (r.get("scenario", ""), r.get("seed", 0)))
     total = {
         "runs": len(rows), "shoppers": sum(r.get("shoppers", 0) for r in rows),
         "crashes": sum(1 for r in rows if r.get("crash")),
@@ -201,6 +213,62 @@ def soundness(args) -> dict:
         "cpu_s": round(sum(r.get("cpu_s", 0.0) for r in rows), 1),
     }
     return {"totals": total, "rows": rows}
+
+
+ROWS_FILE = "rows.jsonl"
+
+
+def generated_jobs(out_dir: str | Path, stores: str, per_store: int, seeds: list[int]) -> tuple[list[tuple], list[dict]]:
+    """The (scenario file, seed) runs of `generated` still to do, and the rows `OUT/rows.jsonl` already holds
+    for the stores asked for. Each store is generated (deterministic: a resumed run writes the same bytes)."""
+    from bench.generated import StorePlan, StoreSpec, parse_store_choice
+
+    folder = Path(out_dir).resolve()
+    plan = StorePlan.for_bench(parse_store_choice(stores), folder)
+    files: list[str] = []
+    for seed, _fresh in plan.seeds(StoreSpec((), per_store)):
+        files += [str(f) for f in plan.scenarios(seed, per_store)]
+    rows_path = folder / ROWS_FILE
+    done: dict[tuple[str, int], dict] = {}
+    if rows_path.is_file():
+        for line in rows_path.read_text(encoding="utf-8").splitlines():
+            try:
+                r = json.loads(line)
+            except ValueError:
+                continue  # a line cut short when a run was killed mid-write: that run is done again
+            if isinstance(r, dict) and "scenario" in r:
+                done[r["scenario"], r.get("seed")] = r
+            elif isinstance(r, dict) and isinstance(r.get("job"), list) and len(r["job"]) == 2:  # its worker died
+                done[_scenario_name(r["job"][0]), r["job"][1]] = r
+    wanted = [(f, s) for f in files for s in seeds]
+    return ([j for j in wanted if (_scenario_name(j[0]), j[1]) not in done],
+            [done[k] for j in wanted if (k := (_scenario_name(j[0]), j[1])) in done])
+
+
+def generated(args) -> dict:
+    """`soundness` over generated stores (see the docstring): totals over every row, and one line per store."""
+    seeds = _seeds(args.seeds)
+    jobs, kept = generated_jobs(args.out, args.stores, args.scenarios, seeds)
+    print(f"{len(kept)} runs already in {Path(args.out) / ROWS_FILE}, {len(jobs)} to run", file=sys.stderr, flush=True)
+    args.targets, args.rows = [], str(Path(args.out) / ROWS_FILE)
+    new = _run_all(soundness_run, jobs, args.workers, _soundness_label, args.rows) if jobs else []
+    out = _soundness_totals(kept + new)
+    per_store: dict[str, dict] = {}
+    for r in out["rows"]:
+        store = Path(r.get("scenario", r.get("job", ["?"])[0])).parent.parent.name
+        s = per_store.setdefault(store, {"store": store, "runs": 0, "shoppers": 0, "crashes": 0, "scenario_faults": 0,
+                                         "adapted_steps": 0, "left_inside": 0, "exit_stalls": 0, "broken_plates": 0,
+                                         "cpu_s": 0.0})
+        s["runs"] += 1
+        s["shoppers"] += r.get("shoppers", 0)
+        s["crashes"] += 1 if r.get("crash") else 0
+        for key, field in (("scenario_faults", "faults"), ("adapted_steps", "adapted"), ("left_inside", "left_inside"),
+                           ("exit_stalls", "stalls"), ("broken_plates", "plates")):
+            s[key] += len(r.get(field) or [])
+        s["cpu_s"] = round(s["cpu_s"] + r.get("cpu_s", 0.0), 1)
+    out["stores"] = list(per_store.values())
+    out["totals"]["stores"] = len(per_store)
+    return out
 
 
 # -- reach --------------------------------------------------------------------
@@ -668,17 +736,39 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("targets", nargs="*", help="store files (default: every assets/stores/*.yaml)")
     g.add_argument("--builds", default=",".join(BUILDS), help=f"comma-separated, of {', '.join(BUILDS)}")
     g.add_argument("--json", default=None)
+    e = sub.add_parser("generated", help="soundness over generated stores: every scenario of each, resumable")
+    e.add_argument("--stores", default="fresh:50", help="store seeds: fresh:K (kept in OUT/fresh_stores.json), A:B, N,M")
+    e.add_argument("--scenarios", type=int, default=8, help="scenarios generated per store")
+    e.add_argument("--seeds", default="0:1", help="episode seeds of each scenario")
+    e.add_argument("--out", default="out/bench-shoppers-generated")
     c = sub.add_parser("crowd", help="exit throughput, stalls and who is left inside in a crowd")
     c.add_argument("target", nargs="?", default=str(CROWD_SCENARIO))
     c.add_argument("--seeds", default="0:3")
-    for p in (s, r, c):
+    for p in (s, r, c, e):
         p.add_argument("--workers", type=int, default=2)
         p.add_argument("--json", default=None)
+    for p in (s, r, c):
         p.add_argument("--rows", default=None, help="append each finished row to this file as a JSON line")
     args = ap.parse_args(argv)
     if args.cmd == "soundness":
         out = soundness(args)
         _print_soundness(out)
+    elif args.cmd == "generated":
+        if not 1 <= args.scenarios <= 50:
+            ap.error("--scenarios takes a whole number from 1 to 50")
+        from sim.errors import InputError
+
+        try:
+            out = generated(args)
+        except InputError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        _print_soundness(out)
+        for st in out["stores"]:
+            print(f"{st['store']}: {st['runs']} runs, {st['shoppers']} shoppers, {st['crashes']} crashes, "
+                  f"{st['scenario_faults']} faults, {st['adapted_steps']} adapted, {st['left_inside']} left inside, "
+                  f"{st['exit_stalls']} stalls, {st['broken_plates']} broken plates; {st['cpu_s']} CPU-s")
+        print(f"{out['totals']['stores']} stores")
     elif args.cmd == "plan":
         builds = [b for b in args.builds.split(",") if b]
         if any(b not in BUILDS for b in builds):

@@ -17,6 +17,8 @@ from bench.shoppers import (
     WalkOutWatch,
     bin_outcomes,
     crowd,
+    generated_jobs,
+    main,
     reach,
     reach_gondola,
     soundness_run,
@@ -287,3 +289,36 @@ def test_each_finished_row_is_appended_as_a_json_line_so_a_stopped_sweep_keeps_i
     lines = [json.loads(x) for x in rows_to.read_text().splitlines()]
     assert lines[0] == {"earlier": 1} and sorted(lines[1:], key=lambda r: r["seed"]) == rows == \
         [{"seed": 3, "ok": True}, {"seed": 4, "ok": False}]
+
+
+# -- soundness over generated stores: the plan and the resume (the runs themselves are soundness_run's) -------------
+
+
+def test_the_generated_sweep_draws_its_stores_once_and_resumes_the_runs_its_rows_hold(tmp_path, capsys):
+    jobs, kept = generated_jobs(tmp_path, "fresh:1", 2, [0, 1])
+    pool = json.loads((tmp_path / "fresh_stores.json").read_text())["fresh_stores"]
+    assert len(pool) == 1 and not kept and len(jobs) == 4  # 2 scenarios x 2 seeds
+    scenarios = sorted({f for f, _ in jobs})
+    assert len(scenarios) == 2 and all(Path(f).is_file() and f"store-{pool[0]}" in f for f in scenarios)
+    done = {"scenario": jobs[0][0], "seed": jobs[0][1], "shoppers": 3, "faults": ["cannot reach bin X"], "adapted": [],
+            "left_inside": ["a: exit"], "stalls": [], "plates": [], "crash": None, "cpu_s": 10.0}
+    died = {"job": list(jobs[1]), "crash": "worker died: BrokenProcessPool: ..."}
+    with open(tmp_path / "rows.jsonl", "w") as f:
+        f.write(json.dumps(done) + "\n" + json.dumps(died) + "\n" + '{"scenario": "cut sh')  # the last cut mid-write
+    again, kept = generated_jobs(tmp_path, "fresh:1", 2, [0, 1])
+    assert again == jobs[2:] and kept == [done, died]  # the same store, the two runs it has not done
+
+    # with every run already in the rows, nothing is run and the totals count every row, crashes included
+    with open(tmp_path / "rows.jsonl", "a") as f:
+        for scenario, seed in again:
+            f.write("\n" + json.dumps(dict(done, scenario=scenario, seed=seed, faults=[], left_inside=[])))
+    assert main(["generated", "--stores", "fresh:1", "--scenarios", "2", "--seeds", "0:2", "--out", str(tmp_path),
+                 "--workers", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "4 runs, 9 shoppers: 1 crashes, 1 scenario faults (in 1 runs)" in printed and "1 left inside" in printed
+    assert f"store-{pool[0]}: 4 runs, 9 shoppers, 1 crashes, 1 faults" in printed and "1 stores" in printed
+
+
+def test_the_generated_sweep_names_a_bad_store_choice_and_exits_2(tmp_path, capsys):
+    assert main(["generated", "--stores", "fresh:0", "--out", str(tmp_path)]) == 2
+    assert "--stores" in capsys.readouterr().err and not (tmp_path / "rows.jsonl").exists()
