@@ -193,15 +193,27 @@ def segment_seed(seed: int, index: int) -> int:
 
 
 def segment_scenario(segment: Segment, profile: DayProfile, store: Path) -> dict:
-    """The segment as scenario data: a crowd at its rate for its length, in `store`, then the drain."""
+    """The segment as scenario data: a crowd at its rate for its length, in `store` (named by `store_ref`), then
+    the drain."""
     from agents.scenario import Scenario
 
-    sc = Scenario(segment.name, str(store.resolve()), seed=segment.seed, duration_s=segment.length_s + DRAIN_S,
+    sc = Scenario(segment.name, store_ref(store), seed=segment.seed, duration_s=segment.length_s + DRAIN_S,
                   description=f"day '{profile.name}', segment {segment.index} from {segment.start_s:g} s after "
                               f"opening: {segment.arrivals_per_min * 60:.1f} arrivals per hour")
     sc.crowd(segment.arrivals_per_min, until_s=segment.length_s, max_inside=profile.max_inside,
              personas=dict(profile.personas))
     return sc.as_dict()
+
+
+def store_ref(store: Path) -> str:
+    """How a segment's scenario names its store: a shipped one (`assets/stores/`) by its name, which every checkout
+    resolves alike, so the scenario's text, its file name and the bench's resume key are the same from any checkout
+    (a day kept in the repository, `docs/day/`, is re-pooled from its rows by a clone); any other by its absolute
+    path, where the user keeps it."""
+    path = store.resolve()
+    if path.parent == (ROOT / "assets" / "stores").resolve() and path.suffix == ".yaml":
+        return path.stem
+    return str(path)
 
 
 def segment_arrivals(segment: Segment, profile: DayProfile) -> list[float]:

@@ -13,7 +13,7 @@ import run_sim
 from agents.crowd import CrowdSpawner
 from agents.scenario import CrowdSpec
 from bench.day import (DOOR_WALK_S, DayRun, Segment, day_summary, day_visits, hourly_figures, load_profile,
-                       memory_check, plan_day, segment_arrivals, segment_scenario, segment_seed)
+                       memory_check, plan_day, segment_arrivals, segment_scenario, segment_seed, write_segments)
 from sim.errors import InputError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +120,29 @@ def test_a_segments_arrivals_are_what_its_crowd_draws_and_follow_its_rate(tmp_pa
     assert all(0 < t < 3600 for t in segment_arrivals(busy, profile))
     # 150 and 300 expected arrivals in the hour: Poisson sd about 12 and 17
     assert 100 < len(segment_arrivals(slow, profile)) < 200 < len(segment_arrivals(busy, profile)) < 400
+
+
+def test_a_days_segments_name_a_shipped_store_by_name_so_their_keys_are_the_same_from_any_checkout(tmp_path,
+                                                                                                      monkeypatch):
+    # The bench resumes a segment by its scenario file's path, named by the file's text: with the store's absolute
+    # path in it, the same day kept in the repository (docs/day/) had other keys in every clone, and re-ran
+    from agents.scenario import load_scenario
+    from sim.layout import load_store
+
+    profile = load_profile(SHIPPED)
+    plan = plan_day(profile, 0.5, 15, seed=0)
+    layout = load_store(TINY)
+    here = write_segments(plan, profile, TINY, tmp_path / "a", layout)
+    monkeypatch.chdir(ROOT)
+    there = write_segments(plan, profile, Path("assets/stores/tiny_store.yaml"), tmp_path / "b", layout)
+    assert [Path(k).name for k in here.values()] == [Path(k).name for k in there.values()]
+    first = Path(here[0])
+    assert "store: tiny_store\n" in first.read_text()
+    assert load_scenario(first).store_path.resolve() == TINY.resolve()
+    other = tmp_path / "my_store.yaml"
+    other.write_text(TINY.read_text())
+    (mine,) = write_segments(plan[:1], profile, other, tmp_path / "c", layout).values()
+    assert f"store: {other.resolve()}" in Path(mine).read_text()  # a store of the user's own: where they keep it
 
 
 # --- the figures ---------------------------------------------------------------------------------------------------
