@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from sim.layout import StoreLayout
+from sim.layout import StoreLayout, bin_capacity
 from sim.ledger import Ledger
 
 PersonaFn = Callable[["object", "StockView", np.random.Generator], None]
@@ -66,6 +66,10 @@ class StockView:
 
     def bins_holding(self, sku: str) -> list[str]:
         return sorted(b for b, d in self.by_bin.items() if d.get(sku, 0) > 0)
+
+    def fits(self, bin_id: str, sku: str) -> bool:
+        """Does an item of `sku` stand in bin `bin_id` (under the plate above, on the plate)?"""
+        return bin_capacity(self.layout.bins[bin_id], self.layout.catalog[sku]) > 0
 
     def neighbours(self, bin_id: str) -> list[str]:
         b = self.layout.bins[bin_id]
@@ -127,8 +131,9 @@ def returner(script, store: StockView, rng: np.random.Generator) -> None:
     for k in order:
         sku, home = picked[int(k)]
         if rng.random() < 1 / 3:
-            alike = [b for s in store.lookalikes(sku) for b in store.bins_holding(s)]
-            pool = alike or [b for b in store.stocked_bins() if b != home]
+            # Left somewhere else, but where it stands: nobody jams a tall bottle into a shelf lower than it.
+            alike = [b for s in store.lookalikes(sku) for b in store.bins_holding(s) if store.fits(b, sku)]
+            pool = alike or [b for b in store.stocked_bins() if b != home and store.fits(b, sku)]
             wrong = pool[int(rng.integers(len(pool)))] if pool else home
             script.put_back(sku, bin=wrong)
         else:

@@ -14,6 +14,10 @@ situation that the run records):
   the picks of a SKU anywhere never exceed the
   store's stock of it plus every put-back of it; a handful (`qty`) needs a bin
   that can hold that many;
+- fit: a `put_back` into a named bin needs the item to fit there standing
+  (`sim.layout.bin_capacity`: under the plate above, within the bin's width
+  and depth): a 1.5 l bottle pushed into a bottom bin lower than the bottle
+  jams between two plates, and the physics reads kilograms on both;
 - holding: a `put_back` or `give` needs the SKU in hand — picked earlier in
   the same script, or given to this shopper by someone (a hand-over's time is
   not known at load time, so any give to the shopper counts);
@@ -60,6 +64,7 @@ def check_scripts(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -
     return notes on what was changed to make a step doable (a walk_to point moved)."""
     _check_times(spec, lines)
     _check_holding(spec, lines)
+    _check_fit(spec, layout, lines)
     _check_stock(spec, layout, lines)
     _check_syncs(spec, lines)
     _check_reach(spec, layout, lines)
@@ -155,6 +160,21 @@ def _check_holding(spec: "ScenarioFile", lines: LineMap) -> None:
                     raise lines.error(("shoppers", i, "script", j, step.action, "sku"),
                                       f"shopper '{sh.id}' has no {a.sku} to {verb} here (no earlier pick of it, and nobody gives it one)")
                 held[a.sku] -= 1
+
+
+def _check_fit(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> None:
+    for i, sh in enumerate(spec.shoppers):
+        for j, step in enumerate(sh.script):
+            a = step.args
+            if step.action != "put_back" or a.bin is None:
+                continue
+            b, item = layout.bins[a.bin], layout.catalog[a.sku]
+            if bin_capacity(b, item) < 1:
+                tall = item.size_mm[2] / 1000.0 > b.clearance_m
+                why = (f"a {item.size_mm[2]:.0f} mm tall {a.sku} does not fit under bin {a.bin}'s "
+                       f"{b.clearance_m * 1000:.0f} mm clearance" if tall
+                       else f"a {a.sku} ({item.size_mm[0]:.0f} x {item.size_mm[1]:.0f} mm) does not fit on bin {a.bin}'s plate")
+                raise lines.error(("shoppers", i, "script", j, "put_back", "bin"), f"shopper '{sh.id}' cannot put it back: {why}")
 
 
 def _check_stock(spec: "ScenarioFile", layout: "StoreLayout", lines: LineMap) -> None:

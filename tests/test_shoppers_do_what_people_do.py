@@ -185,6 +185,52 @@ def test_a_child_scripted_at_a_top_shelf_is_refused_with_file_line_key_and_the_h
     validate_file(_scenario(tmp_path, "", "      - touch: {bin: A-1-1}\n      - touch: {bin: A-5-2}\n"))
 
 
+def test_a_put_back_into_a_bin_lower_than_the_item_is_refused_with_file_line_key_and_the_sizes(tmp_path):
+    # a 320 mm bottle of cola pushed into a 315 mm high bottom bin would jam between its plate and the one above
+    # (a generated store's crowd read +38.8 kg on one plate and -41.2 kg on the other)
+    path = tmp_path / "sc.yaml"
+    path.write_text("name: sc\nstore: market_store\nduration_s: 90\nshoppers:\n  - id: ann\n    script:\n"
+                    "      - pick: {sku: cola-1500, bin: E-1-2}\n      - put_back: {sku: cola-1500, bin: W-1-1}\n")
+    with pytest.raises(InputError) as err:
+        validate_file(path)
+    assert str(err.value) == (f"{path}:8: shoppers[0].script[1].put_back.bin: shopper 'ann' cannot put it back: a 320 mm "
+                              "tall cola-1500 does not fit under bin W-1-1's 315 mm clearance")
+    path.write_text(path.read_text().replace("bin: W-1-1", "bin: T-1-1"))
+    validate_file(path)  # its other home bin: fine
+
+
+@pytest.mark.parametrize("store_seed", [706785093])  # a generated store: a 1.5 l bottle was left in a butter bin
+def test_a_returner_leaves_an_item_in_a_wrong_bin_only_where_it_stands(store_seed, tmp_path):
+    # the persona's misplacements go to a look-alike's bin or any stocked bin; never one lower than the item
+    from types import SimpleNamespace
+
+    from agents.personas import PERSONAS, StockView
+    from agents.scenario import ShopperBuilder
+    from sim.generate import store_text
+    from sim.layout import bin_capacity
+
+    (tmp_path / "store.yaml").write_text(store_text(store_seed))
+    layout = load_store(tmp_path / "store.yaml")
+    shelves = [SimpleNamespace(location=b, sku=e.sku) for b, e in sorted(layout.spec.planogram.items()) for _ in range(e.count)]
+    view = StockView(layout, SimpleNamespace(items=dict(enumerate(shelves))))  # the shelves as stocked at opening
+    unfit = sum(1 for b in view.stocked_bins() for sku in layout.catalog if bin_capacity(layout.bins[b], layout.catalog[sku]) < 1)
+    assert unfit > 0  # the store has bins a tall item does not stand in
+    wrong = 0
+    for seed in range(300):
+        builder = ShopperBuilder(f"r{seed}", "a", 0.0, {}, None)
+        PERSONAS["returner"](builder, view, np.random.default_rng(seed))
+        picked = {}
+        for step in builder.steps:
+            ((action, args),) = step.items()
+            if action == "pick":
+                picked[args["sku"]] = args["bin"]
+            elif action == "put_back":
+                b, sku = layout.bins[args["bin"]], layout.catalog[args["sku"]]
+                assert bin_capacity(b, sku) > 0, (seed, args)
+                wrong += args["bin"] != picked[args["sku"]]
+    assert wrong > 20  # misplacements were drawn
+
+
 def test_a_child_of_no_given_height_at_a_very_high_shelf_is_refused_since_no_child_can(tmp_path):
     (tmp_path / "island.yaml").write_text(WIDE_ISLAND_STORE.replace("shelves: 3", "height_m: 2.6, shelves: 4"))
     path = tmp_path / "sc.yaml"
