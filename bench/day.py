@@ -210,8 +210,10 @@ def store_ref(store: Path) -> str:
     resolves alike, so the scenario's text, its file name and the bench's resume key are the same from any checkout
     (a day kept in the repository, `docs/day/`, is re-pooled from its rows by a clone); any other by its absolute
     path, where the user keeps it."""
+    from agents.scenario import STORES_DIR
+
     path = store.resolve()
-    if path.parent == (ROOT / "assets" / "stores").resolve() and path.suffix == ".yaml":
+    if path.parent == STORES_DIR.resolve() and path.suffix == ".yaml":
         return path.stem
     return str(path)
 

@@ -250,22 +250,12 @@ def generated(args) -> dict:
     seeds = _seeds(args.seeds)
     jobs, kept = generated_jobs(args.out, args.stores, args.scenarios, seeds)
     print(f"{len(kept)} runs already in {Path(args.out) / ROWS_FILE}, {len(jobs)} to run", file=sys.stderr, flush=True)
-    args.targets, args.rows = [], str(Path(args.out) / ROWS_FILE)
-    new = _run_all(soundness_run, jobs, args.workers, _soundness_label, args.rows) if jobs else []
+    new = _run_all(soundness_run, jobs, args.workers, _soundness_label, str(Path(args.out) / ROWS_FILE)) if jobs else []
     out = _soundness_totals(kept + new)
-    per_store: dict[str, dict] = {}
+    by_store: dict[str, list[dict]] = {}
     for r in out["rows"]:
-        store = Path(r.get("scenario", r.get("job", ["?"])[0])).parent.parent.name
-        s = per_store.setdefault(store, {"store": store, "runs": 0, "shoppers": 0, "crashes": 0, "scenario_faults": 0,
-                                         "adapted_steps": 0, "left_inside": 0, "exit_stalls": 0, "broken_plates": 0,
-                                         "cpu_s": 0.0})
-        s["runs"] += 1
-        s["shoppers"] += r.get("shoppers", 0)
-        s["crashes"] += 1 if r.get("crash") else 0
-        for key, field in (("scenario_faults", "faults"), ("adapted_steps", "adapted"), ("left_inside", "left_inside"),
-                           ("exit_stalls", "stalls"), ("broken_plates", "plates")):
-            s[key] += len(r.get(field) or [])
-        s["cpu_s"] = round(s["cpu_s"] + r.get("cpu_s", 0.0), 1)
+        by_store.setdefault(Path(r.get("scenario", r.get("job", ["?"])[0])).parent.parent.name, []).append(r)
+    per_store = {store: {"store": store, **_soundness_totals(rows)["totals"]} for store, rows in by_store.items()}
     out["stores"] = list(per_store.values())
     out["totals"]["stores"] = len(per_store)
     return out

@@ -242,9 +242,12 @@ def free_spot(world: StoreWorld, b: Bin, item_id: int, prefer_xy=None, ignore: s
 
     Candidates lie on a 1.5 cm grid over the plate, the item upright and turned like the bin's rows,
     at least `front_margin_m` behind the front edge and `gap_m` clear of every item there; those nearest
-    the front win, then those nearest `prefer_xy`. None if the plate is full.
+    the front win, then those nearest `prefer_xy`. None if the plate is full, or if the item standing is
+    taller than the room under the plate above (put there, it would jam between the two plates).
     """
     cat = world.layout.catalog[world.items[item_id].sku]
+    if cat.size_mm[2] / 1000.0 > b.clearance_m:
+        return None
     yaw = math.atan2(b.right[1], b.right[0])
     w, d = cat.size_mm[0] / 1000.0, cat.size_mm[1] / 1000.0
     here = [i for i in world.ledger.items_in(b.id) if i != item_id and i not in ignore]

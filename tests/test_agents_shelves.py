@@ -93,6 +93,19 @@ def test_an_item_is_over_a_plate_only_standing_on_it_not_anywhere_in_the_column_
         world.wake_bin("A-2-3")
 
 
+def test_no_free_spot_for_an_item_in_a_bin_lower_than_it(store):
+    # a put-back sets the item upright on the spot: in a bin lower than the item it would jam between two plates
+    from dataclasses import replace
+
+    world = store.world
+    item = store.ledger.items_in("A-1-2")[0]
+    b = store.layout.bins["A-1-2"]
+    tall = world.layout.catalog[world.items[item].sku].size_mm[2] / 1000.0
+    assert mp.free_spot(world, b, item, ignore={item}) is not None
+    assert mp.free_spot(world, replace(b, clearance_m=tall - 0.005), item, ignore={item}) is None
+    assert mp.free_spot(world, replace(b, clearance_m=tall + 0.005), item, ignore={item}) is not None
+
+
 def test_an_item_knocked_off_its_plate_gets_a_drop_event_and_the_ledger_follows_where_it_lands(store):
     sim = store
     world, ledger = sim.world, sim.ledger

@@ -23,7 +23,7 @@ from agents.actions.base import Action, OutOfReach, StockOut, register_action
 from agents.body import ARM_LINKS
 from sim import manipulation as mp
 from sim.layout import ITEM_GAP_M as STOCK_GAP_M
-from sim.layout import Bin, bin_capacity
+from sim.layout import Bin
 
 LEAN_FORCE_RANGE_N = (12.0, 35.0)  # the extra weight a shopper puts through a hand resting on a shelf front
 PUT_BACK_FRONT_MARGIN_M = 0.04  # an item put back stands at least this far behind the shelf's front edge
@@ -260,14 +260,12 @@ class PutBack(ShelfAction):
     def aim(self, b: Bin, item: int) -> tuple[tuple[float, float, float], np.ndarray, np.ndarray] | None:
         """(spot, where the item's centre goes, where the hand holds it) on bin `b`, at the first of `spots` this
         shopper's hand gets to (a gap deep at the back of a high or low bin may be out of its reach, the one
-        at the front not); None: no room there within reach, or none at all for it standing (a bin lower than the
-        item: put there, it would jam between the two plates), and the caller tries another bin, or keeps it."""
+        at the front not); None: no room there within reach, or none at all for it standing (`mp.free_spot`: a bin
+        lower than the item has none), and the caller tries another bin, or keeps it."""
         sku = self.sh.world.items[item].sku
         cat = self.sh.commons.layout.catalog[sku]
         h, d = cat.size_mm[2] / 1000.0, cat.size_mm[1] / 1000.0
         fx, fy = b.facing
-        if bin_capacity(b, cat) < 1:  # taller than the room under the plate above (a jam between two plates)
-            return None
         for spot in self.spots(b, item):
             target = np.array([spot[0], spot[1], b.center[2] + h / 2 + 0.006])
             palm = target + np.array([fx, fy, 0.0]) * (d / 2 + 0.01)
